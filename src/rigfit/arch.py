@@ -1,0 +1,663 @@
+"""Model architecture, per layer: attention kind, KV heads, windows, experts, tensor inventory.
+
+:func:`from_config` reads the keys of a Hugging Face ``config.json`` (as stored verbatim in the
+catalog, or read from a user's file later) into an :class:`Architecture`. Each supported
+``model_type`` is read by rules that mirror its transformers modeling file; any other
+``model_type`` fails closed with :class:`UnsupportedArchitectureError` rather than being priced
+by a generic guess.
+
+The architecture lists every weight tensor with its shape (:meth:`Architecture.tensors`), named
+as in GGUF files (``blk.0.attn_q.weight``). Parameter counts, checkpoint sizes and quantized
+sizes are sums over that inventory, so they can never disagree with each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from functools import cached_property
+
+from rigfit.catalog.schema import HFConfig, VisionConfig
+from rigfit.errors import UnsupportedArchitectureError
+from rigfit.quant import KVCacheType
+
+__all__ = [
+    "SUPPORTED_MODEL_TYPES",
+    "AttentionKind",
+    "AttentionSpec",
+    "Architecture",
+    "LayerKind",
+    "LayerSpec",
+    "LinearAttentionSpec",
+    "MoESpec",
+    "Role",
+    "Tensor",
+    "from_config",
+    "kv_heads_note",
+]
+
+
+class AttentionKind(StrEnum):
+    MHA = "multi-head attention"
+    GQA = "grouped-query attention"
+    MQA = "multi-query attention"
+    MLA = "multi-head latent attention"
+
+
+class LayerKind(StrEnum):
+    """What a layer keeps per sequence: a growing KV cache, a windowed one, or a fixed state."""
+
+    FULL = "full_attention"
+    SLIDING = "sliding_attention"
+    LINEAR = "linear_attention"
+
+
+class Role(Enum):
+    """What a tensor is for: ``(name, quantizable by GPU formats, is a routed expert)``."""
+
+    TOKEN_EMBD = ("token_embd", False, False)
+    OUTPUT = ("output", False, False)
+    NORM = ("norm", False, False)
+    BIAS = ("bias", False, False)
+    ATTN_Q = ("attn_q", True, False)
+    ATTN_K = ("attn_k", True, False)
+    ATTN_V = ("attn_v", True, False)
+    ATTN_OUTPUT = ("attn_output", True, False)
+    ATTN_SINKS = ("attn_sinks", False, False)
+    ATTN_Q_A = ("attn_q_a", True, False)  # MLA low-rank query down-projection
+    ATTN_Q_B = ("attn_q_b", True, False)
+    ATTN_KV_A = ("attn_kv_a_mqa", True, False)  # MLA latent + rope key projection
+    ATTN_KV_B = ("attn_kv_b", True, False)
+    FFN_GATE = ("ffn_gate", True, False)
+    FFN_UP = ("ffn_up", True, False)
+    FFN_DOWN = ("ffn_down", True, False)
+    ROUTER = ("ffn_gate_inp", False, False)
+    EXP_GATE = ("ffn_gate_exps", True, True)
+    EXP_UP = ("ffn_up_exps", True, True)
+    EXP_DOWN = ("ffn_down_exps", True, True)
+    SHEXP_GATE = ("ffn_gate_shexp", True, False)
+    SHEXP_UP = ("ffn_up_shexp", True, False)
+    SHEXP_DOWN = ("ffn_down_shexp", True, False)
+    SHEXP_ROUTER = ("ffn_gate_inp_shexp", False, False)
+    SSM_IN = ("ssm_in", True, False)  # gated DeltaNet input projections
+    SSM_OUT = ("ssm_out", True, False)
+    SSM_CONV = ("ssm_conv1d", False, False)
+    SSM_OTHER = ("ssm_other", False, False)  # A_log, dt_bias
+    VISION = ("vision", False, False)
+
+    @property
+    def gguf_name(self) -> str:
+        return self.value[0]
+
+    @property
+    def quantizable(self) -> bool:
+        return self.value[1]
+
+    @property
+    def is_expert(self) -> bool:
+        return self.value[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """One weight tensor: ``count`` stacked matrices of ``rows x cols`` (cols = row length).
+
+    ``cols`` is the input dimension, GGML's ``ne[0]``: block quantization runs along it.
+    A vector has ``rows == 1``.
+    """
+
+    name: str
+    rows: int
+    cols: int
+    role: Role
+    layer: int | None = None
+    count: int = 1
+
+    @property
+    def numel(self) -> int:
+        return self.rows * self.cols * self.count
+
+
+@dataclass(frozen=True, slots=True)
+class AttentionSpec:
+    kind: AttentionKind
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int  # for MLA: qk head dim (nope + rope)
+    qkv_bias: bool = False
+    o_bias: bool = False
+    qk_norm: bool = False
+    q_gate: bool = False  # Qwen3-Next gated attention: q_proj also emits a gate
+    sinks: bool = False  # gpt-oss learned attention sinks, one per head
+    q_lora_rank: int | None = None
+    kv_lora_rank: int | None = None
+    qk_nope_head_dim: int | None = None
+    qk_rope_head_dim: int | None = None
+    v_head_dim: int | None = None
+
+    def kv_elems_per_token(self) -> int:
+        """Cached elements per token per layer.
+
+        Full K and V per KV head (``2 * n_kv * head_dim``), or for MLA the compressed latent
+        plus the decoupled rope key (``kv_lora_rank + qk_rope_head_dim``), as DeepSeek-V2
+        section 2.1 and vLLM/SGLang/llama.cpp's MLA caches store it.
+        """
+        if self.kind is AttentionKind.MLA:
+            assert self.kv_lora_rank is not None and self.qk_rope_head_dim is not None
+            return self.kv_lora_rank + self.qk_rope_head_dim
+        return 2 * self.num_kv_heads * self.head_dim
+
+
+@dataclass(frozen=True, slots=True)
+class MoESpec:
+    num_experts: int
+    experts_per_token: int
+    expert_intermediate_size: int
+    num_shared_experts: int = 0
+    shared_intermediate_size: int = 0  # total width of the shared expert MLP
+    shared_expert_gate: bool = False  # Qwen-MoE's sigmoid gate on the shared expert
+    router_bias: bool = False  # gpt-oss router bias; DeepSeek-V3's e_score_correction_bias
+    expert_bias: bool = False  # gpt-oss expert biases
+
+
+@dataclass(frozen=True, slots=True)
+class LinearAttentionSpec:
+    """Qwen3-Next's gated DeltaNet: a fixed recurrent state and a short conv per sequence."""
+
+    num_key_heads: int
+    num_value_heads: int
+    key_head_dim: int
+    value_head_dim: int
+    conv_kernel: int
+
+    @property
+    def key_dim(self) -> int:
+        return self.num_key_heads * self.key_head_dim
+
+    @property
+    def value_dim(self) -> int:
+        return self.num_value_heads * self.value_head_dim
+
+    @property
+    def conv_dim(self) -> int:
+        return 2 * self.key_dim + self.value_dim
+
+    def state_elems(self) -> int:
+        """Elements of state per sequence per layer: conv window + the DeltaNet state matrix.
+
+        conv: ``(kernel - 1) * conv_dim``; recurrent: ``num_value_heads * k_dim * v_dim``
+        (transformers Qwen3NextDynamicCache conv_states / recurrent_states shapes).
+        """
+        conv = (self.conv_kernel - 1) * self.conv_dim
+        recurrent = self.num_value_heads * self.key_head_dim * self.value_head_dim
+        return conv + recurrent
+
+
+@dataclass(frozen=True, slots=True)
+class LayerSpec:
+    index: int
+    kind: LayerKind
+    window: int | None  # tokens, for sliding layers
+    moe: bool
+    dense_intermediate_size: int  # the MLP width when not MoE
+
+
+@dataclass(frozen=True, eq=False)
+class Architecture:
+    """A model's shape, per layer, with everything needed to count bytes exactly."""
+
+    model_type: str
+    hidden_size: int
+    vocab_size: int
+    context_length: int
+    attention: AttentionSpec
+    layers: tuple[LayerSpec, ...]
+    tie_word_embeddings: bool
+    activation: str
+    normalization: str
+    position_embedding: str
+    norms_per_layer: int = 2
+    gated_ffn: bool = True
+    mlp_bias: bool = False
+    moe: MoESpec | None = None
+    linear_attention: LinearAttentionSpec | None = None
+    mtp_layers: int = 0
+    vision: VisionConfig | None = None
+    mm_text_hidden: int | None = None
+    notes: tuple[str, ...] = field(default=())
+    # per-instance memo of derived figures (weights per format...), never compared or hashed
+    cache: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
+
+    # ---- summaries ------------------------------------------------------------------------
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def kv_layers(self) -> int:
+        """Layers that keep a KV cache (full or sliding attention)."""
+        return sum(1 for layer in self.layers if layer.kind is not LayerKind.LINEAR)
+
+    def count_layers(self, kind: LayerKind) -> int:
+        return sum(1 for layer in self.layers if layer.kind is kind)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.moe is not None
+
+    # ---- tensors --------------------------------------------------------------------------
+
+    @cached_property
+    def tensor_list(self) -> tuple[Tensor, ...]:
+        return tuple(self._tensors())
+
+    def tensors(self) -> tuple[Tensor, ...]:
+        """Every weight tensor of the main model (MTP layers excluded), with its shape."""
+        return self.tensor_list
+
+    def _tensors(self) -> Iterator[Tensor]:
+        h = self.hidden_size
+        yield Tensor("token_embd.weight", self.vocab_size, h, Role.TOKEN_EMBD)
+        for layer in self.layers:
+            yield from self._layer_tensors(layer)
+        yield Tensor("output_norm.weight", 1, h, Role.NORM)
+        if not self.tie_word_embeddings:
+            yield Tensor("output.weight", self.vocab_size, h, Role.OUTPUT)
+        if self.vision is not None:
+            yield from _vision_tensors(self.vision, self.mm_text_hidden or h)
+
+    def _layer_tensors(self, layer: LayerSpec) -> Iterator[Tensor]:
+        h, i, a = self.hidden_size, layer.index, self.attention
+        p = f"blk.{i}."
+        for n in range(self.norms_per_layer):
+            yield Tensor(p + f"norm_{n}.weight", 1, h, Role.NORM, i)
+        if layer.kind is LayerKind.LINEAR:
+            assert self.linear_attention is not None
+            yield from _deltanet_tensors(self.linear_attention, h, p, i)
+        elif a.kind is AttentionKind.MLA:
+            yield from _mla_tensors(a, h, p, i)
+        else:
+            q_rows = a.num_heads * a.head_dim * (2 if a.q_gate else 1)
+            kv_rows = a.num_kv_heads * a.head_dim
+            yield Tensor(p + "attn_q.weight", q_rows, h, Role.ATTN_Q, i)
+            yield Tensor(p + "attn_k.weight", kv_rows, h, Role.ATTN_K, i)
+            yield Tensor(p + "attn_v.weight", kv_rows, h, Role.ATTN_V, i)
+            yield Tensor(p + "attn_output.weight", h, a.num_heads * a.head_dim, Role.ATTN_OUTPUT, i)
+            if a.qkv_bias:
+                yield Tensor(p + "attn_qkv.bias", 1, a.num_heads * a.head_dim + 2 * kv_rows,
+                             Role.BIAS, i)
+            if a.o_bias:
+                yield Tensor(p + "attn_output.bias", 1, h, Role.BIAS, i)
+            if a.qk_norm:
+                yield Tensor(p + "attn_q_norm.weight", 1, a.head_dim, Role.NORM, i)
+                yield Tensor(p + "attn_k_norm.weight", 1, a.head_dim, Role.NORM, i)
+            if a.sinks:
+                yield Tensor(p + "attn_sinks.weight", 1, a.num_heads, Role.ATTN_SINKS, i)
+        if layer.moe:
+            assert self.moe is not None
+            yield from _moe_tensors(self.moe, h, p, i, self.gated_ffn)
+        else:
+            yield from _mlp_tensors(h, layer.dense_intermediate_size, p, i, self.gated_ffn,
+                                    self.mlp_bias, shared=False)
+
+    # ---- parameter counts -----------------------------------------------------------------
+
+    @cached_property
+    def params_total(self) -> int:
+        """All weights of the main model (MTP layers excluded, vision tower included)."""
+        return sum(t.numel for t in self.tensor_list)
+
+    @cached_property
+    def params_active(self) -> int:
+        """Weights used per token: routed experts count ``experts_per_token`` of ``num_experts``.
+
+        Embedding and output head are included, as DeepSeek's "37B activated" counts them.
+        """
+        if self.moe is None:
+            return self.params_total
+        routed = sum(t.numel for t in self.tensor_list if t.role.is_expert)
+        return self.params_total - routed + routed * self.moe.experts_per_token // self.moe.num_experts
+
+    @cached_property
+    def params_embedding(self) -> int:
+        return sum(t.numel for t in self.tensor_list if t.role in (Role.TOKEN_EMBD, Role.OUTPUT))
+
+    # ---- KV cache and recurrent state -----------------------------------------------------
+
+    def kv_bytes_per_token(self, kv: KVCacheType) -> int:
+        """KV bytes one token adds across all attention layers, before any window cap.
+
+        >>> # Llama-3.3-70B: 80 layers x 2 (K,V) x 8 KV heads x 128 x 2 bytes
+        >>> 80 * 2 * 8 * 128 * 2
+        327680
+        """
+        return self.kv_layers * kv.row_bytes(self.attention.kv_elems_per_token())
+
+    @cached_property
+    def _kv_layout(self) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """(full-attention layers, ((window, sliding layers with that window), ...))."""
+        windows: dict[int, int] = {}
+        for layer in self.layers:
+            if layer.kind is LayerKind.SLIDING:
+                assert layer.window is not None
+                windows[layer.window] = windows.get(layer.window, 0) + 1
+        return self.count_layers(LayerKind.FULL), tuple(sorted(windows.items()))
+
+    def kv_cache_bytes(self, ctx_tokens: int, kv: KVCacheType) -> int:
+        """KV bytes of one sequence of ``ctx_tokens``: sliding layers stop at their window.
+
+        ``sum over attention layers of min(ctx, window or ctx) * bytes per token per layer``
+        """
+        per_layer_token = kv.row_bytes(self.attention.kv_elems_per_token())
+        full, windows = self._kv_layout
+        tokens = full * ctx_tokens + sum(n * min(ctx_tokens, w) for w, n in windows)
+        return per_layer_token * tokens
+
+    def state_bytes(self, state_bytes_per_elem: int) -> int:
+        """Fixed recurrent state of one sequence across all linear-attention layers."""
+        if self.linear_attention is None:
+            return 0
+        per_layer = self.linear_attention.state_elems() * state_bytes_per_elem
+        return per_layer * self.count_layers(LayerKind.LINEAR)
+
+
+# --------------------------------------------------------------------------------------------
+# tensor inventories of the building blocks
+# --------------------------------------------------------------------------------------------
+
+
+def _mlp_tensors(
+    h: int, inter: int, p: str, i: int, gated: bool, bias: bool, *, shared: bool
+) -> Iterator[Tensor]:
+    gate, up, down = (
+        (Role.SHEXP_GATE, Role.SHEXP_UP, Role.SHEXP_DOWN)
+        if shared
+        else (Role.FFN_GATE, Role.FFN_UP, Role.FFN_DOWN)
+    )
+    if gated:
+        yield Tensor(p + gate.gguf_name + ".weight", inter, h, gate, i)
+    yield Tensor(p + up.gguf_name + ".weight", inter, h, up, i)
+    yield Tensor(p + down.gguf_name + ".weight", h, inter, down, i)
+    if bias:
+        yield Tensor(p + "ffn.bias", 1, (2 if gated else 1) * inter + h, Role.BIAS, i)
+
+
+def _moe_tensors(m: MoESpec, h: int, p: str, i: int, gated: bool) -> Iterator[Tensor]:
+    e, inter = m.num_experts, m.expert_intermediate_size
+    yield Tensor(p + "ffn_gate_inp.weight", e, h, Role.ROUTER, i)
+    if m.router_bias:
+        yield Tensor(p + "ffn_gate_inp.bias", 1, e, Role.BIAS, i)
+    if gated:
+        yield Tensor(p + "ffn_gate_exps.weight", inter, h, Role.EXP_GATE, i, count=e)
+    yield Tensor(p + "ffn_up_exps.weight", inter, h, Role.EXP_UP, i, count=e)
+    yield Tensor(p + "ffn_down_exps.weight", h, inter, Role.EXP_DOWN, i, count=e)
+    if m.expert_bias:
+        yield Tensor(p + "ffn_exps.bias", 1, e * ((2 if gated else 1) * inter + h), Role.BIAS, i)
+    if m.shared_intermediate_size:
+        yield from _mlp_tensors(h, m.shared_intermediate_size, p, i, gated, False, shared=True)
+        if m.shared_expert_gate:
+            yield Tensor(p + "ffn_gate_inp_shexp.weight", 1, h, Role.SHEXP_ROUTER, i)
+
+
+def _mla_tensors(a: AttentionSpec, h: int, p: str, i: int) -> Iterator[Tensor]:
+    # DeepSeek-V2/V3 MLA, transformers modeling_deepseek_v3.py DeepseekV3Attention
+    assert a.kv_lora_rank and a.qk_rope_head_dim and a.qk_nope_head_dim and a.v_head_dim
+    q_dim = a.num_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim)
+    if a.q_lora_rank:
+        yield Tensor(p + "attn_q_a.weight", a.q_lora_rank, h, Role.ATTN_Q_A, i)
+        yield Tensor(p + "attn_q_a_norm.weight", 1, a.q_lora_rank, Role.NORM, i)
+        yield Tensor(p + "attn_q_b.weight", q_dim, a.q_lora_rank, Role.ATTN_Q_B, i)
+    else:
+        yield Tensor(p + "attn_q.weight", q_dim, h, Role.ATTN_Q, i)
+    yield Tensor(p + "attn_kv_a_mqa.weight", a.kv_lora_rank + a.qk_rope_head_dim, h,
+                 Role.ATTN_KV_A, i)
+    yield Tensor(p + "attn_kv_a_norm.weight", 1, a.kv_lora_rank, Role.NORM, i)
+    yield Tensor(p + "attn_kv_b.weight", a.num_heads * (a.qk_nope_head_dim + a.v_head_dim),
+                 a.kv_lora_rank, Role.ATTN_KV_B, i)
+    yield Tensor(p + "attn_output.weight", h, a.num_heads * a.v_head_dim, Role.ATTN_OUTPUT, i)
+
+
+def _deltanet_tensors(s: LinearAttentionSpec, h: int, p: str, i: int) -> Iterator[Tensor]:
+    # transformers modeling_qwen3_next.py Qwen3NextGatedDeltaNet
+    yield Tensor(p + "ssm_in_qkvz.weight", 2 * s.key_dim + 2 * s.value_dim, h, Role.SSM_IN, i)
+    yield Tensor(p + "ssm_in_ba.weight", 2 * s.num_value_heads, h, Role.SSM_IN, i)
+    yield Tensor(p + "ssm_conv1d.weight", s.conv_dim, s.conv_kernel, Role.SSM_CONV, i)
+    yield Tensor(p + "ssm_a_dt.weight", 1, 2 * s.num_value_heads, Role.SSM_OTHER, i)
+    yield Tensor(p + "ssm_norm.weight", 1, s.value_head_dim, Role.NORM, i)
+    yield Tensor(p + "ssm_out.weight", h, s.value_dim, Role.SSM_OUT, i)
+
+
+def _vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor]:
+    # SigLIP vision tower (transformers modeling_siglip.py) + Gemma 3's projector
+    # (modeling_gemma3.py Gemma3MultiModalProjector: mm_input_projection_weight, mm_soft_emb_norm)
+    d, f, c, ps = v.hidden_size, v.intermediate_size, v.num_channels, v.patch_size
+    patches = (v.image_size // ps) ** 2
+    yield Tensor("v.patch_embd", 1, d * c * ps * ps + d, Role.VISION)
+    yield Tensor("v.position_embd", patches, d, Role.VISION)
+    per_layer = 4 * (d * d + d) + 2 * (2 * d) + (f * d + f) + (d * f + d)
+    yield Tensor("v.blocks", v.num_hidden_layers, per_layer, Role.VISION)
+    yield Tensor("v.post_ln", 1, 2 * d, Role.VISION)
+    if v.vision_use_head:
+        raise UnsupportedArchitectureError("vision towers with a pooling head are not supported")
+    yield Tensor("mm.input_projection", d, text_hidden, Role.VISION)
+    yield Tensor("mm.soft_emb_norm", 1, d, Role.VISION)
+
+
+# --------------------------------------------------------------------------------------------
+# config.json -> Architecture
+# --------------------------------------------------------------------------------------------
+
+_LLAMA_LIKE = {"llama", "mistral", "qwen2", "qwen3", "phi3", "granite"}
+SUPPORTED_MODEL_TYPES = frozenset(
+    _LLAMA_LIKE
+    | {"mixtral", "qwen3_moe", "qwen3_next", "gemma2", "gemma3", "gemma3_text",
+       "deepseek_v2", "deepseek_v3", "kimi_k2", "gpt_oss", "glm4_moe"}
+)
+
+
+def _need(value: int | None, key: str, model_type: str) -> int:
+    if value is None:
+        raise UnsupportedArchitectureError(
+            f"config for model_type {model_type!r} lacks {key!r}, which rigfit needs"
+        )
+    return value
+
+
+def _layer_kinds(c: HFConfig, n: int) -> list[LayerKind]:
+    """Per-layer attention kind, from ``layer_types`` or the family's fixed pattern."""
+    mt = c.model_type
+    if c.layer_types is not None:
+        if len(c.layer_types) != n:
+            raise UnsupportedArchitectureError(
+                f"layer_types has {len(c.layer_types)} entries for {n} layers"
+            )
+        kinds = []
+        for t in c.layer_types:
+            try:
+                kinds.append(LayerKind(t))
+            except ValueError:
+                raise UnsupportedArchitectureError(
+                    f"unknown layer type {t!r} (rigfit knows "
+                    + ", ".join(k.value for k in LayerKind) + ")"
+                ) from None
+        return kinds
+    if mt == "gemma2":
+        # modeling_gemma2.py: even layers use the sliding window
+        return [LayerKind.SLIDING if i % 2 == 0 else LayerKind.FULL for i in range(n)]
+    if mt in ("gemma3", "gemma3_text"):
+        # modeling_gemma3.py: every sliding_window_pattern-th layer is global (default 6)
+        pattern = c.sliding_window_pattern or 6
+        return [LayerKind.FULL if (i + 1) % pattern == 0 else LayerKind.SLIDING for i in range(n)]
+    if mt == "qwen3_next":
+        interval = c.full_attention_interval or 4  # Qwen3NextConfig default
+        return [LayerKind.FULL if (i + 1) % interval == 0 else LayerKind.LINEAR for i in range(n)]
+    if mt in ("qwen2", "qwen3", "qwen3_moe") and c.use_sliding_window and c.sliding_window:
+        # modeling_qwen2.py: layers from max_window_layers on use the window
+        start = c.max_window_layers if c.max_window_layers is not None else n
+        return [LayerKind.SLIDING if i >= start else LayerKind.FULL for i in range(n)]
+    if mt in ("mistral", "mixtral", "phi3") and c.sliding_window:
+        return [LayerKind.SLIDING] * n
+    return [LayerKind.FULL] * n
+
+
+def from_config(c: HFConfig) -> Architecture:
+    """Build the architecture a ``config.json`` describes, or fail closed."""
+    mt = c.model_type
+    if mt not in SUPPORTED_MODEL_TYPES:
+        raise UnsupportedArchitectureError(
+            f"model_type {mt!r} is not supported (rigfit accounts exactly for: "
+            + ", ".join(sorted(SUPPORTED_MODEL_TYPES)) + ")"
+        )
+    if c.vision_config is not None and mt not in ("gemma3", "gemma3_text"):
+        raise UnsupportedArchitectureError(
+            f"vision towers are supported for Gemma 3 only, not model_type {mt!r}"
+        )
+    n, h = c.num_hidden_layers, c.hidden_size
+    heads = c.num_attention_heads
+    kv_heads = c.num_key_value_heads or heads
+    head_dim = c.head_dim or h // heads  # transformers' own default when head_dim is absent
+    notes: list[str] = []
+    if c.head_dim is None:
+        notes.append(f"head_dim absent from config: hidden_size / heads = {head_dim}")
+
+    # ---- attention -----------------------------------------------------------------------
+    if mt in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
+        rope = _need(c.qk_rope_head_dim, "qk_rope_head_dim", mt)
+        nope = _need(c.qk_nope_head_dim, "qk_nope_head_dim", mt)
+        attn = AttentionSpec(
+            AttentionKind.MLA, heads, heads, nope + rope,
+            q_lora_rank=c.q_lora_rank, kv_lora_rank=_need(c.kv_lora_rank, "kv_lora_rank", mt),
+            qk_nope_head_dim=nope, qk_rope_head_dim=rope,
+            v_head_dim=_need(c.v_head_dim, "v_head_dim", mt),
+        )
+    else:
+        kind = (
+            AttentionKind.MHA if kv_heads == heads
+            else AttentionKind.MQA if kv_heads == 1
+            else AttentionKind.GQA
+        )
+        bias = bool(c.attention_bias)
+        attn = AttentionSpec(
+            kind, heads, kv_heads, head_dim,
+            # qwen2 always has q/k/v bias (modeling_qwen2.py), never an o_proj bias
+            qkv_bias=bias or mt == "qwen2",
+            # llama/mistral/gpt-oss attention_bias applies to o_proj too; qwen/glm do not
+            o_bias=bias and mt in ("llama", "mistral", "gpt_oss", "granite"),
+            qk_norm=mt in ("qwen3", "qwen3_moe", "qwen3_next", "gemma3", "gemma3_text")
+            or bool(c.use_qk_norm),
+            q_gate=mt == "qwen3_next",
+            sinks=mt == "gpt_oss",
+        )
+
+    # ---- experts -------------------------------------------------------------------------
+    moe: MoESpec | None = None
+    moe_layers = [False] * n
+    if mt in ("deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe"):
+        e = _need(c.n_routed_experts, "n_routed_experts", mt)
+        inter = _need(c.moe_intermediate_size, "moe_intermediate_size", mt)
+        shared = c.n_shared_experts or 0
+        moe = MoESpec(
+            e, _need(c.num_experts_per_tok, "num_experts_per_tok", mt), inter,
+            num_shared_experts=shared, shared_intermediate_size=shared * inter,
+            # DeepSeek-V3 style noaux_tc routing keeps an e_score_correction_bias per expert
+            router_bias=mt != "deepseek_v2",
+        )
+        first = c.first_k_dense_replace or 0
+        freq = c.moe_layer_freq or 1
+        moe_layers = [i >= first and i % freq == 0 for i in range(n)]
+    elif mt in ("mixtral", "gpt_oss"):
+        e = _need(c.num_local_experts, "num_local_experts", mt)
+        k = c.num_experts_per_tok or c.experts_per_token
+        inter = _need(c.intermediate_size, "intermediate_size", mt)
+        moe = MoESpec(e, _need(k, "num_experts_per_tok", mt), inter,
+                      router_bias=mt == "gpt_oss", expert_bias=mt == "gpt_oss")
+        moe_layers = [True] * n
+    elif mt in ("qwen3_moe", "qwen3_next"):
+        e = _need(c.num_experts, "num_experts", mt)
+        shared_inter = c.shared_expert_intermediate_size or 0
+        moe = MoESpec(
+            e, _need(c.num_experts_per_tok, "num_experts_per_tok", mt),
+            _need(c.moe_intermediate_size, "moe_intermediate_size", mt),
+            num_shared_experts=1 if shared_inter else 0, shared_intermediate_size=shared_inter,
+            shared_expert_gate=bool(shared_inter),
+        )
+        step = c.decoder_sparse_step or 1
+        dense_only = set(c.mlp_only_layers or ())
+        moe_layers = [(i not in dense_only) and (i + 1) % step == 0 for i in range(n)]
+    dense_inter = c.intermediate_size or 0
+    if not all(moe_layers) and not dense_inter:
+        raise UnsupportedArchitectureError(f"config for {mt!r} lacks 'intermediate_size'")
+
+    # ---- layers ----------------------------------------------------------------------------
+    kinds = _layer_kinds(c, n)
+    if any(k is LayerKind.SLIDING for k in kinds) and not c.sliding_window:
+        raise UnsupportedArchitectureError("sliding-window layers but no 'sliding_window' size")
+    layers = tuple(
+        LayerSpec(i, kinds[i], c.sliding_window if kinds[i] is LayerKind.SLIDING else None,
+                  moe_layers[i], dense_inter)
+        for i in range(n)
+    )
+    linear = None
+    if any(k is LayerKind.LINEAR for k in kinds):
+        linear = LinearAttentionSpec(
+            _need(c.linear_num_key_heads, "linear_num_key_heads", mt),
+            _need(c.linear_num_value_heads, "linear_num_value_heads", mt),
+            _need(c.linear_key_head_dim, "linear_key_head_dim", mt),
+            _need(c.linear_value_head_dim, "linear_value_head_dim", mt),
+            _need(c.linear_conv_kernel_dim, "linear_conv_kernel_dim", mt),
+        )
+
+    gemma = mt in ("gemma2", "gemma3", "gemma3_text")
+    # Gemma ties embeddings by default (Gemma2Config/Gemma3TextConfig tie_word_embeddings=True);
+    # the other families default to untied (LlamaConfig etc.).
+    tied = c.tie_word_embeddings if c.tie_word_embeddings is not None else gemma
+    act = c.hidden_act or c.hidden_activation or ("gelu_pytorch_tanh" if gemma else "silu")
+    rope = "RoPE"
+    if c.rope_scaling:
+        rtype = c.rope_scaling.get("rope_type") or c.rope_scaling.get("type")
+        factor = c.rope_scaling.get("factor")
+        rope += f" ({rtype} scaling" + (f", factor {factor}" if factor else "") + ")"
+    if c.partial_rotary_factor and c.partial_rotary_factor < 1:
+        rope += f", partial rotary {c.partial_rotary_factor}"
+    return Architecture(
+        model_type=mt,
+        hidden_size=h,
+        vocab_size=c.vocab_size,
+        context_length=c.max_position_embeddings,
+        attention=attn,
+        layers=layers,
+        tie_word_embeddings=tied,
+        activation=act,
+        normalization="RMSNorm",
+        position_embedding=rope,
+        # Gemma 2/3 add pre- and post-feedforward norms (4 per layer)
+        norms_per_layer=4 if gemma else 2,
+        mlp_bias=bool(c.mlp_bias),
+        moe=moe,
+        linear_attention=linear,
+        mtp_layers=c.num_nextn_predict_layers or 0,
+        vision=c.vision_config,
+        mm_text_hidden=h if c.vision_config else None,
+        notes=tuple(notes),
+    )
+
+
+def kv_heads_note(arch: Architecture) -> str:
+    """One line on what keeps a KV cache, e.g. '80 of 80 layers keep a KV cache (GQA 64/8)'."""
+    a = arch.attention
+    parts = [f"{arch.kv_layers} of {arch.num_layers} layers keep a KV cache"]
+    sliding = arch.count_layers(LayerKind.SLIDING)
+    if sliding:
+        window = next(x.window for x in arch.layers if x.window)
+        parts.append(f"{sliding} of them only the last {window} tokens")
+    linear = arch.count_layers(LayerKind.LINEAR)
+    if linear:
+        parts.append(f"{linear} linear-attention layers keep a fixed state")
+    if a.kind is AttentionKind.MLA:
+        parts.append(f"MLA latent {a.kv_lora_rank} + rope {a.qk_rope_head_dim} per token")
+    else:
+        parts.append(f"{a.num_heads} query / {a.num_kv_heads} KV heads of {a.head_dim}")
+    return "; ".join(parts)
+

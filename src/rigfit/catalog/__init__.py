@@ -1,0 +1,1 @@
+"""The bundled, offline catalog of model architectures and accelerators."""

@@ -1,0 +1,109 @@
+"""Find catalog entries by id, name or alias, case-insensitively, with closest matches."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import cache, cached_property
+
+from rigfit.arch import Architecture, from_config
+from rigfit.catalog.loader import load_gpus, load_models
+from rigfit.catalog.schema import GPURecord, ModelRecord
+from rigfit.errors import CatalogError, UnknownGPUError, UnknownModelError
+
+__all__ = ["Model", "get_gpu", "get_model", "list_gpus", "list_models"]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A catalog model: its record and the architecture its config implies."""
+
+    record: ModelRecord
+
+    @cached_property
+    def arch(self) -> Architecture:
+        return from_config(self.record.config)
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+
+def _keys_model(m: ModelRecord) -> list[str]:
+    return [m.id, m.id.split("/", 1)[1], m.name, *m.aliases]
+
+
+def _keys_gpu(g: GPURecord) -> list[str]:
+    return [g.id, g.name, *g.aliases]
+
+
+def _norm(text: str) -> str:
+    return text.strip().lower()
+
+
+@cache
+def _model_index() -> dict[str, Model]:
+    index: dict[str, Model] = {}
+    for rec in load_models():
+        model = Model(rec)
+        for key in _keys_model(rec):
+            k = _norm(key)
+            other = index.get(k)
+            if other is not None and other.id != rec.id:
+                raise CatalogError(f"name {key!r} is used by both {other.id} and {rec.id}")
+            index[k] = model
+    return index
+
+
+@cache
+def _gpu_index() -> dict[str, GPURecord]:
+    index: dict[str, GPURecord] = {}
+    for rec in load_gpus():
+        for key in _keys_gpu(rec):
+            k = _norm(key)
+            other = index.get(k)
+            if other is not None and other.id != rec.id:
+                raise CatalogError(f"name {key!r} is used by both {other.id} and {rec.id}")
+            index[k] = rec
+    return index
+
+
+def _suggest(name: str, index_keys: list[str], canonical: dict[str, str]) -> list[str]:
+    hits = difflib.get_close_matches(_norm(name), index_keys, n=8, cutoff=0.55)
+    out: list[str] = []
+    for h in hits:
+        c = canonical[h]
+        if c not in out:
+            out.append(c)
+    return out[:3]
+
+
+def get_model(name: str) -> Model:
+    """A catalog model by Hugging Face id (any case), name or alias."""
+    index = _model_index()
+    model = index.get(_norm(name))
+    if model is None:
+        canonical = {k: m.id for k, m in index.items()}
+        raise UnknownModelError(name, _suggest(name, list(index), canonical))
+    return model
+
+
+def get_gpu(name: str) -> GPURecord:
+    """A catalog accelerator by id, name or alias (any case)."""
+    index = _gpu_index()
+    gpu = index.get(_norm(name)) or index.get(_norm(name).replace(" ", "-"))
+    if gpu is None:
+        canonical = {k: g.id for k, g in index.items()}
+        raise UnknownGPUError(name, _suggest(name, list(index), canonical))
+    return gpu
+
+
+def list_models() -> tuple[Model, ...]:
+    seen: dict[str, Model] = {}
+    for m in _model_index().values():
+        seen.setdefault(m.id, m)
+    return tuple(sorted(seen.values(), key=lambda m: m.id.lower()))
+
+
+def list_gpus() -> tuple[GPURecord, ...]:
+    return load_gpus()

@@ -1,0 +1,267 @@
+"""Strict models for the catalog's data files: one TOML file per model or accelerator.
+
+Every record is frozen and forbids unknown keys, so a typo in a data file fails the test suite
+with the file's name instead of being silently ignored. Every record names its sources.
+
+A model record's ``[config]`` table holds keys of the model's own ``config.json``, verbatim
+(same names, same values), for exactly the keys rigfit reads; :mod:`rigfit.arch` turns them into
+an architecture. That way a catalog entry and a user's ``config.json`` go through the same code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+__all__ = [
+    "Checkpoint",
+    "Disagreement",
+    "GPURecord",
+    "HFConfig",
+    "Modality",
+    "ModelRecord",
+    "ModelSources",
+    "OfficialParams",
+    "Segment",
+    "Vendor",
+    "VisionConfig",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class VisionConfig(_Strict):
+    """The keys of a ``vision_config`` rigfit reads (SigLIP-style vision towers)."""
+
+    model_type: str
+    hidden_size: int = Field(gt=0)
+    intermediate_size: int = Field(gt=0)
+    num_hidden_layers: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    patch_size: int = Field(gt=0)
+    image_size: int = Field(gt=0)
+    num_channels: int = Field(default=3, gt=0)
+    vision_use_head: bool | None = None
+
+
+class HFConfig(_Strict):
+    """Keys of a Hugging Face ``config.json``, verbatim, that rigfit reads.
+
+    For multimodal configs whose language model sits in ``text_config``, the text keys are
+    lifted to this level and ``vision_config`` is kept.
+    """
+
+    model_type: str
+    architectures: tuple[str, ...] = ()
+    hidden_size: int = Field(gt=0)
+    intermediate_size: int | None = Field(default=None, gt=0)
+    num_hidden_layers: int = Field(gt=0)
+    num_attention_heads: int = Field(gt=0)
+    num_key_value_heads: int | None = Field(default=None, gt=0)
+    head_dim: int | None = Field(default=None, gt=0)
+    vocab_size: int = Field(gt=0)
+    max_position_embeddings: int = Field(gt=0)
+    tie_word_embeddings: bool | None = None
+    hidden_act: str | None = None
+    hidden_activation: str | None = None
+    rms_norm_eps: float | None = None
+    layer_norm_eps: float | None = None
+    rope_theta: float | None = None
+    rope_scaling: dict[str, Any] | None = None
+    partial_rotary_factor: float | None = None
+    attention_bias: bool | None = None
+    mlp_bias: bool | None = None
+    torch_dtype: str | None = None
+    # sliding-window and per-layer attention kinds
+    sliding_window: int | None = None
+    use_sliding_window: bool | None = None
+    max_window_layers: int | None = None
+    layer_types: tuple[str, ...] | None = None
+    sliding_window_pattern: int | None = None
+    query_pre_attn_scalar: float | None = None
+    attn_logit_softcapping: float | None = None
+    final_logit_softcapping: float | None = None
+    use_qk_norm: bool | None = None
+    # mixture of experts (each family names them differently; kept verbatim)
+    num_local_experts: int | None = None
+    num_experts: int | None = None
+    n_routed_experts: int | None = None
+    n_shared_experts: int | None = None
+    num_experts_per_tok: int | None = None
+    experts_per_token: int | None = None
+    moe_intermediate_size: int | None = None
+    shared_expert_intermediate_size: int | None = None
+    first_k_dense_replace: int | None = None
+    moe_layer_freq: int | None = None
+    decoder_sparse_step: int | None = None
+    mlp_only_layers: tuple[int, ...] | None = None
+    norm_topk_prob: bool | None = None
+    routed_scaling_factor: float | None = None
+    n_group: int | None = None
+    topk_group: int | None = None
+    scoring_func: str | None = None
+    topk_method: str | None = None
+    # multi-head latent attention (DeepSeek-V2/V3, Kimi-K2)
+    q_lora_rank: int | None = None
+    kv_lora_rank: int | None = None
+    qk_nope_head_dim: int | None = None
+    qk_rope_head_dim: int | None = None
+    v_head_dim: int | None = None
+    # multi-token prediction
+    num_nextn_predict_layers: int | None = None
+    # linear attention (Qwen3-Next gated DeltaNet)
+    full_attention_interval: int | None = None
+    linear_num_key_heads: int | None = None
+    linear_num_value_heads: int | None = None
+    linear_key_head_dim: int | None = None
+    linear_value_head_dim: int | None = None
+    linear_conv_kernel_dim: int | None = None
+    # multimodal
+    vision_config: VisionConfig | None = None
+    mm_tokens_per_image: int | None = None
+    # official quantization of the checkpoint, verbatim
+    quantization_config: dict[str, Any] | None = None
+
+
+class Modality(StrEnum):
+    TEXT = "text"
+    TEXT_VISION = "text+vision"
+
+
+class Checkpoint(_Strict):
+    """The official checkpoint as published: its dtype, its quantization and its size."""
+
+    dtype: str = Field(description="dtype of the published weights, e.g. bf16")
+    quantization: str = Field(
+        default="none", description="none, or how the published weights are quantized"
+    )
+    safetensors_total_bytes: int | None = Field(
+        default=None, gt=0, description="metadata.total_size of model.safetensors.index.json"
+    )
+    source: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _size_needs_source(self) -> Checkpoint:
+        if self.safetensors_total_bytes is not None and self.source is None:
+            raise ValueError("checkpoint.safetensors_total_bytes needs checkpoint.source")
+        return self
+
+
+class OfficialParams(_Strict):
+    """Parameter counts as the publisher states them, with where they say it."""
+
+    total: int = Field(gt=0)
+    active: int | None = Field(default=None, gt=0)
+    source: HttpUrl
+    rounding: int | None = Field(
+        default=None,
+        gt=0,
+        description="the unit the publisher rounded to ('7.3B' -> 100000000); None when exact",
+    )
+    note: str = ""
+
+
+class Disagreement(_Strict):
+    """A public page that states a different value than the primary source."""
+
+    field: str
+    page: str
+    page_value: str
+    primary_value: str
+
+
+class ModelSources(_Strict):
+    config: HttpUrl = Field(description="a verbatim copy of the official config.json")
+    card: HttpUrl = Field(description="the model card (organization, license, release date)")
+
+
+class ModelRecord(_Strict):
+    """One catalog model: what the seed pages show, each value with its source."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    name: str
+    aliases: tuple[str, ...] = ()
+    organization: str
+    family: str
+    base_model: str | None = None
+    lineage: str = ""
+    release_date: dt.date
+    license: str
+    modality: Modality = Modality.TEXT
+    description: str
+    sources: ModelSources
+    checkpoint: Checkpoint
+    params: OfficialParams
+    config: HFConfig
+    disagreements: tuple[Disagreement, ...] = ()
+
+
+class Vendor(StrEnum):
+    NVIDIA = "nvidia"
+    AMD = "amd"
+    APPLE = "apple"
+    INTEL = "intel"
+
+
+class Segment(StrEnum):
+    DATACENTER = "datacenter"
+    WORKSTATION = "workstation"
+    CONSUMER = "consumer"
+    APPLE_SILICON = "apple-silicon"
+
+
+class GPURecord(_Strict):
+    """One accelerator (one GPU, or one Apple SoC at one unified-memory size)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    name: str
+    aliases: tuple[str, ...] = ()
+    vendor: Vendor
+    segment: Segment
+    architecture: str
+    release_year: int = Field(ge=2015, le=2030)
+    form_factor: str
+    memory_type: str
+    memory_gb: float = Field(gt=0, description="capacity as marketed on the datasheet, in its GB")
+    memory_bytes: int = Field(gt=0, description="physical capacity in bytes")
+    driver_reported_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="memory the driver offers, in bytes (nvidia-smi/rocm-smi total; on Apple,"
+        " Metal's recommendedMaxWorkingSetSize)",
+    )
+    driver_reported_reading: str | None = Field(
+        default=None, description="the reading as printed, e.g. 'nvidia-smi: 81559MiB'"
+    )
+    driver_reported_source: HttpUrl | None = None
+    unified_memory: bool = False
+    bandwidth_gb_s: float = Field(gt=0, description="peak memory bandwidth, decimal GB/s")
+    bf16_dense_tflops: float | None = Field(default=None, gt=0)
+    fp16_dense_tflops: float | None = Field(default=None, gt=0)
+    fp8_dense_tflops: float | None = Field(default=None, gt=0)
+    int8_dense_tops: float | None = Field(default=None, gt=0)
+    fp4_dense_tflops: float | None = Field(default=None, gt=0)
+    interconnect: str
+    interconnect_gb_s: float | None = Field(default=None, gt=0)
+    tdp_w: float | None = Field(default=None, gt=0, description="None where none is published")
+    source: HttpUrl
+    throughput_source: HttpUrl | None = None
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _checks(self) -> GPURecord:
+        if self.driver_reported_bytes is not None:
+            if self.driver_reported_source is None or not self.driver_reported_reading:
+                raise ValueError(
+                    "driver_reported_bytes needs driver_reported_reading and driver_reported_source"
+                )
+            if self.driver_reported_bytes > self.memory_bytes:
+                raise ValueError("driver_reported_bytes exceeds memory_bytes")
+        if self.unified_memory != (self.segment is Segment.APPLE_SILICON):
+            raise ValueError("unified_memory must be true exactly for apple-silicon entries")
+        return self

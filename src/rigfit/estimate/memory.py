@@ -1,0 +1,278 @@
+"""The inference memory estimate: weights, KV cache or state, activations, runtime reserve.
+
+An :class:`EngineProfile` turns a :class:`Request` into :class:`Term` objects, each with its
+bytes, its formula and its inputs. Engines (llama.cpp, vLLM, SGLang, transformers) plug in
+their own profiles; :data:`GENERIC` is the documented default (docs/estimate.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rigfit.arch import Architecture, AttentionKind, LayerKind
+from rigfit.errors import InvalidSpecError
+from rigfit.estimate.weights import WeightBreakdown, weight_breakdown
+from rigfit.hardware import System
+from rigfit.quant import KVCacheType, WeightFormat
+from rigfit.units import MIB
+
+__all__ = [
+    "GENERIC",
+    "MAX_SEQS",
+    "EngineProfile",
+    "Estimate",
+    "GenericProfile",
+    "Request",
+    "Term",
+    "estimate",
+]
+
+MAX_SEQS = 65_536  # an upper bound on concurrent sequences, to keep every search bounded
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asks: a model in a format, a context, a concurrency, on a system."""
+
+    arch: Architecture
+    weight_format: WeightFormat
+    kv_type: KVCacheType
+    ctx_tokens: int
+    seqs: int
+    system: System
+    allow_ctx_over_max: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ctx_tokens <= 0:
+            raise InvalidSpecError(f"context must be at least 1 token, got {self.ctx_tokens}")
+        if self.ctx_tokens > self.arch.context_length and not self.allow_ctx_over_max:
+            raise InvalidSpecError(
+                f"context {self.ctx_tokens:,} exceeds the model's maximum of"
+                f" {self.arch.context_length:,} tokens (allowed: 1 to"
+                f" {self.arch.context_length:,}; force it with --force-ctx)"
+            )
+        if not 1 <= self.seqs <= MAX_SEQS:
+            raise InvalidSpecError(
+                f"concurrent sequences must be between 1 and {MAX_SEQS}, got {self.seqs}"
+            )
+
+
+@dataclass(frozen=True)
+class Term:
+    """One part of the estimate, in bytes, with the formula that produced it."""
+
+    key: str  # weights, kv_cache, state, activations, reserve
+    label: str
+    total_bytes: int  # across all GPUs
+    per_gpu_bytes: int  # on the most loaded GPU
+    formula: str
+    inputs: dict[str, int | str | float] = field(default_factory=dict)
+
+
+class EngineProfile(Protocol):
+    """How an inference engine spends memory; one implementation per engine."""
+
+    name: str
+    description: str
+
+    def terms(self, req: Request) -> list[Term]: ...
+
+
+# ---- the generic profile -------------------------------------------------------------------
+
+# Prefill runs in chunks of 512 tokens: llama.cpp's default n_ubatch (common/common.h,
+# n_ubatch = 512); vLLM and SGLang chunk prefill similarly.
+PREFILL_CHUNK_TOKENS = 512
+# Activations are held in f32 during the forward pass (ggml computes in F32).
+ACTIVATION_BYTES = 4
+# Logits are f32, one row of vocab_size per sequence for the token being sampled.
+LOGIT_BYTES = 4
+# Per-device runtime reserve: the CUDA/ROCm context, cuBLAS/hipBLAS workspaces and allocator
+# slack. A bare CUDA context on Hopper takes about 500 MiB (PyTorch "CUDA initialization"
+# figures, vLLM's "non-torch memory" log line reports 0.3-0.6 GiB on H100); 512 MiB is used.
+# Apple's Metal has no separate context of that size: 0.
+RESERVE_PER_GPU_BYTES = 512 * MIB
+
+
+def _activation_elems_per_token(arch: Architecture) -> int:
+    """Widest per-token working set of one layer: residual, normed input, q/k/v, attention
+    output and the gated FFN's three intermediates (routed experts used per token + shared)."""
+    a, h = arch.attention, arch.hidden_size
+    if a.kind is AttentionKind.MLA:
+        assert a.v_head_dim is not None and a.qk_nope_head_dim is not None
+        qkv = a.num_heads * a.head_dim + a.num_heads * (a.qk_nope_head_dim + a.v_head_dim)
+        attn_out = a.num_heads * a.v_head_dim
+    else:
+        qkv = (a.num_heads + 2 * a.num_kv_heads) * a.head_dim
+        attn_out = a.num_heads * a.head_dim
+    if arch.linear_attention is not None:
+        s = arch.linear_attention
+        qkv = max(qkv, 2 * s.key_dim + 2 * s.value_dim)
+    ffn = 0
+    for layer in arch.layers:
+        if layer.moe:
+            assert arch.moe is not None
+            m = arch.moe
+            width = m.experts_per_token * m.expert_intermediate_size + m.shared_intermediate_size
+        else:
+            width = layer.dense_intermediate_size
+        ffn = max(ffn, width)
+    return 2 * h + qkv + attn_out + 3 * ffn
+
+
+class GenericProfile:
+    """The documented default: no engine's quirks, every constant above with its reason."""
+
+    name = "generic"
+    description = (
+        "weights and KV split evenly across GPUs; prefill in 512-token chunks with f32"
+        " activations; f32 logits per sequence; 512 MiB runtime reserve per GPU"
+    )
+
+    def terms(self, req: Request) -> list[Term]:
+        arch, n = req.arch, req.system.count
+        wb: WeightBreakdown = weight_breakdown(arch, req.weight_format)
+        terms = [
+            Term(
+                "weights",
+                f"weights ({req.weight_format.label})",
+                wb.total_bytes,
+                _split(wb.total_bytes, n),
+                "sum over tensors of bytes(shape, storage type); all experts resident",
+                {
+                    "params": wb.params,
+                    "avg_bits_per_weight": round(wb.bits_per_weight_avg, 4),
+                    "by_type": ", ".join(f"{k}={v}" for k, v in wb.by_type),
+                    **({"excluded": wb.excluded} if wb.excluded else {}),
+                },
+            )
+        ]
+        kv_seq = arch.kv_cache_bytes(req.ctx_tokens, req.kv_type)
+        kv_total = kv_seq * req.seqs
+        per_tok = req.kv_type.row_bytes(arch.attention.kv_elems_per_token())
+        terms.append(
+            Term(
+                "kv_cache",
+                f"KV cache ({req.kv_type.flag})",
+                kv_total,
+                _split(kv_total, n),
+                "seqs × Σ_layers min(ctx, window) × bytes per token per layer",
+                {
+                    "seqs": req.seqs,
+                    "ctx_tokens": req.ctx_tokens,
+                    "kv_layers": arch.kv_layers,
+                    "sliding_layers": arch.count_layers(LayerKind.SLIDING),
+                    "elems_per_token_per_layer": arch.attention.kv_elems_per_token(),
+                    "bytes_per_token_per_layer": per_tok,
+                    "bytes_per_token_all_layers": arch.kv_bytes_per_token(req.kv_type),
+                },
+            )
+        )
+        if arch.linear_attention is not None:
+            elem = 4 if req.kv_type is KVCacheType.F32 else 2  # state kept at model precision
+            state = arch.state_bytes(elem) * req.seqs
+            terms.append(
+                Term(
+                    "state",
+                    "recurrent state",
+                    state,
+                    _split(state, n),
+                    "seqs × linear layers × ((kernel-1) × conv_dim + v_heads × d_k × d_v)"
+                    " × bytes",
+                    {
+                        "seqs": req.seqs,
+                        "linear_layers": arch.count_layers(LayerKind.LINEAR),
+                        "elems_per_layer": arch.linear_attention.state_elems(),
+                        "bytes_per_elem": elem,
+                    },
+                )
+            )
+        chunk = min(PREFILL_CHUNK_TOKENS, req.ctx_tokens * req.seqs)
+        per_token = _activation_elems_per_token(arch)
+        act = chunk * per_token * ACTIVATION_BYTES + req.seqs * arch.vocab_size * LOGIT_BYTES
+        terms.append(
+            Term(
+                "activations",
+                "activations and logits",
+                act * n,
+                act,
+                "chunk × widest layer working set × 4 B + seqs × vocab × 4 B, on each GPU",
+                {
+                    "chunk_tokens": chunk,
+                    "elems_per_token": per_token,
+                    "vocab_size": arch.vocab_size,
+                    "seqs": req.seqs,
+                },
+            )
+        )
+        reserve = 0 if req.system.gpu.unified_memory else RESERVE_PER_GPU_BYTES
+        terms.append(
+            Term(
+                "reserve",
+                "runtime reserve",
+                reserve * n,
+                reserve,
+                "per GPU: CUDA/ROCm context and library workspaces (0 on Apple Metal)",
+                {"per_gpu_bytes": reserve},
+            )
+        )
+        return terms
+
+
+def _split(total: int, n: int) -> int:
+    """Bytes on the most loaded of ``n`` GPUs when ``total`` is split as evenly as possible."""
+    return -(-total // n)
+
+
+GENERIC: EngineProfile = GenericProfile()
+
+
+# ---- the estimate ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Where the memory goes, per GPU and in total, and whether it fits."""
+
+    request: Request
+    profile: str
+    terms: tuple[Term, ...]
+
+    def term_bytes(self, key: str) -> int:
+        return sum(t.total_bytes for t in self.terms if t.key == key)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(t.total_bytes for t in self.terms)
+
+    @property
+    def per_gpu_bytes(self) -> int:
+        return sum(t.per_gpu_bytes for t in self.terms)
+
+    @property
+    def capacity_per_gpu_bytes(self) -> int:
+        return self.request.system.capacity_per_gpu_bytes
+
+    @property
+    def capacity_total_bytes(self) -> int:
+        return self.request.system.capacity_total_bytes
+
+    @property
+    def headroom_per_gpu_bytes(self) -> int:
+        """Free bytes on the most loaded GPU; negative is the shortfall."""
+        return self.capacity_per_gpu_bytes - self.per_gpu_bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.headroom_per_gpu_bytes >= 0
+
+    @property
+    def shortfall_bytes(self) -> int:
+        """Bytes missing on the most loaded GPU (0 when it fits)."""
+        return max(0, -self.headroom_per_gpu_bytes)
+
+
+def estimate(req: Request, profile: EngineProfile = GENERIC) -> Estimate:
+    """Estimate the memory of ``req`` under ``profile``."""
+    return Estimate(req, profile.name, tuple(profile.terms(req)))

@@ -1,0 +1,65 @@
+"""Accelerators and systems: how much memory a GPU (or N of them) really offers.
+
+Capacity is what the driver reports when the catalog has that reading (nvidia-smi's total, or
+on Apple silicon Metal's ``recommendedMaxWorkingSetSize``, the default limit of GPU-wired
+memory), else the physical capacity from the datasheet. The estimate then takes a runtime
+reserve off each device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rigfit.catalog.schema import GPURecord, Vendor
+from rigfit.errors import InvalidSpecError
+
+__all__ = ["APPLE_DEFAULT_WORKING_SET_FRACTION", "System", "capacity_bytes", "capacity_basis"]
+
+# macOS lets the GPU wire about 3/4 of unified memory by default on machines with more than
+# 36 GB (Metal's recommendedMaxWorkingSetSize: 96 GiB of 128 GiB is reported as 103079.22 MB in
+# llama.cpp's ggml_metal_init logs). Used only for Apple entries without a logged reading.
+APPLE_DEFAULT_WORKING_SET_FRACTION = 0.75
+
+
+def capacity_bytes(gpu: GPURecord) -> int:
+    """Bytes one device offers to an inference engine, before the runtime reserve."""
+    if gpu.driver_reported_bytes is not None:
+        return gpu.driver_reported_bytes
+    if gpu.vendor is Vendor.APPLE:
+        return int(gpu.memory_bytes * APPLE_DEFAULT_WORKING_SET_FRACTION)
+    return gpu.memory_bytes
+
+
+def capacity_basis(gpu: GPURecord) -> str:
+    """Where :func:`capacity_bytes` comes from, in words."""
+    if gpu.driver_reported_bytes is not None:
+        return f"driver reading ({gpu.driver_reported_reading})"
+    if gpu.vendor is Vendor.APPLE:
+        return "3/4 of unified memory (macOS default GPU working-set limit)"
+    return f"datasheet capacity ({gpu.memory_gb:g} GB marketed)"
+
+
+@dataclass(frozen=True)
+class System:
+    """``count`` identical accelerators."""
+
+    gpu: GPURecord
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise InvalidSpecError(f"GPU count must be at least 1, got {self.count}")
+        if self.count > 1024:
+            raise InvalidSpecError(f"GPU count must be at most 1024, got {self.count}")
+        if self.gpu.unified_memory and self.count > 1:
+            raise InvalidSpecError(
+                f"{self.gpu.name} is a single unified-memory machine; use --gpus 1"
+            )
+
+    @property
+    def capacity_per_gpu_bytes(self) -> int:
+        return capacity_bytes(self.gpu)
+
+    @property
+    def capacity_total_bytes(self) -> int:
+        return self.capacity_per_gpu_bytes * self.count

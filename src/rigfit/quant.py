@@ -1,0 +1,535 @@
+"""Quantization formats with their exact storage layouts.
+
+Three closed sets live here:
+
+* :class:`GGMLType`: every GGML tensor type, each carrying its block layout (elements per block,
+  bytes per block). Bits per weight are derived from the layout, never typed in. The layouts
+  mirror ``ggml/src/ggml-common.h`` (the ``block_*`` structs) and ``GGML_QUANT_SIZES`` in
+  gguf-py's ``gguf/constants.py``; the test suite checks them against the installed ``gguf``
+  package entry by entry.
+* :class:`KVCacheType`: the element types a KV cache can be stored in.
+* :class:`WeightFormat`: what a user picks with ``--quant``: float dtypes, GGUF file types
+  (llama.cpp's ``LLAMA_FTYPE_*``) and the GPU serving formats (FP8, INT8, AWQ, GPTQ,
+  bitsandbytes, MXFP4, NVFP4). Each one prices a tensor in bytes from its shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from fractions import Fraction
+
+from rigfit.errors import UnknownFormatError, UnknownKVTypeError
+
+__all__ = ["GGMLType", "KVCacheType", "WeightFormat", "closest", "parse_kv_type", "parse_quant"]
+
+
+def closest(name: str, choices: list[str], n: int = 3) -> list[str]:
+    """The ``n`` choices closest to ``name`` (case-insensitive), for "did you mean" messages."""
+    import difflib
+
+    lowered = {c.lower(): c for c in choices}
+    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    return [lowered[h] for h in hits]
+
+
+class GGMLType(Enum):
+    """A GGML tensor type: ``(type id, elements per block, bytes per block)``.
+
+    Sources: ``enum ggml_type`` in ggml/include/ggml.h for the ids, the ``block_*`` structs in
+    ggml/src/ggml-common.h for the sizes (e.g. ``block_q4_K`` = 2 f16 scales + 12 bytes of
+    6-bit sub-block scales + 128 bytes of 4-bit quants = 144 bytes per 256 weights).
+
+    >>> GGMLType.Q4_K.bits_per_weight, GGMLType.Q6_K.bits_per_weight, GGMLType.Q8_0.bits_per_weight
+    (Fraction(9, 2), Fraction(105, 16), Fraction(17, 2))
+    """
+
+    F32 = (0, 1, 4)
+    F16 = (1, 1, 2)
+    Q4_0 = (2, 32, 2 + 16)  # f16 d + 32 nibbles
+    Q4_1 = (3, 32, 2 + 2 + 16)  # f16 d, f16 m + 32 nibbles
+    Q5_0 = (6, 32, 2 + 4 + 16)  # f16 d + 32 high bits + 32 nibbles
+    Q5_1 = (7, 32, 2 + 2 + 4 + 16)
+    Q8_0 = (8, 32, 2 + 32)  # f16 d + 32 int8
+    Q8_1 = (9, 32, 2 + 2 + 32)  # f16 d, f16 s + 32 int8
+    Q2_K = (10, 256, 16 + 64 + 2 + 2)  # scales, 2-bit quants, f16 d, f16 dmin
+    Q3_K = (11, 256, 32 + 64 + 12 + 2)  # hmask, 2-bit low quants, 6-bit scales, f16 d
+    Q4_K = (12, 256, 2 + 2 + 12 + 128)  # f16 d, f16 dmin, 6-bit scales+mins, nibbles
+    Q5_K = (13, 256, 2 + 2 + 12 + 32 + 128)  # as Q4_K + 256 high bits
+    Q6_K = (14, 256, 128 + 64 + 16 + 2)  # low 4 bits, high 2 bits, int8 scales, f16 d
+    Q8_K = (15, 256, 4 + 256 + 32)  # f32 d, int8 quants, 16 int16 block sums
+    IQ2_XXS = (16, 256, 2 + 64)  # f16 d + 32 uint16 grid indices/signs
+    IQ2_XS = (17, 256, 2 + 64 + 8)  # + 4-bit scales per 32
+    IQ3_XXS = (18, 256, 2 + 96)  # f16 d + 3*QK_K/8 bytes
+    IQ1_S = (19, 256, 2 + 32 + 16)  # f16 d + QK_K/8 qs + QK_K/32 uint16 qh
+    IQ4_NL = (20, 32, 2 + 16)  # f16 d + 32 nibbles into a non-linear grid
+    IQ3_S = (21, 256, 2 + 64 + 8 + 32 + 4)  # d, qs, qh, signs, scales: 3.4375 bpw
+    IQ2_S = (22, 256, 2 + 64 + 8 + 8)  # d, qs, qh, scales
+    IQ4_XS = (23, 256, 2 + 2 + 4 + 128)  # d, scales_h, scales_l, nibbles
+    I8 = (24, 1, 1)
+    I16 = (25, 1, 2)
+    I32 = (26, 1, 4)
+    I64 = (27, 1, 8)
+    F64 = (28, 1, 8)
+    IQ1_M = (29, 256, 32 + 16 + 8)  # qs, qh, scales (no separate d)
+    BF16 = (30, 1, 2)
+    TQ1_0 = (34, 256, 2 + 4 * 13)  # ternary: 51 bytes of base-3 packed trits + f16 d
+    TQ2_0 = (35, 256, 2 + 64)  # ternary, 2 bits each + f16 d
+    MXFP4 = (39, 32, 1 + 16)  # E8M0 shared exponent + 32 FP4 (e2m1) nibbles
+
+    @property
+    def type_id(self) -> int:
+        return self.value[0]
+
+    @property
+    def block_elems(self) -> int:
+        return self.value[1]
+
+    @property
+    def block_bytes(self) -> int:
+        return self.value[2]
+
+    @property
+    def bits_per_weight(self) -> Fraction:
+        """Exact bits per weight, ``8 * block_bytes / block_elems``."""
+        return Fraction(8 * self.block_bytes, self.block_elems)
+
+    def row_bytes(self, n_elems: int) -> int:
+        """Bytes of one row of ``n_elems`` (a row must be a whole number of blocks)."""
+        if n_elems % self.block_elems:
+            raise ValueError(
+                f"{self.name} needs rows of a multiple of {self.block_elems} elements,"
+                f" got {n_elems}"
+            )
+        return n_elems // self.block_elems * self.block_bytes
+
+    def fits_row(self, n_elems: int) -> bool:
+        return n_elems % self.block_elems == 0
+
+
+class KVCacheType(Enum):
+    """Element types a KV cache can be stored in: ``(flag name, elements per block, bytes)``.
+
+    The GGML ones follow :class:`GGMLType`; ``fp8`` is one byte per element (vLLM's
+    ``--kv-cache-dtype fp8``, e4m3 or e5m2; the per-tensor scales are negligible).
+    """
+
+    F32 = ("f32", 1, 4)
+    F16 = ("f16", 1, 2)
+    BF16 = ("bf16", 1, 2)
+    FP8 = ("fp8", 1, 1)
+    Q8_0 = ("q8_0", GGMLType.Q8_0.block_elems, GGMLType.Q8_0.block_bytes)
+    Q5_1 = ("q5_1", GGMLType.Q5_1.block_elems, GGMLType.Q5_1.block_bytes)
+    Q5_0 = ("q5_0", GGMLType.Q5_0.block_elems, GGMLType.Q5_0.block_bytes)
+    Q4_1 = ("q4_1", GGMLType.Q4_1.block_elems, GGMLType.Q4_1.block_bytes)
+    Q4_0 = ("q4_0", GGMLType.Q4_0.block_elems, GGMLType.Q4_0.block_bytes)
+    IQ4_NL = ("iq4_nl", GGMLType.IQ4_NL.block_elems, GGMLType.IQ4_NL.block_bytes)
+
+    @property
+    def flag(self) -> str:
+        return self.value[0]
+
+    @property
+    def bits_per_element(self) -> Fraction:
+        return Fraction(8 * self.value[2], self.value[1])
+
+    def row_bytes(self, n_elems: int) -> int:
+        """Bytes for ``n_elems`` cached elements of one token (blocks run along the row)."""
+        return math.ceil(n_elems / self.value[1]) * self.value[2]
+
+
+# --------------------------------------------------------------------------------------------
+# Weight formats
+# --------------------------------------------------------------------------------------------
+
+
+class Family(Enum):
+    FLOAT = "float"
+    GGUF = "gguf"
+    GPU = "gpu"
+
+
+@dataclass(frozen=True)
+class GGUFRecipe:
+    """A documented approximation of a llama.cpp file type's per-tensor type choice.
+
+    Mirrors the main branches of ``llama_tensor_get_type`` in llama.cpp's src/llama-quant.cpp
+    (as of build b6000, mid-2025): the default type of the file type, the type of the output
+    head (and of the token embedding when the head is tied), and the upgrades of ``attn_v``,
+    ``ffn_down`` and ``attn_output``. ``more_bits`` marks llama.cpp's ``use_more_bits`` layer
+    selection (first and last eighth of the layers plus every third one between).
+    The exact replay is issue 4; this recipe is within about 1% of published file sizes.
+    """
+
+    default: GGMLType
+    output: GGMLType
+    token_embd: GGMLType | None = None  # None: same as default
+    attn_v: GGMLType | None = None
+    attn_v_layers: str = "all"  # "all", "more_bits", "first:N"
+    ffn_down: GGMLType | None = None
+    ffn_down_layers: str = "all"
+    attn_output: GGMLType | None = None
+    attn_v_gqa_min: int = 0  # attn_v upgrade only if n_head / n_kv_head >= this
+    experts: GGMLType | None = None  # MXFP4_MOE: expert tensors only
+
+
+class GPUScheme(Enum):
+    """Byte layouts of GPU serving formats, priced per tensor of ``rows x cols``."""
+
+    FP8_TENSOR = "fp8 e4m3, one f32 scale per tensor"
+    FP8_BLOCK = "fp8 e4m3, one f32 scale per 128x128 block (DeepSeek-V3)"
+    INT8_CHANNEL = "int8, one f32 scale per output channel (W8A8)"
+    AWQ4 = "4-bit, group 128, f16 scale + 4-bit zero per group (AutoAWQ GEMM)"
+    GPTQ4 = "4-bit, group 128, f16 scale + 4-bit zero per group, int32 g_idx"
+    GPTQ8 = "8-bit, group 128, f16 scale + 8-bit zero per group, int32 g_idx"
+    NF4 = "bitsandbytes NF4, f32 absmax per 64"
+    NF4_DQ = "bitsandbytes NF4, absmax double-quantized to 8 bits per 256 blocks"
+    FP4 = "bitsandbytes FP4, f32 absmax per 64"
+    BNB_INT8 = "bitsandbytes LLM.int8, f32 scale per row"
+    MXFP4 = "OCP MXFP4: 32 e2m1 values + one E8M0 scale"
+    NVFP4 = "NVFP4: 16 e2m1 values + one fp8 e4m3 scale, one f32 per tensor"
+    MXFP4_EXPERTS = "OCP MXFP4 on routed experts only, the rest 16-bit (gpt-oss checkpoints)"
+
+
+def _awq_gptq_bytes(rows: int, cols: int, bits: int, group: int, g_idx: bool) -> int:
+    # qweight packs 32/bits values per int32; qzeros packs zero points the same way;
+    # scales are f16 per (group, output channel); GPTQ keeps an int32 g_idx per input column.
+    # Source: AutoAWQ WQLinear_GEMM / AutoGPTQ QuantLinear buffer shapes.
+    groups = math.ceil(cols / group)
+    qweight = rows * cols * bits // 8
+    qzeros = groups * rows * bits // 8
+    scales = groups * rows * 2
+    return qweight + qzeros + scales + (4 * cols if g_idx else 0)
+
+
+def gpu_tensor_bytes(scheme: GPUScheme, rows: int, cols: int) -> int:
+    """Bytes of a ``rows x cols`` weight (rows = output features) in a GPU format.
+
+    >>> gpu_tensor_bytes(GPUScheme.FP8_BLOCK, 7168, 2048)  # 56 x 16 blocks of f32 scales
+    14683648
+    >>> gpu_tensor_bytes(GPUScheme.NF4, 4096, 4096) * 8 / (4096 * 4096)  # 4.5 bits per weight
+    4.5
+    """
+    n = rows * cols
+    match scheme:
+        case GPUScheme.FP8_TENSOR:
+            return n + 4
+        case GPUScheme.FP8_BLOCK:
+            # weight_scale_inv: f32 per 128x128 block (DeepSeek-V3 config weight_block_size)
+            return n + 4 * math.ceil(rows / 128) * math.ceil(cols / 128)
+        case GPUScheme.INT8_CHANNEL:
+            return n + 4 * rows
+        case GPUScheme.AWQ4:
+            return _awq_gptq_bytes(rows, cols, 4, 128, g_idx=False)
+        case GPUScheme.GPTQ4:
+            return _awq_gptq_bytes(rows, cols, 4, 128, g_idx=True)
+        case GPUScheme.GPTQ8:
+            return _awq_gptq_bytes(rows, cols, 8, 128, g_idx=True)
+        case GPUScheme.NF4 | GPUScheme.FP4:
+            # bitsandbytes Params4bit: packed nibbles + f32 absmax per blocksize 64
+            # + a 16-entry f32 code book per tensor (bitsandbytes functional.quantize_4bit)
+            return math.ceil(n / 2) + 4 * math.ceil(n / 64) + 16 * 4
+        case GPUScheme.NF4_DQ:
+            # absmax quantized to uint8 (one per 64), second-level f32 absmax per 256 of those,
+            # its 256-entry f32 code book and an f32 offset, plus the 16-entry NF4 code book
+            blocks = math.ceil(n / 64)
+            return (
+                math.ceil(n / 2) + blocks + 4 * math.ceil(blocks / 256) + 256 * 4 + 4 + 16 * 4
+            )
+        case GPUScheme.BNB_INT8:
+            return n + 4 * rows  # int8 weight + SCB (f32 per row)
+        case GPUScheme.MXFP4 | GPUScheme.MXFP4_EXPERTS:
+            return math.ceil(n / 2) + math.ceil(n / 32)  # OCP MX spec v1.0: block 32, E8M0
+        case GPUScheme.NVFP4:
+            return math.ceil(n / 2) + math.ceil(n / 16) + 4  # block 16, e4m3 scale, f32 global
+    raise AssertionError(scheme)  # pragma: no cover
+
+
+class WeightFormat(Enum):
+    """What ``--quant`` accepts: ``(canonical name, family, layout)``.
+
+    The layout is a :class:`GGMLType` for float dtypes, a :class:`GGUFRecipe` for GGUF file
+    types and a :class:`GPUScheme` for GPU formats. Embeddings, the output head, norms and
+    routers keep the checkpoint's 16-bit precision under GPU formats, as vLLM, AutoAWQ,
+    AutoGPTQ and bitsandbytes leave them unquantized by default.
+    """
+
+    F32 = ("F32", Family.FLOAT, GGMLType.F32)
+    F16 = ("F16", Family.FLOAT, GGMLType.F16)
+    BF16 = ("BF16", Family.FLOAT, GGMLType.BF16)
+    # GGUF file types (llama.cpp LLAMA_FTYPE_MOSTLY_*)
+    Q8_0 = ("Q8_0", Family.GGUF, GGUFRecipe(GGMLType.Q8_0, output=GGMLType.Q8_0))
+    Q6_K = ("Q6_K", Family.GGUF, GGUFRecipe(GGMLType.Q6_K, output=GGMLType.Q6_K))
+    Q5_K_M = (
+        "Q5_K_M",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.Q5_K,
+            output=GGMLType.Q6_K,
+            attn_v=GGMLType.Q6_K,
+            attn_v_layers="more_bits",
+            ffn_down=GGMLType.Q6_K,
+            ffn_down_layers="more_bits",
+        ),
+    )
+    Q5_K_S = ("Q5_K_S", Family.GGUF, GGUFRecipe(GGMLType.Q5_K, output=GGMLType.Q6_K))
+    Q5_0 = ("Q5_0", Family.GGUF, GGUFRecipe(GGMLType.Q5_0, output=GGMLType.Q6_K))
+    Q4_K_M = (
+        "Q4_K_M",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.Q4_K,
+            output=GGMLType.Q6_K,
+            attn_v=GGMLType.Q6_K,
+            attn_v_layers="more_bits",
+            ffn_down=GGMLType.Q6_K,
+            ffn_down_layers="more_bits",
+        ),
+    )
+    Q4_K_S = (
+        "Q4_K_S",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.Q4_K,
+            output=GGMLType.Q6_K,
+            attn_v=GGMLType.Q5_K,
+            attn_v_layers="first:4",
+            ffn_down=GGMLType.Q5_K,
+            ffn_down_layers="first_eighth",
+        ),
+    )
+    Q4_0 = ("Q4_0", Family.GGUF, GGUFRecipe(GGMLType.Q4_0, output=GGMLType.Q6_K))
+    Q3_K_L = (
+        "Q3_K_L",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.Q3_K,
+            output=GGMLType.Q6_K,
+            attn_v=GGMLType.Q5_K,
+            ffn_down=GGMLType.Q5_K,
+            attn_output=GGMLType.Q5_K,
+        ),
+    )
+    Q3_K_M = (
+        "Q3_K_M",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.Q3_K,
+            output=GGMLType.Q6_K,
+            attn_v=GGMLType.Q4_K,
+            ffn_down=GGMLType.Q4_K,
+            ffn_down_layers="more_bits",
+            attn_output=GGMLType.Q4_K,
+        ),
+    )
+    Q3_K_S = ("Q3_K_S", Family.GGUF, GGUFRecipe(GGMLType.Q3_K, output=GGMLType.Q6_K))
+    Q2_K = (
+        "Q2_K",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.Q2_K,
+            output=GGMLType.Q6_K,
+            attn_v=GGMLType.Q4_K,
+            attn_v_gqa_min=4,
+            ffn_down=GGMLType.Q3_K,
+            attn_output=GGMLType.Q3_K,
+        ),
+    )
+    IQ4_XS = (
+        "IQ4_XS",
+        Family.GGUF,
+        GGUFRecipe(GGMLType.IQ4_XS, output=GGMLType.Q6_K, attn_v=GGMLType.Q5_K, attn_v_gqa_min=4),
+    )
+    IQ4_NL = (
+        "IQ4_NL",
+        Family.GGUF,
+        GGUFRecipe(GGMLType.IQ4_NL, output=GGMLType.Q6_K, attn_v=GGMLType.Q5_K, attn_v_gqa_min=4),
+    )
+    IQ3_M = (
+        "IQ3_M",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.IQ3_S,
+            output=GGMLType.Q6_K,
+            attn_v=GGMLType.Q4_K,
+            attn_output=GGMLType.Q4_K,
+            ffn_down=GGMLType.Q4_K,
+            ffn_down_layers="first_eighth",
+        ),
+    )
+    IQ3_S = (
+        "IQ3_S",
+        Family.GGUF,
+        GGUFRecipe(GGMLType.IQ3_S, output=GGMLType.Q6_K, attn_v=GGMLType.Q4_K, attn_v_gqa_min=4),
+    )
+    IQ3_XXS = (
+        "IQ3_XXS",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.IQ3_XXS,
+            output=GGMLType.Q5_K,
+            token_embd=GGMLType.IQ3_S,
+            attn_v=GGMLType.Q4_K,
+            attn_v_gqa_min=4,
+        ),
+    )
+    IQ2_M = (
+        "IQ2_M",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.IQ2_S,
+            output=GGMLType.Q5_K,
+            token_embd=GGMLType.IQ3_S,
+            attn_v=GGMLType.Q4_K,
+            attn_v_gqa_min=4,
+        ),
+    )
+    IQ2_S = (
+        "IQ2_S",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.IQ2_XS,
+            output=GGMLType.Q5_K,
+            token_embd=GGMLType.IQ3_S,
+            attn_v=GGMLType.Q4_K,
+            attn_v_gqa_min=4,
+        ),
+    )
+    IQ2_XS = (
+        "IQ2_XS",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.IQ2_XS,
+            output=GGMLType.Q5_K,
+            token_embd=GGMLType.Q2_K,
+            attn_v=GGMLType.Q4_K,
+            attn_v_gqa_min=4,
+        ),
+    )
+    IQ2_XXS = (
+        "IQ2_XXS",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.IQ2_XXS,
+            output=GGMLType.Q5_K,
+            token_embd=GGMLType.Q2_K,
+            attn_v=GGMLType.Q4_K,
+            attn_v_gqa_min=4,
+        ),
+    )
+    IQ1_M = (
+        "IQ1_M",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.IQ1_M,
+            output=GGMLType.Q5_K,
+            token_embd=GGMLType.Q2_K,
+            attn_v=GGMLType.Q4_K,
+            attn_v_gqa_min=4,
+        ),
+    )
+    IQ1_S = (
+        "IQ1_S",
+        Family.GGUF,
+        GGUFRecipe(
+            GGMLType.IQ1_S,
+            output=GGMLType.Q5_K,
+            token_embd=GGMLType.Q2_K,
+            attn_v=GGMLType.Q4_K,
+            attn_v_gqa_min=4,
+        ),
+    )
+    MXFP4_MOE = (
+        "MXFP4_MOE",
+        Family.GGUF,
+        GGUFRecipe(GGMLType.Q8_0, output=GGMLType.Q8_0, experts=GGMLType.MXFP4),
+    )
+    # GPU serving formats
+    FP8 = ("FP8", Family.GPU, GPUScheme.FP8_TENSOR)
+    FP8_BLOCK = ("FP8-BLOCK", Family.GPU, GPUScheme.FP8_BLOCK)
+    INT8 = ("INT8", Family.GPU, GPUScheme.INT8_CHANNEL)
+    AWQ = ("AWQ", Family.GPU, GPUScheme.AWQ4)
+    GPTQ_INT4 = ("GPTQ-INT4", Family.GPU, GPUScheme.GPTQ4)
+    GPTQ_INT8 = ("GPTQ-INT8", Family.GPU, GPUScheme.GPTQ8)
+    BNB_NF4 = ("BNB-NF4", Family.GPU, GPUScheme.NF4)
+    BNB_NF4_DQ = ("BNB-NF4-DQ", Family.GPU, GPUScheme.NF4_DQ)
+    BNB_FP4 = ("BNB-FP4", Family.GPU, GPUScheme.FP4)
+    BNB_INT8 = ("BNB-INT8", Family.GPU, GPUScheme.BNB_INT8)
+    MXFP4 = ("MXFP4", Family.GPU, GPUScheme.MXFP4)
+    NVFP4 = ("NVFP4", Family.GPU, GPUScheme.NVFP4)
+    MXFP4_EXPERTS = ("MXFP4-EXPERTS", Family.GPU, GPUScheme.MXFP4_EXPERTS)
+
+    @property
+    def label(self) -> str:
+        return self.value[0]
+
+    @property
+    def family(self) -> Family:
+        return self.value[1]
+
+    @property
+    def layout(self) -> GGMLType | GGUFRecipe | GPUScheme:
+        return self.value[2]
+
+    @property
+    def nominal_bits(self) -> Fraction:
+        """Bits per weight of the format's main tensors (not the file average)."""
+        layout = self.layout
+        if isinstance(layout, GGMLType):
+            return layout.bits_per_weight
+        if isinstance(layout, GGUFRecipe):
+            return (layout.experts or layout.default).bits_per_weight
+        rows = cols = 4096  # a square 4096 matrix, big enough that per-tensor terms vanish
+        return Fraction(8 * gpu_tensor_bytes(layout, rows, cols), rows * cols)
+
+
+_ALIASES: dict[str, WeightFormat] = {
+    "FP16": WeightFormat.F16,
+    "FLOAT16": WeightFormat.F16,
+    "BFLOAT16": WeightFormat.BF16,
+    "FP32": WeightFormat.F32,
+    "FLOAT32": WeightFormat.F32,
+    "Q4_K": WeightFormat.Q4_K_M,
+    "Q5_K": WeightFormat.Q5_K_M,
+    "Q3_K": WeightFormat.Q3_K_M,
+    "FP8-E4M3": WeightFormat.FP8,
+    "W8A8": WeightFormat.INT8,
+    "INT4": WeightFormat.AWQ,
+    "AWQ-INT4": WeightFormat.AWQ,
+    "GPTQ": WeightFormat.GPTQ_INT4,
+    "NF4": WeightFormat.BNB_NF4,
+    "FP4": WeightFormat.BNB_FP4,
+}
+
+
+def _norm(text: str) -> str:
+    return text.strip().upper().replace(" ", "").replace("_", "-")
+
+
+def parse_quant(text: str) -> WeightFormat:
+    """Resolve a ``--quant`` value, case-insensitively (``q4_k_m``, ``bf16``, ``awq``)."""
+    key = _norm(text)
+    for fmt in WeightFormat:
+        if _norm(fmt.label) == key:
+            return fmt
+    for alias, fmt in _ALIASES.items():
+        if _norm(alias) == key:
+            return fmt
+    names = [f.label for f in WeightFormat]
+    raise UnknownFormatError(
+        text, closest(text, names), allowed="allowed: " + ", ".join(names)
+    )
+
+
+def parse_kv_type(text: str) -> KVCacheType:
+    """Resolve a ``--kv-type`` value (``f16``, ``q8_0``, ``fp8``...)."""
+    key = text.strip().lower().replace("-", "_")
+    aliases = {"fp16": "f16", "float16": "f16", "bfloat16": "bf16", "fp32": "f32",
+               "fp8_e4m3": "fp8", "fp8_e5m2": "fp8"}
+    key = aliases.get(key, key)
+    for kv in KVCacheType:
+        if kv.flag == key:
+            return kv
+    names = [k.flag for k in KVCacheType]
+    raise UnknownKVTypeError(text, closest(text, names), allowed="allowed: " + ", ".join(names))

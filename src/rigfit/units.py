@@ -1,0 +1,82 @@
+"""Byte units, in one place: decimal GB (10^9) and binary GiB (2^30) are never confused.
+
+Every quantity inside rigfit is an integer number of bytes; conversion happens only here, and
+every rendered figure says which unit it is in.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rigfit.errors import InvalidSpecError
+
+__all__ = ["GB", "GIB", "KIB", "MB", "MIB", "fmt_bytes", "parse_tokens", "to_gb", "to_gib"]
+
+KIB = 1024
+MIB = 1024**2
+GIB = 1024**3
+MB = 1000**2
+GB = 1000**3
+
+
+def to_gb(n_bytes: float) -> float:
+    """Bytes to decimal gigabytes.
+
+    >>> to_gb(141_107_412_992)
+    141.107412992
+    """
+    return n_bytes / GB
+
+
+def to_gib(n_bytes: float) -> float:
+    """Bytes to binary gibibytes.
+
+    >>> round(to_gib(85_899_345_920), 3)
+    80.0
+    """
+    return n_bytes / GIB
+
+
+def fmt_bytes(n_bytes: float, unit: str = "GB") -> str:
+    """Render bytes in ``GB`` (decimal) or ``GiB`` (binary), the unit written out.
+
+    >>> fmt_bytes(141_107_412_992)
+    '141.11 GB'
+    >>> fmt_bytes(141_107_412_992, "GiB")
+    '131.42 GiB'
+    """
+    if unit == "GB":
+        return f"{to_gb(n_bytes):,.2f} GB"
+    if unit == "GiB":
+        return f"{to_gib(n_bytes):,.2f} GiB"
+    raise InvalidSpecError(f"unknown unit {unit!r} (allowed: GB, GiB)")
+
+
+_TOKENS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+
+
+def parse_tokens(text: str | int) -> int:
+    """Parse a token count: ``32768``, ``32k``, ``128K`` (k = 1024 tokens), ``1m``.
+
+    Context sizes are powers of two in practice, so ``k`` means 1024, as in engine flags and
+    model cards (Llama 3.1's "128K" is 131,072).
+
+    >>> parse_tokens("32k"), parse_tokens("128K"), parse_tokens("131072"), parse_tokens("1M")
+    (32768, 131072, 131072, 1048576)
+    """
+    if isinstance(text, int):
+        value = text
+    else:
+        m = _TOKENS.match(text)
+        if not m:
+            raise InvalidSpecError(
+                f"cannot read {text!r} as a token count (write e.g. 4096, 32k, 128K or 1M)"
+            )
+        number, suffix = float(m.group(1)), m.group(2).lower()
+        scale = {"": 1, "k": 1024, "m": 1024**2}[suffix]
+        if (number * scale) != int(number * scale):
+            raise InvalidSpecError(f"{text!r} is not a whole number of tokens")
+        value = int(number * scale)
+    if value <= 0:
+        raise InvalidSpecError(f"token count must be positive, got {value}")
+    return value
