@@ -24,9 +24,9 @@ from rigfit.quant import KVCacheType
 
 __all__ = [
     "SUPPORTED_MODEL_TYPES",
+    "Architecture",
     "AttentionKind",
     "AttentionSpec",
-    "Architecture",
     "LayerKind",
     "LayerSpec",
     "LinearAttentionSpec",
@@ -144,7 +144,8 @@ class AttentionSpec:
         section 2.1 and vLLM/SGLang/llama.cpp's MLA caches store it.
         """
         if self.kind is AttentionKind.MLA:
-            assert self.kv_lora_rank is not None and self.qk_rope_head_dim is not None
+            assert self.kv_lora_rank is not None
+            assert self.qk_rope_head_dim is not None
             return self.kv_lora_rank + self.qk_rope_head_dim
         return 2 * self.num_kv_heads * self.head_dim
 
@@ -286,8 +287,9 @@ class Architecture:
             yield Tensor(p + "attn_v.weight", kv_rows, h, Role.ATTN_V, i)
             yield Tensor(p + "attn_output.weight", h, a.num_heads * a.head_dim, Role.ATTN_OUTPUT, i)
             if a.qkv_bias:
-                yield Tensor(p + "attn_qkv.bias", 1, a.num_heads * a.head_dim + 2 * kv_rows,
-                             Role.BIAS, i)
+                yield Tensor(
+                    p + "attn_qkv.bias", 1, a.num_heads * a.head_dim + 2 * kv_rows, Role.BIAS, i
+                )
             if a.o_bias:
                 yield Tensor(p + "attn_output.bias", 1, h, Role.BIAS, i)
             if a.qk_norm:
@@ -299,8 +301,9 @@ class Architecture:
             assert self.moe is not None
             yield from _moe_tensors(self.moe, h, p, i, self.gated_ffn)
         else:
-            yield from _mlp_tensors(h, layer.dense_intermediate_size, p, i, self.gated_ffn,
-                                    self.mlp_bias, shared=False)
+            yield from _mlp_tensors(
+                h, layer.dense_intermediate_size, p, i, self.gated_ffn, self.mlp_bias, shared=False
+            )
 
     # ---- parameter counts -----------------------------------------------------------------
 
@@ -318,7 +321,9 @@ class Architecture:
         if self.moe is None:
             return self.params_total
         routed = sum(t.numel for t in self.tensor_list if t.role.is_expert)
-        return self.params_total - routed + routed * self.moe.experts_per_token // self.moe.num_experts
+        return (
+            self.params_total - routed + routed * self.moe.experts_per_token // self.moe.num_experts
+        )
 
     @cached_property
     def params_embedding(self) -> int:
@@ -403,7 +408,10 @@ def _moe_tensors(m: MoESpec, h: int, p: str, i: int, gated: bool) -> Iterator[Te
 
 def _mla_tensors(a: AttentionSpec, h: int, p: str, i: int) -> Iterator[Tensor]:
     # DeepSeek-V2/V3 MLA, transformers modeling_deepseek_v3.py DeepseekV3Attention
-    assert a.kv_lora_rank and a.qk_rope_head_dim and a.qk_nope_head_dim and a.v_head_dim
+    assert a.kv_lora_rank
+    assert a.qk_rope_head_dim
+    assert a.qk_nope_head_dim
+    assert a.v_head_dim
     q_dim = a.num_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim)
     if a.q_lora_rank:
         yield Tensor(p + "attn_q_a.weight", a.q_lora_rank, h, Role.ATTN_Q_A, i)
@@ -411,11 +419,17 @@ def _mla_tensors(a: AttentionSpec, h: int, p: str, i: int) -> Iterator[Tensor]:
         yield Tensor(p + "attn_q_b.weight", q_dim, a.q_lora_rank, Role.ATTN_Q_B, i)
     else:
         yield Tensor(p + "attn_q.weight", q_dim, h, Role.ATTN_Q, i)
-    yield Tensor(p + "attn_kv_a_mqa.weight", a.kv_lora_rank + a.qk_rope_head_dim, h,
-                 Role.ATTN_KV_A, i)
+    yield Tensor(
+        p + "attn_kv_a_mqa.weight", a.kv_lora_rank + a.qk_rope_head_dim, h, Role.ATTN_KV_A, i
+    )
     yield Tensor(p + "attn_kv_a_norm.weight", 1, a.kv_lora_rank, Role.NORM, i)
-    yield Tensor(p + "attn_kv_b.weight", a.num_heads * (a.qk_nope_head_dim + a.v_head_dim),
-                 a.kv_lora_rank, Role.ATTN_KV_B, i)
+    yield Tensor(
+        p + "attn_kv_b.weight",
+        a.num_heads * (a.qk_nope_head_dim + a.v_head_dim),
+        a.kv_lora_rank,
+        Role.ATTN_KV_B,
+        i,
+    )
     yield Tensor(p + "attn_output.weight", h, a.num_heads * a.v_head_dim, Role.ATTN_OUTPUT, i)
 
 
@@ -452,8 +466,19 @@ def _vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor]:
 _LLAMA_LIKE = {"llama", "mistral", "qwen2", "qwen3", "phi3", "granite"}
 SUPPORTED_MODEL_TYPES = frozenset(
     _LLAMA_LIKE
-    | {"mixtral", "qwen3_moe", "qwen3_next", "gemma2", "gemma3", "gemma3_text",
-       "deepseek_v2", "deepseek_v3", "kimi_k2", "gpt_oss", "glm4_moe"}
+    | {
+        "mixtral",
+        "qwen3_moe",
+        "qwen3_next",
+        "gemma2",
+        "gemma3",
+        "gemma3_text",
+        "deepseek_v2",
+        "deepseek_v3",
+        "kimi_k2",
+        "gpt_oss",
+        "glm4_moe",
+    }
 )
 
 
@@ -480,7 +505,8 @@ def _layer_kinds(c: HFConfig, n: int) -> list[LayerKind]:
             except ValueError:
                 raise UnsupportedArchitectureError(
                     f"unknown layer type {t!r} (rigfit knows "
-                    + ", ".join(k.value for k in LayerKind) + ")"
+                    + ", ".join(k.value for k in LayerKind)
+                    + ")"
                 ) from None
         return kinds
     if mt == "gemma2":
@@ -508,7 +534,8 @@ def from_config(c: HFConfig) -> Architecture:
     if mt not in SUPPORTED_MODEL_TYPES:
         raise UnsupportedArchitectureError(
             f"model_type {mt!r} is not supported (rigfit accounts exactly for: "
-            + ", ".join(sorted(SUPPORTED_MODEL_TYPES)) + ")"
+            + ", ".join(sorted(SUPPORTED_MODEL_TYPES))
+            + ")"
         )
     if c.vision_config is not None and mt not in ("gemma3", "gemma3_text"):
         raise UnsupportedArchitectureError(
@@ -527,20 +554,30 @@ def from_config(c: HFConfig) -> Architecture:
         rope = _need(c.qk_rope_head_dim, "qk_rope_head_dim", mt)
         nope = _need(c.qk_nope_head_dim, "qk_nope_head_dim", mt)
         attn = AttentionSpec(
-            AttentionKind.MLA, heads, heads, nope + rope,
-            q_lora_rank=c.q_lora_rank, kv_lora_rank=_need(c.kv_lora_rank, "kv_lora_rank", mt),
-            qk_nope_head_dim=nope, qk_rope_head_dim=rope,
+            AttentionKind.MLA,
+            heads,
+            heads,
+            nope + rope,
+            q_lora_rank=c.q_lora_rank,
+            kv_lora_rank=_need(c.kv_lora_rank, "kv_lora_rank", mt),
+            qk_nope_head_dim=nope,
+            qk_rope_head_dim=rope,
             v_head_dim=_need(c.v_head_dim, "v_head_dim", mt),
         )
     else:
         kind = (
-            AttentionKind.MHA if kv_heads == heads
-            else AttentionKind.MQA if kv_heads == 1
+            AttentionKind.MHA
+            if kv_heads == heads
+            else AttentionKind.MQA
+            if kv_heads == 1
             else AttentionKind.GQA
         )
         bias = bool(c.attention_bias)
         attn = AttentionSpec(
-            kind, heads, kv_heads, head_dim,
+            kind,
+            heads,
+            kv_heads,
+            head_dim,
             # qwen2 always has q/k/v bias (modeling_qwen2.py), never an o_proj bias
             qkv_bias=bias or mt == "qwen2",
             # llama/mistral/gpt-oss attention_bias applies to o_proj too; qwen/glm do not
@@ -559,8 +596,11 @@ def from_config(c: HFConfig) -> Architecture:
         inter = _need(c.moe_intermediate_size, "moe_intermediate_size", mt)
         shared = c.n_shared_experts or 0
         moe = MoESpec(
-            e, _need(c.num_experts_per_tok, "num_experts_per_tok", mt), inter,
-            num_shared_experts=shared, shared_intermediate_size=shared * inter,
+            e,
+            _need(c.num_experts_per_tok, "num_experts_per_tok", mt),
+            inter,
+            num_shared_experts=shared,
+            shared_intermediate_size=shared * inter,
             # DeepSeek-V3 style noaux_tc routing keeps an e_score_correction_bias per expert
             router_bias=mt != "deepseek_v2",
         )
@@ -571,16 +611,23 @@ def from_config(c: HFConfig) -> Architecture:
         e = _need(c.num_local_experts, "num_local_experts", mt)
         k = c.num_experts_per_tok or c.experts_per_token
         inter = _need(c.intermediate_size, "intermediate_size", mt)
-        moe = MoESpec(e, _need(k, "num_experts_per_tok", mt), inter,
-                      router_bias=mt == "gpt_oss", expert_bias=mt == "gpt_oss")
+        moe = MoESpec(
+            e,
+            _need(k, "num_experts_per_tok", mt),
+            inter,
+            router_bias=mt == "gpt_oss",
+            expert_bias=mt == "gpt_oss",
+        )
         moe_layers = [True] * n
     elif mt in ("qwen3_moe", "qwen3_next"):
         e = _need(c.num_experts, "num_experts", mt)
         shared_inter = c.shared_expert_intermediate_size or 0
         moe = MoESpec(
-            e, _need(c.num_experts_per_tok, "num_experts_per_tok", mt),
+            e,
+            _need(c.num_experts_per_tok, "num_experts_per_tok", mt),
             _need(c.moe_intermediate_size, "moe_intermediate_size", mt),
-            num_shared_experts=1 if shared_inter else 0, shared_intermediate_size=shared_inter,
+            num_shared_experts=1 if shared_inter else 0,
+            shared_intermediate_size=shared_inter,
             shared_expert_gate=bool(shared_inter),
         )
         step = c.decoder_sparse_step or 1
@@ -595,8 +642,13 @@ def from_config(c: HFConfig) -> Architecture:
     if any(k is LayerKind.SLIDING for k in kinds) and not c.sliding_window:
         raise UnsupportedArchitectureError("sliding-window layers but no 'sliding_window' size")
     layers = tuple(
-        LayerSpec(i, kinds[i], c.sliding_window if kinds[i] is LayerKind.SLIDING else None,
-                  moe_layers[i], dense_inter)
+        LayerSpec(
+            i,
+            kinds[i],
+            c.sliding_window if kinds[i] is LayerKind.SLIDING else None,
+            moe_layers[i],
+            dense_inter,
+        )
         for i in range(n)
     )
     linear = None
@@ -614,13 +666,13 @@ def from_config(c: HFConfig) -> Architecture:
     # the other families default to untied (LlamaConfig etc.).
     tied = c.tie_word_embeddings if c.tie_word_embeddings is not None else gemma
     act = c.hidden_act or c.hidden_activation or ("gelu_pytorch_tanh" if gemma else "silu")
-    rope = "RoPE"
+    rope_desc = "RoPE"
     if c.rope_scaling:
         rtype = c.rope_scaling.get("rope_type") or c.rope_scaling.get("type")
         factor = c.rope_scaling.get("factor")
-        rope += f" ({rtype} scaling" + (f", factor {factor}" if factor else "") + ")"
+        rope_desc += f" ({rtype} scaling" + (f", factor {factor}" if factor else "") + ")"
     if c.partial_rotary_factor and c.partial_rotary_factor < 1:
-        rope += f", partial rotary {c.partial_rotary_factor}"
+        rope_desc += f", partial rotary {c.partial_rotary_factor}"
     return Architecture(
         model_type=mt,
         hidden_size=h,
@@ -631,7 +683,7 @@ def from_config(c: HFConfig) -> Architecture:
         tie_word_embeddings=tied,
         activation=act,
         normalization="RMSNorm",
-        position_embedding=rope,
+        position_embedding=rope_desc,
         # Gemma 2/3 add pre- and post-feedforward norms (4 per layer)
         norms_per_layer=4 if gemma else 2,
         mlp_bias=bool(c.mlp_bias),
@@ -660,4 +712,3 @@ def kv_heads_note(arch: Architecture) -> str:
     else:
         parts.append(f"{a.num_heads} query / {a.num_kv_heads} KV heads of {a.head_dim}")
     return "; ".join(parts)
-

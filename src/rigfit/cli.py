@@ -25,8 +25,9 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: set[int
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = []
     for n, row in enumerate(cells):
-        parts = [c.rjust(widths[i]) if i in right else c.ljust(widths[i])
-                 for i, c in enumerate(row)]
+        parts = [
+            c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)
+        ]
         lines.append("  ".join(parts).rstrip())
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -59,34 +60,66 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-_UNIT = click.option("--unit", type=click.Choice(["GB", "GiB"]), default="GB", show_default=True,
-                     help="Unit for printed sizes (GB = 10^9 bytes, GiB = 2^30).")
+_UNIT = click.option(
+    "--unit",
+    type=click.Choice(["GB", "GiB"]),
+    default="GB",
+    show_default=True,
+    help="Unit for printed sizes (GB = 10^9 bytes, GiB = 2^30).",
+)
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the documented JSON.")
 
 
 @main.command()
 @click.argument("model")
 @click.option("--gpu", help="Accelerator id or alias (e.g. rtx-4090, h200). Omit to compare all.")
-@click.option("--gpus", type=click.IntRange(1, 1024), default=1, show_default=True,
-              help="Number of identical accelerators.")
-@click.option("--quant", help="Weight format, e.g. Q4_K_M, Q8_0, BF16, FP8, AWQ, NVFP4"
-              " (default: the checkpoint's own).")
+@click.option(
+    "--gpus",
+    type=click.IntRange(1, 1024),
+    default=1,
+    show_default=True,
+    help="Number of identical accelerators.",
+)
+@click.option(
+    "--quant",
+    help="Weight format, e.g. Q4_K_M, Q8_0, BF16, FP8, AWQ, NVFP4 (default: the checkpoint's own).",
+)
 @click.option("--ctx", help="Context length per sequence: 4096, 32k, 128K (default 8k).")
-@click.option("--kv-type", default="f16", show_default=True,
-              help="KV cache type: f16, bf16, fp8, q8_0, q4_0, ...")
-@click.option("--seqs", type=int, default=1, show_default=True,
-              help="Concurrent sequences, each of --ctx tokens.")
+@click.option(
+    "--kv-type",
+    default="f16",
+    show_default=True,
+    help="KV cache type: f16, bf16, fp8, q8_0, q4_0, ...",
+)
+@click.option(
+    "--seqs",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Concurrent sequences, each of --ctx tokens.",
+)
 @click.option("--force-ctx", is_flag=True, help="Allow a context above the model's maximum.")
 @_UNIT
 @_JSON
-def fit(model: str, gpu: str | None, gpus: int, quant: str | None, ctx: str | None,
-        kv_type: str, seqs: int, force_ctx: bool, unit: str, as_json: bool) -> None:
+def fit(
+    model: str,
+    gpu: str | None,
+    gpus: int,
+    quant: str | None,
+    ctx: str | None,
+    kv_type: str,
+    seqs: int,
+    force_ctx: bool,
+    unit: str,
+    as_json: bool,
+) -> None:
     """Will MODEL fit? Memory per term, per GPU and in total, headroom or shortfall."""
     if gpu is None:
         _fit_table(model, quant, ctx, kv_type, seqs, force_ctx, unit, as_json)
         return
-    m, req = make_request(model, gpu, gpus=gpus, quant=quant, ctx=ctx, kv_type=kv_type,
-                          seqs=seqs, force_ctx=force_ctx)
+    m, req = make_request(
+        model, gpu, gpus=gpus, quant=quant, ctx=ctx, kv_type=kv_type, seqs=seqs, force_ctx=force_ctx
+    )
     data = fit_dict(m, fit_request(req))
     if as_json:
         _emit_json(data)
@@ -99,19 +132,26 @@ def _render_fit(d: dict[str, Any], gpu_name: str, unit: str) -> None:
         return fmt_bytes(x, unit)
 
     n = d["gpus"]
-    click.echo(f"{d['model']}  {d['quant']} weights, {d['kv_type']} KV cache,"
-               f" {d['ctx_tokens']:,} tokens × {d['seqs']} sequence(s)")
-    click.echo(f"on {n} × {gpu_name}: {b(d['capacity_per_gpu_bytes'])} each"
-               f" ({d['capacity_basis']}); profile: {d['profile']}")
+    click.echo(
+        f"{d['model']}  {d['quant']} weights, {d['kv_type']} KV cache,"
+        f" {d['ctx_tokens']:,} tokens × {d['seqs']} sequence(s)"
+    )
+    click.echo(
+        f"on {n} × {gpu_name}: {b(d['capacity_per_gpu_bytes'])} each"
+        f" ({d['capacity_basis']}); profile: {d['profile']}"
+    )
     click.echo("")
-    rows = [[t["label"], b(t["total_bytes"]), b(t["per_gpu_bytes"]), t["formula"]]
-            for t in d["terms"]]
+    rows = [
+        [t["label"], b(t["total_bytes"]), b(t["per_gpu_bytes"]), t["formula"]] for t in d["terms"]
+    ]
     rows.append(["total", b(d["total_bytes"]), b(d["per_gpu_bytes"]), ""])
     click.echo(_table(["term", "total", "per GPU", "how"], rows, {1, 2}))
     click.echo("")
     if d["fits"]:
-        click.echo(f"FITS: {b(d['headroom_per_gpu_bytes'])} free per GPU"
-                   f" ({d['per_gpu_bytes'] / d['capacity_per_gpu_bytes']:.0%} used)")
+        click.echo(
+            f"FITS: {b(d['headroom_per_gpu_bytes'])} free per GPU"
+            f" ({d['per_gpu_bytes'] / d['capacity_per_gpu_bytes']:.0%} used)"
+        )
     else:
         click.echo(f"DOES NOT FIT: {b(d['shortfall_per_gpu_bytes'])} short per GPU")
     if d["max_ctx_tokens"] >= 1:
@@ -123,35 +163,57 @@ def _render_fit(d: dict[str, Any], gpu_name: str, unit: str) -> None:
     if d["suggestions"]:
         click.echo("would fit with:")
         for s in d["suggestions"]:
-            click.echo(f"  - {s['change']}: {b(s['per_gpu_bytes'])} per GPU,"
-                       f" {b(s['headroom_per_gpu_bytes'])} free")
+            click.echo(
+                f"  - {s['change']}: {b(s['per_gpu_bytes'])} per GPU,"
+                f" {b(s['headroom_per_gpu_bytes'])} free"
+            )
 
 
-def _fit_table(model: str, quant: str | None, ctx: str | None, kv_type: str, seqs: int,
-               force_ctx: bool, unit: str, as_json: bool) -> None:
+def _fit_table(
+    model: str,
+    quant: str | None,
+    ctx: str | None,
+    kv_type: str,
+    seqs: int,
+    force_ctx: bool,
+    unit: str,
+    as_json: bool,
+) -> None:
     gpus = list_gpus()
-    m, req = make_request(model, gpus[0].id, quant=quant, ctx=ctx, kv_type=kv_type, seqs=seqs,
-                          force_ctx=force_ctx)
+    m, req = make_request(
+        model, gpus[0].id, quant=quant, ctx=ctx, kv_type=kv_type, seqs=seqs, force_ctx=force_ctx
+    )
     rows = gpu_table(req, gpus)
-    base = {"quant": req.weight_format.label, "kv_type": req.kv_type.flag,
-            "ctx_tokens": req.ctx_tokens, "seqs": req.seqs}
+    base = {
+        "quant": req.weight_format.label,
+        "kv_type": req.kv_type.flag,
+        "ctx_tokens": req.ctx_tokens,
+        "seqs": req.seqs,
+    }
     data = gpu_table_dict(m, rows, base)
     if as_json:
         _emit_json(data)
         return
-    click.echo(f"{m.id}  {base['quant']}, {base['kv_type']} KV, {req.ctx_tokens:,} tokens"
-               f" × {req.seqs}: accelerators that fit")
+    click.echo(
+        f"{m.id}  {base['quant']}, {base['kv_type']} KV, {req.ctx_tokens:,} tokens"
+        f" × {req.seqs}: accelerators that fit"
+    )
     out = []
     for r in data["rows"]:
         need = r["gpus_needed"]
-        out.append([
-            r["gpu"], r["name"], "-" if need is None else str(need),
-            fmt_bytes(r["capacity_per_gpu_bytes"], unit),
-            "-" if r["per_gpu_bytes"] is None else fmt_bytes(r["per_gpu_bytes"], unit),
-            "> 64 needed" if need is None else fmt_bytes(r["headroom_per_gpu_bytes"], unit),
-        ])
-    click.echo(_table(["id", "name", "GPUs", "capacity", "used/GPU", "free/GPU"], out,
-                      {2, 3, 4, 5}))
+        out.append(
+            [
+                r["gpu"],
+                r["name"],
+                "-" if need is None else str(need),
+                fmt_bytes(r["capacity_per_gpu_bytes"], unit),
+                "-" if r["per_gpu_bytes"] is None else fmt_bytes(r["per_gpu_bytes"], unit),
+                "> 64 needed" if need is None else fmt_bytes(r["headroom_per_gpu_bytes"], unit),
+            ]
+        )
+    click.echo(
+        _table(["id", "name", "GPUs", "capacity", "used/GPU", "free/GPU"], out, {2, 3, 4, 5})
+    )
 
 
 @main.command()
@@ -163,22 +225,39 @@ def show(model: str, as_json: bool) -> None:
     if as_json:
         _emit_json(d)
         return
-    moe = (f"MoE: {d['experts']} routed experts + {d['shared_experts']} shared,"
-           f" {d['experts_per_token']} per token" if d["moe"] else "dense")
+    moe = (
+        f"MoE: {d['experts']} routed experts + {d['shared_experts']} shared,"
+        f" {d['experts_per_token']} per token"
+        if d["moe"]
+        else "dense"
+    )
     rows = [
-        ("organization", d["organization"]), ("family", d["family"]),
-        ("lineage", d["lineage"] or "-"), ("base model", d["base_model"] or "-"),
-        ("released", d["release_date"]), ("license", d["license"]),
-        ("modality", d["modality"]), ("context length", f"{d['context_length']:,} tokens"),
-        ("parameters", f"{d['params_total']:,} total, {d['params_active']:,} active"
-                       f" (official: {d['params_official_total']:,})"),
-        ("kind", moe), ("layers", d["num_layers"]), ("hidden size", d["hidden_size"]),
+        ("organization", d["organization"]),
+        ("family", d["family"]),
+        ("lineage", d["lineage"] or "-"),
+        ("base model", d["base_model"] or "-"),
+        ("released", d["release_date"]),
+        ("license", d["license"]),
+        ("modality", d["modality"]),
+        ("context length", f"{d['context_length']:,} tokens"),
+        (
+            "parameters",
+            f"{d['params_total']:,} total, {d['params_active']:,} active"
+            f" (official: {d['params_official_total']:,})",
+        ),
+        ("kind", moe),
+        ("layers", d["num_layers"]),
+        ("hidden size", d["hidden_size"]),
         ("attention", f"{d['attention']}: {d['kv_note']}"),
-        ("heads / KV heads / head dim",
-         f"{d['num_attention_heads']} / {d['num_kv_heads']} / {d['head_dim']}"),
+        (
+            "heads / KV heads / head dim",
+            f"{d['num_attention_heads']} / {d['num_kv_heads']} / {d['head_dim']}",
+        ),
         ("KV cache per token (f16)", f"{d['kv_bytes_per_token_f16']:,} bytes"),
-        ("vocabulary", f"{d['vocab_size']:,}"), ("activation", d["activation"]),
-        ("normalization", d["normalization"]), ("position", d["position_embedding"]),
+        ("vocabulary", f"{d['vocab_size']:,}"),
+        ("activation", d["activation"]),
+        ("normalization", d["normalization"]),
+        ("position", d["position_embedding"]),
         ("checkpoint", f"{d['checkpoint_dtype']}, quantization {d['checkpoint_quantization']}"),
         ("config source", d["sources"]["config"]),
     ]
@@ -187,8 +266,10 @@ def show(model: str, as_json: bool) -> None:
     click.echo("")
     click.echo(_table(["field", "value"], rows, set()))
     for dis in d["disagreements"]:
-        click.echo(f"note: {dis['page']} says {dis['field']} = {dis['page_value']};"
-                   f" the primary source says {dis['primary_value']}")
+        click.echo(
+            f"note: {dis['page']} says {dis['field']} = {dis['page_value']};"
+            f" the primary source says {dis['primary_value']}"
+        )
 
 
 @main.command("models")
@@ -199,9 +280,15 @@ def show(model: str, as_json: bool) -> None:
 @click.option("--max-params", type=float, help="At most this many billion parameters.")
 @click.option("--search", help="Substring of the id, name or aliases.")
 @_JSON
-def models_cmd(family: str | None, org: str | None, moe: bool | None,
-               min_params: float | None, max_params: float | None, search: str | None,
-               as_json: bool) -> None:
+def models_cmd(
+    family: str | None,
+    org: str | None,
+    moe: bool | None,
+    min_params: float | None,
+    max_params: float | None,
+    search: str | None,
+    as_json: bool,
+) -> None:
     """List catalog models, filtered."""
     picked = []
     for m in list_models():
@@ -223,31 +310,44 @@ def models_cmd(family: str | None, org: str | None, moe: bool | None,
     if as_json:
         _emit_json([model_dict(m) for m in picked])
         return
-    rows = [[m.id, m.record.family, f"{m.arch.params_total / 1e9:.1f}B",
-             f"{m.arch.params_active / 1e9:.1f}B" if m.arch.is_moe else "-",
-             f"{m.arch.context_length:,}", m.arch.attention.kind.name] for m in picked]
-    click.echo(_table(["id", "family", "params", "active", "context", "attn"], rows,
-                      {2, 3, 4}))
+    rows = [
+        [
+            m.id,
+            m.record.family,
+            f"{m.arch.params_total / 1e9:.1f}B",
+            f"{m.arch.params_active / 1e9:.1f}B" if m.arch.is_moe else "-",
+            f"{m.arch.context_length:,}",
+            m.arch.attention.kind.name,
+        ]
+        for m in picked
+    ]
+    click.echo(_table(["id", "family", "params", "active", "context", "attn"], rows, {2, 3, 4}))
     click.echo(f"{len(picked)} model(s)")
 
 
 @main.command("gpus")
 @click.option("--vendor", type=click.Choice(["nvidia", "amd", "apple", "intel"]))
-@click.option("--segment", type=click.Choice(["datacenter", "workstation", "consumer",
-                                              "apple-silicon"]))
+@click.option(
+    "--segment", type=click.Choice(["datacenter", "workstation", "consumer", "apple-silicon"])
+)
 @click.option("--min-memory", type=float, help="At least this many GB of memory.")
 @click.option("--search", help="Substring of the id, name or aliases.")
 @_JSON
-def gpus_cmd(vendor: str | None, segment: str | None, min_memory: float | None,
-             search: str | None, as_json: bool) -> None:
+def gpus_cmd(
+    vendor: str | None,
+    segment: str | None,
+    min_memory: float | None,
+    search: str | None,
+    as_json: bool,
+) -> None:
     """List catalog accelerators, filtered."""
     picked = [
-        g for g in list_gpus()
+        g
+        for g in list_gpus()
         if (vendor is None or g.vendor.value == vendor)
         and (segment is None or g.segment.value == segment)
         and (min_memory is None or g.memory_gb >= min_memory)
-        and (search is None
-             or search.lower() in " ".join([g.id, g.name, *g.aliases]).lower())
+        and (search is None or search.lower() in " ".join([g.id, g.name, *g.aliases]).lower())
     ]
     if as_json:
         _emit_json([gpu_dict(g) for g in picked])
@@ -256,10 +356,25 @@ def gpus_cmd(vendor: str | None, segment: str | None, min_memory: float | None,
     def opt(x: float | None) -> str:
         return "-" if x is None else f"{x:g}"
 
-    rows = [[g.id, g.name, f"{g.memory_gb:g} GB", f"{g.bandwidth_gb_s:g}",
-             opt(g.bf16_dense_tflops), opt(g.fp8_dense_tflops), opt(g.tdp_w)] for g in picked]
-    click.echo(_table(["id", "name", "memory", "GB/s", "BF16 TFLOPS", "FP8 TFLOPS", "W"],
-                      rows, {2, 3, 4, 5, 6}))
+    rows = [
+        [
+            g.id,
+            g.name,
+            f"{g.memory_gb:g} GB",
+            f"{g.bandwidth_gb_s:g}",
+            opt(g.bf16_dense_tflops),
+            opt(g.fp8_dense_tflops),
+            opt(g.tdp_w),
+        ]
+        for g in picked
+    ]
+    click.echo(
+        _table(
+            ["id", "name", "memory", "GB/s", "BF16 TFLOPS", "FP8 TFLOPS", "W"],
+            rows,
+            {2, 3, 4, 5, 6},
+        )
+    )
     click.echo(f"{len(picked)} accelerator(s); throughput is dense (no sparsity)")
 
 

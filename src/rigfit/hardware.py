@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from rigfit.catalog.schema import GPURecord, Vendor
 from rigfit.errors import InvalidSpecError
 
-__all__ = ["APPLE_DEFAULT_WORKING_SET_FRACTION", "System", "capacity_bytes", "capacity_basis"]
+__all__ = ["APPLE_DEFAULT_WORKING_SET_FRACTION", "System", "capacity_basis", "capacity_bytes"]
 
 # macOS lets the GPU wire about 3/4 of unified memory by default on machines with more than
 # 36 GB (Metal's recommendedMaxWorkingSetSize: 96 GiB of 128 GiB is reported as 103079.22 MB in
@@ -22,12 +22,16 @@ APPLE_DEFAULT_WORKING_SET_FRACTION = 0.75
 
 
 def capacity_bytes(gpu: GPURecord) -> int:
-    """Bytes one device offers to an inference engine, before the runtime reserve."""
+    """Bytes one device (as the software sees it) offers, before the runtime reserve.
+
+    A board with several devices (the MI250X's two GCDs) is counted per device: its memory
+    is split evenly between them and a model must be sharded across them.
+    """
     if gpu.driver_reported_bytes is not None:
         return gpu.driver_reported_bytes
     if gpu.vendor is Vendor.APPLE:
         return int(gpu.memory_bytes * APPLE_DEFAULT_WORKING_SET_FRACTION)
-    return gpu.memory_bytes
+    return gpu.memory_bytes // gpu.devices_per_board
 
 
 def capacity_basis(gpu: GPURecord) -> str:
@@ -36,12 +40,17 @@ def capacity_basis(gpu: GPURecord) -> str:
         return f"driver reading ({gpu.driver_reported_reading})"
     if gpu.vendor is Vendor.APPLE:
         return "3/4 of unified memory (macOS default GPU working-set limit)"
+    if gpu.devices_per_board > 1:
+        return (
+            f"datasheet capacity ({gpu.memory_gb:g} GB marketed per board) split over"
+            f" {gpu.devices_per_board} devices; --gpus counts devices"
+        )
     return f"datasheet capacity ({gpu.memory_gb:g} GB marketed)"
 
 
 @dataclass(frozen=True)
 class System:
-    """``count`` identical accelerators."""
+    """``count`` identical accelerators (devices as the software sees them)."""
 
     gpu: GPURecord
     count: int = 1

@@ -52,7 +52,9 @@ class GGMLType(Enum):
     Q5_0 = (6, 32, 2 + 4 + 16)  # f16 d + 32 high bits + 32 nibbles
     Q5_1 = (7, 32, 2 + 2 + 4 + 16)
     Q8_0 = (8, 32, 2 + 32)  # f16 d + 32 int8
-    Q8_1 = (9, 32, 2 + 2 + 32)  # f16 d, f16 s + 32 int8
+    # f16 d, f16 s + 32 int8: static_assert(sizeof(block_q8_1) == 2*sizeof(ggml_half) + QK8_1)
+    # in ggml-common.h. gguf-py's GGML_QUANT_SIZES still says 40 (f32 d and s, pre-2023).
+    Q8_1 = (9, 32, 2 + 2 + 32)
     Q2_K = (10, 256, 16 + 64 + 2 + 2)  # scales, 2-bit quants, f16 d, f16 dmin
     Q3_K = (11, 256, 32 + 64 + 12 + 2)  # hmask, 2-bit low quants, 6-bit scales, f16 d
     Q4_K = (12, 256, 2 + 2 + 12 + 128)  # f16 d, f16 dmin, 6-bit scales+mins, nibbles
@@ -77,6 +79,8 @@ class GGMLType(Enum):
     TQ1_0 = (34, 256, 2 + 4 * 13)  # ternary: 51 bytes of base-3 packed trits + f16 d
     TQ2_0 = (35, 256, 2 + 64)  # ternary, 2 bits each + f16 d
     MXFP4 = (39, 32, 1 + 16)  # E8M0 shared exponent + 32 FP4 (e2m1) nibbles
+    NVFP4 = (40, 64, 4 + 32)  # 4 UE4M3 scales (one per 16) + 64 FP4 nibbles
+    Q1_0 = (41, 128, 2 + 16)  # f16 d + 128 sign bits
 
     @property
     def type_id(self) -> int:
@@ -208,7 +212,8 @@ def gpu_tensor_bytes(scheme: GPUScheme, rows: int, cols: int) -> int:
 
     >>> gpu_tensor_bytes(GPUScheme.FP8_BLOCK, 7168, 2048)  # 56 x 16 blocks of f32 scales
     14683648
-    >>> gpu_tensor_bytes(GPUScheme.NF4, 4096, 4096) * 8 / (4096 * 4096)  # 4.5 bits per weight
+    >>> # NF4: 4 bits + an f32 absmax per 64 weights = 4.5 bits, plus a 64-byte code book
+    >>> round(gpu_tensor_bytes(GPUScheme.NF4, 4096, 4096) * 8 / (4096 * 4096), 4)
     4.5
     """
     n = rows * cols
@@ -234,9 +239,7 @@ def gpu_tensor_bytes(scheme: GPUScheme, rows: int, cols: int) -> int:
             # absmax quantized to uint8 (one per 64), second-level f32 absmax per 256 of those,
             # its 256-entry f32 code book and an f32 offset, plus the 16-entry NF4 code book
             blocks = math.ceil(n / 64)
-            return (
-                math.ceil(n / 2) + blocks + 4 * math.ceil(blocks / 256) + 256 * 4 + 4 + 16 * 4
-            )
+            return math.ceil(n / 2) + blocks + 4 * math.ceil(blocks / 256) + 256 * 4 + 4 + 16 * 4
         case GPUScheme.BNB_INT8:
             return n + 4 * rows  # int8 weight + SCB (f32 per row)
         case GPUScheme.MXFP4 | GPUScheme.MXFP4_EXPERTS:
@@ -460,17 +463,19 @@ class WeightFormat(Enum):
     NVFP4 = ("NVFP4", Family.GPU, GPUScheme.NVFP4)
     MXFP4_EXPERTS = ("MXFP4-EXPERTS", Family.GPU, GPUScheme.MXFP4_EXPERTS)
 
+    _value_: tuple[str, Family, GGMLType | GGUFRecipe | GPUScheme]
+
     @property
     def label(self) -> str:
-        return self.value[0]
+        return self._value_[0]
 
     @property
     def family(self) -> Family:
-        return self.value[1]
+        return self._value_[1]
 
     @property
     def layout(self) -> GGMLType | GGUFRecipe | GPUScheme:
-        return self.value[2]
+        return self._value_[2]
 
     @property
     def nominal_bits(self) -> Fraction:
@@ -517,16 +522,20 @@ def parse_quant(text: str) -> WeightFormat:
         if _norm(alias) == key:
             return fmt
     names = [f.label for f in WeightFormat]
-    raise UnknownFormatError(
-        text, closest(text, names), allowed="allowed: " + ", ".join(names)
-    )
+    raise UnknownFormatError(text, closest(text, names), allowed="allowed: " + ", ".join(names))
 
 
 def parse_kv_type(text: str) -> KVCacheType:
     """Resolve a ``--kv-type`` value (``f16``, ``q8_0``, ``fp8``...)."""
     key = text.strip().lower().replace("-", "_")
-    aliases = {"fp16": "f16", "float16": "f16", "bfloat16": "bf16", "fp32": "f32",
-               "fp8_e4m3": "fp8", "fp8_e5m2": "fp8"}
+    aliases = {
+        "fp16": "f16",
+        "float16": "f16",
+        "bfloat16": "bf16",
+        "fp32": "f32",
+        "fp8_e4m3": "fp8",
+        "fp8_e5m2": "fp8",
+    }
     key = aliases.get(key, key)
     for kv in KVCacheType:
         if kv.flag == key:

@@ -127,6 +127,34 @@ class HFConfig(_Strict):
     # official quantization of the checkpoint, verbatim
     quantization_config: dict[str, Any] | None = None
 
+    @model_validator(mode="after")
+    def _consistent_shape(self) -> HFConfig:
+        kv = self.num_key_value_heads or self.num_attention_heads
+        if self.num_attention_heads % kv:
+            raise ValueError(
+                f"num_attention_heads ({self.num_attention_heads}) is not a multiple of"
+                f" num_key_value_heads ({kv})"
+            )
+        if (
+            self.head_dim is None
+            and self.kv_lora_rank is None
+            and (self.hidden_size % self.num_attention_heads)
+        ):
+            raise ValueError(
+                f"no head_dim and hidden_size ({self.hidden_size}) is not a multiple of"
+                f" num_attention_heads ({self.num_attention_heads})"
+            )
+        if self.layer_types is not None and len(self.layer_types) != self.num_hidden_layers:
+            raise ValueError(
+                f"layer_types has {len(self.layer_types)} entries for"
+                f" {self.num_hidden_layers} layers"
+            )
+        k = self.num_experts_per_tok or self.experts_per_token
+        e = self.num_local_experts or self.num_experts or self.n_routed_experts
+        if k is not None and e is not None and k > e:
+            raise ValueError(f"{k} experts per token but only {e} experts")
+        return self
+
 
 class Modality(StrEnum):
     TEXT = "text"
@@ -240,6 +268,9 @@ class GPURecord(_Strict):
     )
     driver_reported_source: HttpUrl | None = None
     unified_memory: bool = False
+    devices_per_board: int = Field(
+        default=1, ge=1, le=8, description="GPUs the software sees per board (MI250X: 2 GCDs)"
+    )
     bandwidth_gb_s: float = Field(gt=0, description="peak memory bandwidth, decimal GB/s")
     bf16_dense_tflops: float | None = Field(default=None, gt=0)
     fp16_dense_tflops: float | None = Field(default=None, gt=0)

@@ -100,7 +100,8 @@ def _activation_elems_per_token(arch: Architecture) -> int:
     output and the gated FFN's three intermediates (routed experts used per token + shared)."""
     a, h = arch.attention, arch.hidden_size
     if a.kind is AttentionKind.MLA:
-        assert a.v_head_dim is not None and a.qk_nope_head_dim is not None
+        assert a.v_head_dim is not None
+        assert a.qk_nope_head_dim is not None
         qkv = a.num_heads * a.head_dim + a.num_heads * (a.qk_nope_head_dim + a.v_head_dim)
         attn_out = a.num_heads * a.v_head_dim
     else:
@@ -178,8 +179,7 @@ class GenericProfile:
                     "recurrent state",
                     state,
                     _split(state, n),
-                    "seqs × linear layers × ((kernel-1) × conv_dim + v_heads × d_k × d_v)"
-                    " × bytes",
+                    "seqs × linear layers × ((kernel-1) × conv_dim + v_heads × d_k × d_v) × bytes",
                     {
                         "seqs": req.seqs,
                         "linear_layers": arch.count_layers(LayerKind.LINEAR),

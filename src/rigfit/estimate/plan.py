@@ -51,8 +51,9 @@ def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
 def max_context(req: Request, profile: EngineProfile = GENERIC) -> int:
     """Largest context (up to the model's maximum) that fits with ``req.seqs``; 0 if none."""
     top = max(req.arch.context_length, req.ctx_tokens)
-    return _largest(1, top, lambda c: _fits(replace(req, ctx_tokens=c, allow_ctx_over_max=True),
-                                             profile))
+    return _largest(
+        1, top, lambda c: _fits(replace(req, ctx_tokens=c, allow_ctx_over_max=True), profile)
+    )
 
 
 def max_seqs(req: Request, profile: EngineProfile = GENERIC) -> int:
@@ -99,8 +100,10 @@ def suggestions(req: Request, profile: EngineProfile = GENERIC) -> list[Suggesti
 
     n = min_gpus(req, profile)
     if n is not None and n != req.system.count:
-        add(f"use {n} × {req.system.gpu.id} (--gpus {n})",
-            _try(replace(req, system=System(req.system.gpu, n)), profile))
+        add(
+            f"use {n} × {req.system.gpu.id} (--gpus {n})",
+            _try(replace(req, system=System(req.system.gpu, n)), profile),
+        )
     family = req.weight_format.family
     candidates = [f for f in WeightFormat if f.family is family or family is Family.FLOAT]
     for fmt in sorted(candidates, key=lambda f: f.nominal_bits, reverse=True):
@@ -117,13 +120,14 @@ def suggestions(req: Request, profile: EngineProfile = GENERIC) -> list[Suggesti
                 break
     ctx = max_context(req, profile)
     if ctx >= 1:
-        add(f"shorten the context to {ctx:,} tokens (--ctx {ctx})",
-            _try(replace(req, ctx_tokens=ctx), profile))
+        add(
+            f"shorten the context to {ctx:,} tokens (--ctx {ctx})",
+            _try(replace(req, ctx_tokens=ctx), profile),
+        )
     if req.seqs > 1:
         s = max_seqs(req, profile)
         if s >= 1:
-            add(f"serve {s} concurrent sequences (--seqs {s})",
-                _try(replace(req, seqs=s), profile))
+            add(f"serve {s} concurrent sequences (--seqs {s})", _try(replace(req, seqs=s), profile))
     return out
 
 
@@ -174,11 +178,12 @@ def gpu_table(
             rows.append(GPURow(gpu, None, None, base.system.capacity_per_gpu_bytes, None))
             continue
         est = estimate(replace(req, system=System(gpu, n)), profile)
-        rows.append(GPURow(gpu, n, est.per_gpu_bytes, est.capacity_per_gpu_bytes,
-                           est.headroom_per_gpu_bytes))
-    rows.sort(key=lambda r: (r.gpus_needed is None, r.gpus_needed or 0,
-                             -(r.headroom_per_gpu_bytes or 0)))
+        rows.append(
+            GPURow(
+                gpu, n, est.per_gpu_bytes, est.capacity_per_gpu_bytes, est.headroom_per_gpu_bytes
+            )
+        )
+    rows.sort(
+        key=lambda r: (r.gpus_needed is None, r.gpus_needed or 0, -(r.headroom_per_gpu_bytes or 0))
+    )
     return rows
-
-
-

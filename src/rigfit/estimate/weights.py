@@ -17,18 +17,32 @@ __all__ = ["WeightBreakdown", "tensor_storage", "use_more_bits", "weight_breakdo
 
 # llama.cpp keeps these 2-D tensors unquantized (F32) in GGUF files: convert_hf_to_gguf.py
 # writes them as F32 and llama-quant.cpp skips ffn_gate_inp and ssm_conv1d.
-_GGUF_F32_ROLES = {Role.ROUTER, Role.SHEXP_ROUTER, Role.SSM_CONV, Role.SSM_OTHER,
-                   Role.ATTN_SINKS, Role.NORM, Role.BIAS}
+_GGUF_F32_ROLES = {
+    Role.ROUTER,
+    Role.SHEXP_ROUTER,
+    Role.SSM_CONV,
+    Role.SSM_OTHER,
+    Role.ATTN_SINKS,
+    Role.NORM,
+    Role.BIAS,
+}
 
 # llama-quant.cpp: when a row length is not a multiple of a k-quant's 256-element block,
 # llama.cpp falls back to a 32-element type of similar size.
 _FALLBACK = {
-    GGMLType.Q2_K: GGMLType.IQ4_NL, GGMLType.Q3_K: GGMLType.IQ4_NL,
-    GGMLType.IQ4_XS: GGMLType.IQ4_NL, GGMLType.IQ3_S: GGMLType.IQ4_NL,
-    GGMLType.IQ3_XXS: GGMLType.IQ4_NL, GGMLType.IQ2_S: GGMLType.IQ4_NL,
-    GGMLType.IQ2_XS: GGMLType.IQ4_NL, GGMLType.IQ2_XXS: GGMLType.IQ4_NL,
-    GGMLType.IQ1_S: GGMLType.IQ4_NL, GGMLType.IQ1_M: GGMLType.IQ4_NL,
-    GGMLType.Q4_K: GGMLType.Q5_0, GGMLType.Q5_K: GGMLType.Q5_1, GGMLType.Q6_K: GGMLType.Q8_0,
+    GGMLType.Q2_K: GGMLType.IQ4_NL,
+    GGMLType.Q3_K: GGMLType.IQ4_NL,
+    GGMLType.IQ4_XS: GGMLType.IQ4_NL,
+    GGMLType.IQ3_S: GGMLType.IQ4_NL,
+    GGMLType.IQ3_XXS: GGMLType.IQ4_NL,
+    GGMLType.IQ2_S: GGMLType.IQ4_NL,
+    GGMLType.IQ2_XS: GGMLType.IQ4_NL,
+    GGMLType.IQ2_XXS: GGMLType.IQ4_NL,
+    GGMLType.IQ1_S: GGMLType.IQ4_NL,
+    GGMLType.IQ1_M: GGMLType.IQ4_NL,
+    GGMLType.Q4_K: GGMLType.Q5_0,
+    GGMLType.Q5_K: GGMLType.Q5_1,
+    GGMLType.Q6_K: GGMLType.Q8_0,
 }
 
 
@@ -96,8 +110,14 @@ def tensor_storage(t: Tensor, fmt: WeightFormat, arch: Architecture) -> tuple[st
     return "BF16", 2 * t.numel  # embeddings, head, norms, routers stay 16-bit
 
 
-_GROUPS = {GPUScheme.AWQ4: 128, GPUScheme.GPTQ4: 128, GPUScheme.GPTQ8: 128,
-           GPUScheme.MXFP4: 32, GPUScheme.NVFP4: 16, GPUScheme.MXFP4_EXPERTS: 32}
+_GROUPS = {
+    GPUScheme.AWQ4: 128,
+    GPUScheme.GPTQ4: 128,
+    GPUScheme.GPTQ8: 128,
+    GPUScheme.MXFP4: 32,
+    GPUScheme.NVFP4: 16,
+    GPUScheme.MXFP4_EXPERTS: 32,
+}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,154 @@
+"""The CLI through click's runner: tables, the --json contract, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from rigfit.cli import main
+
+FIT_KEYS = {
+    "weights_bytes",
+    "kv_cache_bytes",
+    "total_bytes",
+    "fits",
+    "per_gpu_bytes",
+    "capacity_per_gpu_bytes",
+    "headroom_per_gpu_bytes",
+    "max_ctx_tokens",
+    "max_seqs",
+    "terms",
+    "suggestions",
+}
+SHOW_KEYS = {
+    "params_total",
+    "params_active",
+    "num_layers",
+    "hidden_size",
+    "num_attention_heads",
+    "num_kv_heads",
+    "head_dim",
+    "vocab_size",
+    "context_length",
+}
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_fit_table() -> None:
+    code, out, _ = run(
+        "fit",
+        "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+        "--gpu",
+        "rtx-4090",
+        "--gpus",
+        "2",
+        "--quant",
+        "Q4_K_M",
+        "--ctx",
+        "32k",
+    )
+    assert code == 0
+    assert "DOES NOT FIT" in out
+    assert "would fit with" in out
+    assert "KV cache (f16)" in out
+
+
+def test_fit_json_contract() -> None:
+    code, out, _ = run(
+        "fit",
+        "deepseek-ai/DeepSeek-R1",
+        "--gpu",
+        "h200",
+        "--gpus",
+        "8",
+        "--quant",
+        "FP8-BLOCK",
+        "--ctx",
+        "32k",
+        "--json",
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data.keys() >= FIT_KEYS
+    assert data["fits"] is True
+    assert data["kv_cache_bytes"] == 70_272 * 32_768
+    assert data["total_bytes"] == sum(t["total_bytes"] for t in data["terms"])
+
+
+def test_fit_without_gpu_compares_all() -> None:
+    code, out, _ = run("fit", "qwen2.5-7b-instruct", "--quant", "Q4_K_M", "--json")
+    assert code == 0
+    rows = json.loads(out)["rows"]
+    assert len(rows) >= 45
+    assert all(r["gpus_needed"] is None or r["headroom_per_gpu_bytes"] >= 0 for r in rows)
+
+
+def test_show_json_contract() -> None:
+    code, out, _ = run("show", "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data.keys() >= SHOW_KEYS
+    assert (data["hidden_size"], data["num_attention_heads"], data["num_kv_heads"]) == (3584, 28, 4)
+
+
+def test_show_table_mentions_disagreements() -> None:
+    code, out, _ = run("show", "deepseek-ai/DeepSeek-R1-Distill-Llama-70B")
+    assert code == 0
+    assert "grouped-query attention" in out
+    assert "note: seed" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("fit", "deepseek-r2", "--gpu", "h100"), "error: unknown model 'deepseek-r2'; did you"),
+        (("fit", "qwen2.5-7b-instruct", "--gpu", "rtx-4900"), "error: unknown GPU 'rtx-4900'"),
+        (
+            ("fit", "qwen2.5-7b-instruct", "--gpu", "h100", "--quant", "q4km"),
+            "error: unknown format 'q4km'; did you mean Q4_K_M",
+        ),
+        (("fit", "qwen2.5-7b-instruct", "--gpu", "h100", "--ctx", "0"), "must be positive"),
+        (("fit", "qwen2.5-7b-instruct", "--gpu", "h100", "--ctx", "1M"), "exceeds the model's"),
+        (
+            ("fit", "qwen2.5-7b-instruct", "--gpu", "h100", "--kv-type", "q9"),
+            "unknown KV cache type",
+        ),
+        (("fit", "qwen2.5-7b-instruct", "--gpu", "h100", "--seqs", "0"), "between 1 and"),
+    ],
+)
+def test_errors_are_one_line(args: tuple[str, ...], message: str) -> None:
+    code, out, err = run(*args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_models_filters() -> None:
+    code, out, _ = run("models", "--moe", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data
+    assert all(m["moe"] for m in data)
+    code, out, _ = run("models", "--family", "qwen3", "--max-params", "10")
+    assert code == 0
+    assert "Qwen/Qwen3-8B" in out
+    assert "Qwen3-32B" not in out
+
+
+def test_gpus_filters() -> None:
+    code, out, _ = run("gpus", "--vendor", "apple", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data
+    assert all(g["unified_memory"] for g in data)
+    code, out, _ = run("gpus", "--min-memory", "100")
+    assert code == 0
+    assert "h200" in out
+    assert "rtx-4090" not in out
