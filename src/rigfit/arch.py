@@ -236,13 +236,20 @@ class Architecture:
     def num_layers(self) -> int:
         return len(self.layers)
 
+    @cached_property
+    def _kind_counts(self) -> dict[LayerKind, int]:
+        counts = dict.fromkeys(LayerKind, 0)
+        for layer in self.layers:
+            counts[layer.kind] += 1
+        return counts
+
     @property
     def kv_layers(self) -> int:
         """Layers that keep a KV cache (full or sliding attention)."""
-        return sum(1 for layer in self.layers if layer.kind is not LayerKind.LINEAR)
+        return self.num_layers - self._kind_counts[LayerKind.LINEAR]
 
     def count_layers(self, kind: LayerKind) -> int:
-        return sum(1 for layer in self.layers if layer.kind is kind)
+        return self._kind_counts[kind]
 
     @property
     def is_moe(self) -> bool:

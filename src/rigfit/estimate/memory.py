@@ -98,6 +98,9 @@ RESERVE_PER_GPU_BYTES = 512 * MIB
 def _activation_elems_per_token(arch: Architecture) -> int:
     """Widest per-token working set of one layer: residual, normed input, q/k/v, attention
     output and the gated FFN's three intermediates (routed experts used per token + shared)."""
+    cached = arch.cache.get("activation_elems")
+    if isinstance(cached, int):
+        return cached
     a, h = arch.attention, arch.hidden_size
     if a.kind is AttentionKind.MLA:
         assert a.v_head_dim is not None
@@ -119,7 +122,9 @@ def _activation_elems_per_token(arch: Architecture) -> int:
         else:
             width = layer.dense_intermediate_size
         ffn = max(ffn, width)
-    return 2 * h + qkv + attn_out + 3 * ffn
+    elems = 2 * h + qkv + attn_out + 3 * ffn
+    arch.cache["activation_elems"] = elems
+    return elems
 
 
 class GenericProfile:
@@ -141,12 +146,7 @@ class GenericProfile:
                 wb.total_bytes,
                 _split(wb.total_bytes, n),
                 "sum over tensors of bytes(shape, storage type); all experts resident",
-                {
-                    "params": wb.params,
-                    "avg_bits_per_weight": round(wb.bits_per_weight_avg, 4),
-                    "by_type": ", ".join(f"{k}={v}" for k, v in wb.by_type),
-                    **({"excluded": wb.excluded} if wb.excluded else {}),
-                },
+                wb.inputs,
             )
         ]
         kv_seq = arch.kv_cache_bytes(req.ctx_tokens, req.kv_type)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
 from rigfit.arch import Architecture, Role, Tensor
 from rigfit.errors import InvalidSpecError
@@ -136,6 +137,16 @@ class WeightBreakdown:
     def bits_per_weight_avg(self) -> float:
         """Average stored bits per parameter, all tensors included."""
         return 8 * self.total_bytes / self.params
+
+    @cached_property
+    def inputs(self) -> dict[str, int | str | float]:
+        """The figures shown beside the weights term."""
+        return {
+            "params": self.params,
+            "avg_bits_per_weight": round(self.bits_per_weight_avg, 4),
+            "by_type": ", ".join(f"{k}={v}" for k, v in self.by_type),
+            **({"excluded": self.excluded} if self.excluded else {}),
+        }
 
 
 def weight_breakdown(arch: Architecture, fmt: WeightFormat) -> WeightBreakdown:

@@ -1,0 +1,109 @@
+"""Benchmarks for docs/benchmarks.md: one estimate, the CLI's cold start, the full sweep.
+
+Run: .venv/bin/python scripts/bench.py
+Prints numbers only; targets are judged by a person reading docs/benchmarks.md, not by tests.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import rigfit
+from rigfit.estimate import estimate
+from rigfit.estimate.memory import Request
+from rigfit.hardware import System
+from rigfit.quant import KVCacheType, WeightFormat
+
+QUANTS = [
+    WeightFormat.Q2_K,
+    WeightFormat.Q3_K_M,
+    WeightFormat.Q4_K_M,
+    WeightFormat.Q5_K_M,
+    WeightFormat.Q6_K,
+    WeightFormat.Q8_0,
+    WeightFormat.FP8,
+    WeightFormat.BF16,
+]
+CTXS = [2048, 4096, 8192, 32_768, 131_072, 1_048_576]
+
+
+def bench_one() -> None:
+    _model, req = rigfit.make_request(
+        "meta-llama/Llama-3.3-70B-Instruct", "h100-sxm", quant="Q4_K_M", ctx="32k"
+    )
+    t0 = time.perf_counter()
+    estimate(req)
+    first = time.perf_counter() - t0
+    n = 20_000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        estimate(req)
+    warm = (time.perf_counter() - t0) / n
+    t0 = time.perf_counter()
+    rigfit.fit(req)
+    fit_s = time.perf_counter() - t0
+    print(f"estimate, first call (prices all tensors): {first * 1e3:.3f} ms")
+    print(f"estimate, warm (mean of {n}): {warm * 1e6:.1f} µs")
+    print(f"fit (estimate + max context + max seqs + suggestions): {fit_s * 1e3:.2f} ms")
+
+
+def bench_cli(runs: int = 10) -> None:
+    exe = Path(sys.executable).parent / "rigfit"
+    args = [
+        str(exe),
+        "fit",
+        "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+        "--gpu",
+        "rtx-4090",
+        "--gpus",
+        "2",
+        "--quant",
+        "Q4_K_M",
+        "--ctx",
+        "32k",
+    ]
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    print(
+        f"rigfit fit, cold process, {runs} runs: median {statistics.median(times):.3f} s,"
+        f" min {min(times):.3f} s, max {max(times):.3f} s"
+    )
+
+
+def bench_sweep() -> None:
+    models, gpus = rigfit.list_models(), rigfit.list_gpus()
+    t0 = time.perf_counter()
+    count = fits = skipped = 0
+    for m in models:
+        for q in QUANTS:
+            for g in gpus:
+                system = System(g, 1)
+                for ctx in CTXS:
+                    try:
+                        req = Request(
+                            m.arch, q, KVCacheType.F16, ctx, 1, system, allow_ctx_over_max=True
+                        )
+                        fits += estimate(req).fits
+                    except rigfit.RigfitError:
+                        skipped += 1  # a format this model cannot use (e.g. none here)
+                    count += 1
+    dt = time.perf_counter() - t0
+    print(
+        f"sweep: {len(models)} models x {len(gpus)} accelerators x {len(QUANTS)} quants x"
+        f" {len(CTXS)} contexts = {count:,} estimates in {dt:.2f} s"
+        f" ({dt / count * 1e6:.1f} µs each; {fits:,} fit, {skipped} refused)"
+    )
+
+
+if __name__ == "__main__":
+    print(f"python {sys.version.split()[0]}, rigfit {rigfit.__name__}")
+    bench_one()
+    bench_cli()
+    bench_sweep()
