@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import rigfit
-from rigfit.arch import AttentionKind, LayerKind, from_config
+from rigfit.arch import AttentionKind, LayerKind, Role, from_config
 from rigfit.catalog.schema import HFConfig
 from rigfit.errors import UnsupportedArchitectureError
 from rigfit.quant import KVCacheType
@@ -151,3 +151,29 @@ def test_tiny_llama_by_hand() -> None:
     per_layer = attn + mlp + 2 * 64
     assert arch.params_total == 2 * 100 * 64 + 2 * per_layer + 64
     assert arch.kv_bytes_per_token(KVCacheType.F16) == 2 * 2 * 2 * 16 * 2
+
+
+def test_siglip_vision_tower_matches_gemma3_report() -> None:
+    """Gemma 3 report, Table 1: the SigLIP vision encoder has 417M parameters.
+
+    Its vision_config (google/gemma-3-4b-it config.json): hidden 1152, MLP 4304, 27 layers,
+    16 heads, patch 14, image 896.
+    """
+    cfg = _config(
+        model_type="gemma3",
+        sliding_window=512,
+        vision_config={
+            "model_type": "siglip_vision_model",
+            "hidden_size": 1152,
+            "intermediate_size": 4304,
+            "num_hidden_layers": 27,
+            "num_attention_heads": 16,
+            "patch_size": 14,
+            "image_size": 896,
+            "vision_use_head": False,
+        },
+    )
+    arch = from_config(cfg)
+    vision = sum(t.numel for t in arch.tensors() if t.role is Role.VISION)
+    projector = 1152 * 64 + 1152  # mm_input_projection to the 64-wide test text model + norm
+    assert abs((vision - projector) - 417_000_000) <= 0.005 * 417_000_000
