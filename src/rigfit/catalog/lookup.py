@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import TypeVar
 
 from rigfit.arch import Architecture, from_config
 from rigfit.catalog.loader import load_gpus, load_models
@@ -41,31 +43,36 @@ def _norm(text: str) -> str:
     return text.strip().lower()
 
 
-@cache
-def _model_index() -> dict[str, Model]:
-    index: dict[str, Model] = {}
-    for rec in load_models():
-        model = Model(rec)
-        for key in _keys_model(rec):
+T = TypeVar("T")
+
+
+def _build_index(
+    entries: Iterable[T], keys: Callable[[T], list[str]], ident: Callable[[T], str]
+) -> dict[str, T]:
+    """Map every lowercased id, name and alias to its entry; a name used twice is an error."""
+    index: dict[str, T] = {}
+    for entry in entries:
+        for key in keys(entry):
             k = _norm(key)
             other = index.get(k)
-            if other is not None and other.id != rec.id:
-                raise CatalogError(f"name {key!r} is used by both {other.id} and {rec.id}")
-            index[k] = model
+            if other is not None and ident(other) != ident(entry):
+                raise CatalogError(
+                    f"name {key!r} is used by both {ident(other)} and {ident(entry)}"
+                )
+            index[k] = entry
     return index
+
+
+@cache
+def _model_index() -> dict[str, Model]:
+    return _build_index(
+        (Model(rec) for rec in load_models()), lambda m: _keys_model(m.record), lambda m: m.id
+    )
 
 
 @cache
 def _gpu_index() -> dict[str, GPURecord]:
-    index: dict[str, GPURecord] = {}
-    for rec in load_gpus():
-        for key in _keys_gpu(rec):
-            k = _norm(key)
-            other = index.get(k)
-            if other is not None and other.id != rec.id:
-                raise CatalogError(f"name {key!r} is used by both {other.id} and {rec.id}")
-            index[k] = rec
-    return index
+    return _build_index(load_gpus(), _keys_gpu, lambda g: g.id)
 
 
 def _suggest(name: str, index_keys: list[str], canonical: dict[str, str]) -> list[str]:
