@@ -154,3 +154,14 @@ def test_gpu_records_are_sane(gpu: GPURecord) -> None:
     assert 2 * 2**30 <= gpu.memory_bytes <= 1024 * 2**30
     if gpu.bf16_dense_tflops and gpu.fp8_dense_tflops:
         assert gpu.fp8_dense_tflops >= gpu.bf16_dense_tflops
+
+
+@pytest.mark.parametrize("gpu_id", ["m1-max-64gb", "m2-max-96gb", "m2-ultra-192gb"])
+def test_apple_default_working_set_is_three_quarters(gpu_id: str) -> None:
+    """The logged Metal readings are what APPLE_DEFAULT_WORKING_SET_FRACTION rests on."""
+    from rigfit.hardware import APPLE_DEFAULT_WORKING_SET_FRACTION
+
+    gpu = rigfit.get_gpu(gpu_id)
+    assert gpu.driver_reported_bytes is not None
+    ratio = gpu.driver_reported_bytes / gpu.memory_bytes
+    assert abs(ratio - APPLE_DEFAULT_WORKING_SET_FRACTION) < 1e-6

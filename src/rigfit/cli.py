@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from rigfit.api import make_request
-from rigfit.catalog.lookup import get_model, list_gpus, list_models
+from rigfit.catalog.lookup import find_gpus, find_models, get_model, list_gpus
 from rigfit.errors import RigfitError
 from rigfit.estimate.plan import fit as fit_request
 from rigfit.estimate.plan import gpu_table
@@ -290,23 +290,14 @@ def models_cmd(
     as_json: bool,
 ) -> None:
     """List catalog models, filtered."""
-    picked = []
-    for m in list_models():
-        r, a = m.record, m.arch
-        text = " ".join([r.id, r.name, *r.aliases]).lower()
-        if family and family.lower() not in r.family.lower():
-            continue
-        if org and org.lower() not in r.organization.lower():
-            continue
-        if moe is not None and a.is_moe != moe:
-            continue
-        if min_params is not None and a.params_total < min_params * 1e9:
-            continue
-        if max_params is not None and a.params_total > max_params * 1e9:
-            continue
-        if search and search.lower() not in text:
-            continue
-        picked.append(m)
+    picked = find_models(
+        family=family,
+        org=org,
+        moe=moe,
+        min_params=None if min_params is None else min_params * 1e9,
+        max_params=None if max_params is None else max_params * 1e9,
+        search=search,
+    )
     if as_json:
         _emit_json([model_dict(m) for m in picked])
         return
@@ -341,14 +332,7 @@ def gpus_cmd(
     as_json: bool,
 ) -> None:
     """List catalog accelerators, filtered."""
-    picked = [
-        g
-        for g in list_gpus()
-        if (vendor is None or g.vendor.value == vendor)
-        and (segment is None or g.segment.value == segment)
-        and (min_memory is None or g.memory_gb >= min_memory)
-        and (search is None or search.lower() in " ".join([g.id, g.name, *g.aliases]).lower())
-    ]
+    picked = find_gpus(vendor=vendor, segment=segment, min_memory_gb=min_memory, search=search)
     if as_json:
         _emit_json([gpu_dict(g) for g in picked])
         return

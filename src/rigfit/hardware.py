@@ -15,9 +15,10 @@ from rigfit.errors import InvalidSpecError
 
 __all__ = ["APPLE_DEFAULT_WORKING_SET_FRACTION", "System", "capacity_basis", "capacity_bytes"]
 
-# macOS lets the GPU wire about 3/4 of unified memory by default on machines with more than
-# 36 GB (Metal's recommendedMaxWorkingSetSize: 96 GiB of 128 GiB is reported as 103079.22 MB in
-# llama.cpp's ggml_metal_init logs). Used only for Apple entries without a logged reading.
+# macOS lets the GPU wire 3/4 of unified memory by default on these machines: the catalog's
+# logged Metal readings (recommendedMaxWorkingSetSize) are exactly that for the M1 Max 64GB
+# (48 GiB), M2 Max 96GB (72 GiB) and M2 Ultra 192GB (144 GiB). Used only for Apple entries
+# without a reading of their own.
 APPLE_DEFAULT_WORKING_SET_FRACTION = 0.75
 
 

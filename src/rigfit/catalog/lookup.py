@@ -13,7 +13,15 @@ from rigfit.catalog.loader import load_gpus, load_models
 from rigfit.catalog.schema import GPURecord, ModelRecord
 from rigfit.errors import CatalogError, UnknownGPUError, UnknownModelError
 
-__all__ = ["Model", "get_gpu", "get_model", "list_gpus", "list_models"]
+__all__ = [
+    "Model",
+    "find_gpus",
+    "find_models",
+    "get_gpu",
+    "get_model",
+    "list_gpus",
+    "list_models",
+]
 
 
 @dataclass(frozen=True)
@@ -114,3 +122,51 @@ def list_models() -> tuple[Model, ...]:
 
 def list_gpus() -> tuple[GPURecord, ...]:
     return load_gpus()
+
+
+def find_models(
+    *,
+    family: str | None = None,
+    org: str | None = None,
+    moe: bool | None = None,
+    min_params: float | None = None,
+    max_params: float | None = None,
+    search: str | None = None,
+) -> list[Model]:
+    """Catalog models matching every given filter (substrings are case-insensitive;
+    ``min_params``/``max_params`` in parameters)."""
+    out = []
+    for m in list_models():
+        r, a = m.record, m.arch
+        if family and family.lower() not in r.family.lower():
+            continue
+        if org and org.lower() not in r.organization.lower():
+            continue
+        if moe is not None and a.is_moe != moe:
+            continue
+        if min_params is not None and a.params_total < min_params:
+            continue
+        if max_params is not None and a.params_total > max_params:
+            continue
+        if search and search.lower() not in " ".join(_keys_model(r)).lower():
+            continue
+        out.append(m)
+    return out
+
+
+def find_gpus(
+    *,
+    vendor: str | None = None,
+    segment: str | None = None,
+    min_memory_gb: float | None = None,
+    search: str | None = None,
+) -> list[GPURecord]:
+    """Catalog accelerators matching every given filter."""
+    return [
+        g
+        for g in list_gpus()
+        if (vendor is None or g.vendor.value == vendor)
+        and (segment is None or g.segment.value == segment)
+        and (min_memory_gb is None or g.memory_gb >= min_memory_gb)
+        and (search is None or search.lower() in " ".join(_keys_gpu(g)).lower())
+    ]
