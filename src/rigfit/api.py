@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from rigfit.catalog.lookup import Model, get_gpu, get_model
 from rigfit.catalog.schema import ModelRecord
-from rigfit.errors import InvalidSpecError
-from rigfit.estimate.memory import MAX_SEQS, Request
+from rigfit.estimate.memory import Request
 from rigfit.hardware import System
 from rigfit.quant import WeightFormat, parse_kv_type, parse_quant
 from rigfit.units import parse_tokens
@@ -52,8 +51,6 @@ def make_request(
     ctx_tokens = (
         min(DEFAULT_CTX_TOKENS, m.arch.context_length) if ctx is None else parse_tokens(ctx)
     )
-    if not 1 <= seqs <= MAX_SEQS:
-        raise InvalidSpecError(f"--seqs must be between 1 and {MAX_SEQS}, got {seqs}")
     req = Request(
         arch=m.arch,
         weight_format=fmt,

@@ -18,7 +18,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Mapping, Sequence
 
 __all__ = [
     "CatalogError",
@@ -30,7 +31,25 @@ __all__ = [
     "UnknownModelError",
     "UnknownNameError",
     "UnsupportedArchitectureError",
+    "closest",
 ]
+
+
+def closest(name: str, choices: Mapping[str, str] | Sequence[str], n: int = 3) -> list[str]:
+    """Up to ``n`` choices closest to ``name``, case-insensitively, for "did you mean".
+
+    ``choices`` may map lookup keys (ids, aliases) to the canonical name to suggest.
+
+    >>> closest("q4km", ["Q4_K_M", "Q8_0"])
+    ['Q4_K_M']
+    """
+    canonical = dict(choices) if isinstance(choices, Mapping) else {c: c for c in choices}
+    lowered = {k.lower(): v for k, v in canonical.items()}
+    out: list[str] = []
+    for hit in difflib.get_close_matches(name.strip().lower(), list(lowered), n=8, cutoff=0.5):
+        if lowered[hit] not in out:
+            out.append(lowered[hit])
+    return out[:n]
 
 
 class RigfitError(Exception):

@@ -20,18 +20,9 @@ from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
 
-from rigfit.errors import UnknownFormatError, UnknownKVTypeError
+from rigfit.errors import UnknownFormatError, UnknownKVTypeError, closest
 
-__all__ = ["GGMLType", "KVCacheType", "WeightFormat", "closest", "parse_kv_type", "parse_quant"]
-
-
-def closest(name: str, choices: list[str], n: int = 3) -> list[str]:
-    """The ``n`` choices closest to ``name`` (case-insensitive), for "did you mean" messages."""
-    import difflib
-
-    lowered = {c.lower(): c for c in choices}
-    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
-    return [lowered[h] for h in hits]
+__all__ = ["GGMLType", "KVCacheType", "WeightFormat", "parse_kv_type", "parse_quant"]
 
 
 class GGMLType(Enum):
@@ -194,6 +185,28 @@ class GPUScheme(Enum):
     MXFP4 = "OCP MXFP4: 32 e2m1 values + one E8M0 scale"
     NVFP4 = "NVFP4: 16 e2m1 values + one fp8 e4m3 scale, one f32 per tensor"
     MXFP4_EXPERTS = "OCP MXFP4 on routed experts only, the rest 16-bit (gpt-oss checkpoints)"
+
+    @property
+    def group_elems(self) -> int | None:
+        """Weights per scale group along a row; rows must divide into whole groups."""
+        return _GROUP_ELEMS.get(self)
+
+    @property
+    def experts_only(self) -> bool:
+        """True when only routed-expert tensors are stored in this scheme."""
+        return self is GPUScheme.MXFP4_EXPERTS
+
+
+# Group sizes: AWQ/GPTQ q_group_size 128 as published checkpoints use; MXFP4 32 and NVFP4 16
+# elements per shared scale (OCP MX v1.0; NVIDIA's NVFP4 format).
+_GROUP_ELEMS = {
+    GPUScheme.AWQ4: 128,
+    GPUScheme.GPTQ4: 128,
+    GPUScheme.GPTQ8: 128,
+    GPUScheme.MXFP4: 32,
+    GPUScheme.MXFP4_EXPERTS: 32,
+    GPUScheme.NVFP4: 16,
+}
 
 
 def _awq_gptq_bytes(rows: int, cols: int, bits: int, group: int, g_idx: bool) -> int:

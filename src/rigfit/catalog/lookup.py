@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -11,7 +10,7 @@ from typing import TypeVar
 from rigfit.arch import Architecture, from_config
 from rigfit.catalog.loader import load_gpus, load_models
 from rigfit.catalog.schema import GPURecord, ModelRecord
-from rigfit.errors import CatalogError, UnknownGPUError, UnknownModelError
+from rigfit.errors import CatalogError, UnknownGPUError, UnknownModelError, closest
 
 __all__ = [
     "Model",
@@ -83,23 +82,12 @@ def _gpu_index() -> dict[str, GPURecord]:
     return _build_index(load_gpus(), _keys_gpu, lambda g: g.id)
 
 
-def _suggest(name: str, index_keys: list[str], canonical: dict[str, str]) -> list[str]:
-    hits = difflib.get_close_matches(_norm(name), index_keys, n=8, cutoff=0.55)
-    out: list[str] = []
-    for h in hits:
-        c = canonical[h]
-        if c not in out:
-            out.append(c)
-    return out[:3]
-
-
 def get_model(name: str) -> Model:
     """A catalog model by Hugging Face id (any case), name or alias."""
     index = _model_index()
     model = index.get(_norm(name))
     if model is None:
-        canonical = {k: m.id for k, m in index.items()}
-        raise UnknownModelError(name, _suggest(name, list(index), canonical))
+        raise UnknownModelError(name, closest(name, {k: m.id for k, m in index.items()}))
     return model
 
 
@@ -108,8 +96,7 @@ def get_gpu(name: str) -> GPURecord:
     index = _gpu_index()
     gpu = index.get(_norm(name)) or index.get(_norm(name).replace(" ", "-"))
     if gpu is None:
-        canonical = {k: g.id for k, g in index.items()}
-        raise UnknownGPUError(name, _suggest(name, list(index), canonical))
+        raise UnknownGPUError(name, closest(name, {k: g.id for k, g in index.items()}))
     return gpu
 
 

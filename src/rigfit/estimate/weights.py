@@ -104,21 +104,14 @@ def tensor_storage(t: Tensor, fmt: WeightFormat, arch: Architecture) -> tuple[st
     if isinstance(layout, GGUFRecipe):
         g = _gguf_type(t, layout, arch)
         return g.name, g.row_bytes(t.cols) * t.rows * t.count
-    if layout is GPUScheme.MXFP4_EXPERTS and not t.role.is_expert:
-        return "BF16", 2 * t.numel
-    if t.role.quantizable:
+    if _gpu_quantized(t, layout):
         return layout.name, gpu_tensor_bytes(layout, t.rows, t.cols) * t.count
     return "BF16", 2 * t.numel  # embeddings, head, norms, routers stay 16-bit
 
 
-_GROUPS = {
-    GPUScheme.AWQ4: 128,
-    GPUScheme.GPTQ4: 128,
-    GPUScheme.GPTQ8: 128,
-    GPUScheme.MXFP4: 32,
-    GPUScheme.NVFP4: 16,
-    GPUScheme.MXFP4_EXPERTS: 32,
-}
+def _gpu_quantized(t: Tensor, scheme: GPUScheme) -> bool:
+    """Whether a GPU scheme stores this tensor (the rest stays 16-bit)."""
+    return t.role.is_expert if scheme.experts_only else t.role.quantizable
 
 
 @dataclass(frozen=True)
@@ -160,7 +153,7 @@ def weight_breakdown(arch: Architecture, fmt: WeightFormat) -> WeightBreakdown:
             " (allowed for dense models: MXFP4, NVFP4, Q4_K_M and the other formats)"
         )
     layout = fmt.layout
-    group = _GROUPS.get(layout) if isinstance(layout, GPUScheme) else None
+    scheme = layout if isinstance(layout, GPUScheme) else None
     by_type: Counter[str] = Counter()
     by_role: Counter[str] = Counter()
     experts = params = 0
@@ -169,8 +162,8 @@ def weight_breakdown(arch: Architecture, fmt: WeightFormat) -> WeightBreakdown:
         if t.role is Role.VISION and fmt.family is Family.GGUF:
             excluded = "vision tower (llama.cpp loads it from a separate mmproj file)"
             continue
-        quantized = t.role.is_expert if layout is GPUScheme.MXFP4_EXPERTS else t.role.quantizable
-        if group and quantized and t.cols % group:
+        group = scheme.group_elems if scheme else None
+        if scheme and group and _gpu_quantized(t, scheme) and t.cols % group:
             raise InvalidSpecError(
                 f"{fmt.label} quantizes in groups of {group} along each row, but {t.name} has"
                 f" rows of {t.cols}; this model cannot use {fmt.label} (try FP8, INT8 or a GGUF"
