@@ -113,7 +113,7 @@ def test_show_table_mentions_disagreements() -> None:
             ("fit", "qwen2.5-7b-instruct", "--gpu", "h100", "--quant", "q4km"),
             "error: unknown format 'q4km'; did you mean Q4_K_M",
         ),
-        (("fit", "qwen2.5-7b-instruct", "--gpu", "h100", "--ctx", "0"), "must be positive"),
+        (("fit", "qwen2.5-7b-instruct", "--gpu", "h100", "--ctx", "0"), "must be between 1 and"),
         (("fit", "qwen2.5-7b-instruct", "--gpu", "h100", "--ctx", "1M"), "exceeds the model's"),
         (
             ("fit", "qwen2.5-7b-instruct", "--gpu", "h100", "--kv-type", "q9"),

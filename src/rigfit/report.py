@@ -1,158 +1,336 @@
-"""Results as plain data: the documented, stable ``--json`` contract (docs/json.md).
+"""Results as typed data: the documented, stable JSON contract (docs/json.md).
 
-The CLI prints these dictionaries as JSON, and renders its tables from them; the web API will
-return them. Every byte figure is an integer number of bytes; keys carry their unit.
+The CLI prints these models as JSON with ``--json`` and renders its tables from them; the web
+API returns the same models, so its OpenAPI document describes exactly what the CLI prints.
+Every byte figure is an integer number of bytes; keys carry their unit.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from rigfit.arch import LayerKind, kv_heads_note
 from rigfit.catalog.lookup import Model
-from rigfit.catalog.schema import GPURecord
+from rigfit.catalog.schema import Disagreement, GPURecord
 from rigfit.estimate.plan import FitResult, GPURow
 from rigfit.hardware import capacity_basis, capacity_bytes
 from rigfit.quant import KVCacheType
 
-__all__ = ["SCHEMA_VERSION", "fit_dict", "gpu_dict", "gpu_table_dict", "model_dict"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "FitReport",
+    "GPUReport",
+    "GPUTableReport",
+    "GPUTableRow",
+    "ModelReport",
+    "SuggestionReport",
+    "TermReport",
+    "fit_dict",
+    "fit_report",
+    "gpu_dict",
+    "gpu_report",
+    "gpu_table_dict",
+    "gpu_table_report",
+    "model_dict",
+    "model_report",
+]
 
 SCHEMA_VERSION = 1
 
 
-def fit_dict(model: Model, result: FitResult) -> dict[str, Any]:
-    """The answer of ``rigfit fit``."""
+class _Report(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TermReport(_Report):
+    """One term of an estimate."""
+
+    key: str
+    label: str
+    total_bytes: int
+    per_gpu_bytes: int
+    formula: str
+    inputs: dict[str, int | float | str]
+
+
+class SuggestionReport(_Report):
+    """One change that makes a request fit, and the result with it."""
+
+    change: str
+    per_gpu_bytes: int
+    headroom_per_gpu_bytes: int
+    option: str
+    value: str
+
+
+class FitReport(_Report):
+    """The answer of ``rigfit fit MODEL --gpu GPU``."""
+
+    schema_version: int = SCHEMA_VERSION
+    model: str
+    gpu: str
+    gpus: int
+    quant: str
+    kv_type: str
+    ctx_tokens: int
+    seqs: int
+    profile: str
+    fits: bool
+    weights_bytes: int
+    kv_cache_bytes: int
+    state_bytes: int
+    activation_bytes: int
+    reserve_bytes: int
+    total_bytes: int
+    per_gpu_bytes: int
+    capacity_per_gpu_bytes: int
+    capacity_total_bytes: int
+    capacity_basis: str
+    headroom_per_gpu_bytes: int
+    shortfall_per_gpu_bytes: int
+    max_ctx_tokens: int
+    max_seqs: int
+    terms: list[TermReport]
+    suggestions: list[SuggestionReport]
+
+
+class ModelReport(_Report):
+    """The answer of ``rigfit show``: the spec sheet, each value with its source."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    name: str
+    aliases: list[str]
+    organization: str
+    family: str
+    base_model: str | None
+    lineage: str | None
+    release_date: str
+    license: str
+    modality: str
+    description: str
+    architecture: str
+    moe: bool
+    params_total: int
+    params_active: int
+    params_official_total: int
+    params_official_active: int | None
+    num_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    attention: str
+    kv_layers: int
+    sliding_layers: int
+    linear_attention_layers: int
+    sliding_window: int | None
+    kv_note: str
+    kv_bytes_per_token_f16: int
+    experts: int | None
+    experts_per_token: int | None
+    shared_experts: int | None
+    mtp_layers: int
+    vocab_size: int
+    context_length: int
+    tie_word_embeddings: bool
+    activation: str
+    normalization: str
+    position_embedding: str
+    checkpoint_dtype: str
+    checkpoint_quantization: str
+    checkpoint_bytes: int | None
+    notes: list[str]
+    sources: dict[str, str]
+    disagreements: list[Disagreement]
+
+
+class GPUReport(GPURecord):
+    """One accelerator, with the capacity rigfit uses and why."""
+
+    schema_version: int = SCHEMA_VERSION
+    capacity_bytes: int
+    capacity_basis: str
+
+
+class GPUTableRow(_Report):
+    """One accelerator in the "which accelerators fit" table."""
+
+    gpu: str
+    name: str
+    gpus_needed: int | None
+    per_gpu_bytes: int | None
+    capacity_per_gpu_bytes: int
+    headroom_per_gpu_bytes: int | None
+
+
+class GPUTableReport(_Report):
+    """The answer of ``rigfit fit MODEL`` without ``--gpu``."""
+
+    schema_version: int = SCHEMA_VERSION
+    model: str
+    quant: str
+    kv_type: str
+    ctx_tokens: int
+    seqs: int
+    rows: list[GPUTableRow]
+
+
+def fit_report(model: Model, result: FitResult) -> FitReport:
     est, req = result.estimate, result.estimate.request
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "model": model.id,
-        "gpu": req.system.gpu.id,
-        "gpus": req.system.count,
-        "quant": req.weight_format.label,
-        "kv_type": req.kv_type.flag,
-        "ctx_tokens": req.ctx_tokens,
-        "seqs": req.seqs,
-        "profile": est.profile,
-        "fits": est.fits,
-        "weights_bytes": est.term_bytes("weights"),
-        "kv_cache_bytes": est.term_bytes("kv_cache"),
-        "state_bytes": est.term_bytes("state"),
-        "activation_bytes": est.term_bytes("activations"),
-        "reserve_bytes": est.term_bytes("reserve"),
-        "total_bytes": est.total_bytes,
-        "per_gpu_bytes": est.per_gpu_bytes,
-        "capacity_per_gpu_bytes": est.capacity_per_gpu_bytes,
-        "capacity_total_bytes": est.capacity_total_bytes,
-        "capacity_basis": capacity_basis(req.system.gpu),
-        "headroom_per_gpu_bytes": est.headroom_per_gpu_bytes,
-        "shortfall_per_gpu_bytes": est.shortfall_bytes,
-        "max_ctx_tokens": result.max_context_tokens,
-        "max_seqs": result.max_seqs,
-        "terms": [
-            {
-                "key": t.key,
-                "label": t.label,
-                "total_bytes": t.total_bytes,
-                "per_gpu_bytes": t.per_gpu_bytes,
-                "formula": t.formula,
-                "inputs": t.inputs,
-            }
+    return FitReport(
+        model=model.id,
+        gpu=req.system.gpu.id,
+        gpus=req.system.count,
+        quant=req.weight_format.label,
+        kv_type=req.kv_type.flag,
+        ctx_tokens=req.ctx_tokens,
+        seqs=req.seqs,
+        profile=est.profile,
+        fits=est.fits,
+        weights_bytes=est.term_bytes("weights"),
+        kv_cache_bytes=est.term_bytes("kv_cache"),
+        state_bytes=est.term_bytes("state"),
+        activation_bytes=est.term_bytes("activations"),
+        reserve_bytes=est.term_bytes("reserve"),
+        total_bytes=est.total_bytes,
+        per_gpu_bytes=est.per_gpu_bytes,
+        capacity_per_gpu_bytes=est.capacity_per_gpu_bytes,
+        capacity_total_bytes=est.capacity_total_bytes,
+        capacity_basis=capacity_basis(req.system.gpu),
+        headroom_per_gpu_bytes=est.headroom_per_gpu_bytes,
+        shortfall_per_gpu_bytes=est.shortfall_bytes,
+        max_ctx_tokens=result.max_context_tokens,
+        max_seqs=result.max_seqs,
+        terms=[
+            TermReport(
+                key=t.key,
+                label=t.label,
+                total_bytes=t.total_bytes,
+                per_gpu_bytes=t.per_gpu_bytes,
+                formula=t.formula,
+                inputs=t.inputs,
+            )
             for t in est.terms
         ],
-        "suggestions": [
-            {
-                "change": s.change,
-                "per_gpu_bytes": s.per_gpu_bytes,
-                "headroom_per_gpu_bytes": s.headroom_per_gpu_bytes,
-            }
+        suggestions=[
+            SuggestionReport(
+                change=s.change,
+                per_gpu_bytes=s.per_gpu_bytes,
+                headroom_per_gpu_bytes=s.headroom_per_gpu_bytes,
+                option=s.option,
+                value=s.value,
+            )
             for s in result.suggestions
         ],
-    }
+    )
 
 
-def model_dict(model: Model) -> dict[str, Any]:
-    """The answer of ``rigfit show``: the spec sheet, each value with its source."""
+def model_report(model: Model) -> ModelReport:
     r, a = model.record, model.arch
     att = a.attention
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "id": r.id,
-        "name": r.name,
-        "aliases": list(r.aliases),
-        "organization": r.organization,
-        "family": r.family,
-        "base_model": r.base_model,
-        "lineage": r.lineage,
-        "release_date": r.release_date.isoformat(),
-        "license": r.license,
-        "modality": r.modality.value,
-        "description": r.description,
-        "architecture": a.model_type,
-        "moe": a.is_moe,
-        "params_total": a.params_total,
-        "params_active": a.params_active,
-        "params_official_total": r.params.total,
-        "params_official_active": r.params.active,
-        "num_layers": a.num_layers,
-        "hidden_size": a.hidden_size,
-        "num_attention_heads": att.num_heads,
-        "num_kv_heads": att.num_kv_heads,
-        "head_dim": att.head_dim,
-        "attention": att.kind.value,
-        "kv_layers": a.kv_layers,
-        "sliding_layers": a.count_layers(LayerKind.SLIDING),
-        "linear_attention_layers": a.count_layers(LayerKind.LINEAR),
-        "sliding_window": next((x.window for x in a.layers if x.window), None),
-        "kv_note": kv_heads_note(a),
-        "kv_bytes_per_token_f16": a.kv_bytes_per_token(KVCacheType.F16),
-        "experts": a.moe.num_experts if a.moe else None,
-        "experts_per_token": a.moe.experts_per_token if a.moe else None,
-        "shared_experts": a.moe.num_shared_experts if a.moe else None,
-        "mtp_layers": a.mtp_layers,
-        "vocab_size": a.vocab_size,
-        "context_length": a.context_length,
-        "tie_word_embeddings": a.tie_word_embeddings,
-        "activation": a.activation,
-        "normalization": a.normalization,
-        "position_embedding": a.position_embedding,
-        "checkpoint_dtype": r.checkpoint.dtype,
-        "checkpoint_quantization": r.checkpoint.quantization,
-        "checkpoint_bytes": r.checkpoint.safetensors_total_bytes,
-        "notes": list(a.notes),
-        "sources": {
+    return ModelReport(
+        id=r.id,
+        name=r.name,
+        aliases=list(r.aliases),
+        organization=r.organization,
+        family=r.family,
+        base_model=r.base_model,
+        lineage=r.lineage,
+        release_date=r.release_date.isoformat(),
+        license=r.license,
+        modality=r.modality.value,
+        description=r.description,
+        architecture=a.model_type,
+        moe=a.is_moe,
+        params_total=a.params_total,
+        params_active=a.params_active,
+        params_official_total=r.params.total,
+        params_official_active=r.params.active,
+        num_layers=a.num_layers,
+        hidden_size=a.hidden_size,
+        num_attention_heads=att.num_heads,
+        num_kv_heads=att.num_kv_heads,
+        head_dim=att.head_dim,
+        attention=att.kind.value,
+        kv_layers=a.kv_layers,
+        sliding_layers=a.count_layers(LayerKind.SLIDING),
+        linear_attention_layers=a.count_layers(LayerKind.LINEAR),
+        sliding_window=next((x.window for x in a.layers if x.window), None),
+        kv_note=kv_heads_note(a),
+        kv_bytes_per_token_f16=a.kv_bytes_per_token(KVCacheType.F16),
+        experts=a.moe.num_experts if a.moe else None,
+        experts_per_token=a.moe.experts_per_token if a.moe else None,
+        shared_experts=a.moe.num_shared_experts if a.moe else None,
+        mtp_layers=a.mtp_layers,
+        vocab_size=a.vocab_size,
+        context_length=a.context_length,
+        tie_word_embeddings=a.tie_word_embeddings,
+        activation=a.activation,
+        normalization=a.normalization,
+        position_embedding=a.position_embedding,
+        checkpoint_dtype=r.checkpoint.dtype,
+        checkpoint_quantization=r.checkpoint.quantization,
+        checkpoint_bytes=r.checkpoint.safetensors_total_bytes,
+        notes=list(a.notes),
+        sources={
             "config": str(r.sources.config),
             "card": str(r.sources.card),
             "params": str(r.params.source),
             **({"checkpoint": str(r.checkpoint.source)} if r.checkpoint.source else {}),
         },
-        "disagreements": [d.model_dump() for d in r.disagreements],
-    }
+        disagreements=list(r.disagreements),
+    )
+
+
+def gpu_report(g: GPURecord) -> GPUReport:
+    return GPUReport(**dict(g), capacity_bytes=capacity_bytes(g), capacity_basis=capacity_basis(g))
+
+
+def gpu_table_report(
+    model: Model, rows: list[GPURow], *, quant: str, kv_type: str, ctx_tokens: int, seqs: int
+) -> GPUTableReport:
+    return GPUTableReport(
+        model=model.id,
+        quant=quant,
+        kv_type=kv_type,
+        ctx_tokens=ctx_tokens,
+        seqs=seqs,
+        rows=[
+            GPUTableRow(
+                gpu=r.gpu.id,
+                name=r.gpu.name,
+                gpus_needed=r.gpus_needed,
+                per_gpu_bytes=r.per_gpu_bytes,
+                capacity_per_gpu_bytes=r.capacity_per_gpu_bytes,
+                headroom_per_gpu_bytes=r.headroom_per_gpu_bytes,
+            )
+            for r in rows
+        ],
+    )
+
+
+def _plain(report: BaseModel) -> dict[str, Any]:
+    return report.model_dump(mode="json")
+
+
+def fit_dict(model: Model, result: FitResult) -> dict[str, Any]:
+    """The answer of ``rigfit fit`` as JSON-ready data."""
+    return _plain(fit_report(model, result))
+
+
+def model_dict(model: Model) -> dict[str, Any]:
+    """The answer of ``rigfit show`` as JSON-ready data."""
+    return _plain(model_report(model))
 
 
 def gpu_dict(g: GPURecord) -> dict[str, Any]:
-    """One accelerator as data, with the capacity rigfit uses and why."""
-    out: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-    out.update(g.model_dump(mode="json"))
-    out["capacity_bytes"] = capacity_bytes(g)
-    out["capacity_basis"] = capacity_basis(g)
-    return out
+    """One accelerator as JSON-ready data."""
+    return _plain(gpu_report(g))
 
 
 def gpu_table_dict(model: Model, rows: list[GPURow], base: dict[str, Any]) -> dict[str, Any]:
-    """The "which accelerators fit" table."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "model": model.id,
-        **base,
-        "rows": [
-            {
-                "gpu": r.gpu.id,
-                "name": r.gpu.name,
-                "gpus_needed": r.gpus_needed,
-                "per_gpu_bytes": r.per_gpu_bytes,
-                "capacity_per_gpu_bytes": r.capacity_per_gpu_bytes,
-                "headroom_per_gpu_bytes": r.headroom_per_gpu_bytes,
-            }
-            for r in rows
-        ],
-    }
+    """The "which accelerators fit" table as JSON-ready data."""
+    return _plain(gpu_table_report(model, rows, **base))

@@ -52,6 +52,10 @@ def fmt_bytes(n_bytes: float, unit: str = "GB") -> str:
     raise InvalidSpecError(f"unknown unit {unit!r} (allowed: GB, GiB)")
 
 
+# The largest token count rigfit reads: 2^30, far above any model's context (the longest in the
+# catalog is 1,048,576), so every search over contexts stays short.
+MAX_TOKENS = 2**30
+
 _TOKENS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 
 
@@ -77,6 +81,6 @@ def parse_tokens(text: str | int) -> int:
         if (number * scale) != int(number * scale):
             raise InvalidSpecError(f"{text!r} is not a whole number of tokens")
         value = int(number * scale)
-    if value <= 0:
-        raise InvalidSpecError(f"token count must be positive, got {value}")
+    if not 1 <= value <= MAX_TOKENS:
+        raise InvalidSpecError(f"token count must be between 1 and {MAX_TOKENS:,}, got {value:,}")
     return value

@@ -119,6 +119,8 @@ def find_models(
     min_params: float | None = None,
     max_params: float | None = None,
     search: str | None = None,
+    license: str | None = None,
+    min_ctx_tokens: int | None = None,
 ) -> list[Model]:
     """Catalog models matching every given filter (substrings are case-insensitive;
     ``min_params``/``max_params`` in parameters)."""
@@ -136,6 +138,10 @@ def find_models(
         if max_params is not None and a.params_total > max_params:
             continue
         if search and search.lower() not in " ".join(_keys_model(r)).lower():
+            continue
+        if license and license.lower() not in r.license.lower():
+            continue
+        if min_ctx_tokens is not None and a.context_length < min_ctx_tokens:
             continue
         out.append(m)
     return out

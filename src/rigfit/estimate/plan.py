@@ -78,6 +78,8 @@ class Suggestion:
     change: str
     per_gpu_bytes: int
     headroom_per_gpu_bytes: int
+    option: str  # the request field it changes: gpus, quant, kv_type, ctx or seqs
+    value: str  # its new value, as the CLI flag and the web form take it
 
 
 def _try(req: Request, profile: EngineProfile) -> Estimate | None:
@@ -94,15 +96,21 @@ def suggestions(req: Request, profile: EngineProfile = GENERIC) -> list[Suggesti
         return []
     out: list[Suggestion] = []
 
-    def add(change: str, est: Estimate | None) -> None:
+    def add(change: str, est: Estimate | None, option: str, value: object) -> None:
         if est is not None:
-            out.append(Suggestion(change, est.per_gpu_bytes, est.headroom_per_gpu_bytes))
+            out.append(
+                Suggestion(
+                    change, est.per_gpu_bytes, est.headroom_per_gpu_bytes, option, str(value)
+                )
+            )
 
     n = min_gpus(req, profile)
     if n is not None and n != req.system.count:
         add(
             f"use {n} × {req.system.gpu.id} (--gpus {n})",
             _try(replace(req, system=System(req.system.gpu, n)), profile),
+            "gpus",
+            n,
         )
     family = req.weight_format.family
     candidates = [f for f in WeightFormat if f.family is family or family is Family.FLOAT]
@@ -110,24 +118,36 @@ def suggestions(req: Request, profile: EngineProfile = GENERIC) -> list[Suggesti
         if fmt.nominal_bits < req.weight_format.nominal_bits:
             est = _try(replace(req, weight_format=fmt), profile)
             if est is not None:
-                add(f"quantize to {fmt.label} (--quant {fmt.label})", est)
+                add(f"quantize to {fmt.label} (--quant {fmt.label})", est, "quant", fmt.label)
                 break
     for kv in (KVCacheType.Q8_0, KVCacheType.FP8, KVCacheType.Q4_0):
         if kv.bits_per_element < req.kv_type.bits_per_element:
             est = _try(replace(req, kv_type=kv), profile)
             if est is not None:
-                add(f"store the KV cache as {kv.flag} (--kv-type {kv.flag})", est)
+                add(
+                    f"store the KV cache as {kv.flag} (--kv-type {kv.flag})",
+                    est,
+                    "kv_type",
+                    kv.flag,
+                )
                 break
     ctx = max_context(req, profile)
     if ctx >= 1:
         add(
             f"shorten the context to {ctx:,} tokens (--ctx {ctx})",
             _try(replace(req, ctx_tokens=ctx), profile),
+            "ctx",
+            ctx,
         )
     if req.seqs > 1:
         s = max_seqs(req, profile)
         if s >= 1:
-            add(f"serve {s} concurrent sequences (--seqs {s})", _try(replace(req, seqs=s), profile))
+            add(
+                f"serve {s} concurrent sequences (--seqs {s})",
+                _try(replace(req, seqs=s), profile),
+                "seqs",
+                s,
+            )
     return out
 
 

@@ -1,0 +1,131 @@
+"""Many estimates at once: memory against context, every weight format of a model, every
+catalog model on one accelerator. The web pages and the CLI draw their charts and tables from
+these; no page computes a byte itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from rigfit.arch import Architecture
+from rigfit.catalog.schema import GPURecord
+from rigfit.errors import RigfitError
+from rigfit.estimate.memory import GENERIC, EngineProfile, Estimate, Request, estimate
+from rigfit.estimate.plan import min_gpus
+from rigfit.estimate.weights import weight_breakdown
+from rigfit.hardware import System
+from rigfit.quant import KVCacheType, WeightFormat
+
+__all__ = [
+    "CurvePoint",
+    "FormatRow",
+    "context_curve",
+    "context_points",
+    "dominant_term",
+    "format_table",
+]
+
+SMALLEST_CTX_TOKENS = 512  # the first point of a curve: one prefill chunk (memory.py)
+
+
+def context_points(max_tokens: int, *, extra: Iterable[int] = ()) -> list[int]:
+    """Powers of two from 512 up to ``max_tokens``, the maximum itself and ``extra`` points.
+
+    >>> context_points(40960, extra=[3000])
+    [512, 1024, 2048, 3000, 4096, 8192, 16384, 32768, 40960]
+    """
+    points = {max_tokens}
+    c = SMALLEST_CTX_TOKENS
+    while c < max_tokens:
+        points.add(c)
+        c *= 2
+    points.update(x for x in extra if 1 <= x <= max_tokens)
+    return sorted(points)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """Memory at one context length."""
+
+    ctx_tokens: int
+    per_gpu_bytes: int
+    total_bytes: int
+    fits: bool
+
+
+def context_curve(
+    req: Request, points: Sequence[int] | None = None, profile: EngineProfile = GENERIC
+) -> list[CurvePoint]:
+    """Memory of ``req`` at each context in ``points`` (default: :func:`context_points` up to
+    the larger of the model's maximum and the request's context)."""
+    top = max(req.arch.context_length, req.ctx_tokens)
+    out = []
+    for c in points or context_points(top, extra=[req.ctx_tokens]):
+        est = estimate(replace(req, ctx_tokens=c, allow_ctx_over_max=True), profile)
+        out.append(CurvePoint(c, est.per_gpu_bytes, est.total_bytes, est.fits))
+    return out
+
+
+@dataclass(frozen=True)
+class FormatRow:
+    """One weight format of one model: its weights and its total at a few contexts."""
+
+    weight_format: WeightFormat
+    weights_bytes: int | None  # None: the model cannot use this format (see ``error``)
+    total_bytes_by_ctx: tuple[int, ...]  # one system of one reference GPU, per context
+    gpus_needed: int | None  # reference GPUs needed at the first context (None: > 64)
+    single_gpus_that_fit: tuple[str, ...]  # catalog ids, smallest capacity first
+    error: str = ""
+
+
+def format_table(
+    arch: Architecture,
+    ctxs: Sequence[int],
+    reference: GPURecord,
+    gpus: Iterable[GPURecord],
+    *,
+    kv_type: KVCacheType = KVCacheType.F16,
+    formats: Iterable[WeightFormat] = tuple(WeightFormat),
+    profile: EngineProfile = GENERIC,
+) -> list[FormatRow]:
+    """Every weight format of ``arch``: weights, totals at ``ctxs`` (one sequence, on one
+    ``reference`` GPU), how many ``reference`` GPUs it needs at ``ctxs[0]``, and which single
+    accelerators of ``gpus`` hold it at ``ctxs[0]``."""
+    pool = sorted(gpus, key=lambda g: (System(g, 1).capacity_per_gpu_bytes, g.id))
+    rows: list[FormatRow] = []
+    for fmt in formats:
+        try:
+            weights = weight_breakdown(arch, fmt).total_bytes
+            base = Request(arch, fmt, kv_type, ctxs[0], 1, System(reference, 1), True)
+            totals = tuple(estimate(replace(base, ctx_tokens=c), profile).total_bytes for c in ctxs)
+        except RigfitError as exc:
+            rows.append(FormatRow(fmt, None, (), None, (), str(exc)))
+            continue
+        singles = tuple(
+            g.id for g in pool if estimate(replace(base, system=System(g, 1)), profile).fits
+        )
+        rows.append(FormatRow(fmt, weights, totals, min_gpus(base, profile), singles))
+    return rows
+
+
+def dominant_term(est: Estimate) -> str:
+    """One sentence on what dominates the memory of an estimate, and what that implies."""
+    terms = {t.key: t.total_bytes for t in est.terms}
+    total = est.total_bytes
+    weights = terms.get("weights", 0)
+    cache = terms.get("kv_cache", 0) + terms.get("state", 0)
+    req = est.request
+    share_w, share_c = weights / total, cache / total
+    ctx = f"{req.ctx_tokens:,} tokens × {req.seqs}"
+    if share_w >= 0.5:
+        return (
+            f"Weights dominate: {share_w:.0%} of the memory at {ctx} in"
+            f" {req.weight_format.label}; a smaller weight format saves the most."
+        )
+    if share_c >= 0.5:
+        return (
+            f"The KV cache dominates: {share_c:.0%} of the memory at {ctx}; a shorter context,"
+            " fewer sequences or a quantized KV cache save the most."
+        )
+    return f"Weights ({share_w:.0%}) and the KV cache ({share_c:.0%}) share the memory at {ctx}."
