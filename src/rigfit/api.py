@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from rigfit.catalog.lookup import Model, get_gpu, get_model
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rigfit.catalog.lookup import Model, get_gpu, get_model, list_models
 from rigfit.catalog.schema import ModelRecord
-from rigfit.estimate.memory import Request
+from rigfit.errors import InvalidSpecError
+from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.hardware import System
 from rigfit.quant import WeightFormat, parse_kv_type, parse_quant
 from rigfit.units import parse_tokens
 
-__all__ = ["DEFAULT_CTX_TOKENS", "make_request", "native_format"]
+__all__ = ["DEFAULT_CTX_TOKENS", "ModelOnGPU", "make_request", "models_on_gpu", "native_format"]
 
 # The context used when none is given: 8,192 tokens, or the model's maximum if smaller.
 DEFAULT_CTX_TOKENS = 8192
@@ -61,3 +65,52 @@ def make_request(
         allow_ctx_over_max=force_ctx,
     )
     return m, req
+
+
+@dataclass(frozen=True)
+class ModelOnGPU:
+    """One catalog model on one system: its estimate, or why none could be made."""
+
+    model: Model
+    weight_format: WeightFormat
+    estimate: Estimate | None
+    error: str = ""
+
+    @property
+    def fits(self) -> bool:
+        return self.estimate is not None and self.estimate.fits
+
+
+def models_on_gpu(
+    gpu: str,
+    *,
+    gpus: int = 1,
+    quant: str | None = None,
+    ctx: int | str | None = None,
+    kv_type: str = "f16",
+    seqs: int = 1,
+    models: Iterable[Model] | None = None,
+) -> list[ModelOnGPU]:
+    """Estimate each catalog model (or ``models``) on ``gpus`` × ``gpu``; models that fit come
+    first, then by memory. A context above a model's maximum is reported, not forced."""
+    fmt = None if quant is None else parse_quant(quant)
+    kv = parse_kv_type(kv_type)
+    ctx_tokens = None if ctx is None else parse_tokens(ctx)
+    out: list[ModelOnGPU] = []
+    for m in list_models() if models is None else models:
+        mf = fmt or native_format(m.record)
+        try:
+            _, req = make_request(
+                m, gpu, gpus=gpus, quant=mf, ctx=ctx_tokens, kv_type=kv.flag, seqs=seqs
+            )
+            out.append(ModelOnGPU(m, mf, estimate(req)))
+        except InvalidSpecError as exc:
+            out.append(ModelOnGPU(m, mf, None, str(exc)))
+    out.sort(
+        key=lambda r: (
+            not r.fits,
+            r.estimate is None,
+            r.estimate.per_gpu_bytes if r.estimate else 0,
+        )
+    )
+    return out

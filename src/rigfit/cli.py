@@ -362,5 +362,31 @@ def gpus_cmd(
     click.echo(f"{len(picked)} accelerator(s); throughput is dense (no sparsity)")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes."
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Start the web app: calculator, model and GPU pages, compare, and the /api/v1 REST API."""
+    try:
+        import uvicorn
+    except ImportError as exc:  # pragma: no cover - the web extra is missing
+        raise RigfitError(
+            "the web app needs its extra dependencies: pip install 'rigfit[web]'"
+        ) from exc
+    uvicorn.run(
+        "rigfit.web:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+    click.echo("rigfit serve: stopped")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

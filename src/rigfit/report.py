@@ -11,30 +11,40 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from rigfit.api import ModelOnGPU
 from rigfit.arch import LayerKind, kv_heads_note
 from rigfit.catalog.lookup import Model
 from rigfit.catalog.schema import Disagreement, GPURecord
+from rigfit.estimate.memory import Request
 from rigfit.estimate.plan import FitResult, GPURow
-from rigfit.hardware import capacity_basis, capacity_bytes
+from rigfit.estimate.sweep import CurvePoint, FormatRow
+from rigfit.hardware import System, capacity_basis, capacity_bytes
 from rigfit.quant import KVCacheType
 
 __all__ = [
     "SCHEMA_VERSION",
+    "CompareReport",
+    "CurveReport",
     "FitReport",
+    "FormatTableReport",
     "GPUReport",
     "GPUTableReport",
     "GPUTableRow",
     "ModelReport",
+    "ModelsOnGPUReport",
     "SuggestionReport",
     "TermReport",
+    "curve_report",
     "fit_dict",
     "fit_report",
+    "format_table_report",
     "gpu_dict",
     "gpu_report",
     "gpu_table_dict",
     "gpu_table_report",
     "model_dict",
     "model_report",
+    "models_on_gpu_report",
 ]
 
 SCHEMA_VERSION = 1
@@ -334,3 +344,139 @@ def gpu_dict(g: GPURecord) -> dict[str, Any]:
 def gpu_table_dict(model: Model, rows: list[GPURow], base: dict[str, Any]) -> dict[str, Any]:
     """The "which accelerators fit" table as JSON-ready data."""
     return _plain(gpu_table_report(model, rows, **base))
+
+
+class CurvePointReport(_Report):
+    ctx_tokens: int
+    per_gpu_bytes: int
+    total_bytes: int
+    fits: bool
+
+
+class CurveReport(_Report):
+    """Memory per GPU against context length, with the capacity to draw as a line."""
+
+    schema_version: int = SCHEMA_VERSION
+    model: str
+    gpu: str
+    gpus: int
+    quant: str
+    kv_type: str
+    seqs: int
+    capacity_per_gpu_bytes: int
+    points: list[CurvePointReport]
+
+
+class FormatRowReport(_Report):
+    quant: str
+    bits_per_weight_nominal: float
+    weights_bytes: int | None
+    total_bytes_by_ctx: list[int]
+    reference_gpus_needed: int | None
+    single_gpus_that_fit: list[str]
+    error: str
+
+
+class FormatTableReport(_Report):
+    """Memory of one model in every weight format at a few contexts (one sequence)."""
+
+    schema_version: int = SCHEMA_VERSION
+    model: str
+    kv_type: str
+    ctx_tokens: list[int]
+    reference_gpu: str
+    rows: list[FormatRowReport]
+
+
+class ModelOnGPUReport(_Report):
+    model: str
+    quant: str
+    ctx_tokens: int | None
+    fits: bool
+    per_gpu_bytes: int | None
+    headroom_per_gpu_bytes: int | None
+    error: str
+
+
+class ModelsOnGPUReport(_Report):
+    """Which catalog models fit one system, at one format, context and concurrency."""
+
+    schema_version: int = SCHEMA_VERSION
+    gpu: str
+    gpus: int
+    capacity_per_gpu_bytes: int
+    rows: list[ModelOnGPUReport]
+
+
+def curve_report(model: Model, req: Request, points: list[CurvePoint]) -> CurveReport:
+    return CurveReport(
+        model=model.id,
+        gpu=req.system.gpu.id,
+        gpus=req.system.count,
+        quant=req.weight_format.label,
+        kv_type=req.kv_type.flag,
+        seqs=req.seqs,
+        capacity_per_gpu_bytes=req.system.capacity_per_gpu_bytes,
+        points=[
+            CurvePointReport(
+                ctx_tokens=p.ctx_tokens,
+                per_gpu_bytes=p.per_gpu_bytes,
+                total_bytes=p.total_bytes,
+                fits=p.fits,
+            )
+            for p in points
+        ],
+    )
+
+
+def format_table_report(
+    model: Model, rows: list[FormatRow], *, ctxs: list[int], reference: str, kv_type: str
+) -> FormatTableReport:
+    return FormatTableReport(
+        model=model.id,
+        kv_type=kv_type,
+        ctx_tokens=ctxs,
+        reference_gpu=reference,
+        rows=[
+            FormatRowReport(
+                quant=r.weight_format.label,
+                bits_per_weight_nominal=r.weight_format.nominal_bits,
+                weights_bytes=r.weights_bytes,
+                total_bytes_by_ctx=list(r.total_bytes_by_ctx),
+                reference_gpus_needed=r.gpus_needed,
+                single_gpus_that_fit=list(r.single_gpus_that_fit),
+                error=r.error,
+            )
+            for r in rows
+        ],
+    )
+
+
+def models_on_gpu_report(gpu: GPURecord, count: int, rows: list[ModelOnGPU]) -> ModelsOnGPUReport:
+    return ModelsOnGPUReport(
+        gpu=gpu.id,
+        gpus=count,
+        capacity_per_gpu_bytes=System(gpu, count).capacity_per_gpu_bytes,
+        rows=[
+            ModelOnGPUReport(
+                model=r.model.id,
+                quant=r.weight_format.label,
+                ctx_tokens=r.estimate.request.ctx_tokens if r.estimate else None,
+                fits=r.fits,
+                per_gpu_bytes=r.estimate.per_gpu_bytes if r.estimate else None,
+                headroom_per_gpu_bytes=r.estimate.headroom_per_gpu_bytes if r.estimate else None,
+                error=r.error,
+            )
+            for r in rows
+        ],
+    )
+
+
+class CompareReport(_Report):
+    """Two to four models on one system, or one model on two to four accelerators."""
+
+    schema_version: int = SCHEMA_VERSION
+    kind: str  # "models" or "gpus"
+    models: list[ModelReport]
+    gpus: list[GPUReport]
+    estimates: list[FitReport]  # one per compared model or accelerator, in order

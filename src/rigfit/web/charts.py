@@ -1,0 +1,117 @@
+"""Geometry of the two charts (stacked memory bar, memory against context) from reports.
+
+Only layout lives here: positions in percent or SVG units, computed from the library's numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rigfit.report import CurveReport, FitReport
+from rigfit.units import to_gb
+
+__all__ = ["Bar", "LineChart", "Segment", "line_chart", "stacked_bar"]
+
+TERM_ORDER = ("weights", "kv_cache", "state", "activations", "reserve")
+
+
+@dataclass(frozen=True)
+class Segment:
+    key: str
+    label: str
+    bytes: int
+    left_pct: float
+    width_pct: float
+
+
+@dataclass(frozen=True)
+class Bar:
+    """The most loaded GPU: each term as a segment, and the capacity as a marker."""
+
+    segments: list[Segment]
+    capacity_pct: float
+    used_pct: float
+    scale_bytes: int
+
+
+def stacked_bar(fit: FitReport) -> Bar:
+    used, cap = fit.per_gpu_bytes, fit.capacity_per_gpu_bytes
+    scale = max(used, cap)
+    segs, left = [], 0.0
+    by_key = {t.key: t for t in fit.terms}
+    for key in TERM_ORDER:
+        t = by_key.get(key)
+        if t is None or t.per_gpu_bytes <= 0:
+            continue
+        w = 100 * t.per_gpu_bytes / scale
+        segs.append(Segment(key, t.label, t.per_gpu_bytes, round(left, 3), round(w, 3)))
+        left += w
+    return Bar(segs, round(100 * cap / scale, 3), round(100 * used / scale, 3), scale)
+
+
+@dataclass(frozen=True)
+class LineChart:
+    """Memory per GPU (GB) against context (log scale) in a ``width`` × ``height`` box."""
+
+    width: int
+    height: int
+    left: int
+    bottom: int
+    points: str  # SVG polyline points
+    capacity_y: float
+    x_ticks: list[tuple[float, str]]
+    y_ticks: list[tuple[float, str]]
+    marker: tuple[float, float] | None
+    max_fit_ctx: int  # largest plotted context that fits (0: none)
+    summary: str  # the chart in words, for screen readers
+
+
+def _tokens(n: int) -> str:
+    return f"{n // 1024}k" if n >= 1024 and n % 1024 == 0 else f"{n:,}"
+
+
+def line_chart(curve: CurveReport, ctx_tokens: int) -> LineChart:
+    w, h, left, right, top, bottom = 640, 260, 56, 12, 12, 36
+    pts = curve.points
+    xs = [math.log2(p.ctx_tokens) for p in pts]
+    x0, x1 = min(xs), max(xs)
+    span_x = (x1 - x0) or 1.0
+    ymax = max(max(p.per_gpu_bytes for p in pts), curve.capacity_per_gpu_bytes) * 1.08
+
+    def px(tokens: int) -> float:
+        return round(left + (math.log2(tokens) - x0) / span_x * (w - left - right), 1)
+
+    def py(nbytes: float) -> float:
+        return round(h - bottom - nbytes / ymax * (h - top - bottom), 1)
+
+    line = " ".join(f"{px(p.ctx_tokens)},{py(p.per_gpu_bytes)}" for p in pts)
+    x_ticks = [(px(p.ctx_tokens), _tokens(p.ctx_tokens)) for p in pts[:: max(1, len(pts) // 8)]]
+    step = 10 ** math.floor(math.log10(to_gb(ymax) / 4 or 1))
+    step *= 5 if to_gb(ymax) / step > 20 else 2 if to_gb(ymax) / step > 8 else 1
+    y_ticks = []
+    v = 0.0
+    while v * 1e9 <= ymax:
+        y_ticks.append((py(v * 1e9), f"{v:g}"))
+        v += step
+    in_range = [p for p in pts if p.ctx_tokens == ctx_tokens]
+    marker = (px(ctx_tokens), py(in_range[0].per_gpu_bytes)) if in_range else None
+    fitting = [p.ctx_tokens for p in pts if p.fits]
+    summary = (
+        f"Memory per GPU rises from {to_gb(pts[0].per_gpu_bytes):.1f} GB at"
+        f" {_tokens(pts[0].ctx_tokens)} tokens to {to_gb(pts[-1].per_gpu_bytes):.1f} GB at"
+        f" {_tokens(pts[-1].ctx_tokens)}; capacity {to_gb(curve.capacity_per_gpu_bytes):.1f} GB."
+    )
+    return LineChart(
+        w,
+        h,
+        left,
+        bottom,
+        line,
+        py(curve.capacity_per_gpu_bytes),
+        x_ticks,
+        y_ticks,
+        marker,
+        max(fitting, default=0),
+        summary,
+    )

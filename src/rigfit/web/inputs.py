@@ -1,0 +1,96 @@
+"""What a request may send: every input bounded in length or range, nothing that names a file
+or a URL. The API validates with these models; the pages read the same fields leniently."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from rigfit.estimate.memory import MAX_SEQS
+
+__all__ = [
+    "MAX_COMPARE",
+    "MAX_GPUS",
+    "CompareQuery",
+    "EstimateQuery",
+    "GPUFilter",
+    "ModelFilter",
+    "ModelsOnGPUQuery",
+    "TableQuery",
+]
+
+MAX_GPUS = 1024  # as the CLI's --gpus
+MAX_COMPARE = 4  # models or GPUs side by side
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Shape(_Query):
+    quant: ShortName | None = Field(
+        None, description="weight format (Q4_K_M, BF16, FP8, AWQ...); default: the checkpoint's"
+    )
+    kv_type: ShortName = Field("f16", description="KV cache type: f16, bf16, fp8, q8_0, q4_0...")
+    ctx: ShortName | None = Field(
+        None, description="context per sequence: 4096, 32k, 128K (default 8k or the maximum)"
+    )
+    seqs: int = Field(1, ge=1, le=MAX_SEQS, description="concurrent sequences")
+
+
+class EstimateQuery(_Shape):
+    """Inputs of an estimate: the same as ``rigfit fit MODEL --gpu GPU``."""
+
+    model: Name = Field(description="catalog model id, name or alias")
+    gpu: Name = Field(description="catalog accelerator id, name or alias")
+    gpus: int = Field(1, ge=1, le=MAX_GPUS, description="number of identical accelerators")
+    force_ctx: bool = Field(False, description="allow a context above the model's maximum")
+
+
+class TableQuery(_Shape):
+    """Inputs of the "which accelerators fit" table for one model."""
+
+    model: Name
+
+
+class ModelsOnGPUQuery(_Shape):
+    """Inputs of "which models fit this system"."""
+
+    gpu: Name
+    gpus: int = Field(1, ge=1, le=MAX_GPUS)
+
+
+class CompareQuery(_Shape):
+    """Two to four models (on one GPU) or two to four GPUs (for one model)."""
+
+    models: list[Name] = Field(default_factory=list, max_length=MAX_COMPARE)
+    gpus_compared: list[Name] = Field(default_factory=list, max_length=MAX_COMPARE)
+    model: Name | None = Field(None, description="the model to estimate when comparing GPUs")
+    gpu: Name | None = Field(None, description="the GPU to estimate on when comparing models")
+    gpus: int = Field(1, ge=1, le=MAX_GPUS)
+
+
+class ModelFilter(_Query):
+    """Filters of the model catalog."""
+
+    search: Annotated[str, StringConstraints(max_length=100)] | None = None
+    family: Annotated[str, StringConstraints(max_length=100)] | None = None
+    org: Annotated[str, StringConstraints(max_length=100)] | None = None
+    license: Annotated[str, StringConstraints(max_length=100)] | None = None
+    moe: bool | None = None
+    min_params_b: float | None = Field(None, ge=0, le=100_000)
+    max_params_b: float | None = Field(None, ge=0, le=100_000)
+    min_ctx_tokens: int | None = Field(None, ge=0, le=2**30)
+
+
+class GPUFilter(_Query):
+    """Filters of the accelerator catalog."""
+
+    vendor: ShortName | None = None
+    segment: ShortName | None = None
+    min_memory_gb: float | None = Field(None, ge=0, le=100_000)
+    search: Annotated[str, StringConstraints(max_length=100)] | None = None

@@ -1,0 +1,392 @@
+"""Server-rendered pages. Each handler reads its query leniently (a bad value becomes a one-line
+message on the page, with a 4xx status), calls :mod:`rigfit.web.service` and renders."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from rigfit.api import native_format
+from rigfit.catalog.lookup import Model, get_gpu, get_model, list_gpus, list_models
+from rigfit.errors import InvalidSpecError, RigfitError, UnknownNameError
+from rigfit.estimate.memory import MAX_SEQS
+from rigfit.estimate.sweep import dominant_term
+from rigfit.quant import Family, KVCacheType, WeightFormat
+from rigfit.units import fmt_bytes, parse_tokens, to_gb
+from rigfit.web import charts, service
+from rigfit.web.errors import ErrorEnvelope, from_rigfit
+from rigfit.web.inputs import (
+    MAX_GPUS,
+    CompareQuery,
+    EstimateQuery,
+    GPUFilter,
+    ModelFilter,
+    ModelsOnGPUQuery,
+)
+
+__all__ = ["error_page", "router"]
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+DEFAULT_STATE = {  # the home page's first answer: the seed's 70B-on-two-4090s question
+    "model": "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+    "quant": "Q4_K_M",
+    "kv_type": "f16",
+    "ctx": "32768",
+    "seqs": "1",
+    "gpu": "rtx-4090",
+    "gpus": "2",
+    "unit": "GB",
+}
+MAX_TEXT = 200  # characters read from any query field
+
+
+def _bytes(n: int | None, unit: str = "GB") -> str:
+    return "–" if n is None else fmt_bytes(n, unit)
+
+
+def _tokens(n: int) -> str:
+    return f"{n // 1024}k" if n >= 1024 and n % 1024 == 0 else f"{n:,}"
+
+
+templates.env.filters["bytes"] = _bytes
+templates.env.filters["tokens"] = _tokens
+templates.env.filters["gb"] = lambda n: f"{to_gb(n):,.1f}"
+templates.env.globals["vendor_htmx"] = "/static/vendor/htmx/htmx.min.js?v=2.0.11"
+
+
+def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
+    return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+
+def error_page(request: Request, env: ErrorEnvelope) -> Response:
+    return _render(request, "error.html", {"error": env.error}, env.error.status)
+
+
+class _Form:
+    """The query string of a page, read field by field with bounds."""
+
+    def __init__(self, query: Mapping[str, str], defaults: Mapping[str, str] | None = None):
+        self.q = query
+        self.defaults = defaults or {}
+
+    def text(self, name: str) -> str | None:
+        value = self.q.get(name)
+        if value is None or not value.strip():
+            value = self.defaults.get(name)
+        if value is None:
+            return None
+        return value.strip()[:MAX_TEXT] or None
+
+    def integer(self, name: str, lo: int, hi: int, default: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidSpecError(
+                f"{name} must be a whole number from {lo} to {hi}, got {raw!r}"
+            ) from None
+        if not lo <= value <= hi:
+            raise InvalidSpecError(f"{name} must be from {lo} to {hi}, got {value}")
+        return value
+
+    def many(self, name: str, limit: int, query: Any) -> list[str]:
+        return [v.strip()[:MAX_TEXT] for v in query.getlist(name) if v.strip()][:limit]
+
+
+def _options() -> dict[str, Any]:
+    """The choices the forms offer, grouped."""
+    by_family: dict[str, list[Model]] = {}
+    for m in list_models():
+        by_family.setdefault(m.record.family, []).append(m)
+    by_segment: dict[str, list[Any]] = {}
+    for g in list_gpus():
+        by_segment.setdefault(g.segment.value, []).append(g)
+    gguf = [f.label for f in WeightFormat if f.family is Family.GGUF]
+    other = [f.label for f in WeightFormat if f.family is not Family.GGUF]
+    return {
+        "model_groups": sorted(by_family.items()),
+        "gpu_groups": sorted(by_segment.items()),
+        "quant_groups": [("llama.cpp GGUF", gguf), ("GPU formats", other)],
+        "kv_types": [k.flag for k in KVCacheType],
+    }
+
+
+def _ctx_stops(max_tokens: int) -> list[int]:
+    """Slider positions: powers of two and their 1.5× from 512 up to the maximum."""
+    stops, c = set(), 512
+    while c < max_tokens:
+        stops.update({c, c * 3 // 2})
+        c *= 2
+    return [*sorted(s for s in stops if s < max_tokens), max_tokens]
+
+
+def _link(path: str, state: Mapping[str, str | None]) -> str:
+    return path + "?" + urlencode({k: v for k, v in state.items() if v not in (None, "")})
+
+
+@router.get("/", response_class=HTMLResponse)
+def calculator(request: Request) -> Response:
+    form = _Form(request.query_params, DEFAULT_STATE if not request.query_params else {})
+    view: dict[str, Any] = {"options": _options(), "notes": [], "error": None, "fit": None}
+    state: dict[str, str | None] = {
+        "model": form.text("model") or DEFAULT_STATE["model"],
+        "quant": form.text("quant"),
+        "kv_type": form.text("kv_type") or "f16",
+        "ctx": form.text("ctx"),
+        "seqs": form.text("seqs") or "1",
+        "gpu": form.text("gpu") or DEFAULT_STATE["gpu"],
+        "gpus": form.text("gpus") or "1",
+        "unit": "GiB" if form.text("unit") == "GiB" else "GB",
+    }
+    view["state"] = state
+    status = 200
+    try:
+        m = get_model(state["model"] or "")
+        state["model"] = m.id
+        state["quant"] = state["quant"] or native_format(m.record).label
+        view["model"] = m
+        view["ctx_max"] = m.arch.context_length
+        view["ctx_stops"] = _ctx_stops(m.arch.context_length)
+        if state["ctx"] is not None:
+            tokens = parse_tokens(state["ctx"])
+            if tokens > m.arch.context_length:
+                view["notes"].append(
+                    f"{tokens:,} tokens is above this model's maximum; shown at its maximum,"
+                    f" {m.arch.context_length:,} tokens"
+                )
+                tokens = m.arch.context_length
+            state["ctx"] = str(tokens)
+        q = EstimateQuery(
+            model=m.id,
+            gpu=state["gpu"] or "",
+            gpus=form.integer("gpus", 1, MAX_GPUS, 1),
+            quant=state["quant"],
+            kv_type=state["kv_type"] or "f16",
+            ctx=state["ctx"],
+            seqs=form.integer("seqs", 1, MAX_SEQS, 1),
+        )
+        fit = service.estimate(q)
+        state.update(gpu=fit.gpu, quant=fit.quant, kv_type=fit.kv_type, ctx=str(fit.ctx_tokens))
+        view["fit"] = fit
+        view["bar"] = charts.stacked_bar(fit)
+        view["chart"] = charts.line_chart(service.curve(q), fit.ctx_tokens)
+        view["gpu_rec"] = get_gpu(fit.gpu)
+        view["suggestion_links"] = [
+            _link("/", {**state, s.option: s.value}) for s in fit.suggestions
+        ]
+        view["cli"] = shlex.join(
+            [
+                "rigfit",
+                "fit",
+                fit.model,
+                "--gpu",
+                fit.gpu,
+                "--gpus",
+                str(fit.gpus),
+                "--quant",
+                fit.quant,
+                "--kv-type",
+                fit.kv_type,
+                "--ctx",
+                str(fit.ctx_tokens),
+                "--seqs",
+                str(fit.seqs),
+            ]
+        )
+        view["api"] = _link("/api/v1/estimate", {k: v for k, v in state.items() if k != "unit"})
+    except RigfitError as exc:
+        view["error"] = str(exc)
+        status = 400
+    view["share"] = _link("/", state)
+    return _render(request, "calculator.html", view, status)
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models_page(request: Request) -> Response:
+    form = _Form(request.query_params)
+    moe_raw = form.text("kind")
+    view: dict[str, Any] = {"options": _options(), "error": None, "rows": [], "fit": None}
+    status = 200
+    try:
+        min_b = form.text("min_params_b")
+        max_b = form.text("max_params_b")
+        min_ctx = form.text("min_ctx")
+        f = ModelFilter(
+            search=form.text("search"),
+            family=form.text("family"),
+            license=form.text("license"),
+            moe={"moe": True, "dense": False}.get(moe_raw or ""),
+            min_params_b=_number(min_b, "min_params_b"),
+            max_params_b=_number(max_b, "max_params_b"),
+            min_ctx_tokens=None if min_ctx is None else parse_tokens(min_ctx),
+        )
+        picked = service.models(f)
+        gpu_name = form.text("fits_gpu")
+        fits: dict[str, Any] = {}
+        if gpu_name:
+            report = service.models_on(
+                ModelsOnGPUQuery(
+                    gpu=gpu_name,
+                    gpus=form.integer("fits_gpus", 1, MAX_GPUS, 1),
+                    quant=form.text("fits_quant"),
+                    ctx=form.text("fits_ctx"),
+                )
+            )
+            fits = {r.model: r for r in report.rows}
+            view["fit"] = report
+            if form.text("only_fits"):
+                picked = [m for m in picked if fits[m.id].fits]
+        view["rows"] = [(m, fits.get(m.id)) for m in picked]
+    except (RigfitError, ValueError) as exc:
+        view["error"] = str(exc).splitlines()[0]
+        status = 400
+    view["q"] = {
+        k: form.text(k) or ""
+        for k in (
+            "search",
+            "family",
+            "license",
+            "kind",
+            "min_params_b",
+            "max_params_b",
+            "min_ctx",
+            "fits_gpu",
+            "fits_gpus",
+            "fits_quant",
+            "fits_ctx",
+            "only_fits",
+        )
+    }
+    view["licenses"] = sorted({m.record.license for m in list_models()})
+    view["families"] = sorted({m.record.family for m in list_models()})
+    return _render(request, "models.html", view, status)
+
+
+def _number(raw: str | None, name: str) -> float | None:
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidSpecError(f"{name} must be a number, got {raw!r}") from None
+
+
+@router.get("/models/{model_id:path}", response_class=HTMLResponse)
+def model_page(request: Request, model_id: str) -> Response:
+    try:
+        m = get_model(model_id[:MAX_TEXT])
+    except UnknownNameError as exc:
+        return error_page(request, from_rigfit(exc, not_found=True))
+    spec = service.model(m.id)
+    fmts = service.formats(m.id)
+    native = native_format(m.record)
+    notes = []
+    for fmt, ctx in (
+        (native, min(32768, m.arch.context_length)),
+        (WeightFormat.Q4_K_M, m.arch.context_length),
+    ):
+        q = EstimateQuery(model=m.id, gpu=service.REFERENCE_GPU, quant=fmt.label, ctx=str(ctx))
+        notes.append(dominant_term(service.estimate_object(q)))
+    view = {
+        "m": m,
+        "spec": spec,
+        "formats": fmts,
+        "dominant": notes,
+        "calc": _link("/", {"model": m.id, "gpu": "rtx-4090", "gpus": "1"}),
+        "reference": get_gpu(service.REFERENCE_GPU),
+    }
+    return _render(request, "model.html", view)
+
+
+@router.get("/gpus", response_class=HTMLResponse)
+def gpus_page(request: Request) -> Response:
+    form = _Form(request.query_params)
+    view: dict[str, Any] = {"error": None, "rows": []}
+    status = 200
+    try:
+        f = GPUFilter(
+            vendor=form.text("vendor"),
+            segment=form.text("segment"),
+            search=form.text("search"),
+            min_memory_gb=_number(form.text("min_memory_gb"), "min_memory_gb"),
+        )
+        view["rows"] = service.gpus(f)
+    except (RigfitError, ValueError) as exc:
+        view["error"] = str(exc).splitlines()[0]
+        status = 400
+    view["q"] = {k: form.text(k) or "" for k in ("vendor", "segment", "search", "min_memory_gb")}
+    return _render(request, "gpus.html", view, status)
+
+
+@router.get("/gpus/{gpu_id}", response_class=HTMLResponse)
+def gpu_page(request: Request, gpu_id: str) -> Response:
+    try:
+        g = get_gpu(gpu_id[:MAX_TEXT])
+    except UnknownNameError as exc:
+        return error_page(request, from_rigfit(exc, not_found=True))
+    form = _Form(request.query_params, {"quant": "Q4_K_M", "ctx": "8192", "gpus": "1"})
+    view: dict[str, Any] = {
+        "g": service.gpu(g.id),
+        "error": None,
+        "fit": None,
+        "options": _options(),
+    }
+    status = 200
+    try:
+        view["fit"] = service.models_on(
+            ModelsOnGPUQuery(
+                gpu=g.id,
+                gpus=form.integer("gpus", 1, MAX_GPUS, 1),
+                quant=form.text("quant"),
+                kv_type=form.text("kv_type") or "f16",
+                ctx=form.text("ctx"),
+            )
+        )
+    except (RigfitError, ValueError) as exc:
+        view["error"] = str(exc).splitlines()[0]
+        status = 400
+    view["q"] = {k: form.text(k) or "" for k in ("quant", "ctx", "gpus", "kv_type")}
+    return _render(request, "gpu.html", view, status)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(request: Request) -> Response:
+    form = _Form(request.query_params)
+    qp = request.query_params
+    models = form.many("models", 4, qp)
+    gpus = form.many("gpus_compared", 4, qp)
+    view: dict[str, Any] = {"options": _options(), "error": None, "report": None}
+    status = 200
+    if models or gpus:
+        try:
+            view["report"] = service.compare(
+                CompareQuery(
+                    models=models,
+                    gpus_compared=gpus,
+                    model=form.text("model"),
+                    gpu=form.text("gpu"),
+                    gpus=form.integer("gpus", 1, MAX_GPUS, 1),
+                    quant=form.text("quant"),
+                    ctx=form.text("ctx"),
+                )
+            )
+        except (RigfitError, ValueError) as exc:
+            view["error"] = str(exc).splitlines()[0]
+            status = 400
+    view["q"] = {
+        "models": models + [""] * (4 - len(models)),
+        "gpus_compared": gpus + [""] * (4 - len(gpus)),
+        **{k: form.text(k) or "" for k in ("model", "gpu", "gpus", "quant", "ctx")},
+    }
+    return _render(request, "compare.html", view, status)

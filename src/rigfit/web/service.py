@@ -1,0 +1,320 @@
+"""The web app's calls into the library, with results cached by their resolved inputs.
+
+Names are resolved first (``r1-distill-70b`` and ``deepseek-ai/DeepSeek-R1-Distill-Llama-70B``
+share a cache entry), so the caches hold at most one entry per distinct answer; each is bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rigfit.api import make_request, models_on_gpu, native_format
+from rigfit.catalog.lookup import Model, find_gpus, find_models, get_gpu, get_model, list_gpus
+from rigfit.errors import InvalidSpecError
+from rigfit.estimate.memory import Estimate, Request
+from rigfit.estimate.memory import estimate as estimate_request
+from rigfit.estimate.plan import fit, gpu_table
+from rigfit.estimate.sweep import context_curve, format_table
+from rigfit.quant import KVCacheType, WeightFormat, parse_kv_type, parse_quant
+from rigfit.report import (
+    CompareReport,
+    CurveReport,
+    FitReport,
+    FormatTableReport,
+    GPUReport,
+    GPUTableReport,
+    ModelReport,
+    ModelsOnGPUReport,
+    curve_report,
+    fit_report,
+    format_table_report,
+    gpu_report,
+    gpu_table_report,
+    model_report,
+    models_on_gpu_report,
+)
+from rigfit.units import parse_tokens
+from rigfit.web.inputs import (
+    CompareQuery,
+    EstimateQuery,
+    GPUFilter,
+    ModelFilter,
+    ModelsOnGPUQuery,
+    TableQuery,
+)
+
+__all__ = [
+    "REFERENCE_GPU",
+    "Resolved",
+    "compare",
+    "curve",
+    "estimate",
+    "estimate_json",
+    "formats",
+    "gpu",
+    "gpus",
+    "model",
+    "models",
+    "models_on",
+    "resolve",
+    "which_gpus",
+]
+
+# The accelerator the model pages count in ("needs N × H100 SXM"), the most common rented GPU.
+REFERENCE_GPU = "h100-sxm"
+CACHE_ENTRIES = 4096  # per cache; an entry is a few kB
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An estimate's inputs with every name resolved: the cache key."""
+
+    model: str
+    gpu: str
+    gpus: int
+    quant: WeightFormat
+    kv_type: KVCacheType
+    ctx_tokens: int
+    seqs: int
+    force_ctx: bool
+
+
+def resolve(q: EstimateQuery) -> tuple[Model, Request, Resolved]:
+    m, req = make_request(
+        q.model,
+        q.gpu,
+        gpus=q.gpus,
+        quant=q.quant,
+        ctx=q.ctx,
+        kv_type=q.kv_type,
+        seqs=q.seqs,
+        force_ctx=q.force_ctx,
+    )
+    key = Resolved(
+        m.id,
+        req.system.gpu.id,
+        req.system.count,
+        req.weight_format,
+        req.kv_type,
+        req.ctx_tokens,
+        req.seqs,
+        q.force_ctx,
+    )
+    return m, req, key
+
+
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _fit(key: Resolved) -> FitReport:
+    m, req = make_request(
+        key.model,
+        key.gpu,
+        gpus=key.gpus,
+        quant=key.quant,
+        ctx=key.ctx_tokens,
+        kv_type=key.kv_type.flag,
+        seqs=key.seqs,
+        force_ctx=key.force_ctx,
+    )
+    return fit_report(m, fit(req))
+
+
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _fit_json(key: Resolved) -> bytes:
+    return _fit(key).model_dump_json().encode()
+
+
+def estimate(q: EstimateQuery) -> FitReport:
+    return _fit(resolve(q)[2])
+
+
+def estimate_json(q: EstimateQuery) -> bytes:
+    """The estimate, serialized once per distinct input."""
+    return _fit_json(resolve(q)[2])
+
+
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _curve(key: Resolved) -> CurveReport:
+    m, req = make_request(
+        key.model,
+        key.gpu,
+        gpus=key.gpus,
+        quant=key.quant,
+        ctx=key.ctx_tokens,
+        kv_type=key.kv_type.flag,
+        seqs=key.seqs,
+        force_ctx=key.force_ctx,
+    )
+    return curve_report(m, req, context_curve(req))
+
+
+def curve(q: EstimateQuery) -> CurveReport:
+    """Memory per GPU against context, from 512 tokens to the model's maximum."""
+    return _curve(resolve(q)[2])
+
+
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _which_gpus(
+    model_id: str, quant: WeightFormat, kv: KVCacheType, ctx: int, seqs: int
+) -> GPUTableReport:
+    m, req = make_request(model_id, REFERENCE_GPU, quant=quant, ctx=ctx, kv_type=kv.flag, seqs=seqs)
+    return gpu_table_report(
+        m,
+        gpu_table(req, list_gpus()),
+        quant=quant.label,
+        kv_type=kv.flag,
+        ctx_tokens=ctx,
+        seqs=seqs,
+    )
+
+
+def which_gpus(q: TableQuery) -> GPUTableReport:
+    """For each catalog accelerator: how many it takes, and the headroom then."""
+    key = resolve(
+        EstimateQuery(
+            model=q.model,
+            gpu=REFERENCE_GPU,
+            quant=q.quant,
+            kv_type=q.kv_type,
+            ctx=q.ctx,
+            seqs=q.seqs,
+        )
+    )[2]
+    return _which_gpus(key.model, key.quant, key.kv_type, key.ctx_tokens, key.seqs)
+
+
+def model_ctx_columns(m: Model) -> list[int]:
+    """The contexts a model page tabulates: 4k, 32k and the maximum, where the model has them."""
+    top = m.arch.context_length
+    return sorted({c for c in (4096, 32768, top) if c <= top})
+
+
+@lru_cache(maxsize=256)
+def _formats(model_id: str, kv: KVCacheType) -> FormatTableReport:
+    m = get_model(model_id)
+    ctxs = model_ctx_columns(m)
+    rows = format_table(m.arch, ctxs, get_gpu(REFERENCE_GPU), list_gpus(), kv_type=kv)
+    return format_table_report(m, rows, ctxs=ctxs, reference=REFERENCE_GPU, kv_type=kv.flag)
+
+
+def formats(model_id: str, kv_type: str = "f16") -> FormatTableReport:
+    """Memory of a model in every weight format at 4k, 32k and its maximum context."""
+    return _formats(get_model(model_id).id, parse_kv_type(kv_type))
+
+
+@lru_cache(maxsize=256)
+def model(model_id: str) -> ModelReport:
+    return model_report(get_model(model_id))
+
+
+def gpu(gpu_id: str) -> GPUReport:
+    return gpu_report(get_gpu(gpu_id))
+
+
+def models(f: ModelFilter) -> list[Model]:
+    return find_models(
+        family=f.family,
+        org=f.org,
+        moe=f.moe,
+        min_params=None if f.min_params_b is None else f.min_params_b * 1e9,
+        max_params=None if f.max_params_b is None else f.max_params_b * 1e9,
+        search=f.search,
+        license=f.license,
+        min_ctx_tokens=f.min_ctx_tokens,
+    )
+
+
+def gpus(f: GPUFilter) -> list[GPUReport]:
+    return [
+        gpu_report(g)
+        for g in find_gpus(
+            vendor=f.vendor, segment=f.segment, min_memory_gb=f.min_memory_gb, search=f.search
+        )
+    ]
+
+
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _models_on(
+    gpu_id: str, count: int, quant: str | None, kv: str, ctx: str | None, seqs: int
+) -> ModelsOnGPUReport:
+    rows = models_on_gpu(gpu_id, gpus=count, quant=quant, ctx=ctx, kv_type=kv, seqs=seqs)
+    return models_on_gpu_report(get_gpu(gpu_id), count, rows)
+
+
+def models_on(q: ModelsOnGPUQuery) -> ModelsOnGPUReport:
+    """Every catalog model on ``q.gpus`` × ``q.gpu``: which fit, and their memory."""
+    g = get_gpu(q.gpu)
+    quant = None if q.quant is None else parse_quant(q.quant).label
+    ctx = None if q.ctx is None else str(parse_tokens(q.ctx))
+    return _models_on(g.id, q.gpus, quant, parse_kv_type(q.kv_type).flag, ctx, q.seqs)
+
+
+def compare(q: CompareQuery) -> CompareReport:
+    """Models side by side on one system, or accelerators side by side for one model."""
+    if bool(q.models) == bool(q.gpus_compared):
+        raise InvalidSpecError(
+            "compare either models (models=a&models=b) or GPUs (gpus_compared=a&gpus_compared=b),"
+            " two to four of them"
+        )
+    names = q.models or q.gpus_compared
+    if not 2 <= len(names) <= 4:
+        raise InvalidSpecError(f"compare two to four at a time, got {len(names)}")
+    shape = {"quant": q.quant, "kv_type": q.kv_type, "seqs": q.seqs}
+    if q.models:
+        on = q.gpu or REFERENCE_GPU
+        ms = [get_model(n) for n in q.models]
+        ests = [
+            estimate(
+                EstimateQuery(
+                    model=m.id,
+                    gpu=on,
+                    gpus=q.gpus,
+                    **shape,
+                    ctx=_ctx_within(m, q.ctx),
+                )
+            )
+            for m in ms
+        ]
+        return CompareReport(
+            kind="models", models=[model(m.id) for m in ms], gpus=[gpu(on)], estimates=ests
+        )
+    if q.model is None:
+        raise InvalidSpecError("comparing GPUs needs a model to estimate (model=...)")
+    m = get_model(q.model)
+    gs = [get_gpu(n) for n in q.gpus_compared]
+    ests = [
+        estimate(EstimateQuery(model=m.id, gpu=g.id, gpus=q.gpus, ctx=q.ctx, **shape)) for g in gs
+    ]
+    return CompareReport(
+        kind="gpus", models=[model(m.id)], gpus=[gpu_report(g) for g in gs], estimates=ests
+    )
+
+
+def _ctx_within(m: Model, ctx: str | None) -> str | None:
+    """Comparing models at one context: a model whose maximum is shorter is estimated at its
+    maximum (the report's ``ctx_tokens`` shows it)."""
+    return None if ctx is None else str(min(parse_tokens(ctx), m.arch.context_length))
+
+
+def native_label(m: Model) -> str:
+    return native_format(m.record).label
+
+
+def estimate_object(q: EstimateQuery) -> Estimate:
+    """The library's :class:`Estimate` itself (for notes that read its terms)."""
+    return _estimate(resolve(q)[2])
+
+
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _estimate(key: Resolved) -> Estimate:
+    _, req = make_request(
+        key.model,
+        key.gpu,
+        gpus=key.gpus,
+        quant=key.quant,
+        ctx=key.ctx_tokens,
+        kv_type=key.kv_type.flag,
+        seqs=key.seqs,
+        force_ctx=key.force_ctx,
+    )
+    return estimate_request(req)

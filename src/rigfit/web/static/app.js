@@ -1,0 +1,42 @@
+// rigfit: the few lines of progressive enhancement. Pages work without them.
+(function () {
+  function parseTokens(text) {
+    var m = /^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$/.exec(text || "");
+    if (!m) return NaN;
+    var scale = { "": 1, k: 1024, m: 1048576 }[m[2].toLowerCase()];
+    return Math.round(parseFloat(m[1]) * scale);
+  }
+  function bindSlider(root) {
+    var range = root.querySelector("#ctx-range");
+    var box = root.querySelector("#ctx");
+    if (!range || !box || range.dataset.bound) return;
+    range.dataset.bound = "1";
+    var stops = range.dataset.stops.split(",").map(Number);
+    function place() {
+      var v = parseTokens(box.value), best = 0;
+      for (var i = 0; i < stops.length; i++) if (Math.abs(stops[i] - v) < Math.abs(stops[best] - v)) best = i;
+      range.value = String(best);
+      range.setAttribute("aria-valuetext", stops[best].toLocaleString() + " tokens");
+    }
+    range.hidden = false;
+    place();
+    range.addEventListener("input", function () {
+      box.value = String(stops[Number(range.value)]);
+      range.setAttribute("aria-valuetext", box.value + " tokens");
+    });
+    box.addEventListener("input", place);
+  }
+  function bindCopy(root) {
+    root.querySelectorAll("button.copy").forEach(function (b) {
+      if (!navigator.clipboard) return;
+      b.hidden = false;
+      b.onclick = function () {
+        navigator.clipboard.writeText(new URL(b.dataset.copy, location.href).href);
+        b.textContent = "Copied";
+      };
+    });
+  }
+  function init(root) { bindSlider(root); bindCopy(root); }
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:afterSettle", function () { init(document); });
+})();
