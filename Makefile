@@ -2,9 +2,11 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-ARGS ?= fit deepseek-ai/DeepSeek-R1-Distill-Llama-70B --gpu rtx-4090 --gpus 2 --quant Q4_K_M --ctx 32k
+ARGS ?= serve
+# Debian's Chromium drives the browser tests (tests/web/test_browser.py); apt needs root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench load chromium clean
 
 $(BIN)/rigfit: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,7 +14,7 @@ $(BIN)/rigfit: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-run: $(BIN)/rigfit  ## install, then run rigfit (override with ARGS="...")
+run: $(BIN)/rigfit  ## install, then start the web app on http://127.0.0.1:8000 (or ARGS="fit ...")
 	$(BIN)/rigfit $(ARGS)
 
 lint: $(BIN)/rigfit
@@ -20,12 +22,20 @@ lint: $(BIN)/rigfit
 	$(BIN)/ruff check src tests scripts
 	$(BIN)/mypy
 
-test: lint  ## install, lint, type-check and run the whole suite
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium; \
+	} || { echo "error: could not install Debian's chromium, which the browser tests need" >&2; exit 1; }
+
+test: lint chromium  ## install, lint, type-check and run the whole suite
 	$(BIN)/python -m rigfit.catalog
 	$(BIN)/pytest
 
 bench: $(BIN)/rigfit
 	$(BIN)/python scripts/bench.py
 
+load: $(BIN)/rigfit  ## load benchmark of the web app on loopback (docs/benchmarks.md)
+	$(BIN)/python scripts/load.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

@@ -182,7 +182,12 @@ def test_gpu_table_orders_by_need() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ctx", "message"), [(0, "must be between 1 and"), (2**31, "must be between 1 and"), (10**7, "exceeds the model's maximum")]
+    ("ctx", "message"),
+    [
+        (0, "must be between 1 and"),
+        (2**31, "must be between 1 and"),
+        (10**7, "exceeds the model's maximum"),
+    ],
 )
 def test_bad_context(ctx: int, message: str) -> None:
     with pytest.raises(InvalidSpecError, match=message):

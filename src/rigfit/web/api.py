@@ -91,12 +91,6 @@ def estimate(q: Annotated[EstimateQuery, Query()]) -> Response:
     return _json(service.estimate_json(q))
 
 
-@router.post("/estimate", response_model=FitReport, tags=["estimate"])
-def estimate_post(q: EstimateQuery) -> Response:
-    """The same as ``GET /estimate``, with the inputs as a JSON body."""
-    return _json(service.estimate_json(q))
-
-
 @router.get("/curve", response_model=CurveReport, tags=["estimate"])
 def curve(q: Annotated[EstimateQuery, Query()]) -> CurveReport:
     """Memory per GPU from 512 tokens to the model's maximum context."""

@@ -24,10 +24,13 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/openapi.json"
 
 
-def _send(request: Request, env: ErrorEnvelope) -> Response:
+def _send(request: Request, env: ErrorEnvelope, headers: dict[str, str] | None = None) -> Response:
     if _is_api(request):
-        return JSONResponse(env.model_dump(), status_code=env.error.status)
-    return pages.error_page(request, env)
+        resp: Response = JSONResponse(env.model_dump(), status_code=env.error.status)
+    else:
+        resp = pages.error_page(request, env)
+    resp.headers.update(headers or {})
+    return resp
 
 
 def create_app() -> FastAPI:
@@ -60,7 +63,7 @@ def create_app() -> FastAPI:
         detail = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404:
             detail = f"no such page: {request.url.path[:100]} (the API lives under /api/v1)"
-        return _send(request, envelope(exc.status_code, kind, detail))
+        return _send(request, envelope(exc.status_code, kind, detail), dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Response:  # pragma: no cover

@@ -1,0 +1,140 @@
+"""The calculator in a real Chromium (Debian's ``chromium``), driven by Playwright against the
+app served on loopback. Screenshots land in test-artifacts/browser/.
+
+Needs /usr/bin/chromium (``make test`` installs it). Without it the test fails and says so,
+unless RIGFIT_SKIP_BROWSER=1 is set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from rigfit.web import create_app
+
+CHROMIUM = os.environ.get("RIGFIT_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+R1_70B = "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"
+# The flags a headless Chromium needs on a closed network, as root, in a container.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("RIGFIT_SKIP_BROWSER") == "1", reason="RIGFIT_SKIP_BROWSER=1"
+)
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (make test does)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def _verdict(page: Page) -> str:
+    return page.locator("#verdict").inner_text()
+
+
+def test_calculator_flow(browser: Browser, base_url: str) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.goto(base_url + "/")
+    page.select_option("#model", R1_70B)
+    page.select_option("#gpu", "rtx-4090")
+    page.fill("#gpus", "2")
+    page.fill("#ctx", "4096")
+    page.select_option("#quant", "Q4_K_M")
+    expect(page.locator("#verdict")).to_contain_text("Fits.")
+    expect(page.locator(".summary")).to_contain_text("Q4_K_M weights")
+    expect(page.locator(".summary")).to_contain_text("4,096 tokens")
+    page.screenshot(path=str(ARTIFACTS / "1-q4_k_m-fits.png"), full_page=True)
+
+    page.select_option("#quant", "BF16")  # 141 GB of weights on 2 × 24 GB
+    expect(page.locator("#verdict")).to_contain_text("Does not fit.")
+    expect(page).to_have_url(re.compile(r"quant=BF16"))
+    page.screenshot(path=str(ARTIFACTS / "2-bf16-does-not-fit.png"), full_page=True)
+
+    shared = page.locator("#share-link").get_attribute("href")
+    assert shared
+    assert "quant=BF16" in shared
+    other = browser.new_page()
+    other.goto(base_url + shared)
+    assert _verdict(other) == _verdict(page)
+    assert other.locator("#quant").input_value() == "BF16"
+    assert other.locator("#model").input_value() == R1_70B
+    assert other.locator("#gpus").input_value() == "2"
+    assert other.locator("#ctx").input_value() == "4096"
+    other.screenshot(path=str(ARTIFACTS / "3-shared-link.png"), full_page=True)
+
+    other.click(".summary a >> nth=0")  # the model's page
+    expect(other.locator("h1")).to_have_text("DeepSeek-R1-Distill-Llama-70B")
+    expect(other.locator("body")).to_contain_text("Memory by weight format")
+    other.screenshot(path=str(ARTIFACTS / "4-model-page.png"), full_page=True)
+
+
+def test_slider_and_keyboard(browser: Browser, base_url: str) -> None:
+    page = browser.new_page()
+    page.goto(base_url + f"/?model={R1_70B}&quant=Q4_K_M&gpu=rtx-4090&gpus=2&ctx=8192")
+    slider = page.locator("#ctx-range")
+    expect(slider).to_be_visible()
+    slider.focus()
+    page.keyboard.press("End")  # keyboard only: the slider's last stop is the model's maximum
+    expect(page.locator("#ctx")).to_have_value("131072")
+    expect(page.locator(".summary")).to_contain_text("131,072 tokens")
+    expect(page.locator("#verdict")).to_contain_text("Does not fit.")
+
+    page.select_option("#model", "Qwen/Qwen2.5-Math-1.5B")  # maximum 4,096: controls follow
+    expect(page.locator("label[for=ctx]")).to_contain_text("4,096")
+    expect(page.locator(".summary")).to_contain_text("Qwen2.5-Math-1.5B")
+
+
+def test_phone_width(browser: Browser, base_url: str) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    for path in ("/", f"/models/{R1_70B}", "/models", "/gpus"):
+        page.goto(base_url + path)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 390px"
+    page.goto(base_url + "/")
+    page.screenshot(path=str(ARTIFACTS / "5-phone.png"), full_page=True)

@@ -1,0 +1,158 @@
+"""Pages render the library's numbers; the CLI, the API and the pages agree; bad input is a
+one-line message with a 4xx status, never a traceback."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+import rigfit
+from rigfit.cli import main
+from rigfit.units import fmt_bytes
+
+# A sample across architectures: dense GQA, MLA MoE, sliding window, hybrid linear, MoE.
+SAMPLE = [
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-70B", "rtx-4090", 2, "Q4_K_M", "32768"),
+    ("deepseek-ai/DeepSeek-R1", "h200", 8, "FP8-BLOCK", "32768"),
+    ("google/gemma-2-9b-it", "l4", 1, "Q8_0", "8192"),
+    ("Qwen/Qwen3-Next-80B-A3B-Instruct", "h100-sxm", 2, "BF16", "65536"),
+    ("openai/gpt-oss-20b", "rtx-4090", 1, "MXFP4-EXPERTS", "131072"),
+    ("Qwen/Qwen3-30B-A3B", "m4-max-36gb", 1, "Q4_K_M", "16384"),
+]
+
+
+def _text(page: str, element_id: str) -> str:
+    """The text of the element with this id (its tag must not nest in itself)."""
+    m = re.search(rf'<(\w+)[^>]*id="{element_id}"[^>]*>(.*?)</\1>', page, re.S)
+    assert m, element_id
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", m.group(2))).split())
+
+
+@pytest.mark.parametrize(("model", "gpu", "n", "quant", "ctx"), SAMPLE)
+def test_cli_api_and_page_agree(
+    client: TestClient, model: str, gpu: str, n: int, quant: str, ctx: str
+) -> None:
+    args = ["fit", model, "--gpu", gpu, "--gpus", str(n), "--quant", quant, "--ctx", ctx, "--json"]
+    cli = json.loads(CliRunner().invoke(main, args).output)
+    params = {"model": model, "gpu": gpu, "gpus": n, "quant": quant, "ctx": ctx}
+    api = client.get("/api/v1/estimate", params=params).json()
+    assert cli == api
+    page = client.get("/", params=params).text
+    assert _text(page, "per-gpu") == fmt_bytes(api["per_gpu_bytes"])
+    verdict = _text(page, "verdict")
+    assert verdict.startswith("Fits." if api["fits"] else "Does not fit.")
+    gap = api["headroom_per_gpu_bytes"] if api["fits"] else api["shortfall_per_gpu_bytes"]
+    assert fmt_bytes(gap) in verdict
+    assert _text(page, "max-ctx").startswith(f"{api['max_ctx_tokens']:,}")
+    assert _text(page, "max-seqs").replace(",", "") in (str(api["max_seqs"]), "none")
+
+
+def test_calculator_defaults_to_the_seed_question(client: TestClient) -> None:
+    page = client.get("/").text
+    assert "Does not fit." in _text(page, "verdict")
+    assert "use 3 × rtx-4090" in page
+
+
+def test_calculator_clamps_context_to_the_model(client: TestClient) -> None:
+    page = client.get("/", params={"model": "Qwen/Qwen2.5-Math-1.5B", "ctx": "128k"}).text
+    assert "shown at its maximum, 4,096 tokens" in page
+    assert 'value="4096"' in page
+
+
+def test_suggestion_links_apply_the_change(client: TestClient) -> None:
+    page = client.get("/").text
+    links = re.findall(r'<li><a href="([^"]+)">use 3', page)
+    assert links
+    follow = client.get(html.unescape(links[0])).text
+    assert _text(follow, "verdict").startswith("Fits.")
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "needle"),
+    [
+        ("/?model=llama-9b", 400, "unknown model"),
+        ("/?gpus=0", 400, "gpus must be from 1 to 1024"),
+        ("/?gpus=many", 400, "whole number"),
+        ("/?ctx=abc", 400, "cannot read"),
+        ("/?quant=Q9_K", 400, "unknown format"),
+        ("/models?min_params_b=big", 400, "must be a number"),
+        ("/models?fits_gpu=nope", 400, "unknown GPU"),
+        ("/models/nope/nope", 404, "unknown model"),
+        ("/gpus/h1000", 404, "unknown GPU"),
+        ("/gpus/h100-sxm?ctx=0", 400, "between 1 and"),
+        ("/compare?models=Qwen/Qwen3-8B", 400, "two to four"),
+        ("/no-such-page", 404, "no such page"),
+    ],
+)
+def test_bad_input_is_a_message(client: TestClient, url: str, status: int, needle: str) -> None:
+    resp = client.get(url)
+    assert resp.status_code == status
+    assert "text/html" in resp.headers["content-type"]
+    assert 'role="alert"' in resp.text
+    assert needle in html.unescape(resp.text)
+    assert "Traceback" not in resp.text
+
+
+def test_model_page_shows_spec_sources_and_formats(client: TestClient) -> None:
+    page = html.unescape(client.get("/models/deepseek-ai/DeepSeek-R1-Distill-Llama-70B").text)
+    for needle in (
+        "Llama-3.3-70B-Instruct",  # lineage
+        "70,553,706,496",  # parameters from the shapes
+        "327,680 bytes",  # KV per token
+        "config.json",
+        "What dominates memory",
+        "Where public pages disagree",
+    ):
+        assert needle in page, needle
+    for fmt in rigfit.WeightFormat:
+        assert f">{fmt.label}</a>" in page
+
+
+def test_catalog_filters_and_fits_on_my_gpu(client: TestClient) -> None:
+    page = client.get("/models", params={"kind": "moe"}).text
+    n = int(re.search(r"(\d+) model\(s\)", page).group(1))  # type: ignore[union-attr]
+    assert n == sum(m.arch.is_moe for m in rigfit.list_models())
+    fit = client.get(
+        "/models", params={"fits_gpu": "rtx-4090", "fits_quant": "Q4_K_M", "only_fits": "1"}
+    ).text
+    assert ">Qwen3-8B</a>" in fit
+    assert ">DeepSeek-R1</a>" not in fit
+    assert 'class="bad"' not in fit
+
+
+def test_gpu_pages_and_compare(client: TestClient) -> None:
+    assert "RTX 4090" in client.get("/gpus", params={"search": "4090"}).text
+    page = client.get("/gpus/rtx-4090", params={"quant": "Q4_K_M", "ctx": "8192"}).text
+    assert "Qwen/Qwen3-8B" in page
+    assert "datasheet" in page
+    cmp_ = client.get(
+        "/compare",
+        params={"gpus_compared": ["rtx-4090", "h100-sxm"], "model": "Qwen/Qwen3-32B"},
+    ).text
+    assert "does not fit" in cmp_
+    assert "fits</span>" in cmp_
+
+
+def test_pages_are_accessible_basics(client: TestClient) -> None:
+    for url in ("/", "/models", "/gpus", "/gpus/h100-sxm", "/compare", "/models/Qwen/Qwen3-8B"):
+        page = client.get(url).text
+        assert '<html lang="en">' in page
+        assert 'name="viewport"' in page
+        ids = set(re.findall(r'<(?:input|select)[^>]*\bid="([^"]+)"', page))
+        labelled = set(re.findall(r'<label for="([^"]+)"', page))
+        aria = set(re.findall(r'<input[^>]*\bid="([^"]+)"[^>]*aria-label=', page))
+        assert ids <= labelled | aria, url
+        assert "https://" not in re.sub(r'href="https://[^"]+"', "", page) or url != "/"
+        assert not re.search(r'<script[^>]+src="https?://', page)  # no CDN
+
+
+def test_vendored_assets_carry_their_license(client: TestClient) -> None:
+    resp = client.get("/static/vendor/htmx/htmx.min.js")
+    assert resp.status_code == 200
+    assert len(resp.content) > 10_000
+    assert client.get("/static/vendor/htmx/LICENSE").text.startswith("Zero-Clause BSD")
