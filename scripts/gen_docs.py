@@ -89,7 +89,7 @@ def cli_md() -> str:
         "",
     ]
     runner = CliRunner()
-    for args in ([], ["fit"], ["show"], ["models"], ["gpus"]):
+    for args in ([], *([name] for name in main.commands)):
         res = runner.invoke(main, [*args, "--help"], terminal_width=100)
         title = " ".join(["rigfit", *args])
         out += [f"## `{title}`", "", "```", res.output.rstrip(), "```", ""]
