@@ -104,9 +104,8 @@ def resolve(q: EstimateQuery) -> tuple[Model, Request, Resolved]:
     return m, req, key
 
 
-@lru_cache(maxsize=CACHE_ENTRIES)
-def _fit(key: Resolved) -> FitReport:
-    m, req = make_request(
+def _request(key: Resolved) -> tuple[Model, Request]:
+    return make_request(
         key.model,
         key.gpu,
         gpus=key.gpus,
@@ -116,6 +115,11 @@ def _fit(key: Resolved) -> FitReport:
         seqs=key.seqs,
         force_ctx=key.force_ctx,
     )
+
+
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _fit(key: Resolved) -> FitReport:
+    m, req = _request(key)
     return fit_report(m, fit(req))
 
 
@@ -135,16 +139,7 @@ def estimate_json(q: EstimateQuery) -> bytes:
 
 @lru_cache(maxsize=CACHE_ENTRIES)
 def _curve(key: Resolved) -> CurveReport:
-    m, req = make_request(
-        key.model,
-        key.gpu,
-        gpus=key.gpus,
-        quant=key.quant,
-        ctx=key.ctx_tokens,
-        kv_type=key.kv_type.flag,
-        seqs=key.seqs,
-        force_ctx=key.force_ctx,
-    )
+    m, req = _request(key)
     return curve_report(m, req, context_curve(req))
 
 
@@ -307,14 +302,5 @@ def estimate_object(q: EstimateQuery) -> Estimate:
 
 @lru_cache(maxsize=CACHE_ENTRIES)
 def _estimate(key: Resolved) -> Estimate:
-    _, req = make_request(
-        key.model,
-        key.gpu,
-        gpus=key.gpus,
-        quant=key.quant,
-        ctx=key.ctx_tokens,
-        kv_type=key.kv_type.flag,
-        seqs=key.seqs,
-        force_ctx=key.force_ctx,
-    )
+    _, req = _request(key)
     return estimate_request(req)
