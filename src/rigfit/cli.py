@@ -14,6 +14,7 @@ from rigfit.catalog.lookup import find_gpus, find_models, get_model, list_gpus
 from rigfit.errors import RigfitError
 from rigfit.estimate.plan import fit as fit_request
 from rigfit.estimate.plan import gpu_table
+from rigfit.hardware import MAX_GPUS
 from rigfit.report import fit_dict, gpu_dict, gpu_table_dict, model_dict
 from rigfit.units import fmt_bytes
 
@@ -75,7 +76,7 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the document
 @click.option("--gpu", help="Accelerator id or alias (e.g. rtx-4090, h200). Omit to compare all.")
 @click.option(
     "--gpus",
-    type=click.IntRange(1, 1024),
+    type=click.IntRange(1, MAX_GPUS),
     default=1,
     show_default=True,
     help="Number of identical accelerators.",

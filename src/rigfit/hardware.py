@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from rigfit.catalog.schema import GPURecord, Vendor
 from rigfit.errors import InvalidSpecError
 
-__all__ = ["APPLE_DEFAULT_WORKING_SET_FRACTION", "System", "capacity_basis", "capacity_bytes"]
+__all__ = [
+    "APPLE_DEFAULT_WORKING_SET_FRACTION",
+    "MAX_GPUS",
+    "System",
+    "capacity_basis",
+    "capacity_bytes",
+]
 
 # macOS lets the GPU wire 3/4 of unified memory by default on these machines: the catalog's
 # logged Metal readings (recommendedMaxWorkingSetSize) are exactly that for the M1 Max 64GB
@@ -49,6 +55,11 @@ def capacity_basis(gpu: GPURecord) -> str:
     return f"datasheet capacity ({gpu.memory_gb:g} GB marketed)"
 
 
+# The most accelerators one request may name: far above any single deployment (an 8-GPU node ×
+# 128), and a bound that keeps every search over GPU counts short.
+MAX_GPUS = 1024
+
+
 @dataclass(frozen=True)
 class System:
     """``count`` identical accelerators (devices as the software sees them)."""
@@ -59,8 +70,8 @@ class System:
     def __post_init__(self) -> None:
         if self.count < 1:
             raise InvalidSpecError(f"GPU count must be at least 1, got {self.count}")
-        if self.count > 1024:
-            raise InvalidSpecError(f"GPU count must be at most 1024, got {self.count}")
+        if self.count > MAX_GPUS:
+            raise InvalidSpecError(f"GPU count must be at most {MAX_GPUS}, got {self.count}")
         if self.gpu.unified_memory and self.count > 1:
             raise InvalidSpecError(
                 f"{self.gpu.name} is a single unified-memory machine; use --gpus 1"

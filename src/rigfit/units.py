@@ -10,7 +10,19 @@ import re
 
 from rigfit.errors import InvalidSpecError
 
-__all__ = ["GB", "GIB", "KIB", "MB", "MIB", "fmt_bytes", "parse_tokens", "to_gb", "to_gib"]
+__all__ = [
+    "GB",
+    "GIB",
+    "KIB",
+    "MAX_TOKENS",
+    "MB",
+    "MIB",
+    "fmt_bytes",
+    "fmt_tokens",
+    "parse_tokens",
+    "to_gb",
+    "to_gib",
+]
 
 KIB = 1024
 MIB = 1024**2
@@ -50,6 +62,15 @@ def fmt_bytes(n_bytes: float, unit: str = "GB") -> str:
     if unit == "GiB":
         return f"{to_gib(n_bytes):,.2f} GiB"
     raise InvalidSpecError(f"unknown unit {unit!r} (allowed: GB, GiB)")
+
+
+def fmt_tokens(n: int) -> str:
+    """A token count as users write it: whole multiples of 1,024 as ``k`` (see parse_tokens).
+
+    >>> fmt_tokens(32768), fmt_tokens(40960), fmt_tokens(22809)
+    ('32k', '40k', '22,809')
+    """
+    return f"{n // 1024}k" if n >= 1024 and n % 1024 == 0 else f"{n:,}"
 
 
 # The largest token count rigfit reads: 2^30, far above any model's context (the longest in the

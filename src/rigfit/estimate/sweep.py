@@ -18,12 +18,15 @@ from rigfit.hardware import System
 from rigfit.quant import KVCacheType, WeightFormat
 
 __all__ = [
+    "TABLE_CTX_TOKENS",
     "CurvePoint",
     "FormatRow",
     "context_curve",
     "context_points",
+    "context_stops",
     "dominant_term",
     "format_table",
+    "table_contexts",
 ]
 
 SMALLEST_CTX_TOKENS = 512  # the first point of a curve: one prefill chunk (memory.py)
@@ -42,6 +45,35 @@ def context_points(max_tokens: int, *, extra: Iterable[int] = ()) -> list[int]:
         c *= 2
     points.update(x for x in extra if 1 <= x <= max_tokens)
     return sorted(points)
+
+
+def context_stops(max_tokens: int) -> list[int]:
+    """Finer positions for choosing a context: powers of two and their 1.5× from 512, up to
+    and including ``max_tokens``.
+
+    >>> context_stops(8192)
+    [512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192]
+    """
+    stops, c = set(), SMALLEST_CTX_TOKENS
+    while c < max_tokens:
+        stops.update({c, c * 3 // 2})
+        c *= 2
+    return [*sorted(s for s in stops if s < max_tokens), max_tokens]
+
+
+# The contexts a per-format table shows besides the model's maximum: 4k, a common default
+# (llama.cpp's -c before it followed the model), and 32k, where long-context use starts.
+TABLE_CTX_TOKENS = (4096, 32768)
+
+
+def table_contexts(max_tokens: int) -> list[int]:
+    """The columns of a per-format table: :data:`TABLE_CTX_TOKENS` within the model's
+    maximum, and the maximum.
+
+    >>> table_contexts(40960), table_contexts(4096)
+    ([4096, 32768, 40960], [4096])
+    """
+    return sorted({c for c in (*TABLE_CTX_TOKENS, max_tokens) if c <= max_tokens})
 
 
 @dataclass(frozen=True)

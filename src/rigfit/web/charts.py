@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 
 from rigfit.report import CurveReport, FitReport
-from rigfit.units import to_gb
+from rigfit.units import fmt_tokens, to_gb
 
 __all__ = ["Bar", "LineChart", "Segment", "line_chart", "stacked_bar"]
 
@@ -67,10 +67,6 @@ class LineChart:
     summary: str  # the chart in words, for screen readers
 
 
-def _tokens(n: int) -> str:
-    return f"{n // 1024}k" if n >= 1024 and n % 1024 == 0 else f"{n:,}"
-
-
 def line_chart(curve: CurveReport, ctx_tokens: int) -> LineChart:
     w, h, left, right, top, bottom = 640, 260, 56, 12, 12, 36
     pts = curve.points
@@ -86,7 +82,7 @@ def line_chart(curve: CurveReport, ctx_tokens: int) -> LineChart:
         return round(h - bottom - nbytes / ymax * (h - top - bottom), 1)
 
     line = " ".join(f"{px(p.ctx_tokens)},{py(p.per_gpu_bytes)}" for p in pts)
-    x_ticks = [(px(p.ctx_tokens), _tokens(p.ctx_tokens)) for p in pts[:: max(1, len(pts) // 8)]]
+    x_ticks = [(px(p.ctx_tokens), fmt_tokens(p.ctx_tokens)) for p in pts[:: max(1, len(pts) // 8)]]
     step = 10 ** math.floor(math.log10(to_gb(ymax) / 4 or 1))
     step *= 5 if to_gb(ymax) / step > 20 else 2 if to_gb(ymax) / step > 8 else 1
     y_ticks = []
@@ -99,8 +95,8 @@ def line_chart(curve: CurveReport, ctx_tokens: int) -> LineChart:
     fitting = [p.ctx_tokens for p in pts if p.fits]
     summary = (
         f"Memory per GPU rises from {to_gb(pts[0].per_gpu_bytes):.1f} GB at"
-        f" {_tokens(pts[0].ctx_tokens)} tokens to {to_gb(pts[-1].per_gpu_bytes):.1f} GB at"
-        f" {_tokens(pts[-1].ctx_tokens)}; capacity {to_gb(curve.capacity_per_gpu_bytes):.1f} GB."
+        f" {fmt_tokens(pts[0].ctx_tokens)} tokens to {to_gb(pts[-1].per_gpu_bytes):.1f} GB at"
+        f" {fmt_tokens(pts[-1].ctx_tokens)}; capacity {to_gb(curve.capacity_per_gpu_bytes):.1f} GB."
     )
     return LineChart(
         w,

@@ -8,10 +8,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rigfit.estimate.memory import MAX_SEQS
+from rigfit.hardware import MAX_GPUS
 
 __all__ = [
     "MAX_COMPARE",
-    "MAX_GPUS",
     "CompareQuery",
     "EstimateQuery",
     "GPUFilter",
@@ -20,7 +20,6 @@ __all__ = [
     "TableQuery",
 ]
 
-MAX_GPUS = 1024  # as the CLI's --gpus
 MAX_COMPARE = 4  # models or GPUs side by side
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -12,18 +12,20 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import QueryParams
 
 from rigfit.api import native_format
 from rigfit.catalog.lookup import Model, get_gpu, get_model, list_gpus, list_models
 from rigfit.errors import InvalidSpecError, RigfitError, UnknownNameError
 from rigfit.estimate.memory import MAX_SEQS
-from rigfit.estimate.sweep import dominant_term
+from rigfit.estimate.sweep import TABLE_CTX_TOKENS, context_stops, dominant_term
+from rigfit.hardware import MAX_GPUS
 from rigfit.quant import Family, KVCacheType, WeightFormat
-from rigfit.units import fmt_bytes, parse_tokens, to_gb
+from rigfit.units import fmt_bytes, fmt_tokens, parse_tokens, to_gb
 from rigfit.web import charts, service
 from rigfit.web.errors import ErrorEnvelope, from_rigfit
 from rigfit.web.inputs import (
-    MAX_GPUS,
+    MAX_COMPARE,
     CompareQuery,
     EstimateQuery,
     GPUFilter,
@@ -53,12 +55,8 @@ def _bytes(n: int | None, unit: str = "GB") -> str:
     return "–" if n is None else fmt_bytes(n, unit)
 
 
-def _tokens(n: int) -> str:
-    return f"{n // 1024}k" if n >= 1024 and n % 1024 == 0 else f"{n:,}"
-
-
 templates.env.filters["bytes"] = _bytes
-templates.env.filters["tokens"] = _tokens
+templates.env.filters["tokens"] = fmt_tokens
 templates.env.filters["gb"] = lambda n: f"{to_gb(n):,.1f}"
 templates.env.globals["vendor_htmx"] = "/static/vendor/htmx/htmx.min.js?v=2.0.11"
 
@@ -74,7 +72,7 @@ def error_page(request: Request, env: ErrorEnvelope) -> Response:
 class _Form:
     """The query string of a page, read field by field with bounds."""
 
-    def __init__(self, query: Mapping[str, str], defaults: Mapping[str, str] | None = None):
+    def __init__(self, query: QueryParams, defaults: Mapping[str, str] | None = None):
         self.q = query
         self.defaults = defaults or {}
 
@@ -100,8 +98,8 @@ class _Form:
             raise InvalidSpecError(f"{name} must be from {lo} to {hi}, got {value}")
         return value
 
-    def many(self, name: str, limit: int, query: Any) -> list[str]:
-        return [v.strip()[:MAX_TEXT] for v in query.getlist(name) if v.strip()][:limit]
+    def many(self, name: str, limit: int) -> list[str]:
+        return [v.strip()[:MAX_TEXT] for v in self.q.getlist(name) if v.strip()][:limit]
 
 
 def _options() -> dict[str, Any]:
@@ -120,15 +118,6 @@ def _options() -> dict[str, Any]:
         "quant_groups": [("llama.cpp GGUF", gguf), ("GPU formats", other)],
         "kv_types": [k.flag for k in KVCacheType],
     }
-
-
-def _ctx_stops(max_tokens: int) -> list[int]:
-    """Slider positions: powers of two and their 1.5× from 512 up to the maximum."""
-    stops, c = set(), 512
-    while c < max_tokens:
-        stops.update({c, c * 3 // 2})
-        c *= 2
-    return [*sorted(s for s in stops if s < max_tokens), max_tokens]
 
 
 def _link(path: str, state: Mapping[str, str | None]) -> str:
@@ -157,7 +146,7 @@ def calculator(request: Request) -> Response:
         state["quant"] = state["quant"] or native_format(m.record).label
         view["model"] = m
         view["ctx_max"] = m.arch.context_length
-        view["ctx_stops"] = _ctx_stops(m.arch.context_length)
+        view["ctx_stops"] = context_stops(m.arch.context_length)
         if state["ctx"] is not None:
             tokens = parse_tokens(state["ctx"])
             if tokens > m.arch.context_length:
@@ -293,7 +282,7 @@ def model_page(request: Request, model_id: str) -> Response:
     native = native_format(m.record)
     notes = []
     for fmt, ctx in (
-        (native, min(32768, m.arch.context_length)),
+        (native, min(TABLE_CTX_TOKENS[-1], m.arch.context_length)),
         (WeightFormat.Q4_K_M, m.arch.context_length),
     ):
         q = EstimateQuery(model=m.id, gpu=service.REFERENCE_GPU, quant=fmt.label, ctx=str(ctx))
@@ -363,9 +352,8 @@ def gpu_page(request: Request, gpu_id: str) -> Response:
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(request: Request) -> Response:
     form = _Form(request.query_params)
-    qp = request.query_params
-    models = form.many("models", 4, qp)
-    gpus = form.many("gpus_compared", 4, qp)
+    models = form.many("models", MAX_COMPARE)
+    gpus = form.many("gpus_compared", MAX_COMPARE)
     view: dict[str, Any] = {"options": _options(), "error": None, "report": None}
     status = 200
     if models or gpus:

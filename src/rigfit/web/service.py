@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rigfit.api import make_request, models_on_gpu, native_format
+from rigfit.api import make_request, models_on_gpu
 from rigfit.catalog.lookup import Model, find_gpus, find_models, get_gpu, get_model, list_gpus
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Estimate, Request
 from rigfit.estimate.memory import estimate as estimate_request
 from rigfit.estimate.plan import fit, gpu_table
-from rigfit.estimate.sweep import context_curve, format_table
+from rigfit.estimate.sweep import context_curve, format_table, table_contexts
 from rigfit.quant import KVCacheType, WeightFormat, parse_kv_type, parse_quant
 from rigfit.report import (
     CompareReport,
@@ -178,16 +178,10 @@ def which_gpus(q: TableQuery) -> GPUTableReport:
     return _which_gpus(key.model, key.quant, key.kv_type, key.ctx_tokens, key.seqs)
 
 
-def model_ctx_columns(m: Model) -> list[int]:
-    """The contexts a model page tabulates: 4k, 32k and the maximum, where the model has them."""
-    top = m.arch.context_length
-    return sorted({c for c in (4096, 32768, top) if c <= top})
-
-
 @lru_cache(maxsize=256)
 def _formats(model_id: str, kv: KVCacheType) -> FormatTableReport:
     m = get_model(model_id)
-    ctxs = model_ctx_columns(m)
+    ctxs = table_contexts(m.arch.context_length)
     rows = format_table(m.arch, ctxs, get_gpu(REFERENCE_GPU), list_gpus(), kv_type=kv)
     return format_table_report(m, rows, ctxs=ctxs, reference=REFERENCE_GPU, kv_type=kv.flag)
 
@@ -289,10 +283,6 @@ def _ctx_within(m: Model, ctx: str | None) -> str | None:
     """Comparing models at one context: a model whose maximum is shorter is estimated at its
     maximum (the report's ``ctx_tokens`` shows it)."""
     return None if ctx is None else str(min(parse_tokens(ctx), m.arch.context_length))
-
-
-def native_label(m: Model) -> str:
-    return native_format(m.record).label
 
 
 def estimate_object(q: EstimateQuery) -> Estimate:
