@@ -1,0 +1,320 @@
+"""Read a real Hugging Face ``config.json`` into :class:`rigfit.catalog.schema.HFConfig`.
+
+Real configs carry many keys rigfit does not read (token ids, dropout, ...); they are dropped,
+never an error. Multimodal configs keep their language model in ``text_config``: its keys are
+lifted to the top level. Only Gemma 3 keeps its ``vision_config`` (rigfit accounts for its
+SigLIP tower exactly); for the other multimodal families rigfit prices the language model alone,
+under the text model's own ``model_type``, and says so in a note. A family rigfit does not
+support (Llama 4's ``llama4_text``...) still fails closed later, in
+:func:`rigfit.arch.from_config`.
+
+Keys that real configs omit because transformers fills them from its config class defaults are
+filled here with those defaults, each cited, and only where rigfit needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rigfit.catalog.schema import HFConfig, VisionConfig
+from rigfit.quant import WeightFormat
+from rigfit.readers.errors import ReaderError, UnsupportedQuantizationError
+
+__all__ = [
+    "CONFIG_MAX_BYTES",
+    "ParsedConfig",
+    "config_from_dict",
+    "dtype_format",
+    "load_config",
+    "native_format",
+    "parse_config",
+    "quant_format",
+    "validation_message",
+]
+
+# The largest config.json rigfit reads. Real ones are a few KiB (the largest, with per-layer
+# lists such as layer_types or rope factors, stay under 100 KiB); anything near this is not a
+# model config, and reading it whole would only waste memory.
+CONFIG_MAX_BYTES = 4 << 20
+
+# Gemma3TextConfig.__init__ defaults (transformers src/transformers/models/gemma3/
+# configuration_gemma3.py, commit 008f5c8c): Gemma 3 multimodal configs (gemma-3-4b/12b/27b)
+# omit these from text_config and rely on them.
+_GEMMA3_TEXT_DEFAULTS: dict[str, Any] = {
+    "vocab_size": 262_208,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 4,
+    "head_dim": 256,
+    "hidden_activation": "gelu_pytorch_tanh",
+    "max_position_embeddings": 131_072,
+    "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": True,
+    "rope_theta": 1_000_000.0,
+    "attention_bias": False,
+    "query_pre_attn_scalar": 256,
+    "sliding_window": 4096,
+    "sliding_window_pattern": 6,
+}
+
+_HF_KEYS = frozenset(HFConfig.model_fields)
+_VISION_KEYS = frozenset(VisionConfig.model_fields)
+
+
+@dataclass(frozen=True)
+class ParsedConfig:
+    """A config read from a file: the keys rigfit reads, and what was done to get them."""
+
+    config: HFConfig
+    notes: tuple[str, ...] = ()
+
+
+def validation_message(exc: ValidationError) -> str:
+    """One line for a pydantic error: the first problem, with its key, and how many more."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "missing":
+        msg = f"missing required key {loc!r}"
+    else:
+        text = str(first["msg"]).removeprefix("Value error, ")
+        msg = f"{loc}: {text} (got {first.get('input')!r})" if loc else text
+    if len(errors) > 1:
+        msg += f" (and {len(errors) - 1} more problems)"
+    return msg
+
+
+def _keep(raw: Mapping[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    # None means "unset" in configs; dropping it lets the schema's default apply
+    return {k: v for k, v in raw.items() if k in known and v is not None}
+
+
+def parse_config(raw: object, source: str = "config.json") -> ParsedConfig:
+    """Read the parsed JSON of a ``config.json``; ``source`` names it in messages and notes."""
+    if not isinstance(raw, dict):
+        raise ReaderError(f"{source}: not a JSON object (got {type(raw).__name__})")
+    notes: list[str] = []
+    data = dict(raw)
+    top_type = data.get("model_type")
+    text = data.pop("text_config", None)
+    vision = data.pop("vision_config", None)
+    if "torch_dtype" not in data and isinstance(data.get("dtype"), str):
+        data["torch_dtype"] = data["dtype"]  # transformers >= 4.56 writes "dtype"
+    if isinstance(text, dict):
+        merged = {k: v for k, v in data.items() if k != "model_type"}
+        merged.update(text)
+        if "torch_dtype" not in merged and isinstance(text.get("dtype"), str):
+            merged["torch_dtype"] = text["dtype"]
+        text_type = text.get("model_type")
+        if top_type == "gemma3":
+            merged["model_type"] = "gemma3"
+        elif isinstance(text_type, str):
+            merged["model_type"] = text_type
+            if vision is not None:
+                notes.append(
+                    f"{top_type} is multimodal: rigfit prices its {text_type} language model;"
+                    " the vision tower is not counted"
+                )
+                vision = None
+        else:
+            merged["model_type"] = top_type
+        data = merged
+    if data.get("model_type") in ("gemma3", "gemma3_text"):
+        filled = [k for k in _GEMMA3_TEXT_DEFAULTS if data.get(k) is None]
+        for k in filled:
+            data[k] = _GEMMA3_TEXT_DEFAULTS[k]
+        if filled:
+            notes.append("Gemma3TextConfig defaults filled in: " + ", ".join(filled))
+    kept = _keep(data, _HF_KEYS)
+    kept.pop("vision_config", None)
+    if isinstance(vision, dict):
+        if data.get("model_type") == "gemma3":
+            kept["vision_config"] = _keep(vision, _VISION_KEYS)
+        else:
+            notes.append(f"vision_config of {data.get('model_type')} not counted")
+    try:
+        config = HFConfig.model_validate(kept)
+    except ValidationError as exc:
+        raise ReaderError(f"{source}: {validation_message(exc)}") from None
+    return ParsedConfig(config, tuple(notes))
+
+
+def config_from_dict(raw: dict[str, Any]) -> HFConfig:
+    """The keys of a real ``config.json`` that rigfit reads, as an :class:`HFConfig`.
+
+    >>> config_from_dict({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
+    ...     "num_attention_heads": 4, "vocab_size": 100, "max_position_embeddings": 128,
+    ...     "bos_token_id": 1}).hidden_size
+    64
+    """
+    return parse_config(raw).config
+
+
+def read_json(path: Path, max_bytes: int, what: str) -> object:
+    """Parse a JSON file of at most ``max_bytes``, with one-line errors naming it."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ReaderError(
+                f"{path}: {size:,} bytes is too large for a {what} (rigfit reads at most"
+                f" {max_bytes:,})"
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReaderError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_json(data, str(path))
+
+
+def parse_json(data: bytes, source: str) -> object:
+    """Parse JSON bytes; a syntax error becomes one line with its position."""
+    try:
+        text = data.decode("utf-8-sig")  # JSON is UTF-8 (RFC 8259); tolerate a byte-order mark
+    except UnicodeDecodeError:
+        raise ReaderError(f"{source}: not UTF-8 text, so not JSON") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReaderError(
+            f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> ParsedConfig:
+    """Read a ``config.json`` file (at most :data:`CONFIG_MAX_BYTES`)."""
+    p = Path(path)
+    return parse_config(read_json(p, CONFIG_MAX_BYTES, "config.json"), str(p))
+
+
+# --------------------------------------------------------------------------------------------
+# native formats: torch_dtype and quantization_config
+# --------------------------------------------------------------------------------------------
+
+_DTYPES = {
+    "float16": WeightFormat.F16,
+    "fp16": WeightFormat.F16,
+    "half": WeightFormat.F16,
+    "bfloat16": WeightFormat.BF16,
+    "bf16": WeightFormat.BF16,
+    "float32": WeightFormat.F32,
+    "fp32": WeightFormat.F32,
+    "float": WeightFormat.F32,
+}
+
+_SUPPORTED_QUANT = (
+    "fp8 (per tensor, or 128x128 blocks), mxfp4, awq (4-bit, group 128), gptq (4 or 8 bits,"
+    " group 128), bitsandbytes (nf4, fp4, 8-bit), compressed-tensors (fp8, int8 per channel,"
+    " nvfp4), modelopt (FP8, NVFP4)"
+)
+
+
+def dtype_format(dtype: str) -> WeightFormat | None:
+    """The float format of a ``torch_dtype``/``dtype`` string, None when it names none.
+
+    >>> [f and f.label for f in map(dtype_format, ("bfloat16", "torch.float16", "int8"))]
+    ['BF16', 'F16', None]
+    """
+    return _DTYPES.get(dtype.strip().lower().removeprefix("torch."))
+
+
+def _unsupported(qc: Mapping[str, Any], what: str) -> UnsupportedQuantizationError:
+    method = qc.get("quant_method")
+    return UnsupportedQuantizationError(
+        f"quantization_config {method!r} with {what} is not a format rigfit prices"
+        f" (supported: {_SUPPORTED_QUANT})"
+    )
+
+
+def _group_128(qc: Mapping[str, Any]) -> bool:
+    return bool(qc.get("group_size", qc.get("q_group_size", 128)) == 128)
+
+
+def _compressed_tensors(qc: Mapping[str, Any]) -> WeightFormat:
+    fmt = str(qc.get("format", ""))
+    if fmt == "nvfp4-pack-quantized":
+        return WeightFormat.NVFP4
+    groups = qc.get("config_groups") or {}
+    schemes = [g.get("weights") or {} for g in groups.values() if isinstance(g, dict)]
+    if not schemes:
+        raise _unsupported(qc, "no config_groups weights")
+    w = schemes[0]
+    if any(s != w for s in schemes[1:]):
+        raise _unsupported(qc, "several different weight schemes")
+    bits, kind, strategy = w.get("num_bits"), w.get("type"), w.get("strategy")
+    if bits == 8 and kind == "float":
+        if strategy == "tensor":
+            return WeightFormat.FP8
+        if strategy == "block" and list(w.get("block_structure") or ()) == [128, 128]:
+            return WeightFormat.FP8_BLOCK
+    if bits == 8 and kind == "int" and strategy == "channel":
+        return WeightFormat.INT8
+    raise _unsupported(qc, f"{bits}-bit {kind} weights, strategy {strategy!r}")
+
+
+def quant_format(qc: Mapping[str, Any]) -> WeightFormat:
+    """The :class:`WeightFormat` a ``quantization_config`` stores its weights in.
+
+    >>> quant_format({"quant_method": "fp8", "weight_block_size": [128, 128]}).label
+    'FP8-BLOCK'
+    >>> quant_format({"quant_method": "gptq", "bits": 4, "group_size": 128}).label
+    'GPTQ-INT4'
+    """
+    method = str(qc.get("quant_method", "")).lower()
+    if method == "fp8":
+        block = qc.get("weight_block_size")
+        if block is None:
+            return WeightFormat.FP8
+        if list(block) == [128, 128]:
+            return WeightFormat.FP8_BLOCK
+        raise _unsupported(qc, f"weight_block_size {block}")
+    if method == "mxfp4":
+        # gpt-oss: routed experts in MXFP4, attention/router/embeddings left in BF16
+        return WeightFormat.MXFP4_EXPERTS
+    if method == "awq":
+        bits = qc.get("bits", qc.get("w_bit"))
+        if bits == 4 and _group_128(qc):
+            return WeightFormat.AWQ
+        raise _unsupported(qc, f"{bits} bits, group size {qc.get('group_size')}")
+    if method == "gptq":
+        bits = qc.get("bits")
+        if _group_128(qc) and bits in (4, 8):
+            return WeightFormat.GPTQ_INT4 if bits == 4 else WeightFormat.GPTQ_INT8
+        raise _unsupported(qc, f"{bits} bits, group size {qc.get('group_size')}")
+    if method == "bitsandbytes":
+        if qc.get("load_in_4bit"):
+            kind = str(qc.get("bnb_4bit_quant_type", "fp4")).lower()  # bitsandbytes default
+            if kind == "nf4":
+                double = qc.get("bnb_4bit_use_double_quant")
+                return WeightFormat.BNB_NF4_DQ if double else WeightFormat.BNB_NF4
+            if kind == "fp4":
+                return WeightFormat.BNB_FP4
+            raise _unsupported(qc, f"bnb_4bit_quant_type {kind!r}")
+        if qc.get("load_in_8bit"):
+            return WeightFormat.BNB_INT8
+        raise _unsupported(qc, "neither load_in_4bit nor load_in_8bit")
+    if method == "compressed-tensors":
+        return _compressed_tensors(qc)
+    if method == "modelopt":
+        algo = str(qc.get("quant_algo", "")).upper()
+        if algo == "FP8":
+            return WeightFormat.FP8
+        if algo == "NVFP4":
+            return WeightFormat.NVFP4
+        raise _unsupported(qc, f"quant_algo {algo!r}")
+    raise UnsupportedQuantizationError(
+        f"quantization method {method or None!r} is not supported (supported: {_SUPPORTED_QUANT})"
+    )
+
+
+def native_format(config: HFConfig) -> WeightFormat | None:
+    """What the checkpoint stores: its quantization, else its ``torch_dtype``, else None."""
+    if config.quantization_config:
+        return quant_format(config.quantization_config)
+    if config.torch_dtype:
+        return dtype_format(config.torch_dtype)
+    return None

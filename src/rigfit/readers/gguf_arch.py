@@ -1,0 +1,357 @@
+"""Map GGUF metadata to the config.json keys rigfit reads, and check it against the tensors.
+
+Each supported ``general.architecture`` is mapped by the keys llama.cpp's
+``convert_hf_to_gguf.py`` writes for it (``{arch}.block_count`` <- ``num_hidden_layers``...).
+Any other architecture fails closed. The mapped config is then checked: the
+:class:`~rigfit.arch.Architecture` it builds must hold exactly as many parameters as the file's
+tensors, less the few tensors rigfit does not model (RoPE frequency factors, MTP blocks, the
+duplicate split of DeepSeek's ``attn_kv_b``), which are listed in the result. A disagreement
+raises :class:`~rigfit.errors.UnsupportedArchitectureError` with both numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from rigfit.arch import Architecture, from_config
+from rigfit.catalog.schema import HFConfig
+from rigfit.errors import UnsupportedArchitectureError
+from rigfit.readers.config import validation_message
+from rigfit.readers.errors import ReaderError
+from rigfit.readers.gguf import GGUFHeader, GGUFTensor, MetaValue, Omitted
+
+__all__ = ["SUPPORTED_GGUF_ARCHITECTURES", "GGUFMapping", "arch_from_gguf", "map_gguf"]
+
+# general.architecture -> rigfit model_type (the GGUF "llama" arch also carries Mistral, and
+# Mixtral when it has experts; "gemma3" GGUFs hold the text model only, vision is in mmproj)
+SUPPORTED_GGUF_ARCHITECTURES = (
+    "llama",
+    "qwen2",
+    "qwen3",
+    "qwen3moe",
+    "qwen3next",
+    "deepseek2",
+    "gemma2",
+    "gemma3",
+    "phi3",
+    "gpt-oss",
+    "glm4moe",
+)
+
+# Tensors llama.cpp stores that the architecture does not model as weights: llama 3 RoPE
+# frequency factors and Phi-3 LongRoPE factors (derived from rope_scaling, not trained).
+_ROPE_TENSORS = frozenset(
+    {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
+)
+_BLOCK = re.compile(r"^blk\.(\d+)\.")
+
+
+@dataclass(frozen=True)
+class GGUFMapping:
+    """A GGUF model as rigfit reads it: the config, its architecture, what was left out."""
+
+    config: HFConfig
+    arch: Architecture
+    file_params: int  # elements of the tensors that were compared (excluded ones left out)
+    excluded: tuple[str, ...]  # tensor names rigfit does not model, with the reason in notes
+    notes: tuple[str, ...]
+
+
+class _Meta:
+    """Typed access to ``{arch}.*`` keys with one-line errors."""
+
+    def __init__(self, header: GGUFHeader, arch: str) -> None:
+        self.h = header
+        self.md = header.metadata
+        self.arch = arch
+
+    def raw(self, key: str) -> MetaValue | None:
+        return self.md.get(key.format(arch=self.arch) if "{arch}" in key else key)
+
+    def get_int(self, key: str, default: int | None = None) -> int | None:
+        """An integer key; a per-layer array must hold one value for every layer."""
+        v = self.raw(key)
+        if v is None:
+            return default
+        if isinstance(v, list) and v:
+            values = {x for x in v if isinstance(x, int) and not isinstance(x, bool)}
+            if len(values) > 1:
+                raise UnsupportedArchitectureError(
+                    f"{self.h.name}: {key.format(arch=self.arch)} varies per layer"
+                    f" ({sorted(values)}); rigfit models one value for all layers"
+                )
+            v = v[0]
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ReaderError(
+                f"{self.h.name}: {key.format(arch=self.arch)} is {v!r}, not an integer"
+            )
+        return v
+
+    def need(self, key: str) -> int:
+        v = self.get_int(key)
+        if v is None:
+            raise ReaderError(f"{self.h.name}: GGUF metadata lacks {key.format(arch=self.arch)}")
+        return v
+
+    def get_float(self, key: str) -> float | None:
+        v = self.raw(key)
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _tensor_map(headers: Sequence[GGUFHeader]) -> dict[str, GGUFTensor]:
+    out: dict[str, GGUFTensor] = {}
+    for h in headers:
+        for t in h.tensors:
+            if t.name in out:
+                raise ReaderError(f"{h.name}: tensor {t.name!r} appears in two shards")
+            out[t.name] = t
+    return out
+
+
+def _vocab(m: _Meta, tensors: dict[str, GGUFTensor]) -> int:
+    embd = tensors.get("token_embd.weight")
+    if embd is not None and len(embd.dims) == 2:
+        return embd.dims[1]  # ne = [hidden, vocab]
+    tokens = m.raw("tokenizer.ggml.tokens")
+    if isinstance(tokens, Omitted | list):
+        return tokens.length if isinstance(tokens, Omitted) else len(tokens)
+    return m.need("{arch}.vocab_size")
+
+
+def _common(m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int) -> dict[str, Any]:
+    heads = m.need("{arch}.attention.head_count")
+    d: dict[str, Any] = {
+        "hidden_size": m.need("{arch}.embedding_length"),
+        "num_hidden_layers": n_layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": m.get_int("{arch}.attention.head_count_kv", heads),
+        "vocab_size": _vocab(m, tensors),
+        "max_position_embeddings": m.need("{arch}.context_length"),
+        "intermediate_size": m.get_int("{arch}.feed_forward_length") or None,
+        "tie_word_embeddings": "output.weight" not in tensors,
+        "rope_theta": m.get_float("{arch}.rope.freq_base"),
+        "rms_norm_eps": m.get_float("{arch}.attention.layer_norm_rms_epsilon"),
+    }
+    rtype = m.raw("{arch}.rope.scaling.type")
+    factor = m.get_float("{arch}.rope.scaling.factor")
+    if isinstance(rtype, str) and rtype != "none":
+        d["rope_scaling"] = {"rope_type": rtype, **({"factor": factor} if factor else {})}
+    if m.arch == "deepseek2":
+        return d  # MLA head sizes, rope and window are read by _deepseek2
+    k, v = m.get_int("{arch}.attention.key_length"), m.get_int("{arch}.attention.value_length")
+    if k is not None:
+        if v is not None and v != k:
+            raise UnsupportedArchitectureError(
+                f"{m.h.name}: key length {k} differs from value length {v}; rigfit models one"
+                " head dimension"
+            )
+        d["head_dim"] = k
+    rope_dim = m.get_int("{arch}.rope.dimension_count")
+    head_dim = d.get("head_dim") or d["hidden_size"] // heads
+    if rope_dim and rope_dim < head_dim:
+        d["partial_rotary_factor"] = rope_dim / head_dim
+    window = m.get_int("{arch}.attention.sliding_window")
+    if window:
+        d["sliding_window"] = window
+    return d
+
+
+def _moe(m: _Meta) -> tuple[int, int, int | None]:
+    experts = m.need("{arch}.expert_count")
+    used = m.need("{arch}.expert_used_count")
+    return experts, used, m.get_int("{arch}.expert_feed_forward_length")
+
+
+def _has(tensors: dict[str, GGUFTensor], suffix: str) -> bool:
+    return f"blk.0.{suffix}" in tensors
+
+
+def _config_dict(
+    m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int, nextn: int
+) -> dict[str, Any]:
+    arch = m.arch
+    d = _common(m, tensors, n_layers)
+    if arch == "llama":
+        if m.get_int("{arch}.expert_count"):
+            experts, used, expert_ff = _moe(m)
+            d |= {
+                "model_type": "mixtral",
+                "num_local_experts": experts,
+                "num_experts_per_tok": used,
+                "intermediate_size": expert_ff or d["intermediate_size"],
+            }
+        else:
+            d |= {
+                "model_type": "llama",
+                "attention_bias": _has(tensors, "attn_q.bias"),
+                "mlp_bias": _has(tensors, "ffn_up.bias"),
+            }
+        d.pop("sliding_window", None)  # llama.cpp runs Mistral GGUFs without a window
+    elif arch in ("qwen2", "qwen3"):
+        d["model_type"] = arch
+        d.pop("sliding_window", None)
+    elif arch in ("qwen3moe", "qwen3next"):
+        experts, used, expert_ff = _moe(m)
+        d |= {
+            "model_type": "qwen3_moe" if arch == "qwen3moe" else "qwen3_next",
+            "num_experts": experts,
+            "num_experts_per_tok": used,
+            "moe_intermediate_size": expert_ff,
+            "decoder_sparse_step": 1,
+            "shared_expert_intermediate_size": m.get_int(
+                "{arch}.expert_shared_feed_forward_length"
+            ),
+        }
+        d.pop("sliding_window", None)
+        if arch == "qwen3next":
+            # convert_hf_to_gguf.py Qwen3NextModel: ssm.state_size <- linear_key_head_dim,
+            # group_count <- linear_num_key_heads, time_step_rank <- linear_num_value_heads,
+            # inner_size <- linear_value_head_dim * linear_num_value_heads
+            n_v = m.need("{arch}.ssm.time_step_rank")
+            d |= {
+                "full_attention_interval": m.need("{arch}.full_attention_interval"),
+                "linear_conv_kernel_dim": m.need("{arch}.ssm.conv_kernel"),
+                "linear_key_head_dim": m.need("{arch}.ssm.state_size"),
+                "linear_num_key_heads": m.need("{arch}.ssm.group_count"),
+                "linear_num_value_heads": n_v,
+                "linear_value_head_dim": m.need("{arch}.ssm.inner_size") // n_v,
+            }
+    elif arch == "deepseek2":
+        d |= _deepseek2(m, tensors)
+    elif arch in ("gemma2", "gemma3"):
+        d["model_type"] = "gemma2" if arch == "gemma2" else "gemma3_text"
+        d["attn_logit_softcapping"] = m.get_float("{arch}.attn_logit_softcapping")
+        d["final_logit_softcapping"] = m.get_float("{arch}.final_logit_softcapping")
+        pattern = m.raw("{arch}.attention.sliding_window_pattern")
+        if isinstance(pattern, int) and not isinstance(pattern, bool):
+            d["sliding_window_pattern"] = pattern
+        elif isinstance(pattern, list):
+            d["layer_types"] = [
+                "sliding_attention" if x else "full_attention" for x in pattern[:n_layers]
+            ]
+    elif arch == "phi3":
+        d["model_type"] = "phi3"
+    elif arch == "gpt-oss":
+        experts, used, expert_ff = _moe(m)
+        d |= {
+            "model_type": "gpt_oss",
+            "num_local_experts": experts,
+            "experts_per_token": used,
+            "intermediate_size": expert_ff,
+            "attention_bias": _has(tensors, "attn_q.bias"),
+            # llama.cpp LLM_ARCH_OPENAI_MOE: set_swa_pattern(2), even layers use the window
+            "layer_types": [
+                "sliding_attention" if i % 2 == 0 else "full_attention" for i in range(n_layers)
+            ],
+        }
+    elif arch == "glm4moe":
+        experts, used, expert_ff = _moe(m)
+        d |= {
+            "model_type": "glm4_moe",
+            "n_routed_experts": experts,
+            "num_experts_per_tok": used,
+            "moe_intermediate_size": expert_ff,
+            "n_shared_experts": m.get_int("{arch}.expert_shared_count", 0),
+            "first_k_dense_replace": m.get_int("{arch}.leading_dense_block_count", 0),
+            "attention_bias": _has(tensors, "attn_q.bias"),
+            "use_qk_norm": _has(tensors, "attn_q_norm.weight"),
+            "num_nextn_predict_layers": nextn or None,
+        }
+    return d
+
+
+def _deepseek2(m: _Meta, tensors: dict[str, GGUFTensor]) -> dict[str, Any]:
+    experts, used, expert_ff = _moe(m)
+    rope = m.need("{arch}.rope.dimension_count")
+    # Since 2025 llama.cpp stores MLA as MQA over the latent: key_length = kv_lora_rank + rope,
+    # with the per-head sizes in key_length_mla / value_length_mla; older files have the
+    # per-head sizes in key_length / value_length.
+    qk = m.get_int("{arch}.attention.key_length_mla") or m.need("{arch}.attention.key_length")
+    v = m.get_int("{arch}.attention.value_length_mla") or m.need("{arch}.attention.value_length")
+    heads = m.need("{arch}.attention.head_count")
+    return {
+        # DeepSeek-V3/R1 and Kimi-K2 keep a per-expert score-correction bias; V2 does not
+        "model_type": "deepseek_v3"
+        if _has(tensors, "exp_probs_b.bias")
+        or any(t.endswith(".exp_probs_b.bias") for t in tensors)
+        else "deepseek_v2",
+        "num_key_value_heads": heads,  # MLA: rigfit's from_config reads heads, not kv heads
+        "q_lora_rank": m.get_int("{arch}.attention.q_lora_rank") or None,
+        "kv_lora_rank": m.need("{arch}.attention.kv_lora_rank"),
+        "qk_rope_head_dim": rope,
+        "qk_nope_head_dim": qk - rope,
+        "v_head_dim": v,
+        "n_routed_experts": experts,
+        "num_experts_per_tok": used,
+        "moe_intermediate_size": expert_ff,
+        "n_shared_experts": m.get_int("{arch}.expert_shared_count", 0),
+        "first_k_dense_replace": m.get_int("{arch}.leading_dense_block_count", 0),
+        "moe_layer_freq": 1,
+    }
+
+
+def _excluded(tensors: dict[str, GGUFTensor], n_layers: int) -> tuple[dict[str, str], list[str]]:
+    """Tensors rigfit does not model -> why, and the notes that say so."""
+    out: dict[str, str] = {}
+    for name in tensors:
+        if name in _ROPE_TENSORS:
+            out[name] = "RoPE frequency factors"
+            continue
+        match = _BLOCK.match(name)
+        if match and int(match.group(1)) >= n_layers:
+            out[name] = "multi-token-prediction layer"
+        elif name.endswith((".attn_k_b.weight", ".attn_v_b.weight")):
+            # DeepSeek MLA: attn_kv_b split in two for the absorbed kernels; when attn_kv_b
+            # is stored too, the split is a second copy of the same weights
+            kv_b = name.rsplit(".", 2)[0] + ".attn_kv_b.weight"
+            if kv_b in tensors:
+                out[name] = "second copy of attn_kv_b"
+    notes = []
+    for reason in sorted(set(out.values())):
+        names = [n for n, r in out.items() if r == reason]
+        count = sum(tensors[n].numel for n in names)
+        notes.append(
+            f"not counted as model weights: {len(names)} tensors ({reason}, {count:,} elements)"
+        )
+    return out, notes
+
+
+def map_gguf(header: GGUFHeader, shards: Sequence[GGUFHeader] = ()) -> GGUFMapping:
+    """Map a GGUF header (plus the other shards of a split file) and cross-check it."""
+    arch_name = header.architecture
+    if arch_name not in SUPPORTED_GGUF_ARCHITECTURES:
+        raise UnsupportedArchitectureError(
+            f"GGUF architecture {arch_name!r} is not supported (supported: "
+            + ", ".join(SUPPORTED_GGUF_ARCHITECTURES)
+            + ")"
+        )
+    m = _Meta(header, arch_name)
+    tensors = _tensor_map((header, *shards))
+    blocks = m.need("{arch}.block_count")
+    nextn = m.get_int("{arch}.nextn_predict_layers", 0) or 0
+    n_layers = blocks - nextn
+    d = _config_dict(m, tensors, n_layers, nextn)
+    try:
+        config = HFConfig.model_validate({k: v for k, v in d.items() if v is not None})
+    except ValidationError as exc:
+        raise ReaderError(f"{header.name}: GGUF metadata: {validation_message(exc)}") from None
+    arch = from_config(config)
+    excluded, notes = _excluded(tensors, n_layers)
+    file_params = sum(t.numel for n, t in tensors.items() if n not in excluded)
+    if file_params != arch.params_total:
+        raise UnsupportedArchitectureError(
+            f"{header.name}: its tensors hold {file_params:,} parameters but the"
+            f" {config.model_type} architecture read from its metadata has"
+            f" {arch.params_total:,}; rigfit will not price a shape that differs from the file"
+        )
+    return GGUFMapping(config, arch, file_params, tuple(sorted(excluded)), tuple(notes))
+
+
+def arch_from_gguf(header: GGUFHeader, shards: Sequence[GGUFHeader] = ()) -> HFConfig:
+    """The config.json keys a GGUF header describes, checked against its tensors."""
+    return map_gguf(header, shards).config
