@@ -22,7 +22,16 @@ from fractions import Fraction
 
 from rigfit.errors import UnknownFormatError, UnknownKVTypeError, closest
 
-__all__ = ["GGMLType", "KVCacheType", "WeightFormat", "parse_kv_type", "parse_quant"]
+__all__ = [
+    "LLAMA_QUANT_SOURCE",
+    "GGMLType",
+    "GGUFRecipe",
+    "KVCacheType",
+    "LlamaFtype",
+    "WeightFormat",
+    "parse_kv_type",
+    "parse_quant",
+]
 
 
 class GGMLType(Enum):
@@ -145,28 +154,98 @@ class Family(Enum):
     GPU = "gpu"
 
 
-@dataclass(frozen=True)
-class GGUFRecipe:
-    """A documented approximation of a llama.cpp file type's per-tensor type choice.
+# The llama.cpp revision whose quantization rules rigfit replays (rigfit.estimate.gguf_replay).
+LLAMA_QUANT_SOURCE = "llama.cpp src/llama-quant.cpp @ ec98e2002 (Dec 2025)"
 
-    Mirrors the main branches of ``llama_tensor_get_type`` in llama.cpp's src/llama-quant.cpp
-    (as of build b6000, mid-2025): the default type of the file type, the type of the output
-    head (and of the token embedding when the head is tied), and the upgrades of ``attn_v``,
-    ``ffn_down`` and ``attn_output``. ``more_bits`` marks llama.cpp's ``use_more_bits`` layer
-    selection (first and last eighth of the layers plus every third one between).
-    The exact replay is issue 4; this recipe is within about 1% of published file sizes.
+
+class LlamaFtype(Enum):
+    """A llama.cpp file type: ``(LLAMA_FTYPE_* value, default GGML type of its tensors)``.
+
+    Values from ``enum llama_ftype`` in include/llama.h; defaults from the ``switch`` at the top of
+    ``llama_model_quantize_impl`` (src/llama-quant.cpp @ ec98e2002, l.537-575). Note the three
+    whose default is not their namesake: IQ2_S stores IQ2_XS, IQ2_M stores IQ2_S and IQ3_XS
+    stores IQ3_S. rigfit offers most of them as :class:`WeightFormat` members; all are replayed.
     """
 
-    default: GGMLType
+    ALL_F32 = (0, GGMLType.F32)
+    F16 = (1, GGMLType.F16)
+    Q4_0 = (2, GGMLType.Q4_0)
+    Q4_1 = (3, GGMLType.Q4_1)
+    Q8_0 = (7, GGMLType.Q8_0)
+    Q5_0 = (8, GGMLType.Q5_0)
+    Q5_1 = (9, GGMLType.Q5_1)
+    Q2_K = (10, GGMLType.Q2_K)
+    Q3_K_S = (11, GGMLType.Q3_K)
+    Q3_K_M = (12, GGMLType.Q3_K)
+    Q3_K_L = (13, GGMLType.Q3_K)
+    Q4_K_S = (14, GGMLType.Q4_K)
+    Q4_K_M = (15, GGMLType.Q4_K)
+    Q5_K_S = (16, GGMLType.Q5_K)
+    Q5_K_M = (17, GGMLType.Q5_K)
+    Q6_K = (18, GGMLType.Q6_K)
+    IQ2_XXS = (19, GGMLType.IQ2_XXS)
+    IQ2_XS = (20, GGMLType.IQ2_XS)
+    Q2_K_S = (21, GGMLType.Q2_K)
+    IQ3_XS = (22, GGMLType.IQ3_S)
+    IQ3_XXS = (23, GGMLType.IQ3_XXS)
+    IQ1_S = (24, GGMLType.IQ1_S)
+    IQ4_NL = (25, GGMLType.IQ4_NL)
+    IQ3_S = (26, GGMLType.IQ3_S)
+    IQ3_M = (27, GGMLType.IQ3_S)
+    IQ2_S = (28, GGMLType.IQ2_XS)
+    IQ2_M = (29, GGMLType.IQ2_S)
+    IQ4_XS = (30, GGMLType.IQ4_XS)
+    IQ1_M = (31, GGMLType.IQ1_M)
+    BF16 = (32, GGMLType.BF16)
+    TQ1_0 = (36, GGMLType.TQ1_0)
+    TQ2_0 = (37, GGMLType.TQ2_0)
+    MXFP4_MOE = (38, GGMLType.MXFP4)
+
+    @property
+    def ftype_id(self) -> int:
+        return self.value[0]
+
+    @property
+    def default_type(self) -> GGMLType:
+        return self.value[1]
+
+    @property
+    def is_quantized(self) -> bool:
+        """False for F32/F16/BF16, where llama-quantize applies no per-tensor rules."""
+        return self.default_type.block_elems > 1
+
+
+@dataclass(frozen=True)
+class GGUFRecipe:
+    """A GGUF file type: the llama.cpp ftype rigfit replays, and a summary of what it stores.
+
+    Pricing never reads the summary fields: :mod:`rigfit.estimate.gguf_replay` replays
+    llama.cpp's ``llama_tensor_get_type`` (see :data:`LLAMA_QUANT_SOURCE`) tensor by tensor for
+    ``ftype``, over the model's own tensors. The summary says what that replay gives a dense
+    grouped-query model (n_head / n_kv >= 4, not 70B, not MoE, untied head, no imatrix), for the
+    format table in docs/formats.md; the test suite checks it against the replay. ``*_layers``
+    words: "all", "more_bits" (llama.cpp's ``use_more_bits``: first and last eighth of the layers
+    and every third one between), "first_eighth", "first:N", or a phrase.
+    """
+
+    ftype: LlamaFtype
     output: GGMLType
-    token_embd: GGMLType | None = None  # None: same as default
+    token_embd: GGMLType | None = None  # None: the default type
     attn_v: GGMLType | None = None
-    attn_v_layers: str = "all"  # "all", "more_bits", "first:N"
+    attn_v_layers: str = "all"
     ffn_down: GGMLType | None = None
     ffn_down_layers: str = "all"
     attn_output: GGMLType | None = None
-    attn_v_gqa_min: int = 0  # attn_v upgrade only if n_head / n_kv_head >= this
-    experts: GGMLType | None = None  # MXFP4_MOE: expert tensors only
+    attn_v_gqa_min: int = 0  # the attn_v upgrade needs n_head / n_kv_head >= this
+    experts: GGMLType | None = None  # MXFP4_MOE: stacked expert tensors only
+
+    @property
+    def default(self) -> GGMLType:
+        """The type of a tensor no rule picks out: llama.cpp's default type of the ftype, except
+        MXFP4_MOE, whose rule gives every tensor that is not a stack of experts Q8_0."""
+        if self.ftype is LlamaFtype.MXFP4_MOE:
+            return GGMLType.Q8_0
+        return self.ftype.default_type
 
 
 class GPUScheme(Enum):
@@ -274,14 +353,15 @@ class WeightFormat(Enum):
     F32 = ("F32", Family.FLOAT, GGMLType.F32)
     F16 = ("F16", Family.FLOAT, GGMLType.F16)
     BF16 = ("BF16", Family.FLOAT, GGMLType.BF16)
-    # GGUF file types (llama.cpp LLAMA_FTYPE_MOSTLY_*)
-    Q8_0 = ("Q8_0", Family.GGUF, GGUFRecipe(GGMLType.Q8_0, output=GGMLType.Q8_0))
-    Q6_K = ("Q6_K", Family.GGUF, GGUFRecipe(GGMLType.Q6_K, output=GGMLType.Q6_K))
+    # GGUF file types (llama.cpp LLAMA_FTYPE_MOSTLY_*); the summaries follow the replay (see
+    # GGUFRecipe) for a dense model with n_head / n_kv >= 4.
+    Q8_0 = ("Q8_0", Family.GGUF, GGUFRecipe(LlamaFtype.Q8_0, output=GGMLType.Q8_0))
+    Q6_K = ("Q6_K", Family.GGUF, GGUFRecipe(LlamaFtype.Q6_K, output=GGMLType.Q6_K))
     Q5_K_M = (
         "Q5_K_M",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.Q5_K,
+            LlamaFtype.Q5_K_M,
             output=GGMLType.Q6_K,
             attn_v=GGMLType.Q6_K,
             attn_v_layers="more_bits",
@@ -289,13 +369,13 @@ class WeightFormat(Enum):
             ffn_down_layers="more_bits",
         ),
     )
-    Q5_K_S = ("Q5_K_S", Family.GGUF, GGUFRecipe(GGMLType.Q5_K, output=GGMLType.Q6_K))
-    Q5_0 = ("Q5_0", Family.GGUF, GGUFRecipe(GGMLType.Q5_0, output=GGMLType.Q6_K))
+    Q5_K_S = ("Q5_K_S", Family.GGUF, GGUFRecipe(LlamaFtype.Q5_K_S, output=GGMLType.Q6_K))
+    Q5_0 = ("Q5_0", Family.GGUF, GGUFRecipe(LlamaFtype.Q5_0, output=GGMLType.Q6_K))
     Q4_K_M = (
         "Q4_K_M",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.Q4_K,
+            LlamaFtype.Q4_K_M,
             output=GGMLType.Q6_K,
             attn_v=GGMLType.Q6_K,
             attn_v_layers="more_bits",
@@ -307,7 +387,7 @@ class WeightFormat(Enum):
         "Q4_K_S",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.Q4_K,
+            LlamaFtype.Q4_K_S,
             output=GGMLType.Q6_K,
             attn_v=GGMLType.Q5_K,
             attn_v_layers="first:4",
@@ -315,12 +395,12 @@ class WeightFormat(Enum):
             ffn_down_layers="first_eighth",
         ),
     )
-    Q4_0 = ("Q4_0", Family.GGUF, GGUFRecipe(GGMLType.Q4_0, output=GGMLType.Q6_K))
+    Q4_0 = ("Q4_0", Family.GGUF, GGUFRecipe(LlamaFtype.Q4_0, output=GGMLType.Q6_K))
     Q3_K_L = (
         "Q3_K_L",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.Q3_K,
+            LlamaFtype.Q3_K_L,
             output=GGMLType.Q6_K,
             attn_v=GGMLType.Q5_K,
             ffn_down=GGMLType.Q5_K,
@@ -331,20 +411,21 @@ class WeightFormat(Enum):
         "Q3_K_M",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.Q3_K,
+            LlamaFtype.Q3_K_M,
             output=GGMLType.Q6_K,
-            attn_v=GGMLType.Q4_K,
-            ffn_down=GGMLType.Q4_K,
-            ffn_down_layers="more_bits",
+            attn_v=GGMLType.Q5_K,
+            attn_v_layers="first:2, Q4_K after",
+            ffn_down=GGMLType.Q5_K,
+            ffn_down_layers="first sixteenth, Q4_K after",
             attn_output=GGMLType.Q4_K,
         ),
     )
-    Q3_K_S = ("Q3_K_S", Family.GGUF, GGUFRecipe(GGMLType.Q3_K, output=GGMLType.Q6_K))
+    Q3_K_S = ("Q3_K_S", Family.GGUF, GGUFRecipe(LlamaFtype.Q3_K_S, output=GGMLType.Q6_K))
     Q2_K = (
         "Q2_K",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.Q2_K,
+            LlamaFtype.Q2_K,
             output=GGMLType.Q6_K,
             attn_v=GGMLType.Q4_K,
             attn_v_gqa_min=4,
@@ -355,18 +436,32 @@ class WeightFormat(Enum):
     IQ4_XS = (
         "IQ4_XS",
         Family.GGUF,
-        GGUFRecipe(GGMLType.IQ4_XS, output=GGMLType.Q6_K, attn_v=GGMLType.Q5_K, attn_v_gqa_min=4),
+        GGUFRecipe(
+            LlamaFtype.IQ4_XS,
+            output=GGMLType.Q6_K,
+            attn_v=GGMLType.Q5_K,
+            attn_v_gqa_min=4,
+            ffn_down=GGMLType.Q5_K,
+            ffn_down_layers="first_eighth, without an imatrix",
+        ),
     )
     IQ4_NL = (
         "IQ4_NL",
         Family.GGUF,
-        GGUFRecipe(GGMLType.IQ4_NL, output=GGMLType.Q6_K, attn_v=GGMLType.Q5_K, attn_v_gqa_min=4),
+        GGUFRecipe(
+            LlamaFtype.IQ4_NL,
+            output=GGMLType.Q6_K,
+            attn_v=GGMLType.Q5_K,
+            attn_v_gqa_min=4,
+            ffn_down=GGMLType.Q5_K,
+            ffn_down_layers="first_eighth, without an imatrix",
+        ),
     )
     IQ3_M = (
         "IQ3_M",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.IQ3_S,
+            LlamaFtype.IQ3_M,
             output=GGMLType.Q6_K,
             attn_v=GGMLType.Q4_K,
             attn_output=GGMLType.Q4_K,
@@ -377,89 +472,111 @@ class WeightFormat(Enum):
     IQ3_S = (
         "IQ3_S",
         Family.GGUF,
-        GGUFRecipe(GGMLType.IQ3_S, output=GGMLType.Q6_K, attn_v=GGMLType.Q4_K, attn_v_gqa_min=4),
+        GGUFRecipe(LlamaFtype.IQ3_S, output=GGMLType.Q6_K, attn_v=GGMLType.Q4_K, attn_v_gqa_min=4),
     )
     IQ3_XXS = (
         "IQ3_XXS",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.IQ3_XXS,
+            LlamaFtype.IQ3_XXS,
             output=GGMLType.Q5_K,
             token_embd=GGMLType.IQ3_S,
             attn_v=GGMLType.Q4_K,
             attn_v_gqa_min=4,
+            attn_output=GGMLType.IQ3_S,
         ),
     )
     IQ2_M = (
         "IQ2_M",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.IQ2_S,
+            LlamaFtype.IQ2_M,
             output=GGMLType.Q5_K,
             token_embd=GGMLType.IQ3_S,
             attn_v=GGMLType.Q4_K,
             attn_v_gqa_min=4,
+            ffn_down=GGMLType.IQ3_S,
+            ffn_down_layers="first_eighth",
+            attn_output=GGMLType.IQ3_S,
         ),
     )
     IQ2_S = (
         "IQ2_S",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.IQ2_XS,
+            LlamaFtype.IQ2_S,
             output=GGMLType.Q5_K,
             token_embd=GGMLType.IQ3_S,
             attn_v=GGMLType.Q4_K,
             attn_v_gqa_min=4,
+            ffn_down=GGMLType.IQ3_S,
+            ffn_down_layers="first_eighth",
+            attn_output=GGMLType.IQ3_S,
         ),
     )
     IQ2_XS = (
         "IQ2_XS",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.IQ2_XS,
+            LlamaFtype.IQ2_XS,
             output=GGMLType.Q5_K,
             token_embd=GGMLType.Q2_K,
             attn_v=GGMLType.Q4_K,
             attn_v_gqa_min=4,
+            ffn_down=GGMLType.Q2_K,
+            ffn_down_layers="first_eighth",
         ),
     )
     IQ2_XXS = (
         "IQ2_XXS",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.IQ2_XXS,
+            LlamaFtype.IQ2_XXS,
             output=GGMLType.Q5_K,
             token_embd=GGMLType.Q2_K,
             attn_v=GGMLType.Q4_K,
             attn_v_gqa_min=4,
+            ffn_down=GGMLType.Q2_K,
+            ffn_down_layers="first_eighth",
         ),
     )
     IQ1_M = (
         "IQ1_M",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.IQ1_M,
+            LlamaFtype.IQ1_M,
             output=GGMLType.Q5_K,
             token_embd=GGMLType.Q2_K,
             attn_v=GGMLType.Q4_K,
             attn_v_gqa_min=4,
+            ffn_down=GGMLType.Q2_K,
+            ffn_down_layers="first_eighth",
+            attn_output=GGMLType.IQ2_XXS,
         ),
     )
     IQ1_S = (
         "IQ1_S",
         Family.GGUF,
         GGUFRecipe(
-            GGMLType.IQ1_S,
+            LlamaFtype.IQ1_S,
             output=GGMLType.Q5_K,
             token_embd=GGMLType.Q2_K,
             attn_v=GGMLType.Q4_K,
             attn_v_gqa_min=4,
+            ffn_down=GGMLType.Q2_K,
+            ffn_down_layers="first_eighth",
+            attn_output=GGMLType.IQ2_XXS,
         ),
     )
     MXFP4_MOE = (
         "MXFP4_MOE",
         Family.GGUF,
-        GGUFRecipe(GGMLType.Q8_0, output=GGMLType.Q8_0, experts=GGMLType.MXFP4),
+        GGUFRecipe(
+            LlamaFtype.MXFP4_MOE,
+            output=GGMLType.Q8_0,
+            token_embd=GGMLType.Q8_0,
+            experts=GGMLType.MXFP4,
+        ),
     )
     # GPU serving formats
     FP8 = ("FP8", Family.GPU, GPUScheme.FP8_TENSOR)

@@ -2,6 +2,10 @@
 
 Each tensor of :meth:`rigfit.arch.Architecture.tensors` is priced in the storage type the format
 gives it; the result keeps the per-type and per-role totals so every number can be explained.
+GGUF file types take each tensor's type from the replay of llama.cpp's quantizer
+(:mod:`rigfit.estimate.gguf_replay`, :data:`rigfit.quant.LLAMA_QUANT_SOURCE`); the bytes are
+the tensor data llama.cpp loads, without the file's header and alignment padding
+(:mod:`rigfit.estimate.gguf_size` has those).
 """
 
 from __future__ import annotations
@@ -12,88 +16,32 @@ from functools import cached_property
 
 from rigfit.arch import Architecture, Role, Tensor
 from rigfit.errors import InvalidSpecError
+from rigfit.estimate.gguf_replay import replay, use_more_bits
 from rigfit.quant import Family, GGMLType, GGUFRecipe, GPUScheme, WeightFormat, gpu_tensor_bytes
 
 __all__ = ["WeightBreakdown", "tensor_storage", "use_more_bits", "weight_breakdown"]
 
-# llama.cpp keeps these 2-D tensors unquantized (F32) in GGUF files: convert_hf_to_gguf.py
-# writes them as F32 and llama-quant.cpp skips ffn_gate_inp and ssm_conv1d.
-_GGUF_F32_ROLES = {
-    Role.ROUTER,
-    Role.SHEXP_ROUTER,
-    Role.SSM_CONV,
-    Role.SSM_OTHER,
-    Role.ATTN_SINKS,
-    Role.NORM,
-    Role.BIAS,
-}
 
-# llama-quant.cpp: when a row length is not a multiple of a k-quant's 256-element block,
-# llama.cpp falls back to a 32-element type of similar size.
-_FALLBACK = {
-    GGMLType.Q2_K: GGMLType.IQ4_NL,
-    GGMLType.Q3_K: GGMLType.IQ4_NL,
-    GGMLType.IQ4_XS: GGMLType.IQ4_NL,
-    GGMLType.IQ3_S: GGMLType.IQ4_NL,
-    GGMLType.IQ3_XXS: GGMLType.IQ4_NL,
-    GGMLType.IQ2_S: GGMLType.IQ4_NL,
-    GGMLType.IQ2_XS: GGMLType.IQ4_NL,
-    GGMLType.IQ2_XXS: GGMLType.IQ4_NL,
-    GGMLType.IQ1_S: GGMLType.IQ4_NL,
-    GGMLType.IQ1_M: GGMLType.IQ4_NL,
-    GGMLType.Q4_K: GGMLType.Q5_0,
-    GGMLType.Q5_K: GGMLType.Q5_1,
-    GGMLType.Q6_K: GGMLType.Q8_0,
-}
+def _gguf_parts(arch: Architecture, fmt: WeightFormat) -> dict[str, list[tuple[str, int]]]:
+    """Per inventory tensor, the (type name, bytes) of the GGUF tensors that hold it.
 
-
-def use_more_bits(i_layer: int, n_layers: int) -> bool:
-    """llama.cpp's layer choice for extra precision: first and last eighth, every third between.
-
-    >>> sum(use_more_bits(i, 80) for i in range(80))
-    40
+    From the replay of llama.cpp's per-tensor choice (:mod:`rigfit.estimate.gguf_replay`). A
+    tensor the converter splits (DeepSeek's kv_b, fused biases) has several parts; one it
+    fuses with others (Phi-3's q/k/v) gets its share, exact since rows are whole blocks.
     """
-    eighth = n_layers // 8
-    return i_layer < eighth or i_layer >= 7 * n_layers // 8 or (i_layer - eighth) % 3 == 2
-
-
-def _select(rule: str, i: int, n: int) -> bool:
-    if rule == "all":
-        return True
-    if rule == "more_bits":
-        return use_more_bits(i, n)
-    if rule == "first_eighth":
-        return i < n // 8
-    if rule.startswith("first:"):
-        return i < int(rule.split(":", 1)[1])
-    raise AssertionError(rule)  # pragma: no cover
-
-
-def _gguf_type(t: Tensor, r: GGUFRecipe, arch: Architecture) -> GGMLType:
-    if t.rows == 1 or t.role in _GGUF_F32_ROLES:
-        return GGMLType.F32
-    n, i = arch.num_layers, t.layer if t.layer is not None else 0
-    chosen = r.default
-    if t.role is Role.OUTPUT or (t.role is Role.TOKEN_EMBD and arch.tie_word_embeddings):
-        chosen = r.output
-    elif t.role is Role.TOKEN_EMBD:
-        chosen = r.token_embd or r.default
-    elif t.role.is_expert and r.experts is not None:
-        chosen = r.experts
-    elif t.role is Role.ATTN_V and r.attn_v is not None:
-        gqa = arch.attention.num_heads // arch.attention.num_kv_heads
-        if gqa >= r.attn_v_gqa_min and _select(r.attn_v_layers, i, n):
-            chosen = r.attn_v
-    elif t.role in (Role.FFN_DOWN, Role.EXP_DOWN, Role.SHEXP_DOWN) and r.ffn_down is not None:
-        if _select(r.ffn_down_layers, i, n):
-            chosen = r.ffn_down
-    elif t.role is Role.ATTN_OUTPUT and r.attn_output is not None:
-        chosen = r.attn_output
-    if not chosen.fits_row(t.cols):
-        chosen = _FALLBACK.get(chosen, chosen)
-        if not chosen.fits_row(t.cols):
-            chosen = GGMLType.F16
-    return chosen
+    key = ("gguf_parts", fmt)
+    cached = arch.cache.get(key)
+    if isinstance(cached, dict):
+        return cached
+    layout = fmt.layout
+    assert isinstance(layout, GGUFRecipe)
+    parts: dict[str, list[tuple[str, int]]] = {}
+    for c in replay(arch, layout.ftype):
+        nbytes, numel = c.nbytes, c.tensor.numel
+        for source, elems in c.tensor.parts:
+            parts.setdefault(source, []).append((c.type.name, nbytes * elems // numel))
+    arch.cache[key] = parts
+    return parts
 
 
 def tensor_storage(t: Tensor, fmt: WeightFormat, arch: Architecture) -> tuple[str, int]:
@@ -102,8 +50,11 @@ def tensor_storage(t: Tensor, fmt: WeightFormat, arch: Architecture) -> tuple[st
     if isinstance(layout, GGMLType):
         return layout.name, t.numel * layout.block_bytes // layout.block_elems
     if isinstance(layout, GGUFRecipe):
-        g = _gguf_type(t, layout, arch)
-        return g.name, g.row_bytes(t.cols) * t.rows * t.count
+        parts = _gguf_parts(arch, fmt).get(t.name)
+        if parts is None:
+            raise InvalidSpecError(f"{t.name} is not stored in a GGUF file of this model")
+        names = sorted({name for name, _ in parts})
+        return "+".join(names), sum(nbytes for _, nbytes in parts)
     if _gpu_quantized(t, layout):
         return layout.name, gpu_tensor_bytes(layout, t.rows, t.cols) * t.count
     return "BF16", 2 * t.numel  # embeddings, head, norms, routers stay 16-bit
@@ -169,8 +120,15 @@ def weight_breakdown(arch: Architecture, fmt: WeightFormat) -> WeightBreakdown:
                 f" rows of {t.cols}; this model cannot use {fmt.label} (try FP8, INT8 or a GGUF"
                 " type)"
             )
-        name, nbytes = tensor_storage(t, fmt, arch)
-        by_type[name] += nbytes
+        if isinstance(layout, GGUFRecipe):
+            # per storage type: a split tensor's parts may differ (DeepSeek's k_b and v_b)
+            pieces = _gguf_parts(arch, fmt)[t.name]
+        else:
+            pieces = [tensor_storage(t, fmt, arch)]
+        nbytes = 0
+        for name, n in pieces:
+            by_type[name] += n
+            nbytes += n
         by_role[t.role.gguf_name] += nbytes
         params += t.numel
         if t.role.is_expert:
