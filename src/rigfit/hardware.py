@@ -62,25 +62,65 @@ MAX_GPUS = 1024
 
 @dataclass(frozen=True)
 class System:
-    """``count`` identical accelerators (devices as the software sees them)."""
+    """``count`` accelerators of one kind, plus optionally others (``mix``) in the same host.
+
+    A mixed system (an RTX 4090 beside an RTX 3090) is what llama.cpp's layer split serves;
+    ``devices`` lists every device in order, the ``count`` of ``gpu`` first.
+    """
 
     gpu: GPURecord
     count: int = 1
+    mix: tuple[GPURecord, ...] = ()
 
     def __post_init__(self) -> None:
         if self.count < 1:
             raise InvalidSpecError(f"GPU count must be at least 1, got {self.count}")
-        if self.count > MAX_GPUS:
-            raise InvalidSpecError(f"GPU count must be at most {MAX_GPUS}, got {self.count}")
-        if self.gpu.unified_memory and self.count > 1:
+        if self.count + len(self.mix) > MAX_GPUS:
+            raise InvalidSpecError(
+                f"GPU count must be at most {MAX_GPUS}, got {self.count + len(self.mix)}"
+            )
+        if any(g.unified_memory for g in (self.gpu, *self.mix)) and len(self.devices) > 1:
             raise InvalidSpecError(
                 f"{self.gpu.name} is a single unified-memory machine; use --gpus 1"
             )
 
     @property
+    def devices(self) -> tuple[GPURecord, ...]:
+        """Every device, in the order engines number them (CUDA0, CUDA1, ...)."""
+        return (self.gpu,) * self.count + self.mix
+
+    @property
+    def n_devices(self) -> int:
+        return self.count + len(self.mix)
+
+    @property
+    def is_mixed(self) -> bool:
+        return any(g.id != self.gpu.id for g in self.mix)
+
+    def with_count(self, count: int) -> System:
+        """The same system with ``count`` of its main kind of device."""
+        return System(self.gpu, count, self.mix)
+
+    @property
+    def capacities_bytes(self) -> tuple[int, ...]:
+        """Capacity of each device, in :attr:`devices` order."""
+        return tuple(capacity_bytes(g) for g in self.devices)
+
+    @property
     def capacity_per_gpu_bytes(self) -> int:
-        return capacity_bytes(self.gpu)
+        """Capacity of the smallest device (all of them when the system is uniform)."""
+        return min(self.capacities_bytes)
 
     @property
     def capacity_total_bytes(self) -> int:
-        return self.capacity_per_gpu_bytes * self.count
+        return sum(self.capacities_bytes)
+
+    @property
+    def label(self) -> str:
+        """``2 × rtx-4090`` or ``2 × rtx-4090 + rtx-3090``."""
+        parts = [f"{self.count} × {self.gpu.id}"]
+        counts: dict[str, int] = {}
+        for g in self.mix:
+            counts[g.id] = counts.get(g.id, 0) + 1
+        parts += [f"{n} × {gid}" if n > 1 else gid for gid, n in counts.items()]
+        return " + ".join(parts)

@@ -8,14 +8,18 @@ their own profiles; :data:`GENERIC` is the documented default (docs/estimate.md)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind
 from rigfit.errors import InvalidSpecError
+from rigfit.estimate.settings import EngineSettings
 from rigfit.estimate.weights import WeightBreakdown, weight_breakdown
 from rigfit.hardware import System
 from rigfit.quant import KVCacheType, WeightFormat
 from rigfit.units import MIB
+
+if TYPE_CHECKING:
+    from rigfit.engines.tensors import PlacedTensor
 
 __all__ = [
     "GENERIC",
@@ -23,6 +27,8 @@ __all__ = [
     "EngineProfile",
     "Estimate",
     "GenericProfile",
+    "KVPool",
+    "ProfileBase",
     "Request",
     "Term",
     "estimate",
@@ -42,6 +48,18 @@ class Request:
     seqs: int
     system: System
     allow_ctx_over_max: bool = False
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    # exact weight bytes read from a file's headers (GGUF, safetensors); None: priced from
+    # the architecture's tensor inventory in ``weight_format``
+    file_weights: WeightBreakdown | None = None
+    # the same file's tensors, for engines that place or shard them (rigfit.engines.tensors)
+    file_tensors: tuple[PlacedTensor, ...] = ()
+
+    def weights(self) -> WeightBreakdown:
+        """The weights this request loads: the file's own bytes, or the priced inventory."""
+        if self.file_weights is not None:
+            return self.file_weights
+        return weight_breakdown(self.arch, self.weight_format)
 
     def __post_init__(self) -> None:
         if self.ctx_tokens <= 0:
@@ -60,14 +78,40 @@ class Request:
 
 @dataclass(frozen=True)
 class Term:
-    """One part of the estimate, in bytes, with the formula that produced it."""
+    """One part of the estimate, in bytes, with the formula that produced it.
 
-    key: str  # weights, kv_cache, state, activations, reserve
+    A GPU term gives the bytes on the most loaded GPU (``per_gpu_bytes``) and, when devices
+    differ, the bytes on each (``per_device``, in ``System.devices`` order). A host term
+    (``host=True``: offloaded layers or experts, mmapped embeddings, pinned output buffers) is
+    system RAM and counts against no GPU.
+    """
+
+    key: str  # weights, kv_cache, state, activations, compute, output, reserve, ...
     label: str
-    total_bytes: int  # across all GPUs
-    per_gpu_bytes: int  # on the most loaded GPU
+    total_bytes: int  # across all GPUs (or in RAM, for a host term)
+    per_gpu_bytes: int  # on the most loaded GPU (0 for a host term)
     formula: str
     inputs: dict[str, int | str | float] = field(default_factory=dict)
+    per_device: tuple[int, ...] = ()  # empty: per_gpu_bytes on every device
+    host: bool = False
+
+    def on_device(self, i: int) -> int:
+        if self.host:
+            return 0
+        return self.per_device[i] if self.per_device else self.per_gpu_bytes
+
+
+@dataclass(frozen=True)
+class KVPool:
+    """A pre-allocated KV cache (vLLM's blocks, SGLang's token pool): what it holds."""
+
+    budget_per_gpu_bytes: int  # bytes the engine gives the KV cache on each GPU
+    bytes_per_token_per_gpu: int  # one token's KV over the layers that GPU holds
+    tokens: int  # tokens the pool holds ("GPU KV cache size", "max_total_num_tokens")
+    block_tokens: int = 1
+    blocks: int | None = None  # vLLM "# GPU blocks" (per GPU)
+    max_concurrency: float | None = None  # vLLM "Maximum concurrency for N tokens per request"
+    formula: str = ""
 
 
 class EngineProfile(Protocol):
@@ -77,6 +121,37 @@ class EngineProfile(Protocol):
     description: str
 
     def terms(self, req: Request) -> list[Term]: ...
+
+    def capacities(self, req: Request) -> tuple[int, ...]:
+        """Bytes the engine may use on each device (vLLM: a fraction of the total)."""
+        ...
+
+    def kv_pool(self, req: Request) -> KVPool | None:
+        """The KV pool an engine pre-allocates (None when the KV cache grows as asked)."""
+        ...
+
+    def notes(self, req: Request) -> tuple[str, ...]:
+        """What the user should know about this plan under this engine."""
+        ...
+
+
+class ProfileBase:
+    """Defaults of an engine profile: the whole device is usable, no pool, no notes."""
+
+    name = "base"
+    description = ""
+
+    def terms(self, req: Request) -> list[Term]:  # pragma: no cover - every engine overrides
+        raise NotImplementedError
+
+    def capacities(self, req: Request) -> tuple[int, ...]:
+        return req.system.capacities_bytes
+
+    def kv_pool(self, req: Request) -> KVPool | None:
+        return None
+
+    def notes(self, req: Request) -> tuple[str, ...]:
+        return ()
 
 
 # ---- the generic profile -------------------------------------------------------------------
@@ -127,7 +202,7 @@ def _activation_elems_per_token(arch: Architecture) -> int:
     return elems
 
 
-class GenericProfile:
+class GenericProfile(ProfileBase):
     """The documented default: no engine's quirks, every constant above with its reason."""
 
     name = "generic"
@@ -137,8 +212,8 @@ class GenericProfile:
     )
 
     def terms(self, req: Request) -> list[Term]:
-        arch, n = req.arch, req.system.count
-        wb: WeightBreakdown = weight_breakdown(arch, req.weight_format)
+        arch, n = req.arch, req.system.n_devices
+        wb: WeightBreakdown = req.weights()
         terms = [
             Term(
                 "weights",
@@ -238,30 +313,57 @@ class Estimate:
     request: Request
     profile: str
     terms: tuple[Term, ...]
+    capacities: tuple[int, ...] = ()  # usable bytes per device; empty: the system's capacity
+    pool: KVPool | None = None
+    notes: tuple[str, ...] = ()
 
     def term_bytes(self, key: str) -> int:
         return sum(t.total_bytes for t in self.terms if t.key == key)
 
     @property
     def total_bytes(self) -> int:
-        return sum(t.total_bytes for t in self.terms)
+        """Bytes on all GPUs together (host terms excluded)."""
+        return sum(t.total_bytes for t in self.terms if not t.host)
+
+    @property
+    def host_bytes(self) -> int:
+        """System RAM the plan uses: offloaded weights, mmapped embeddings, host buffers."""
+        return sum(t.total_bytes for t in self.terms if t.host)
+
+    @property
+    def device_capacities(self) -> tuple[int, ...]:
+        return self.capacities or self.request.system.capacities_bytes
+
+    @property
+    def device_bytes(self) -> tuple[int, ...]:
+        """Bytes on each device, in ``System.devices`` order."""
+        n = self.request.system.n_devices
+        return tuple(sum(t.on_device(i) for t in self.terms) for i in range(n))
+
+    @property
+    def _tightest(self) -> int:
+        """Index of the device with the least headroom."""
+        caps, used = self.device_capacities, self.device_bytes
+        return min(range(len(used)), key=lambda i: (caps[i] - used[i], i))
 
     @property
     def per_gpu_bytes(self) -> int:
-        return sum(t.per_gpu_bytes for t in self.terms)
+        """Bytes on the tightest GPU (the most loaded one when all are alike)."""
+        return self.device_bytes[self._tightest]
 
     @property
     def capacity_per_gpu_bytes(self) -> int:
-        return self.request.system.capacity_per_gpu_bytes
+        return self.device_capacities[self._tightest]
 
     @property
     def capacity_total_bytes(self) -> int:
-        return self.request.system.capacity_total_bytes
+        return sum(self.device_capacities)
 
     @property
     def headroom_per_gpu_bytes(self) -> int:
-        """Free bytes on the most loaded GPU; negative is the shortfall."""
-        return self.capacity_per_gpu_bytes - self.per_gpu_bytes
+        """Free bytes on the tightest GPU; negative is the shortfall."""
+        i = self._tightest
+        return self.device_capacities[i] - self.device_bytes[i]
 
     @property
     def fits(self) -> bool:
@@ -275,4 +377,11 @@ class Estimate:
 
 def estimate(req: Request, profile: EngineProfile = GENERIC) -> Estimate:
     """Estimate the memory of ``req`` under ``profile``."""
-    return Estimate(req, profile.name, tuple(profile.terms(req)))
+    return Estimate(
+        req,
+        profile.name,
+        tuple(profile.terms(req)),
+        capacities=profile.capacities(req),
+        pool=profile.kv_pool(req),
+        notes=profile.notes(req),
+    )

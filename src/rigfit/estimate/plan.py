@@ -32,7 +32,12 @@ MAX_GPUS_SEARCHED = 64  # "what would make it fit" looks at up to this many GPUs
 
 
 def _fits(req: Request, profile: EngineProfile) -> bool:
-    return estimate(req, profile).fits
+    """Whether ``req`` fits; a request the engine refuses (a GPU count its parallelism cannot
+    use, say) does not."""
+    try:
+        return estimate(req, profile).fits
+    except RigfitError:
+        return False
 
 
 def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
@@ -66,7 +71,7 @@ def min_gpus(req: Request, profile: EngineProfile = GENERIC) -> int | None:
     if req.system.gpu.unified_memory:
         return 1 if _fits(replace(req, system=System(req.system.gpu, 1)), profile) else None
     for n in range(1, MAX_GPUS_SEARCHED + 1):
-        if _fits(replace(req, system=System(req.system.gpu, n)), profile):
+        if _fits(replace(req, system=req.system.with_count(n)), profile):
             return n
     return None
 
@@ -108,7 +113,7 @@ def suggestions(req: Request, profile: EngineProfile = GENERIC) -> list[Suggesti
     if n is not None and n != req.system.count:
         add(
             f"use {n} × {req.system.gpu.id} (--gpus {n})",
-            _try(replace(req, system=System(req.system.gpu, n)), profile),
+            _try(replace(req, system=req.system.with_count(n)), profile),
             "gpus",
             n,
         )

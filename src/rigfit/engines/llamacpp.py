@@ -1,0 +1,558 @@
+"""llama.cpp (llama-server, llama-cli): memory the way its loader and context account for it.
+
+Reference: upstream llama.cpp at commit ec98e2002 (December 2025, vendored unchanged by Ollama
+v0.13.5+), with the V-less MLA cache of PR #19067 (January 2026). Older builds are replayed
+where their accounting differs; ``EngineSettings.version`` takes a build number like ``b5331``.
+
+Per device, llama.cpp holds (log lines in quotes):
+
+* weights of the layers it was given ("CUDA0 model buffer size"): ``-ngl N`` puts the last N
+  repeating layers on GPUs, the output head only when N exceeds the layer count, and the token
+  embedding always stays in host memory ("CPU_Mapped model buffer size");
+  ``--tensor-split`` (default: in proportion to each device's memory) spreads GPU layers over
+  devices; ``--cpu-moe`` / ``--n-cpu-moe N`` keep routed experts in RAM;
+* the KV cache of its layers ("KV buffer size"), per layer K and V rows of the cache type for
+  every cell, cells = context padded to 256 per sequence; sliding-window layers hold only
+  window + ubatch cells; MLA models hold the compressed latent;
+* a compute buffer ("compute buffer size") sized by the scheduler's worst-case graph;
+* and the host holds the output (logits) buffer ("CUDA_Host output buffer size").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from rigfit.arch import Architecture, AttentionKind, LayerKind
+from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
+from rigfit.errors import InvalidSpecError
+from rigfit.estimate.memory import ProfileBase, Request, Term
+from rigfit.quant import KVCacheType
+from rigfit.units import GIB
+
+__all__ = ["LLAMACPP", "LlamaCpp", "MLACache", "behaviour", "build_number"]
+
+# The build whose accounting the defaults follow: the first with the V-less MLA cache
+# (see MLA_K_ONLY_BUILD); every rule below holds from there on as of November 2026.
+REFERENCE_BUILD = 7820
+
+# PR #12801 "DeepSeek V2/V3 MLA implementation" (merged 2025-04-15) made llama.cpp cache the
+# MLA latent (K = kv_lora_rank + rope, V = kv_lora_rank). It landed between b4905 (whose
+# DeepSeek-R1 log still shows the decompressed cache) and b5331 (whose log shows the latent);
+# rigfit switches at b5331, the first build a measurement in its set confirms.
+MLA_LATENT_BUILD = 5331
+# PR #19067 "kv-cache : support V-less cache" (merged 2026-01-24): MLA models keep only K (the
+# latent + rope, 576 values for DeepSeek) and read V as a view of it. Approximate build: the
+# releases of late January 2026 were numbered b7800-b7820 (docker/model-runner bumped to b7815).
+MLA_K_ONLY_BUILD = 7820
+# PR #17046 padded n_ctx to 256 always (llama-context.cpp, ec98 l.149); before it the padding
+# was 256 with flash attention and 32 without (llama_kv_cache::get_padding, commit 7049736b,
+# about b6900 / October-November 2025).
+PAD_ALWAYS_256_BUILD = 6950
+# Flash attention became "auto" (on where the device supports it) by default in August 2025
+# (common.h, between commits e54d41be and 364a7a6d); before, it was off unless -fa was given.
+FA_AUTO_BUILD = 6300
+
+CTX_PAD_TOKENS = 256  # GGML_PAD(n_ctx, 256): llama-context.cpp ec98 l.149
+OLD_PAD_NO_FA_TOKENS = 32  # get_padding() without flash attention, builds before PR #17046
+SWA_PAD_TOKENS = 256  # llama-kv-cache-iswa.cpp: the SWA cache is always padded to 256
+N_UBATCH_DEFAULT = 512  # common.h n_ubatch
+F32_BYTES = 4  # logits, activations and the KQ scores are f32 in ggml graphs
+MASK_BYTES_FA = 2  # the KQ mask is cast to f16 for flash attention (llama-graph.cpp)
+# llama.cpp's own --fit plan leaves 1 GiB free on each device for what it does not count: the
+# CUDA context, cuBLAS workspaces and fragmentation (common.h fit_params_target = 1 GiB).
+RESERVE_PER_GPU_BYTES = 1 * GIB
+# KV cache types llama.cpp accepts for -ctk/-ctv (common/arg.cpp kv_cache_types)
+SUPPORTED_KV = (
+    KVCacheType.F32,
+    KVCacheType.F16,
+    KVCacheType.BF16,
+    KVCacheType.Q8_0,
+    KVCacheType.Q4_0,
+    KVCacheType.Q4_1,
+    KVCacheType.IQ4_NL,
+    KVCacheType.Q5_0,
+    KVCacheType.Q5_1,
+)
+
+
+class MLACache(Enum):
+    """How a build caches DeepSeek-style MLA attention."""
+
+    DECOMPRESSED = "per-head K and V (before PR #12801)"
+    LATENT_KV = "latent K (kv_lora_rank + rope) and V (kv_lora_rank) (PR #12801)"
+    LATENT_K = "latent K only; V is a view of it (PR #19067)"
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    build: int
+    mla: MLACache
+    pad_always_256: bool
+    fa_default: bool
+
+
+def build_number(version: str | None) -> int:
+    """``b5331``, ``5331`` or ``b5331 (33eff402)`` -> 5331; None -> the reference build."""
+    if version is None:
+        return REFERENCE_BUILD
+    m = re.fullmatch(r"\s*b?(\d{1,6})\b.*", version)
+    if m is None:
+        raise InvalidSpecError(
+            f"llama.cpp version {version!r} is not a build number (allowed: b5331, 5331)"
+        )
+    return int(m.group(1))
+
+
+def behaviour(version: str | None) -> Behaviour:
+    b = build_number(version)
+    mla = (
+        MLACache.DECOMPRESSED
+        if b < MLA_LATENT_BUILD
+        else MLACache.LATENT_KV
+        if b < MLA_K_ONLY_BUILD
+        else MLACache.LATENT_K
+    )
+    return Behaviour(b, mla, b >= PAD_ALWAYS_256_BUILD, b >= FA_AUTO_BUILD)
+
+
+def _pad(x: int, to: int) -> int:
+    return -(-x // to) * to
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each repeating layer and the output head live: a device index or None (host)."""
+
+    layer_device: tuple[int | None, ...]
+    output_device: int | None
+    split: tuple[float, ...]
+
+
+def layout(req: Request) -> Layout:
+    """llama_model::load_tensors: -ngl and the cumulative --tensor-split points."""
+    n, s = req.arch.num_layers, req.engine
+    n_dev = req.system.n_devices
+    ngl = n + 1 if s.ngl is None else s.ngl
+    start = max(n - ngl, 0)  # i_gpu_start
+    act = min(ngl, n + 1)  # act_gpu_layers, the output layer counting as layer n
+    if s.tensor_split is not None:
+        if len(s.tensor_split) != n_dev:
+            raise InvalidSpecError(
+                f"--tensor-split has {len(s.tensor_split)} proportions for {n_dev} GPUs"
+                " (give one per GPU)"
+            )
+        weights = list(s.tensor_split)
+    else:  # llama.cpp splits by each device's free memory; rigfit uses its capacity
+        weights = [float(c) for c in req.system.capacities_bytes]
+    total = sum(weights)
+    cum, acc = [], 0.0
+    for w in weights:
+        acc += w
+        cum.append(acc / total)
+
+    def device(il: int) -> int | None:
+        if act <= 0 or il < start or il - start >= act:
+            return None
+        x = (il - start) / act
+        for d, c in enumerate(cum):  # std::upper_bound: first split point above x
+            if c > x:
+                return d
+        return n_dev - 1
+
+    return Layout(tuple(device(i) for i in range(n)), device(n), tuple(weights))
+
+
+def _kv_row_elems(arch: Architecture, mla: MLACache) -> tuple[int, int]:
+    """Cached K and V elements per token per layer, as this build stores them."""
+    a = arch.attention
+    if a.kind is AttentionKind.MLA:
+        assert a.kv_lora_rank is not None
+        assert a.qk_rope_head_dim is not None
+        assert a.v_head_dim is not None
+        if mla is MLACache.DECOMPRESSED:
+            return a.num_heads * a.head_dim, a.num_heads * a.v_head_dim
+        k = a.kv_lora_rank + a.qk_rope_head_dim
+        return k, (0 if mla is MLACache.LATENT_K else a.kv_lora_rank)
+    return a.num_kv_heads * a.head_dim, a.num_kv_heads * a.head_dim
+
+
+class LlamaCpp(ProfileBase):
+    name = "llama.cpp"
+    description = (
+        "llama.cpp's loader and context: -ngl layer offload, --tensor-split over GPUs,"
+        " expert offload, KV cells padded to 256, per-device compute buffers, host output"
+        " buffer; 1 GiB left free per GPU as its --fit does"
+    )
+    reference_version = f"b{REFERENCE_BUILD}"
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def flash_attn(self, req: Request) -> bool:
+        if req.engine.flash_attn is not None:
+            return req.engine.flash_attn
+        return behaviour(req.engine.version).fa_default
+
+    def ubatch(self, req: Request) -> int:
+        return req.engine.n_ubatch or N_UBATCH_DEFAULT
+
+    def cells(self, req: Request) -> tuple[int, int]:
+        """(KV cells per sequence for full-attention layers, for sliding-window layers)."""
+        b = behaviour(req.engine.version)
+        pad = CTX_PAD_TOKENS if b.pad_always_256 or self.flash_attn(req) else OLD_PAD_NO_FA_TOKENS
+        base = _pad(req.ctx_tokens, pad)
+        window = next((x.window for x in req.arch.layers if x.window), None)
+        if window is None:
+            return base, 0
+        swa = min(base, _pad(window + self.ubatch(req), SWA_PAD_TOKENS))
+        return base, swa
+
+    def _check(self, req: Request) -> None:
+        if req.kv_type not in SUPPORTED_KV:
+            raise InvalidSpecError(
+                f"llama.cpp has no {req.kv_type.flag} KV cache (allowed: "
+                + ", ".join(k.flag for k in SUPPORTED_KV)
+                + ")"
+            )
+        quantized = req.kv_type not in (KVCacheType.F32, KVCacheType.F16, KVCacheType.BF16)
+        if quantized and req.engine.flash_attn is False:
+            raise InvalidSpecError(
+                f"llama.cpp needs flash attention for a {req.kv_type.flag} V cache"
+                " (drop -fa off, or use an f16 KV cache)"
+            )
+        if req.engine.tp > 1 or req.engine.pp > 1:
+            raise InvalidSpecError(
+                "llama.cpp splits layers over GPUs (--tensor-split), it has no"
+                " --tensor-parallel-size; drop --tp/--pp for --engine llama.cpp"
+            )
+
+    # ---- terms ------------------------------------------------------------------------------
+
+    def terms(self, req: Request) -> list[Term]:
+        self._check(req)
+        arch, n_dev = req.arch, req.system.n_devices
+        lay = layout(req)
+        s = req.engine
+
+        # weights, tensor by tensor
+        dev_w = [0] * n_dev
+        host_w = 0
+        expert_host = 0
+        tied_dup = 0
+        tensors = request_tensors(req)
+        has_output = any(t.kind is Kind.OUTPUT and "output.weight" in t.name for t in tensors)
+        for t in tensors:
+            dev = self._tensor_device(t, lay, arch, s.cpu_moe, s.n_cpu_moe)
+            if dev is None:
+                host_w += t.nbytes
+                if t.kind is Kind.EXPERT:
+                    expert_host += t.nbytes
+            else:
+                dev_w[dev] += t.nbytes
+            if t.kind is Kind.EMBEDDING and not has_output and lay.output_device is not None:
+                # tied head: llama.cpp duplicates token_embd as output.weight on its device
+                dev_w[lay.output_device] += t.nbytes
+                tied_dup = t.nbytes
+        gpu_layers = sum(d is not None for d in lay.layer_device)
+        terms = [
+            Term(
+                "weights",
+                f"weights ({req.weights().format.label})",
+                sum(dev_w),
+                max(dev_w),
+                "Σ tensors on each GPU: layers from -ngl and --tensor-split, the output head"
+                " when all layers are offloaded; token_embd stays in host memory",
+                {
+                    "gpu_layers": gpu_layers,
+                    "layers": arch.num_layers,
+                    "output_on_gpu": str(lay.output_device is not None),
+                    "tied_output_duplicate_bytes": tied_dup,
+                    "split": ",".join(f"{x:g}" for x in lay.split),
+                },
+                per_device=tuple(dev_w),
+            ),
+            Term(
+                "host_weights",
+                "weights in host memory",
+                host_w,
+                0,
+                "token_embd + layers not offloaded + experts kept in RAM (mmapped from the file)",
+                {"expert_bytes": expert_host},
+                host=True,
+            ),
+        ]
+        if arch.vision is not None:
+            mm = vision_bytes(req)
+            per = [0] * n_dev
+            per[0] = mm
+            terms.append(
+                Term(
+                    "mmproj",
+                    "vision projector (mmproj, f16)",
+                    mm,
+                    mm,
+                    "vision tower parameters × 2 B, loaded on the first GPU by llama-mtmd",
+                    {"bytes": mm},
+                    per_device=tuple(per),
+                )
+            )
+
+        terms += self._kv_terms(req, lay)
+        terms += self._compute_terms(req, lay, tensors)
+        out = arch.vocab_size * max(1, req.seqs) * F32_BYTES
+        terms.append(
+            Term(
+                "output",
+                "output (logits) buffer",
+                out,
+                0,
+                "vocab × max(1, n_seq) × 4 B in pinned host memory (llama_context::output_reserve)",
+                {"vocab_size": arch.vocab_size, "n_seq": req.seqs},
+                host=True,
+            )
+        )
+        reserve = 0 if req.system.gpu.unified_memory else RESERVE_PER_GPU_BYTES
+        terms.append(
+            Term(
+                "reserve",
+                "left free (CUDA context, workspaces)",
+                reserve * n_dev,
+                reserve,
+                "1 GiB per GPU, the margin llama.cpp's --fit keeps (0 on Apple Metal)",
+                {"per_gpu_bytes": reserve},
+            )
+        )
+        return terms
+
+    @staticmethod
+    def _tensor_device(
+        t: PlacedTensor, lay: Layout, arch: Architecture, cpu_moe: bool, n_cpu_moe: int
+    ) -> int | None:
+        if t.kind is Kind.EMBEDDING or t.kind is Kind.VISION:
+            return None  # the input layer is never offloaded (llama-model.cpp load_tensors)
+        if t.kind is Kind.OUTPUT:
+            return lay.output_device
+        assert t.layer is not None
+        if t.layer >= len(lay.layer_device):
+            return None  # an MTP layer llama.cpp loads but never offloads
+        if t.kind is Kind.EXPERT and (cpu_moe or t.layer < n_cpu_moe):
+            return None
+        return lay.layer_device[t.layer]
+
+    def _kv_terms(self, req: Request, lay: Layout) -> list[Term]:
+        arch, n_dev = req.arch, req.system.n_devices
+        b = behaviour(req.engine.version)
+        k_el, v_el = _kv_row_elems(arch, b.mla)
+        row = req.kv_type.row_bytes(k_el) + (req.kv_type.row_bytes(v_el) if v_el else 0)
+        full_cells, swa_cells = self.cells(req)
+        seqs = req.seqs
+        dev = [0] * n_dev
+        host = 0
+        for layer in arch.layers:
+            if layer.kind is LayerKind.LINEAR:
+                continue
+            cells = swa_cells if layer.kind is LayerKind.SLIDING else full_cells
+            nbytes = row * cells * seqs
+            d = lay.layer_device[layer.index]
+            if d is None:
+                host += nbytes
+            else:
+                dev[d] += nbytes
+        inputs: dict[str, int | str | float] = {
+            "cells_per_seq": full_cells,
+            "seqs": seqs,
+            "k_elems_per_token_layer": k_el,
+            "v_elems_per_token_layer": v_el,
+            "bytes_per_token_layer": row,
+            "kv_layers": arch.kv_layers,
+        }
+        if swa_cells:
+            inputs["swa_cells_per_seq"] = swa_cells
+        if arch.attention.kind is AttentionKind.MLA:
+            inputs["mla_cache"] = b.mla.value
+        terms = [
+            Term(
+                "kv_cache",
+                f"KV cache ({req.kv_type.flag})",
+                sum(dev),
+                max(dev),
+                "n_seq × Σ_layers cells × (K row + V row) bytes on each layer's device;"
+                " cells = ctx padded to 256 (sliding layers: window + ubatch, padded)",
+                inputs,
+                per_device=tuple(dev),
+            )
+        ]
+        if host:
+            terms.append(
+                Term(
+                    "host_kv_cache",
+                    "KV cache of layers in host memory",
+                    host,
+                    0,
+                    "the KV cache of layers left on the CPU",
+                    {},
+                    host=True,
+                )
+            )
+        if arch.linear_attention is not None:
+            # llama_memory_recurrent: f32 conv and delta-net state, max(1, n_seq) cells
+            state = arch.state_bytes(F32_BYTES) * max(1, seqs)
+            per = [0] * n_dev
+            for layer in arch.layers:
+                if layer.kind is LayerKind.LINEAR:
+                    d = lay.layer_device[layer.index]
+                    if d is not None:
+                        per[d] += state // arch.count_layers(LayerKind.LINEAR)
+            terms.append(
+                Term(
+                    "state",
+                    "recurrent state (f32)",
+                    sum(per),
+                    max(per),
+                    "n_seq × linear layers × state elements × 4 B (llama_memory_recurrent)",
+                    {"seqs": seqs, "linear_layers": arch.count_layers(LayerKind.LINEAR)},
+                    per_device=tuple(per),
+                )
+            )
+        return terms
+
+    def _compute_terms(
+        self, req: Request, lay: Layout, tensors: tuple[PlacedTensor, ...]
+    ) -> list[Term]:
+        """The scheduler's worst-case graph: a ubatch of prompt tokens over a full cache.
+
+        llama.cpp measures this buffer rather than computing it; rigfit models its largest
+        live tensors: the logits of the ubatch on the output device (plus the normed hidden
+        state feeding them), or one layer's working set: q/k/v/attention output and the FFN
+        intermediates in f32, the KQ mask, and without flash attention the f32 KQ scores of
+        every head over the whole cache. When weights stay in host memory, the scheduler copies
+        one of them at a time to the GPU for large batches (op offload), so the largest such
+        tensor is added to the layer phase.
+        """
+        arch, n_dev = req.arch, req.system.n_devices
+        a, h = arch.attention, arch.hidden_size
+        ub = min(self.ubatch(req), req.ctx_tokens * req.seqs)
+        full_cells, _ = self.cells(req)
+        n_kv = full_cells * req.seqs  # the reservation uses a full cache
+        fa = self.flash_attn(req)
+        if a.kind is AttentionKind.MLA:
+            assert a.v_head_dim is not None
+            qkv = a.num_heads * (a.head_dim + a.head_dim + a.v_head_dim)
+            attn_out = a.num_heads * a.v_head_dim
+        else:
+            qkv = (a.num_heads + 2 * a.num_kv_heads) * a.head_dim
+            attn_out = a.num_heads * a.head_dim
+        ffn = 0
+        for layer in arch.layers:
+            if layer.moe and arch.moe is not None:
+                m = arch.moe
+                w = m.experts_per_token * m.expert_intermediate_size + m.shared_intermediate_size
+            else:
+                w = layer.dense_intermediate_size
+            ffn = max(ffn, w)
+        attn = ub * (qkv + attn_out) * F32_BYTES
+        if fa:
+            attn += n_kv * ub * MASK_BYTES_FA
+        else:
+            attn += n_kv * ub * (a.num_heads + 1) * F32_BYTES  # KQ scores + f32 mask
+        ffn_bytes = ub * 2 * ffn * F32_BYTES  # gate and up outputs live together
+        layer_phase = 2 * ub * h * F32_BYTES + max(attn, ffn_bytes)
+        host_largest = max(
+            (
+                t.nbytes
+                for t in tensors
+                if self._tensor_device(t, lay, arch, req.engine.cpu_moe, req.engine.n_cpu_moe)
+                is None
+                and t.kind in (Kind.EXPERT, Kind.LAYER)
+            ),
+            default=0,
+        )
+        logits_phase = ub * (arch.vocab_size + h) * F32_BYTES
+        per = [0] * n_dev
+        for d in range(n_dev):
+            if not any(x == d for x in lay.layer_device) and lay.output_device != d:
+                continue
+            val = layer_phase + host_largest
+            if lay.output_device == d:
+                val = max(val, logits_phase)
+            per[d] = val
+        if lay.output_device is None and n_dev:
+            # The head stays in host memory, but for a batch the scheduler still runs its
+            # matrix product on the first GPU (op offload), copying the head over: the logits
+            # and that copy land in GPU0's compute buffer (so do the layers' with -ngl 0).
+            head = max(
+                (
+                    t.nbytes
+                    for t in tensors
+                    if t.kind is Kind.OUTPUT and t.role is not None and t.role.name == "OUTPUT"
+                ),
+                default=0,
+            )
+            if not head:  # tied: the head is token_embd
+                head = max((t.nbytes for t in tensors if t.kind is Kind.EMBEDDING), default=0)
+            per[0] = max(per[0], layer_phase + host_largest, logits_phase + head)
+        host_compute = ub * h * F32_BYTES + n_kv * ub * F32_BYTES
+        return [
+            Term(
+                "compute",
+                "compute buffer",
+                sum(per),
+                max(per),
+                "max(ubatch × (vocab + hidden) × 4 B on the output GPU, one layer's f32 working"
+                " set + mask (+ KQ scores without flash attention) + largest host weight copied"
+                " for the batch)",
+                {
+                    "ubatch": ub,
+                    "kv_cells": n_kv,
+                    "flash_attn": str(fa),
+                    "host_weight_copy_bytes": host_largest,
+                },
+                per_device=tuple(per),
+            ),
+            Term(
+                "host_compute",
+                "host compute buffer",
+                host_compute,
+                0,
+                "ubatch × hidden × 4 B (embeddings) + the f32 KQ mask",
+                {"ubatch": ub},
+                host=True,
+            ),
+        ]
+
+    def notes(self, req: Request) -> tuple[str, ...]:
+        out = [f"llama.cpp accounting of build b{behaviour(req.engine.version).build}"]
+        if req.seqs > 1:
+            out.append(
+                f"llama-server -c is the total over slots: -c {req.ctx_tokens * req.seqs}"
+                f" -np {req.seqs} gives each of {req.seqs} sequences {req.ctx_tokens:,} tokens"
+            )
+        return tuple(out)
+
+    # ---- command line -----------------------------------------------------------------------
+
+    def command(self, req: Request, model_ref: str) -> str:
+        s = req.engine
+        parts = ["llama-server", "-m", model_ref, "-c", str(req.ctx_tokens * req.seqs)]
+        if req.seqs > 1:
+            parts += ["-np", str(req.seqs)]
+        parts += ["-ngl", "999" if s.ngl is None else str(s.ngl)]
+        if req.kv_type is not KVCacheType.F16:
+            parts += ["-ctk", req.kv_type.flag, "-ctv", req.kv_type.flag]
+        if s.flash_attn is not None:
+            parts += ["-fa", "on" if s.flash_attn else "off"]
+        if s.tensor_split is not None:
+            parts += ["--tensor-split", ",".join(f"{x:g}" for x in s.tensor_split)]
+        if s.cpu_moe:
+            parts.append("--cpu-moe")
+        elif s.n_cpu_moe:
+            parts += ["--n-cpu-moe", str(s.n_cpu_moe)]
+        if s.n_ubatch is not None:
+            parts += ["-ub", str(s.n_ubatch)]
+        if req.arch.vision is not None:
+            parts += ["--mmproj", "mmproj-F16.gguf"]
+        return " ".join(parts)
+
+
+LLAMACPP = LlamaCpp()

@@ -1,0 +1,271 @@
+"""MLX / mlx-lm on Apple silicon: unified memory up to the GPU wired limit.
+
+Reference: mlx-lm 0.32.2, from its source (mlx_lm/utils.py ``quantize_model``,
+mlx_lm/models/cache.py ``KVCache`` / ``RotatingKVCache`` / ``make_prompt_cache``,
+mlx_lm/generate.py ``generate_step`` and ``wired_limit``, the per-model ``make_cache`` and
+``quant_predicate`` of models/gemma3_text.py, gpt_oss.py, qwen3_moe.py, deepseek_v2.py).
+
+* The usable memory is the GPU wired limit mlx-lm sets while generating, Metal's
+  ``recommendedMaxWorkingSetSize`` (rigfit's Apple capacity already is that figure).
+* Weights: an F16/BF16 checkpoint as is, or ``mlx_lm.convert -q`` affine quantization: every
+  ``nn.Linear``, ``nn.Embedding`` and expert ``SwitchLinear`` whose input dimension divides the
+  group size (64) stores ``bits`` per weight plus a scale and a bias per group in the model
+  dtype (4 bits: 4 + 32/64 = 4.5 bits per weight); norms, biases and convolutions stay 16-bit.
+  Qwen3-MoE's and gpt-oss's routers are kept at 8 bits by their ``quant_predicate``;
+  DeepSeek's ``MoEGate`` is not a Linear and stays 16-bit.
+* KV cache: ``KVCache`` grows in steps of 256 tokens in the model dtype; gemma3 and gpt-oss
+  give sliding layers a ``RotatingKVCache`` of the window (during prefill it holds up to
+  window + chunk - 1 tokens); DeepSeek-V2 caches per-head K and V, not the latent.
+* The prompt runs in chunks of 2048 tokens (``prefill_step_size``), with Metal's fused
+  attention; only the last token's logits are computed.
+"""
+
+from __future__ import annotations
+
+from rigfit.arch import AttentionKind, LayerKind, LayerSpec, Role, Tensor
+from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
+from rigfit.estimate.memory import ProfileBase, Request, Term
+from rigfit.quant import KVCacheType, WeightFormat
+
+__all__ = ["MLX", "MLXProfile", "mlx_tensor_bytes"]
+
+REFERENCE_VERSION = "0.32.2"
+# quantize_model defaults_for_mode: "affine": (group_size 64, bits 4) (utils.py l.1034-1042)
+GROUP_SIZE = 64
+DEFAULT_BITS = 4
+# mx.quantize packs 2, 3, 4, 5, 6 or 8 bits per weight (mlx.core.quantize "bits" argument);
+# with groups of 64 every row packs into whole bytes.
+ALLOWED_BITS = (2, 3, 4, 5, 6, 8)
+SCALE_BIAS_PER_GROUP = 2  # one scale and one bias per group, in the weights' dtype
+# qwen3_moe.py / gpt_oss.py quant_predicate: the router ("mlp.gate", "router") at 8 bits, g64
+ROUTER_BITS = 8
+ROUTER_8BIT_MODELS = frozenset({"qwen3_moe", "gpt_oss"})
+# deepseek_v2.py MoEGate holds a bare weight (no to_quantized): it stays 16-bit
+ROUTER_FLOAT_MODELS = frozenset({"deepseek_v2", "deepseek_v3", "kimi_k2"})
+KV_STEP = 256  # KVCache.step = 256 (models/cache.py l.340)
+PREFILL_STEP = 2048  # generate_step(prefill_step_size=2048) (generate.py l.323)
+# Models whose make_cache gives sliding layers a RotatingKVCache (gemma3_text.py l.247-257,
+# gpt_oss.py l.313-320); mlx-lm runs Mistral, Qwen2 and Gemma 2 windows as full attention.
+ROTATING_MODELS = frozenset({"gemma3", "gemma3_text", "gpt_oss"})
+SUPPORTED_WEIGHTS = (WeightFormat.F16, WeightFormat.BF16)
+
+
+def _pad(x: int, to: int) -> int:
+    return -(-x // to) * to
+
+
+def _quantizable(t: Tensor) -> bool:
+    """Modules nn.quantize converts: Linear, Embedding and SwitchLinear weights."""
+    if t.role is Role.VISION:
+        return False  # mlx-lm does not load the vision tower
+    return t.role.quantizable or t.role in (
+        Role.TOKEN_EMBD,
+        Role.OUTPUT,
+        Role.ROUTER,
+        Role.SHEXP_ROUTER,
+    )
+
+
+def mlx_tensor_bytes(t: Tensor, bits: int | None, model_type: str) -> int:
+    """Bytes of one tensor as mlx-lm stores it (16-bit, or affine-quantized in groups of 64).
+
+    >>> from rigfit.arch import Role, Tensor
+    >>> w = Tensor("blk.0.attn_q.weight", 4096, 4096, Role.ATTN_Q, 0)
+    >>> mlx_tensor_bytes(w, 4, "llama") * 8 / w.numel  # 4 + 2 × 16 / 64
+    4.5
+    """
+    if bits is None or not _quantizable(t) or t.cols % GROUP_SIZE:
+        return 2 * t.numel
+    if t.role is Role.ROUTER and model_type in ROUTER_FLOAT_MODELS:
+        return 2 * t.numel
+    if t.role is Role.ROUTER and model_type in ROUTER_8BIT_MODELS:
+        bits = ROUTER_BITS
+    groups = t.numel // GROUP_SIZE
+    return t.numel * bits // 8 + groups * SCALE_BIAS_PER_GROUP * 2
+
+
+class MLXProfile(ProfileBase):
+    name = "mlx"
+    description = (
+        "mlx-lm on Apple silicon: F16/BF16 or affine 4/8-bit weights (group 64, 16-bit scale"
+        " and bias), KVCache in 256-token steps, rotating caches for sliding windows, prefill"
+        " in 2048-token chunks; capacity is Metal's recommended working set"
+    )
+    reference_version = REFERENCE_VERSION
+
+    def bits(self, req: Request) -> int | None:
+        return req.engine.mlx_bits
+
+    def _check(self, req: Request) -> None:
+        gpu = req.system.gpu
+        if not gpu.unified_memory:
+            raise InvalidSpecError(
+                f"MLX runs on Apple silicon only, not {gpu.name}; use --engine vllm, sglang,"
+                " transformers or llama.cpp"
+            )
+        if req.file_weights is not None or req.file_tensors:
+            raise InvalidSpecError(
+                "rigfit prices MLX from the model's tensor inventory, not a GGUF or safetensors"
+                " file; drop the file and give --quant BF16 (with mlx_bits 4 or 8)"
+            )
+        if req.weight_format not in SUPPORTED_WEIGHTS:
+            raise InvalidSpecError(
+                f"MLX loads F16/BF16 checkpoints, quantized by mlx_lm.convert -q; not"
+                f" {req.weight_format.label} (allowed: F16, BF16, with mlx_bits "
+                + "/".join(map(str, ALLOWED_BITS))
+                + ")"
+            )
+        b = self.bits(req)
+        if b is not None and b not in ALLOWED_BITS:
+            raise InvalidSpecError(
+                f"MLX quantizes to {', '.join(map(str, ALLOWED_BITS))} bits, not {b}"
+            )
+        if req.kv_type not in (KVCacheType.F16, KVCacheType.BF16):
+            raise InvalidSpecError(
+                f"mlx-lm's KVCache is in the model dtype, not {req.kv_type.flag} (allowed:"
+                " f16, bf16)"
+            )
+        s = req.engine
+        if s.tp > 1 or s.pp > 1 or s.ngl is not None or s.cpu_moe or s.n_cpu_moe:
+            raise InvalidSpecError(
+                "MLX runs the whole model in unified memory: drop --tp/--pp/-ngl/--cpu-moe"
+            )
+        if req.arch.linear_attention is not None:
+            raise UnsupportedArchitectureError(
+                "rigfit does not yet replay mlx-lm's Qwen3-Next linear-attention cache; use"
+                " --engine llama.cpp"
+            )
+
+    # ---- bytes ------------------------------------------------------------------------------
+
+    def weight_bytes(self, req: Request) -> tuple[int, int]:
+        """(total bytes, bytes of quantized tensors)."""
+        total = quantized = 0
+        bits, mt = self.bits(req), req.arch.model_type
+        for t in req.arch.tensors():
+            if t.role is Role.VISION:
+                continue
+            b = mlx_tensor_bytes(t, bits, mt)
+            total += b
+            if bits is not None and b != 2 * t.numel:
+                quantized += b
+        return total, quantized
+
+    def kv_elems_per_token_layer(self, req: Request) -> int:
+        a = req.arch.attention
+        if a.kind is AttentionKind.MLA:
+            # deepseek_v2.py: keys = concat(k_nope, k_pe repeated per head), values per head
+            assert a.v_head_dim is not None
+            return a.num_heads * (a.head_dim + a.v_head_dim)
+        return 2 * a.num_kv_heads * a.head_dim
+
+    def layer_tokens(self, req: Request, layer: LayerSpec) -> int:
+        """Slots one sequence's cache holds in this layer at its largest."""
+        full = _pad(req.ctx_tokens, KV_STEP)
+        rotating = layer.kind is LayerKind.SLIDING and req.arch.model_type in ROTATING_MODELS
+        if not rotating:
+            return full
+        assert layer.window is not None
+        if req.ctx_tokens <= layer.window:
+            return min(full, layer.window)
+        # _update_concat keeps max_size + S - 1 tokens for a chunk of S (cache.py l.462-480)
+        return layer.window + min(PREFILL_STEP, req.ctx_tokens) - 1
+
+    def activation_bytes(self, req: Request) -> int:
+        """One prefill chunk's widest layer working set in the model dtype, plus the last
+        token's logits (dtype and the f32 log-probabilities)."""
+        arch, a, h = req.arch, req.arch.attention, req.arch.hidden_size
+        chunk = min(PREFILL_STEP, req.ctx_tokens) * req.seqs
+        if a.kind is AttentionKind.MLA:
+            assert a.v_head_dim is not None
+            attn = a.num_heads * (2 * a.head_dim + 2 * a.v_head_dim)
+        else:
+            attn = (2 * a.num_heads + 2 * a.num_kv_heads) * a.head_dim
+        mlp = 0
+        for layer in arch.layers:
+            if layer.moe and arch.moe is not None:
+                m = arch.moe
+                width = 3 * m.experts_per_token * m.expert_intermediate_size
+                width += 3 * m.shared_intermediate_size
+            else:
+                width = 3 * layer.dense_intermediate_size
+            mlp = max(mlp, width)
+        return chunk * 2 * (2 * h + max(attn, mlp)) + req.seqs * arch.vocab_size * (2 + 4)
+
+    # ---- the profile ------------------------------------------------------------------------
+
+    def terms(self, req: Request) -> list[Term]:
+        self._check(req)
+        arch = req.arch
+        w, q = self.weight_bytes(req)
+        bits = self.bits(req)
+        row = self.kv_elems_per_token_layer(req) * 2
+        kv = sum(req.seqs * self.layer_tokens(req, x) * row for x in arch.layers)
+        act = self.activation_bytes(req)
+        label = f"{req.weight_format.label}" if bits is None else f"MLX {bits}-bit, group 64"
+        return [
+            Term(
+                "weights",
+                f"weights ({label})",
+                w,
+                w,
+                "16-bit tensors × 2 B; quantized Linear/Embedding/SwitchLinear: bits/8 B per"
+                " weight + a 16-bit scale and bias per 64 (routers 8-bit or 16-bit per model)",
+                {
+                    "bits": bits or 16,
+                    "group_size": GROUP_SIZE,
+                    "quantized_bytes": q,
+                    "vision_tower": "not loaded by mlx-lm" if arch.vision else "none",
+                },
+            ),
+            Term(
+                "kv_cache",
+                "KV cache (model dtype, 256-token steps)",
+                kv,
+                kv,
+                "seqs × Σ_layers slots × K+V elements × 2 B; slots = ctx rounded up to 256"
+                " (rotating sliding layers: window, or window + chunk − 1 while prefilling)",
+                {
+                    "step": KV_STEP,
+                    "elems_per_token_layer": self.kv_elems_per_token_layer(req),
+                    "seqs": req.seqs,
+                },
+            ),
+            Term(
+                "activations",
+                "prefill chunk activations and logits",
+                act,
+                act,
+                "min(2048, ctx) × seqs × (2 × hidden + widest of attention and MLP) × 2 B"
+                " + seqs × vocab × (2 + 4) B",
+                {"chunk_tokens": min(PREFILL_STEP, req.ctx_tokens)},
+            ),
+        ]
+
+    def notes(self, req: Request) -> tuple[str, ...]:
+        self._check(req)
+        out = [
+            "mlx-lm wires up to Metal's recommended working set while generating; beyond it"
+            " macOS pages GPU memory (raise it with sudo sysctl iogpu.wired_limit_mb=N)",
+        ]
+        if req.seqs > 1:
+            out.append(
+                "mlx_lm.generate runs one sequence; mlx_lm.server batches requests, each with"
+                " its own cache"
+            )
+        if req.arch.vision is not None:
+            out.append("mlx-lm loads the language model only; images need mlx-vlm")
+        return tuple(out)
+
+    def command(self, req: Request, model_ref: str) -> str:
+        bits = self.bits(req)
+        if bits is None:
+            return f"mlx_lm.generate --model {model_ref} --max-tokens {req.ctx_tokens}"
+        return (
+            f"mlx_lm.convert --hf-path {model_ref} -q --q-bits {bits} --q-group-size"
+            f" {GROUP_SIZE} --mlx-path mlx_model && mlx_lm.generate --model mlx_model"
+            f" --max-tokens {req.ctx_tokens}"
+        )
+
+
+MLX = MLXProfile()

@@ -1,0 +1,96 @@
+"""Tensor- and pipeline-parallel sharding of weights, as vLLM and SGLang lay them out.
+
+Under tensor parallelism (Megatron-style column/row parallel layers) each rank holds 1/TP of
+every attention and MLP matrix, of each expert's matrices (FusedMoE splits the intermediate
+size) and of the vocabulary (VocabParallelEmbedding pads it to a multiple of 64 first).
+Norms, MoE routers and MLA's down-projections (ReplicatedLinear in deepseek_v2.py) are whole on
+every rank, and so are the K/V projections when TP exceeds the KV heads: each rank then keeps
+one KV head (``max(1, kv_heads // tp)``, vLLM llama.py and SGLang's QKVParallelLinear).
+Pipeline parallelism gives each stage a contiguous run of layers, the embedding to the first
+stage and the head to the last (vLLM get_pp_indices).
+"""
+
+from __future__ import annotations
+
+from rigfit.arch import Architecture, Role
+from rigfit.engines.tensors import Kind, request_tensors
+from rigfit.errors import InvalidSpecError
+from rigfit.estimate.memory import Request
+
+__all__ = ["VOCAB_PAD", "kv_heads_per_rank", "pp_layers", "rank_weight_bytes"]
+
+VOCAB_PAD = 64  # DEFAULT_VOCAB_PADDING_SIZE, vllm/model_executor/layers/vocab_parallel_embedding.py
+
+_REPLICATED = {
+    Role.NORM,
+    Role.ROUTER,
+    Role.SHEXP_ROUTER,
+    Role.ATTN_Q_A,
+    Role.ATTN_KV_A,
+    Role.SSM_OTHER,
+}
+
+
+def kv_heads_per_rank(arch: Architecture, tp: int) -> int:
+    return max(1, arch.attention.num_kv_heads // tp)
+
+
+def check_tp(arch: Architecture, tp: int, engine: str) -> None:
+    """Both engines require the query heads to divide evenly over the ranks."""
+    heads = arch.attention.num_heads
+    if heads % tp:
+        allowed = [d for d in range(1, heads + 1) if heads % d == 0 and d <= 64]
+        raise InvalidSpecError(
+            f"{engine} needs the {heads} attention heads to divide by the tensor-parallel size"
+            f" {tp} (allowed: {', '.join(map(str, allowed))})"
+        )
+
+
+def pp_layers(n_layers: int, pp: int) -> list[range]:
+    """Layers of each pipeline stage: even runs, the remainder spread over the last stages
+    (vllm/distributed/utils.py get_pp_indices: partitions of n // pp, the last
+    ``n % pp`` stages one more)."""
+    if pp > n_layers:
+        raise InvalidSpecError(
+            f"--pipeline-parallel-size {pp} exceeds the model's {n_layers} layers"
+        )
+    base, rem = divmod(n_layers, pp)
+    sizes = [base + (1 if i >= pp - rem else 0) for i in range(pp)]
+    out, start = [], 0
+    for s in sizes:
+        out.append(range(start, start + s))
+        start += s
+    return out
+
+
+def _rank_bytes(nbytes: int, role: Role | None, kind: Kind, arch: Architecture, tp: int) -> int:
+    if role in _REPLICATED:
+        return nbytes
+    if kind in (Kind.EMBEDDING, Kind.OUTPUT) and role in (Role.TOKEN_EMBD, Role.OUTPUT):
+        v = arch.vocab_size
+        padded = -(-v // VOCAB_PAD) * VOCAB_PAD
+        return nbytes * (-(-padded // tp)) // v
+    if role in (Role.ATTN_K, Role.ATTN_V):
+        kv = arch.attention.num_kv_heads
+        return nbytes * kv_heads_per_rank(arch, tp) // kv
+    return -(-nbytes // tp)
+
+
+def rank_weight_bytes(req: Request, tp: int, stage: range, first: bool, last: bool) -> int:
+    """Weight bytes on one rank of a pipeline stage holding ``stage`` layers."""
+    arch = req.arch
+    total = 0
+    for t in request_tensors(req):
+        if t.kind is Kind.EMBEDDING:
+            if not (first or (last and arch.tie_word_embeddings)):
+                continue
+        elif t.kind is Kind.OUTPUT:
+            if not last:
+                continue
+        elif t.kind is Kind.VISION:
+            if not first:
+                continue
+        elif t.layer is not None and t.layer not in stage:
+            continue
+        total += _rank_bytes(t.nbytes, t.role, t.kind, arch, tp)
+    return total

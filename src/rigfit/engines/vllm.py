@@ -1,0 +1,406 @@
+"""vLLM: a fixed share of each GPU, weights and a profiled activation peak, the rest KV blocks.
+
+Reference: vLLM 0.11.0 (V1 engine), from its source (vllm/v1/worker/gpu_worker.py
+``determine_available_memory``, vllm/v1/kv_cache_interface.py, vllm/v1/core/kv_cache_utils.py,
+vllm/engine/arg_utils.py). Per GPU rank:
+
+* the engine may use ``gpu_memory_utilization × total memory`` (default 0.9);
+* out of that come the weights of the rank ("Model loading took X GiB"), the activation peak
+  of one profiling forward pass over ``max_num_batched_tokens`` tokens plus the sampler's
+  logits, and the memory outside PyTorch that grew meanwhile (NCCL, cuBLAS);
+* what is left is the KV cache ("Available KV cache memory"), cut into blocks of
+  ``block_size`` tokens: ``num_blocks = available // page_size // layers``, "GPU KV cache
+  size: N tokens" and "Maximum concurrency for L tokens per request: X";
+* CUDA graphs are captured after the KV cache is allocated and come out of the remaining
+  ``1 - gpu_memory_utilization``.
+
+A request fits when the blocks its sequences need fit in the pool: vLLM refuses to start
+when one sequence of ``max_model_len`` does not, and queues sequences beyond the pool.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from rigfit.arch import Architecture, AttentionKind, LayerKind
+from rigfit.engines.sharding import check_tp, kv_heads_per_rank, pp_layers, rank_weight_bytes
+from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
+from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
+from rigfit.quant import Family, KVCacheType
+from rigfit.units import GIB
+
+__all__ = ["VLLM", "VLLMProfile", "parse_version"]
+
+REFERENCE_VERSION = (0, 11, 0)
+GPU_MEMORY_UTILIZATION = 0.9  # CacheConfig.gpu_memory_utilization default (config/cache.py)
+BLOCK_SIZE = 16  # CUDA default block size (platforms/cuda.py)
+# MLA backends force their block size (platforms/cuda.py, 0.11): FlashMLA 64 on Hopper,
+# CUTLASS MLA 128 on Blackwell; elsewhere the Triton MLA backend keeps 16.
+MLA_BLOCK_HOPPER = 64
+MLA_BLOCK_BLACKWELL = 128
+# Scheduler defaults for `vllm serve` (arg_utils.py _set_default_args, 0.11 l.1590-1681):
+# devices of at least 70 GiB other than the A100 get 8192 batched tokens and 1024 sequences,
+# the others 2048 and 256. 0.8.x had no A100 exception (PR #17885 added it).
+BIG_GPU_BYTES = 70 * GIB
+BATCHED_TOKENS_BIG, BATCHED_TOKENS_SMALL = 8192, 2048
+MAX_SEQS_BIG, MAX_SEQS_SMALL = 1024, 256
+# V0 (before 0.8) without chunked prefill profiled max(max_model_len, 2048) tokens at once
+# (SchedulerConfig: max_num_batched_tokens = max(max_model_len, 2048)); it enabled chunked
+# prefill, with 512-token chunks, only for contexts above 32K (EngineArgs.create_engine_config).
+V0_MIN_BATCHED_TOKENS = 2048
+V0_CHUNKED_ABOVE_TOKENS = 32768
+V0_CHUNK_TOKENS = 512
+V0_MAX_SEQS = 256
+# Memory outside PyTorch that the profile run sees: 0.35 GiB on one RTX 3090
+# ("non_torch_memory=0.35GiB", vllm-project/vllm#10517), 2.53 GiB per rank with TP 8
+# ("non_torch_memory takes 2.53GiB", a DeepSeek-R1 TP8×PP2 log in vllm-project/vllm#13004):
+# NCCL buffers and the custom all-reduce workspace grow it when there are peers.
+NON_TORCH_SINGLE_BYTES = int(0.35 * GIB)
+NON_TORCH_TP_BYTES = int(2.53 * GIB)
+ACT_BYTES = 2  # activations in the model dtype (bf16/f16)
+LOGIT_BYTES = 4  # the sampler upcasts logits to f32
+SUPPORTED_KV = (KVCacheType.F16, KVCacheType.BF16, KVCacheType.FP8)
+
+
+def parse_version(version: str | None) -> tuple[int, int, int]:
+    """``0.6.4.post1`` -> (0, 6, 4); None -> the reference version."""
+    if version is None:
+        return REFERENCE_VERSION
+    m = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", version)
+    if m is None:
+        raise InvalidSpecError(f"vLLM version {version!r} is not like 0.11.0")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A KV cache group of one spec: its layers and the blocks one request needs."""
+
+    kind: LayerKind
+    layers: int
+
+
+class VLLMProfile(ProfileBase):
+    name = "vllm"
+    description = (
+        "vLLM V1: gpu_memory_utilization × total per GPU; weights per TP rank, the activation"
+        " peak of one max_num_batched_tokens pass, non-torch memory; the rest in KV blocks"
+    )
+    reference_version = ".".join(map(str, REFERENCE_VERSION))
+
+    # ---- settings ---------------------------------------------------------------------------
+
+    def version(self, req: Request) -> tuple[int, int, int]:
+        return parse_version(req.engine.version)
+
+    def v1(self, req: Request) -> bool:
+        return self.version(req) >= (0, 8, 0)
+
+    def tp_pp(self, req: Request) -> tuple[int, int]:
+        s, n = req.engine, req.system.n_devices
+        if s.tp == 1 and s.pp == 1:
+            return n, 1  # --gpus N alone: tensor parallel over all of them
+        if s.tp * s.pp != n:
+            raise InvalidSpecError(
+                f"vLLM runs on tensor-parallel × pipeline-parallel GPUs: {s.tp} × {s.pp}"
+                f" = {s.tp * s.pp}, but {n} GPUs were given (make --gpus {s.tp * s.pp})"
+            )
+        return s.tp, s.pp
+
+    def utilization(self, req: Request) -> float:
+        return req.engine.gpu_memory_utilization or GPU_MEMORY_UTILIZATION
+
+    def block_size(self, req: Request) -> int:
+        if req.engine.block_size:
+            return req.engine.block_size
+        if req.arch.attention.kind is AttentionKind.MLA and self.v1(req):
+            arch_name = req.system.gpu.architecture.lower()
+            if "blackwell" in arch_name:
+                return MLA_BLOCK_BLACKWELL
+            if "hopper" in arch_name:
+                return MLA_BLOCK_HOPPER
+        return BLOCK_SIZE
+
+    def batched_tokens(self, req: Request) -> int:
+        if req.engine.max_num_batched_tokens:
+            return req.engine.max_num_batched_tokens
+        if not self.v1(req):
+            if req.ctx_tokens > V0_CHUNKED_ABOVE_TOKENS:
+                return V0_CHUNK_TOKENS
+            return max(req.ctx_tokens, V0_MIN_BATCHED_TOKENS)
+        return BATCHED_TOKENS_BIG if self._big(req) else BATCHED_TOKENS_SMALL
+
+    def max_num_seqs(self, req: Request) -> int:
+        if req.engine.max_num_seqs:
+            return req.engine.max_num_seqs
+        if not self.v1(req):
+            return V0_MAX_SEQS
+        return MAX_SEQS_BIG if self._big(req) else MAX_SEQS_SMALL
+
+    def _big(self, req: Request) -> bool:
+        gpu = req.system.gpu
+        a100_exception = self.version(req) >= (0, 9, 0)
+        return req.system.capacity_per_gpu_bytes >= BIG_GPU_BYTES and not (
+            a100_exception and "a100" in gpu.id
+        )
+
+    def _check(self, req: Request) -> None:
+        if req.system.is_mixed:
+            raise InvalidSpecError(
+                "vLLM shards every layer evenly over identical GPUs; for mixed GPUs use"
+                " --engine llama.cpp"
+            )
+        if req.system.gpu.unified_memory:
+            raise InvalidSpecError(
+                f"vLLM does not run on {req.system.gpu.name} (Apple silicon); use --engine mlx"
+                " or --engine llama.cpp"
+            )
+        if req.weights().format.family is Family.GGUF and req.file_weights is None:
+            raise InvalidSpecError(
+                "rigfit prices vLLM with safetensors checkpoints, not GGUF"
+                f" {req.weight_format.label} (allowed: BF16, FP8, AWQ, GPTQ, MXFP4, NVFP4 ...);"
+                " use --engine llama.cpp for GGUF"
+            )
+        if req.kv_type not in SUPPORTED_KV:
+            raise InvalidSpecError(
+                f"vLLM has no {req.kv_type.flag} KV cache (allowed: f16/bf16 as 'auto', fp8)"
+            )
+        if req.engine.ngl is not None or req.engine.cpu_moe or req.engine.n_cpu_moe:
+            raise InvalidSpecError("-ngl and --cpu-moe are llama.cpp options, not vLLM's")
+        if req.arch.linear_attention is not None:
+            raise UnsupportedArchitectureError(
+                "rigfit does not yet replay vLLM's hybrid Mamba/linear-attention KV groups"
+                " (Qwen3-Next); use --engine llama.cpp, sglang or transformers"
+            )
+        tp, _ = self.tp_pp(req)
+        check_tp(req.arch, tp, "vLLM")
+
+    # ---- per rank ---------------------------------------------------------------------------
+
+    def _stage(self, req: Request) -> tuple[range, bool, bool]:
+        """The pipeline stage whose rank is most loaded: (layers, has embedding, has head)."""
+        tp, pp = self.tp_pp(req)
+        stages = pp_layers(req.arch.num_layers, pp)
+        best = max(
+            range(pp),
+            key=lambda i: rank_weight_bytes(req, tp, stages[i], i == 0, i == pp - 1),
+        )
+        return stages[best], best == 0, best == pp - 1
+
+    def kv_bytes_per_token_layer(self, req: Request) -> int:
+        a = req.arch.attention
+        tp, _ = self.tp_pp(req)
+        elem = req.kv_type.row_bytes(1)
+        if a.kind is AttentionKind.MLA:
+            assert a.kv_lora_rank is not None
+            assert a.qk_rope_head_dim is not None
+            return (a.kv_lora_rank + a.qk_rope_head_dim) * elem  # one latent, every rank
+        return 2 * kv_heads_per_rank(req.arch, tp) * a.head_dim * elem
+
+    def rotary_bytes(self, arch: Architecture) -> int:
+        """The cos/sin cache: max_position × rotary_dim in the model dtype, one per model
+        (rotary_embedding.py _compute_cos_sin_cache; get_rope caches instances)."""
+        a = arch.attention
+        rot = a.qk_rope_head_dim if a.kind is AttentionKind.MLA else a.head_dim
+        assert rot is not None
+        return arch.context_length * rot * ACT_BYTES
+
+    def activation_bytes(self, req: Request) -> int:
+        """Peak of the profiling pass: the widest layer's working set for the batched tokens
+        in the model dtype, plus f32 logits for up to max_num_seqs rows."""
+        arch, (tp, _) = req.arch, self.tp_pp(req)
+        t = self.batched_tokens(req)
+        a, h = arch.attention, arch.hidden_size
+        if a.kind is AttentionKind.MLA:
+            assert a.v_head_dim is not None
+            attn = a.num_heads * (a.head_dim + a.head_dim + a.v_head_dim) // tp
+        else:
+            attn = (a.num_heads + 2 * a.num_kv_heads) * a.head_dim // tp
+            attn += a.num_heads * a.head_dim // tp
+        mlp = 0
+        for layer in arch.layers:
+            if layer.moe and arch.moe is not None:
+                m = arch.moe
+                # fused_moe caches: T×topk×2I, T×topk×I and T×topk×hidden (fused_moe.py)
+                width = m.experts_per_token * (3 * m.expert_intermediate_size // tp + h)
+                width += 3 * m.shared_intermediate_size // tp
+            else:
+                width = 3 * layer.dense_intermediate_size // tp  # gate_up output + activation
+            mlp = max(mlp, width)
+        per_token = 2 * h + max(attn, mlp)
+        logits_rows = min(self.max_num_seqs(req), t)
+        return t * per_token * ACT_BYTES + logits_rows * arch.vocab_size * LOGIT_BYTES
+
+    def non_torch_bytes(self, req: Request) -> int:
+        return NON_TORCH_SINGLE_BYTES if req.system.n_devices == 1 else NON_TORCH_TP_BYTES
+
+    def _groups(self, req: Request, stage: range) -> list[_Group]:
+        layers = [req.arch.layers[i] for i in stage]
+        full = sum(1 for x in layers if x.kind is LayerKind.FULL)
+        sliding = sum(1 for x in layers if x.kind is LayerKind.SLIDING)
+        if not full or not sliding:
+            kind = LayerKind.FULL if full else LayerKind.SLIDING
+            return [_Group(kind, full + sliding)]
+        # hybrid KV cache manager: groups of min(#full, #sliding) layers (kv_cache_utils.py)
+        size = min(full, sliding)
+        return [_Group(LayerKind.FULL, size)] * math.ceil(full / size) + [
+            _Group(LayerKind.SLIDING, size)
+        ] * math.ceil(sliding / size)
+
+    def _blocks_per_request(self, req: Request, g: _Group, ctx: int) -> int:
+        block = self.block_size(req)
+        if g.kind is LayerKind.SLIDING:
+            window = next(x.window for x in req.arch.layers if x.window)
+            span = min(window - 1 + self.batched_tokens(req), ctx)
+            return math.ceil(span / block) + 1  # SlidingWindowSpec.max_memory_usage_bytes
+        return math.ceil(ctx / block)
+
+    # ---- the profile --------------------------------------------------------------------------
+
+    def capacities(self, req: Request) -> tuple[int, ...]:
+        u = self.utilization(req)
+        return tuple(int(c * u) for c in req.system.capacities_bytes)
+
+    def terms(self, req: Request) -> list[Term]:
+        self._check(req)
+        tp, pp = self.tp_pp(req)
+        stage, first, last = self._stage(req)
+        n = req.system.n_devices
+        w = rank_weight_bytes(req, tp, stage, first, last)
+        rot = self.rotary_bytes(req.arch)
+        act = self.activation_bytes(req)
+        other = self.non_torch_bytes(req)
+        demand = self._kv_demand(req, stage)
+        return [
+            Term(
+                "weights",
+                f"weights ({req.weights().format.label})",
+                w * n,
+                w,
+                "per rank: 1/TP of each sharded matrix and of the padded vocabulary, norms,"
+                " routers and replicated K/V heads whole; the layers of its pipeline stage",
+                {"tp": tp, "pp": pp, "stage_layers": len(stage)},
+            ),
+            Term(
+                "rotary",
+                "rotary cos/sin cache",
+                rot * n,
+                rot,
+                "max_position_embeddings × rotary dim × 2 B (counted in 'Model loading took')",
+                {"positions": req.arch.context_length},
+            ),
+            Term(
+                "activations",
+                "activation peak (profiling run)",
+                act * n,
+                act,
+                "max_num_batched_tokens × (2 × hidden + widest layer's intermediates / TP) × 2 B"
+                " + min(max_num_seqs, tokens) × vocab × 4 B of logits",
+                {
+                    "max_num_batched_tokens": self.batched_tokens(req),
+                    "max_num_seqs": self.max_num_seqs(req),
+                },
+            ),
+            Term(
+                "non_torch",
+                "memory outside PyTorch",
+                other * n,
+                other,
+                "NCCL, cuBLAS and the custom all-reduce workspace, as vLLM's logs report it",
+                {"per_gpu_bytes": other},
+            ),
+            Term(
+                "kv_cache",
+                f"KV cache blocks for {req.seqs} × {req.ctx_tokens:,} tokens",
+                demand * n,
+                demand,
+                "seqs × blocks per request × block_size × KV bytes per token per layer ×"
+                " layers of the rank",
+                {
+                    "block_size": self.block_size(req),
+                    "bytes_per_token_layer": self.kv_bytes_per_token_layer(req),
+                    "layers_per_rank": len(stage),
+                },
+            ),
+        ]
+
+    def _kv_demand(self, req: Request, stage: range) -> int:
+        page = self.block_size(req) * self.kv_bytes_per_token_layer(req)
+        return req.seqs * sum(
+            self._blocks_per_request(req, g, req.ctx_tokens) * page * g.layers
+            for g in self._groups(req, stage)
+        )
+
+    def kv_pool(self, req: Request) -> KVPool | None:
+        self._check(req)
+        tp, _ = self.tp_pp(req)
+        stage, first, last = self._stage(req)
+        budget = (
+            int(req.system.capacity_per_gpu_bytes * self.utilization(req))
+            - rank_weight_bytes(req, tp, stage, first, last)
+            - self.rotary_bytes(req.arch)
+            - self.activation_bytes(req)
+            - self.non_torch_bytes(req)
+        )
+        block = self.block_size(req)
+        per_tok_layer = self.kv_bytes_per_token_layer(req)
+        page = block * per_tok_layer
+        groups = self._groups(req, stage)
+        group_layers = groups[0].layers
+        blocks = max(0, budget) // page // group_layers
+        tokens = blocks // len(groups) * block
+        need = sum(self._blocks_per_request(req, g, req.ctx_tokens) for g in groups)
+        if self.version(req) >= (0, 10, 0):
+            conc = blocks / need if need else 0.0
+        else:  # 0.8-0.9 and V0: tokens / max_model_len
+            conc = blocks * block / req.ctx_tokens
+        return KVPool(
+            budget_per_gpu_bytes=budget,
+            bytes_per_token_per_gpu=per_tok_layer * len(stage),
+            tokens=tokens,
+            block_tokens=block,
+            blocks=blocks,
+            max_concurrency=round(conc, 2),
+            formula="blocks = available // (block_size × bytes per token per layer) // layers;"
+            " tokens = blocks × block_size",
+        )
+
+    def notes(self, req: Request) -> tuple[str, ...]:
+        u = self.utilization(req)
+        out = [
+            f"vLLM takes {u:g} of each GPU's memory up front, whatever the request needs;"
+            " CUDA graphs come out of the rest (--enforce-eager skips them)",
+        ]
+        if req.arch.attention.num_kv_heads < self.tp_pp(req)[0]:
+            out.append(
+                f"tensor parallel {self.tp_pp(req)[0]} exceeds the"
+                f" {req.arch.attention.num_kv_heads} KV heads: every rank keeps one KV head,"
+                " so the KV cache is replicated"
+            )
+        return tuple(out)
+
+    def command(self, req: Request, model_ref: str) -> str:
+        tp, pp = self.tp_pp(req)
+        parts = ["vllm", "serve", model_ref]
+        if tp > 1:
+            parts += ["--tensor-parallel-size", str(tp)]
+        if pp > 1:
+            parts += ["--pipeline-parallel-size", str(pp)]
+        parts += ["--max-model-len", str(req.ctx_tokens)]
+        parts += ["--gpu-memory-utilization", f"{self.utilization(req):g}"]
+        if req.engine.max_num_seqs:
+            parts += ["--max-num-seqs", str(req.engine.max_num_seqs)]
+        if req.kv_type is KVCacheType.FP8:
+            parts += ["--kv-cache-dtype", "fp8"]
+        if req.engine.max_num_batched_tokens:
+            parts += ["--max-num-batched-tokens", str(req.engine.max_num_batched_tokens)]
+        if req.engine.block_size:
+            parts += ["--block-size", str(req.engine.block_size)]
+        if req.engine.enforce_eager:
+            parts.append("--enforce-eager")
+        return " ".join(parts)
+
+
+VLLM = VLLMProfile()

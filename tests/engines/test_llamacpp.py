@@ -1,0 +1,165 @@
+"""llama.cpp's accounting, checked against figures derived by hand from each config."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from rigfit.api import make_request
+from rigfit.engines.llamacpp import LLAMACPP, behaviour, build_number, layout
+from rigfit.errors import InvalidSpecError
+from rigfit.estimate.memory import Estimate, Request, estimate
+from rigfit.estimate.settings import EngineSettings
+
+LLAMA8B = "meta-llama/Llama-3.1-8B-Instruct"  # 32 layers, 8 KV heads of 128, vocab 128256
+DSV3 = "deepseek-ai/DeepSeek-V3"  # 61 layers, 128 heads, MLA latent 512 + rope 64
+
+
+def _req(
+    model: str,
+    *,
+    gpus: int = 1,
+    quant: str = "F16",
+    ctx: int = 4096,
+    kv: str = "f16",
+    seqs: int = 1,
+    **settings: object,
+) -> Request:
+    _, req = make_request(model, "rtx-4090", gpus=gpus, quant=quant, ctx=ctx, kv_type=kv, seqs=seqs)
+    return replace(req, engine=EngineSettings(**settings))  # type: ignore[arg-type]
+
+
+def _term(est: Estimate, key: str) -> int:
+    return est.term_bytes(key)
+
+
+def test_kv_cache_llama_8b_matches_the_logged_512_mib() -> None:
+    # 32 layers × 4096 cells × (K + V) × 8 heads × 128 × 2 B; llama.cpp logs 512.00 MiB
+    est = estimate(_req(LLAMA8B, flash_attn=True), LLAMACPP)
+    assert _term(est, "kv_cache") == 32 * 4096 * 2 * 8 * 128 * 2 == 512 * 2**20
+
+
+def test_context_is_padded_to_256_cells_per_sequence() -> None:
+    est = estimate(_req(LLAMA8B, ctx=1000, seqs=3, flash_attn=True), LLAMACPP)
+    assert _term(est, "kv_cache") == 3 * 1024 * 32 * 2 * 8 * 128 * 2
+
+
+def test_old_builds_pad_to_32_without_flash_attention() -> None:
+    est = estimate(_req(LLAMA8B, ctx=1010, flash_attn=False, version="b5000"), LLAMACPP)
+    assert _term(est, "kv_cache") == 1024 * 32 * 2 * 8 * 128 * 2  # GGML_PAD(1010, 32) = 1024
+    est = estimate(_req(LLAMA8B, ctx=990, flash_attn=False, version="b5000"), LLAMACPP)
+    assert _term(est, "kv_cache") == 992 * 32 * 2 * 8 * 128 * 2
+
+
+def test_quantized_kv_rows() -> None:
+    # q8_0: 34 bytes per 32 elements; K and V rows of 1024 elements each
+    est = estimate(_req(LLAMA8B, kv="q8_0"), LLAMACPP)
+    assert _term(est, "kv_cache") == 32 * 4096 * 2 * (1024 // 32 * 34)
+
+
+@pytest.mark.parametrize(
+    ("version", "k", "v"),
+    [("b4905", 128 * 192, 128 * 128), ("b5331", 576, 512), (None, 576, 0)],
+)
+def test_mla_cache_follows_the_build(version: str | None, k: int, v: int) -> None:
+    # DeepSeek-V3 at 16k: before PR #12801 per-head K/V, then latent K + V, then K only.
+    # b5331's 61 × 16384 × (576 + 512) × 2 B = 2074.00 MiB is the value its log prints.
+    est = estimate(_req(DSV3, quant="BF16", ctx=16384, version=version), LLAMACPP)
+    assert _term(est, "kv_cache") == 61 * 16384 * (k + v) * 2
+
+
+def test_compute_buffer_is_the_logits_of_a_ubatch_for_a_big_vocab() -> None:
+    # logits 512 × 128256 × 4 B + normed hidden 512 × 4096 × 4 B (the layer phase is smaller)
+    est = estimate(_req(LLAMA8B, flash_attn=True), LLAMACPP)
+    assert _term(est, "compute") == 512 * (128256 + 4096) * 4
+
+
+def test_compute_without_flash_attention_holds_the_kq_scores() -> None:
+    # f32 KQ [n_kv, ubatch, heads] + f32 mask dominate at 80k cells (the logged 5312 MiB row)
+    est = estimate(_req(LLAMA8B, ctx=8192, seqs=10, flash_attn=False), LLAMACPP)
+    n_kv, ub = 81920, 512
+    layer = 2 * ub * 4096 * 4 + ub * (48 * 128 + 32 * 128) * 4 + n_kv * ub * 33 * 4
+    assert _term(est, "compute") == layer
+
+
+def test_ngl_offloads_the_last_layers_and_the_head_only_when_all_are() -> None:
+    lay = layout(_req(LLAMA8B, ngl=16))
+    assert lay.layer_device == (None,) * 16 + (0,) * 16
+    assert lay.output_device is None
+    lay = layout(_req(LLAMA8B, ngl=33))
+    assert lay.output_device == 0
+    est = estimate(_req(LLAMA8B, ngl=16), LLAMACPP)
+    assert _term(est, "kv_cache") == 16 * 4096 * 2 * 8 * 128 * 2
+    assert _term(est, "host_kv_cache") == 16 * 4096 * 2 * 8 * 128 * 2
+
+
+def test_tensor_split_places_layers_at_cumulative_split_points() -> None:
+    # 33 offloaded units (32 layers + output); split 3:1 -> boundary at 0.75 × 33 = 24.75
+    lay = layout(_req(LLAMA8B, gpus=2, tensor_split=(3.0, 1.0)))
+    assert lay.layer_device == (0,) * 25 + (1,) * 7
+    assert lay.output_device == 1
+    est = estimate(_req(LLAMA8B, gpus=2, tensor_split=(3.0, 1.0)), LLAMACPP)
+    kv = next(t for t in est.terms if t.key == "kv_cache")
+    per_layer = 4096 * 2 * 8 * 128 * 2
+    assert kv.per_device == (25 * per_layer, 7 * per_layer)
+
+
+def test_token_embedding_stays_in_host_memory() -> None:
+    est = estimate(_req(LLAMA8B), LLAMACPP)
+    assert _term(est, "host_weights") == 128256 * 4096 * 2  # F16 token_embd
+
+
+def test_cpu_moe_moves_routed_experts_to_ram() -> None:
+    req = _req("Qwen/Qwen3-30B-A3B", quant="BF16", cpu_moe=True)
+    est = estimate(req, LLAMACPP)
+    experts = sum(t.numel for t in req.arch.tensors() if t.role.is_expert) * 2
+    embd = 151936 * 2048 * 2
+    assert _term(est, "host_weights") == experts + embd
+    full = estimate(replace(req, engine=EngineSettings()), LLAMACPP)
+    assert _term(full, "weights") - _term(est, "weights") == experts
+
+
+def test_sliding_layers_keep_window_plus_ubatch() -> None:
+    # gemma-2-9b: 21 of 42 layers slide over 4096 tokens; 8 KV heads of 256
+    est = estimate(_req("google/gemma-2-9b-it", ctx=8192), LLAMACPP)
+    row = 2 * 8 * 256 * 2
+    assert _term(est, "kv_cache") == 21 * 8192 * row + 21 * (4096 + 512) * row
+
+
+def test_output_buffer_is_host_logits_per_sequence() -> None:
+    est = estimate(_req(LLAMA8B, seqs=4, ctx=1024), LLAMACPP)
+    assert _term(est, "output") == 128256 * 4 * 4
+    assert next(t for t in est.terms if t.key == "output").host
+
+
+def test_bad_options_give_one_line_errors() -> None:
+    with pytest.raises(InvalidSpecError, match=r"no fp8 KV cache"):
+        estimate(_req(LLAMA8B, kv="fp8"), LLAMACPP)
+    with pytest.raises(InvalidSpecError, match=r"flash attention"):
+        estimate(_req(LLAMA8B, kv="q8_0", flash_attn=False), LLAMACPP)
+    with pytest.raises(InvalidSpecError, match=r"tensor-split"):
+        estimate(_req(LLAMA8B, tp=2), LLAMACPP)
+    with pytest.raises(InvalidSpecError, match=r"one per GPU"):
+        estimate(_req(LLAMA8B, tensor_split=(1.0, 1.0)), LLAMACPP)
+    with pytest.raises(InvalidSpecError, match=r"build number"):
+        behaviour("latest")
+
+
+def test_build_numbers() -> None:
+    assert build_number("b5331 (33eff402)") == 5331
+    assert build_number("5192") == 5192
+
+
+def test_command_line() -> None:
+    req = _req(LLAMA8B, quant="Q4_K_M", ctx=8192, kv="q8_0", seqs=2, ngl=20, cpu_moe=False)
+    cmd = LLAMACPP.command(req, "m.gguf")
+    assert cmd == "llama-server -m m.gguf -c 16384 -np 2 -ngl 20 -ctk q8_0 -ctv q8_0"
+
+
+def test_mixed_gpus_split_by_capacity() -> None:
+    _, req = make_request(LLAMA8B, "rtx-4090", mix=["rtx-3060-12gb"], quant="F16")
+    est = estimate(req, LLAMACPP)
+    w = next(t for t in est.terms if t.key == "weights")
+    assert w.per_device[0] > w.per_device[1] > 0
+    assert len(est.device_bytes) == 2

@@ -1,0 +1,128 @@
+"""vLLM's accounting, checked against figures derived by hand from each config."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from rigfit.api import make_request
+from rigfit.engines.vllm import VLLM, parse_version
+from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
+from rigfit.estimate.memory import Request, estimate
+from rigfit.estimate.settings import EngineSettings
+
+LLAMA8B = "meta-llama/Llama-3.1-8B-Instruct"
+GIB = 2**30
+
+
+def _req(
+    model: str,
+    gpu: str = "h100-sxm",
+    *,
+    gpus: int = 1,
+    quant: str = "BF16",
+    ctx: int = 8192,
+    kv: str = "f16",
+    seqs: int = 1,
+    **settings: object,
+) -> Request:
+    _, req = make_request(model, gpu, gpus=gpus, quant=quant, ctx=ctx, kv_type=kv, seqs=seqs)
+    return replace(req, engine=EngineSettings(**settings))  # type: ignore[arg-type]
+
+
+def test_weights_of_one_rank_are_the_checkpoint_plus_the_rotary_cache() -> None:
+    # BF16 Llama-3.1-8B: 16,060,522,496 bytes (its safetensors total_size); the cos/sin
+    # cache is 131072 positions × 128 × 2 B. vLLM logs "Loading model weights took 14.9888
+    # GB" (GiB) for it: (16,060,522,496 + 33,554,432) / 2^30 = 14.9888.
+    est = estimate(_req(LLAMA8B), VLLM)
+    w = est.term_bytes("weights") + est.term_bytes("rotary")
+    assert w == 16_060_522_496 + 131072 * 128 * 2
+    assert round(w / GIB, 4) == 14.9888
+
+
+def test_pool_blocks_follow_the_budget() -> None:
+    req = _req(LLAMA8B)
+    est = estimate(req, VLLM)
+    pool = est.pool
+    assert pool is not None
+    cap = est.request.system.capacity_per_gpu_bytes
+    used = sum(t.per_gpu_bytes for t in est.terms if t.key != "kv_cache")
+    assert pool.budget_per_gpu_bytes == int(cap * 0.9) - used
+    page = 16 * 2 * 8 * 128 * 2  # block of 16 tokens, K and V, 8 heads of 128, 2 B
+    assert pool.blocks == pool.budget_per_gpu_bytes // page // 32
+    assert pool.tokens == pool.blocks * 16
+    assert pool.max_concurrency == round(pool.blocks / (8192 // 16), 2)
+
+
+def test_old_versions_divide_tokens_by_the_model_length() -> None:
+    est = estimate(_req(LLAMA8B, ctx=20000, version="0.8.5"), VLLM)
+    assert est.pool is not None
+    assert est.pool.max_concurrency == round(est.pool.tokens / 20000, 2)
+
+
+def test_tensor_parallel_beyond_kv_heads_replicates_one_head() -> None:
+    # Llama-3.3-70B: 8 KV heads; TP 16 keeps max(1, 8 // 16) = 1 head per rank
+    req = _req("meta-llama/Llama-3.3-70B-Instruct", gpus=16)
+    assert VLLM.kv_bytes_per_token_layer(req) == 2 * 1 * 128 * 2
+    req = _req("meta-llama/Llama-3.3-70B-Instruct", gpus=4)
+    assert VLLM.kv_bytes_per_token_layer(req) == 2 * 2 * 128 * 2
+    assert any(
+        "replicated" in n
+        for n in estimate(_req("meta-llama/Llama-3.3-70B-Instruct", gpus=16), VLLM).notes
+    )
+
+
+def test_mla_keeps_the_whole_latent_on_every_rank_in_blocks_of_64_on_hopper() -> None:
+    req = _req("deepseek-ai/DeepSeek-V2-Lite-Chat", gpus=2, ctx=4096)
+    assert VLLM.block_size(req) == 64
+    assert VLLM.kv_bytes_per_token_layer(req) == (512 + 64) * 2
+    assert VLLM.block_size(_req("deepseek-ai/DeepSeek-V2-Lite-Chat", "a100-80gb-sxm")) == 16
+
+
+def test_default_batch_depends_on_the_gpu() -> None:
+    assert VLLM.batched_tokens(_req(LLAMA8B)) == 8192
+    assert VLLM.batched_tokens(_req(LLAMA8B, "rtx-4090")) == 2048
+    assert VLLM.batched_tokens(_req(LLAMA8B, "a100-80gb-sxm")) == 2048
+    assert VLLM.batched_tokens(_req(LLAMA8B, "a100-80gb-sxm", version="0.8.5")) == 8192
+    # V0 profiled the whole model length at once up to 32K
+    assert VLLM.batched_tokens(_req(LLAMA8B, "rtx-3090", ctx=20000, version="0.6.4")) == 20000
+
+
+def test_fit_means_the_sequences_fit_in_the_pool() -> None:
+    est = estimate(_req(LLAMA8B, ctx=131072, seqs=1), VLLM)
+    assert est.pool is not None
+    assert est.fits == (est.pool.tokens >= 131072)
+    big = estimate(_req(LLAMA8B, ctx=131072, seqs=64), VLLM)
+    assert not big.fits
+
+
+def test_capacity_is_the_utilization_share() -> None:
+    req = _req(LLAMA8B, gpu_memory_utilization=0.5)
+    est = estimate(req, VLLM)
+    assert est.device_capacities == (int(req.system.capacity_per_gpu_bytes * 0.5),)
+
+
+def test_bad_requests() -> None:
+    with pytest.raises(InvalidSpecError, match=r"GGUF"):
+        estimate(_req(LLAMA8B, quant="Q4_K_M"), VLLM)
+    with pytest.raises(InvalidSpecError, match=r"no q8_0 KV cache"):
+        estimate(_req(LLAMA8B, kv="q8_0"), VLLM)
+    with pytest.raises(InvalidSpecError, match=r"divide by the tensor-parallel size 3"):
+        estimate(_req(LLAMA8B, gpus=3), VLLM)
+    with pytest.raises(InvalidSpecError, match=r"Apple"):
+        estimate(_req(LLAMA8B, "m4-max-128gb"), VLLM)
+    with pytest.raises(InvalidSpecError, match=r"2 × 1 = 2, but 4 GPUs"):
+        estimate(_req(LLAMA8B, gpus=4, tp=2), VLLM)
+    with pytest.raises(UnsupportedArchitectureError, match=r"Qwen3-Next"):
+        estimate(_req("Qwen/Qwen3-Next-80B-A3B-Instruct", gpus=4), VLLM)
+    with pytest.raises(InvalidSpecError, match=r"like 0\.11\.0"):
+        parse_version("nightly")
+
+
+def test_command_line() -> None:
+    req = _req(LLAMA8B, gpus=2, ctx=32768, kv="fp8", gpu_memory_utilization=0.85)
+    assert VLLM.command(req, LLAMA8B) == (
+        "vllm serve meta-llama/Llama-3.1-8B-Instruct --tensor-parallel-size 2"
+        " --max-model-len 32768 --gpu-memory-utilization 0.85 --kv-cache-dtype fp8"
+    )
