@@ -2,18 +2,105 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 from rigfit.catalog.lookup import Model, get_gpu, get_model, list_models
 from rigfit.catalog.schema import ModelRecord
-from rigfit.errors import InvalidSpecError
+from rigfit.errors import InvalidSpecError, UnknownModelError
 from rigfit.estimate.memory import Estimate, Request, estimate
+from rigfit.estimate.settings import EngineSettings
+from rigfit.estimate.weights import WeightBreakdown
 from rigfit.hardware import System
 from rigfit.quant import WeightFormat, parse_kv_type, parse_quant
 from rigfit.units import parse_tokens
 
-__all__ = ["DEFAULT_CTX_TOKENS", "ModelOnGPU", "make_request", "models_on_gpu", "native_format"]
+if TYPE_CHECKING:
+    from rigfit.engines.tensors import PlacedTensor
+    from rigfit.readers import FileModel
+
+__all__ = [
+    "DEFAULT_CTX_TOKENS",
+    "AnyModel",
+    "ModelOnGPU",
+    "make_request",
+    "models_on_gpu",
+    "native_format",
+    "resolve_model",
+]
+
+AnyModel = Union[Model, "FileModel"]
+
+# A Hugging Face repository id: org/name (huggingface_hub's own repo-id rules, simplified)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_FILE_SUFFIXES = (".gguf", ".json", ".safetensors")
+
+
+def resolve_model(name: str, *, files: bool = False, progress: bool = False) -> AnyModel:
+    """A catalog model; with ``files``, else a path or a Hugging Face id read by
+    :mod:`rigfit.readers` (configs and headers only).
+
+    The web app never passes ``files``: its inputs name catalog entries only.
+    """
+    try:
+        return get_model(name)
+    except UnknownModelError as exc:
+        if not files:
+            raise
+        path = Path(name).expanduser()
+        if path.exists() or name.endswith(_FILE_SUFFIXES):
+            from rigfit.readers import open_model
+
+            return open_model(str(path), progress=progress)
+        if _HUB_ID.match(name):
+            from rigfit.readers import open_model
+
+            return open_model(name, progress=progress)
+        raise UnknownModelError(
+            name,
+            exc.suggestions,
+            "not in the catalog, not a file, and not a Hugging Face id org/name",
+        ) from None
+
+
+def _file_weights(
+    fm: FileModel, fmt: WeightFormat
+) -> tuple[WeightBreakdown, tuple[PlacedTensor, ...]]:
+    """The file's own tensor bytes as a breakdown, and its tensors for engines to place."""
+    from rigfit.engines.tensors import PlacedTensor, kind_of_name
+
+    assert fm.weights is not None
+    placed = []
+    experts = 0
+    for t in fm.weights.tensors:
+        kind, layer = kind_of_name(t.name)
+        placed.append(PlacedTensor(t.name, kind, layer, t.nbytes))
+        if kind.name == "EXPERT":
+            experts += t.nbytes
+    params = fm.weights.params or fm.arch.params_total
+    wb = WeightBreakdown(
+        format=fmt,
+        total_bytes=fm.weights.total_bytes,
+        by_type=fm.weights.by_dtype,
+        by_role=(),
+        expert_bytes=experts,
+        params=params,
+        excluded="" if fm.weights.params else "parameter count from the config (packed tensors)",
+    )
+    return wb, tuple(placed)
+
+
+def model_ref(model: AnyModel, fmt: WeightFormat) -> str:
+    """What to hand an engine on its command line for this model."""
+    if isinstance(model, Model):
+        if fmt.family.value == "gguf":
+            return f"{model.id.split('/', 1)[1]}-{fmt.label}.gguf"
+        return model.id
+    return model.source
+
 
 # The context used when none is given: 8,192 tokens, or the model's maximum if smaller.
 DEFAULT_CTX_TOKENS = 8192
@@ -35,7 +122,7 @@ def native_format(record: ModelRecord) -> WeightFormat:
 
 
 def make_request(
-    model: str | Model,
+    model: str | AnyModel,
     gpu: str,
     *,
     gpus: int = 1,
@@ -44,14 +131,34 @@ def make_request(
     kv_type: str = "f16",
     seqs: int = 1,
     force_ctx: bool = False,
-) -> tuple[Model, Request]:
-    """Resolve names and strings into a :class:`Request` (``quant`` None: the native format)."""
-    m = get_model(model) if isinstance(model, str) else model
+    engine: EngineSettings | None = None,
+    mix: Sequence[str] = (),
+    files: bool = False,
+) -> tuple[AnyModel, Request]:
+    """Resolve names and strings into a :class:`Request` (``quant`` None: the native format).
+
+    ``mix`` names further accelerators in the same host (a mixed system); ``files`` lets
+    ``model`` be a path or a Hugging Face id (see :func:`resolve_model`).
+    """
+    m = resolve_model(model, files=files) if isinstance(model, str) else model
     g = get_gpu(gpu)
+    file_weights: WeightBreakdown | None = None
+    file_tensors: tuple[PlacedTensor, ...] = ()
     if isinstance(quant, WeightFormat):
         fmt = quant
+    elif quant is not None:
+        fmt = parse_quant(quant)
+    elif isinstance(m, Model):
+        fmt = native_format(m.record)
     else:
-        fmt = native_format(m.record) if quant is None else parse_quant(quant)
+        if m.native_format is None:
+            raise InvalidSpecError(
+                f"{m.id}: rigfit has no weight format for what these files hold; name one"
+                " with --quant"
+            )
+        fmt = m.native_format
+    if not isinstance(m, Model) and m.weights is not None and fmt is m.native_format:
+        file_weights, file_tensors = _file_weights(m, fmt)
     ctx_tokens = (
         min(DEFAULT_CTX_TOKENS, m.arch.context_length) if ctx is None else parse_tokens(ctx)
     )
@@ -61,8 +168,11 @@ def make_request(
         kv_type=parse_kv_type(kv_type),
         ctx_tokens=ctx_tokens,
         seqs=seqs,
-        system=System(g, gpus),
+        system=System(g, gpus, tuple(get_gpu(x) for x in mix)),
         allow_ctx_over_max=force_ctx,
+        engine=engine or EngineSettings(),
+        file_weights=file_weights,
+        file_tensors=file_tensors,
     )
     return m, req
 

@@ -9,11 +9,14 @@ from typing import Any
 
 import click
 
-from rigfit.api import make_request
-from rigfit.catalog.lookup import find_gpus, find_models, get_model, list_gpus
-from rigfit.errors import RigfitError
+from rigfit.api import make_request, model_ref, resolve_model
+from rigfit.catalog.lookup import Model, find_gpus, find_models, list_gpus
+from rigfit.engines import command_line, get_engine
+from rigfit.errors import InvalidSpecError, RigfitError
+from rigfit.estimate.memory import EngineProfile
 from rigfit.estimate.plan import fit as fit_request
 from rigfit.estimate.plan import gpu_table
+from rigfit.estimate.settings import EngineSettings
 from rigfit.hardware import MAX_GPUS
 from rigfit.report import fit_dict, gpu_dict, gpu_table_dict, model_dict
 from rigfit.units import fmt_bytes
@@ -100,6 +103,40 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the document
     help="Concurrent sequences, each of --ctx tokens.",
 )
 @click.option("--force-ctx", is_flag=True, help="Allow a context above the model's maximum.")
+@click.option(
+    "--add-gpu",
+    "add_gpu",
+    multiple=True,
+    help="One more accelerator of another kind in the same host (repeatable): a mixed system.",
+)
+@click.option(
+    "--engine",
+    default="generic",
+    show_default=True,
+    help="Account memory as this engine does: llama.cpp, ollama, vllm, sglang, transformers,"
+    " mlx, generic.",
+)
+@click.option("--engine-version", help="Engine version whose accounting applies (b5331, 0.8.5).")
+@click.option("--tp", type=click.IntRange(1, MAX_GPUS), help="vLLM/SGLang tensor parallel size.")
+@click.option("--pp", type=click.IntRange(1, MAX_GPUS), help="vLLM/SGLang pipeline stages.")
+@click.option("--ngl", type=click.IntRange(0, 100_000), help="llama.cpp -ngl: layers on GPU.")
+@click.option("--cpu-moe", is_flag=True, help="llama.cpp --cpu-moe: routed experts in RAM.")
+@click.option(
+    "--n-cpu-moe",
+    type=click.IntRange(0, 100_000),
+    help="llama.cpp: experts of the first N layers in RAM.",
+)
+@click.option("--tensor-split", help="llama.cpp --tensor-split, one proportion per GPU: 3,1.")
+@click.option(
+    "--flash-attn", type=click.Choice(["on", "off"]), help="llama.cpp -fa (default: auto)."
+)
+@click.option("--ubatch", type=click.IntRange(1, 1 << 20), help="llama.cpp -ub (default 512).")
+@click.option("--gpu-memory-utilization", type=float, help="vLLM's share of each GPU (0.9).")
+@click.option("--mem-fraction-static", type=float, help="SGLang's static share of each GPU.")
+@click.option(
+    "--max-num-batched-tokens", type=click.IntRange(1, 1 << 30), help="vLLM profiling batch."
+)
+@click.option("--max-num-seqs", type=click.IntRange(1, 1 << 20), help="vLLM --max-num-seqs.")
 @_UNIT
 @_JSON
 def fit(
@@ -111,42 +148,139 @@ def fit(
     kv_type: str,
     seqs: int,
     force_ctx: bool,
+    add_gpu: tuple[str, ...],
+    engine: str,
+    engine_version: str | None,
+    tp: int | None,
+    pp: int | None,
+    ngl: int | None,
+    cpu_moe: bool,
+    n_cpu_moe: int | None,
+    tensor_split: str | None,
+    flash_attn: str | None,
+    ubatch: int | None,
+    gpu_memory_utilization: float | None,
+    mem_fraction_static: float | None,
+    max_num_batched_tokens: int | None,
+    max_num_seqs: int | None,
     unit: str,
     as_json: bool,
 ) -> None:
-    """Will MODEL fit? Memory per term, per GPU and in total, headroom or shortfall."""
+    """Will MODEL fit? Memory per term, per GPU and in total, headroom or shortfall.
+
+    MODEL is a catalog id or alias, a path to a config.json, a .gguf or .safetensors file or a
+    folder of them, or a Hugging Face id (only configs and headers are fetched).
+    """
+    profile = get_engine(engine)
+    settings = EngineSettings(
+        version=engine_version,
+        tp=tp or 1,
+        pp=pp or 1,
+        ngl=ngl,
+        cpu_moe=cpu_moe,
+        n_cpu_moe=n_cpu_moe or 0,
+        tensor_split=_split(tensor_split),
+        flash_attn=None if flash_attn is None else flash_attn == "on",
+        n_ubatch=ubatch,
+        gpu_memory_utilization=gpu_memory_utilization,
+        mem_fraction_static=mem_fraction_static,
+        max_num_batched_tokens=max_num_batched_tokens,
+        max_num_seqs=max_num_seqs,
+    )
     if gpu is None:
-        _fit_table(model, quant, ctx, kv_type, seqs, force_ctx, unit, as_json)
+        if add_gpu:
+            raise InvalidSpecError("--add-gpu needs --gpu for the first kind of accelerator")
+        _fit_table(model, quant, ctx, kv_type, seqs, force_ctx, unit, as_json, profile, settings)
         return
     m, req = make_request(
-        model, gpu, gpus=gpus, quant=quant, ctx=ctx, kv_type=kv_type, seqs=seqs, force_ctx=force_ctx
+        model,
+        gpu,
+        gpus=gpus,
+        quant=quant,
+        ctx=ctx,
+        kv_type=kv_type,
+        seqs=seqs,
+        force_ctx=force_ctx,
+        engine=settings,
+        mix=add_gpu,
+        files=True,
     )
-    data = fit_dict(m, fit_request(req))
+    result = fit_request(req, profile)
+    cmd = command_line(profile, req, model_ref(m, req.weight_format))
+    version = engine_version or getattr(profile, "reference_version", None)
+    data = fit_dict(m, result, command=cmd, engine_version=version)
     if as_json:
         _emit_json(data)
         return
-    _render_fit(data, req.system.gpu.name, unit)
+    _render_fit(data, req.system.label, unit)
 
 
-def _render_fit(d: dict[str, Any], gpu_name: str, unit: str) -> None:
+def _split(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(x) for x in text.replace("/", ",").split(",") if x.strip())
+    except ValueError:
+        raise InvalidSpecError(
+            f"--tensor-split takes proportions separated by commas, e.g. 3,1; got {text!r}"
+        ) from None
+
+
+def _render_fit(d: dict[str, Any], system: str, unit: str) -> None:
     def b(x: int) -> str:
         return fmt_bytes(x, unit)
 
-    n = d["gpus"]
     click.echo(
         f"{d['model']}  {d['quant']} weights, {d['kv_type']} KV cache,"
         f" {d['ctx_tokens']:,} tokens × {d['seqs']} sequence(s)"
     )
+    version = f" {d['engine_version']}" if d.get("engine_version") else ""
     click.echo(
-        f"on {n} × {gpu_name}: {b(d['capacity_per_gpu_bytes'])} each"
-        f" ({d['capacity_basis']}); profile: {d['profile']}"
+        f"on {system}: {b(d['capacity_per_gpu_bytes'])} usable on the tightest"
+        f" ({d['capacity_basis']}); engine: {d['profile']}{version}"
     )
     click.echo("")
+    gpu_terms = [t for t in d["terms"] if not t.get("host")]
     rows = [
-        [t["label"], b(t["total_bytes"]), b(t["per_gpu_bytes"]), t["formula"]] for t in d["terms"]
+        [t["label"], b(t["total_bytes"]), b(t["per_gpu_bytes"]), t["formula"]] for t in gpu_terms
     ]
-    rows.append(["total", b(d["total_bytes"]), b(d["per_gpu_bytes"]), ""])
+    rows.append(["total on GPUs", b(d["total_bytes"]), b(d["per_gpu_bytes"]), ""])
     click.echo(_table(["term", "total", "per GPU", "how"], rows, {1, 2}))
+    host_terms = [t for t in d["terms"] if t.get("host") and t["total_bytes"]]
+    if host_terms:
+        click.echo("")
+        hrows = [[t["label"], b(t["total_bytes"]), t["formula"]] for t in host_terms]
+        hrows.append(["total in system RAM", b(d["host_bytes"]), ""])
+        click.echo(_table(["host memory", "bytes", "how"], hrows, {1}))
+    devices = d.get("devices") or []
+    if len(devices) > 1 and len({(x["gpu"], x["used_bytes"]) for x in devices}) > 1:
+        click.echo("")
+        drows = [
+            [
+                f"GPU{x['index']}",
+                x["gpu"],
+                b(x["used_bytes"]),
+                b(x["capacity_bytes"]),
+                b(x["headroom_bytes"]),
+            ]
+            for x in devices
+        ]
+        click.echo(_table(["device", "gpu", "used", "usable", "free"], drows, {2, 3, 4}))
+    pool = d.get("kv_pool")
+    if pool:
+        click.echo("")
+        blocks = f", {pool['blocks']:,} blocks of {pool['block_tokens']}" if pool["blocks"] else ""
+        click.echo(
+            f"KV pool: {b(pool['budget_per_gpu_bytes'])} per GPU"
+            f" = {pool['tokens']:,} tokens{blocks}"
+        )
+        if pool["max_concurrency"] is not None:
+            click.echo(
+                f"maximum concurrency for {d['ctx_tokens']:,} tokens per request:"
+                f" {pool['max_concurrency']:.2f}x"
+            )
+    for note in d.get("notes") or []:
+        click.echo(f"note: {note}")
     click.echo("")
     if d["fits"]:
         click.echo(
@@ -168,6 +302,10 @@ def _render_fit(d: dict[str, Any], gpu_name: str, unit: str) -> None:
                 f"  - {s['change']}: {b(s['per_gpu_bytes'])} per GPU,"
                 f" {b(s['headroom_per_gpu_bytes'])} free"
             )
+    if d.get("command"):
+        click.echo("")
+        click.echo("command:")
+        click.echo(f"  {d['command']}")
 
 
 def _fit_table(
@@ -179,12 +317,22 @@ def _fit_table(
     force_ctx: bool,
     unit: str,
     as_json: bool,
+    profile: EngineProfile,
+    settings: EngineSettings,
 ) -> None:
     gpus = list_gpus()
     m, req = make_request(
-        model, gpus[0].id, quant=quant, ctx=ctx, kv_type=kv_type, seqs=seqs, force_ctx=force_ctx
+        model,
+        gpus[0].id,
+        quant=quant,
+        ctx=ctx,
+        kv_type=kv_type,
+        seqs=seqs,
+        force_ctx=force_ctx,
+        engine=settings,
+        files=True,
     )
-    rows = gpu_table(req, gpus)
+    rows = gpu_table(req, gpus, profile)
     base = {
         "quant": req.weight_format.label,
         "kv_type": req.kv_type.flag,
@@ -221,10 +369,18 @@ def _fit_table(
 @click.argument("model")
 @_JSON
 def show(model: str, as_json: bool) -> None:
-    """The spec sheet of MODEL, from its config.json, with sources."""
-    d = model_dict(get_model(model))
+    """The spec sheet of MODEL, from its config.json, with sources.
+
+    MODEL is a catalog id or alias, a config.json, a .gguf or .safetensors file, a folder of
+    them, or a Hugging Face id.
+    """
+    m = resolve_model(model, files=True, progress=not as_json)
+    d = model_dict(m)
     if as_json:
         _emit_json(d)
+        return
+    if not isinstance(m, Model):
+        _render_file_model(d)
         return
     moe = (
         f"MoE: {d['experts']} routed experts + {d['shared_experts']} shared,"
@@ -271,6 +427,57 @@ def show(model: str, as_json: bool) -> None:
             f"note: {dis['page']} says {dis['field']} = {dis['page_value']};"
             f" the primary source says {dis['primary_value']}"
         )
+
+
+def _render_file_model(d: dict[str, Any]) -> None:
+    moe = (
+        f"MoE: {d['experts']} experts, {d['experts_per_token']} per token" if d["moe"] else "dense"
+    )
+    rows: list[tuple[str, Any]] = [
+        ("read from", f"{d['source']} ({d['kind']})"),
+        ("architecture", d["architecture"]),
+        ("context length", f"{d['context_length']:,} tokens"),
+        ("parameters", f"{d['params_total']:,} total, {d['params_active']:,} active"),
+        ("kind", moe),
+        ("layers", d["num_layers"]),
+        ("hidden size", d["hidden_size"]),
+        ("attention", f"{d['attention']}: {d['kv_note']}"),
+        ("KV cache per token (f16)", f"{d['kv_bytes_per_token_f16']:,} bytes"),
+        ("vocabulary", f"{d['vocab_size']:,}"),
+        ("position", d["position_embedding"]),
+        ("weight format", d["native_format"] or "-"),
+    ]
+    if d["file_weights_bytes"] is not None:
+        rows.append(
+            (
+                "tensor bytes (headers)",
+                f"{d['file_weights_bytes']:,} in {d['file_tensors']:,} tensors",
+            )
+        )
+        rows += [(f"  {k}", f"{v:,}") for k, v in d["by_dtype"].items()]
+    click.echo(d["id"])
+    click.echo("")
+    click.echo(_table(["field", "value"], rows, set()))
+    for note in d["notes"]:
+        click.echo(f"note: {note}")
+
+
+@main.command()
+@click.option("--engine", help="Only rows of this engine (llama.cpp, vllm, sglang, gguf-file...).")
+@click.option("--rows/--no-rows", default=True, show_default=True, help="Print every row.")
+@_JSON
+def validate(engine: str | None, rows: bool, as_json: bool) -> None:
+    """Score rigfit against the measurement set: error per row, median and p90 per engine and
+    term, and whether each accuracy target holds (exit 1 if one does not)."""
+    from rigfit.validation.report import render_validation, validation_dict
+
+    data = validation_dict(engine)
+    if as_json:
+        _emit_json(data)
+    else:
+        click.echo(render_validation(data, rows=rows))
+    if not all(t["holds"] for t in data["targets"]):
+        sys.exit(1)
 
 
 @main.command("models")

@@ -7,7 +7,7 @@ Every byte figure is an integer number of bytes; keys carry their unit.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,6 +20,9 @@ from rigfit.estimate.plan import FitResult, GPURow
 from rigfit.estimate.sweep import CurvePoint, FormatRow
 from rigfit.hardware import System, capacity_basis, capacity_bytes
 from rigfit.quant import KVCacheType
+
+if TYPE_CHECKING:
+    from rigfit.readers import FileModel
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -54,6 +57,13 @@ class _Report(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class _Named(Protocol):
+    """A catalog model or a model read from files: reports need only its id."""
+
+    @property
+    def id(self) -> str: ...
+
+
 class TermReport(_Report):
     """One term of an estimate."""
 
@@ -63,6 +73,30 @@ class TermReport(_Report):
     per_gpu_bytes: int
     formula: str
     inputs: dict[str, int | float | str]
+    host: bool = False  # system RAM, not GPU memory
+    per_device: list[int] = []  # bytes on each device, when devices differ
+
+
+class DeviceReport(_Report):
+    """One device of the system: its usable capacity and what the plan puts on it."""
+
+    index: int
+    gpu: str
+    capacity_bytes: int
+    used_bytes: int
+    headroom_bytes: int
+
+
+class KVPoolReport(_Report):
+    """A pre-allocated KV pool (vLLM, SGLang): what it holds."""
+
+    budget_per_gpu_bytes: int
+    bytes_per_token_per_gpu: int
+    tokens: int
+    block_tokens: int
+    blocks: int | None
+    max_concurrency: float | None
+    formula: str
 
 
 class SuggestionReport(_Report):
@@ -104,6 +138,12 @@ class FitReport(_Report):
     max_seqs: int
     terms: list[TermReport]
     suggestions: list[SuggestionReport]
+    engine_version: str | None = None
+    command: str | None = None  # the engine command line matching this plan
+    host_bytes: int = 0  # system RAM: offloaded weights, mmapped embeddings, host buffers
+    devices: list[DeviceReport] = []
+    kv_pool: KVPoolReport | None = None
+    notes: list[str] = []
 
 
 class ModelReport(_Report):
@@ -157,6 +197,39 @@ class ModelReport(_Report):
     disagreements: list[Disagreement]
 
 
+class FileModelReport(_Report):
+    """The answer of ``rigfit show PATH-or-HUB-ID``: what the files say, read from headers."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    source: str
+    kind: str
+    architecture: str
+    moe: bool
+    params_total: int
+    params_active: int
+    num_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    attention: str
+    kv_note: str
+    kv_bytes_per_token_f16: int
+    experts: int | None
+    experts_per_token: int | None
+    vocab_size: int
+    context_length: int
+    tie_word_embeddings: bool
+    position_embedding: str
+    native_format: str | None
+    file_weights_bytes: int | None
+    file_params: int | None
+    file_tensors: int | None
+    by_dtype: dict[str, int]
+    notes: list[str]
+
+
 class GPUReport(GPURecord):
     """One accelerator, with the capacity rigfit uses and why."""
 
@@ -188,7 +261,13 @@ class GPUTableReport(_Report):
     rows: list[GPUTableRow]
 
 
-def fit_report(model: Model, result: FitResult) -> FitReport:
+def fit_report(
+    model: _Named,
+    result: FitResult,
+    *,
+    command: str | None = None,
+    engine_version: str | None = None,
+) -> FitReport:
     est, req = result.estimate, result.estimate.request
     return FitReport(
         model=model.id,
@@ -222,9 +301,38 @@ def fit_report(model: Model, result: FitResult) -> FitReport:
                 per_gpu_bytes=t.per_gpu_bytes,
                 formula=t.formula,
                 inputs=t.inputs,
+                host=t.host,
+                per_device=list(t.per_device),
             )
             for t in est.terms
         ],
+        engine_version=engine_version,
+        command=command,
+        host_bytes=est.host_bytes,
+        devices=[
+            DeviceReport(
+                index=i,
+                gpu=g.id,
+                capacity_bytes=cap,
+                used_bytes=used,
+                headroom_bytes=cap - used,
+            )
+            for i, (g, cap, used) in enumerate(
+                zip(req.system.devices, est.device_capacities, est.device_bytes, strict=True)
+            )
+        ],
+        kv_pool=None
+        if est.pool is None
+        else KVPoolReport(
+            budget_per_gpu_bytes=est.pool.budget_per_gpu_bytes,
+            bytes_per_token_per_gpu=est.pool.bytes_per_token_per_gpu,
+            tokens=est.pool.tokens,
+            block_tokens=est.pool.block_tokens,
+            blocks=est.pool.blocks,
+            max_concurrency=est.pool.max_concurrency,
+            formula=est.pool.formula,
+        ),
+        notes=list(est.notes),
         suggestions=[
             SuggestionReport(
                 change=s.change,
@@ -295,12 +403,46 @@ def model_report(model: Model) -> ModelReport:
     )
 
 
+def file_model_report(fm: FileModel) -> FileModelReport:
+    a, att = fm.arch, fm.arch.attention
+    w = fm.weights
+    return FileModelReport(
+        id=fm.id,
+        source=fm.source,
+        kind=str(fm.kind),
+        architecture=a.model_type,
+        moe=a.is_moe,
+        params_total=a.params_total,
+        params_active=a.params_active,
+        num_layers=a.num_layers,
+        hidden_size=a.hidden_size,
+        num_attention_heads=att.num_heads,
+        num_kv_heads=att.num_kv_heads,
+        head_dim=att.head_dim,
+        attention=att.kind.value,
+        kv_note=kv_heads_note(a),
+        kv_bytes_per_token_f16=a.kv_bytes_per_token(KVCacheType.F16),
+        experts=a.moe.num_experts if a.moe else None,
+        experts_per_token=a.moe.experts_per_token if a.moe else None,
+        vocab_size=a.vocab_size,
+        context_length=a.context_length,
+        tie_word_embeddings=a.tie_word_embeddings,
+        position_embedding=a.position_embedding,
+        native_format=fm.native_format.label if fm.native_format else None,
+        file_weights_bytes=w.total_bytes if w else None,
+        file_params=w.params if w else None,
+        file_tensors=len(w.tensors) if w else None,
+        by_dtype=dict(w.by_dtype) if w else {},
+        notes=[*a.notes, *fm.notes],
+    )
+
+
 def gpu_report(g: GPURecord) -> GPUReport:
     return GPUReport(**dict(g), capacity_bytes=capacity_bytes(g), capacity_basis=capacity_basis(g))
 
 
 def gpu_table_report(
-    model: Model, rows: list[GPURow], *, quant: str, kv_type: str, ctx_tokens: int, seqs: int
+    model: _Named, rows: list[GPURow], *, quant: str, kv_type: str, ctx_tokens: int, seqs: int
 ) -> GPUTableReport:
     return GPUTableReport(
         model=model.id,
@@ -326,14 +468,22 @@ def _plain(report: BaseModel) -> dict[str, Any]:
     return report.model_dump(mode="json")
 
 
-def fit_dict(model: Model, result: FitResult) -> dict[str, Any]:
+def fit_dict(
+    model: _Named,
+    result: FitResult,
+    *,
+    command: str | None = None,
+    engine_version: str | None = None,
+) -> dict[str, Any]:
     """The answer of ``rigfit fit`` as JSON-ready data."""
-    return _plain(fit_report(model, result))
+    return _plain(fit_report(model, result, command=command, engine_version=engine_version))
 
 
-def model_dict(model: Model) -> dict[str, Any]:
+def model_dict(model: Model | FileModel) -> dict[str, Any]:
     """The answer of ``rigfit show`` as JSON-ready data."""
-    return _plain(model_report(model))
+    if isinstance(model, Model):
+        return _plain(model_report(model))
+    return _plain(file_model_report(model))
 
 
 def gpu_dict(g: GPURecord) -> dict[str, Any]:
@@ -341,7 +491,7 @@ def gpu_dict(g: GPURecord) -> dict[str, Any]:
     return _plain(gpu_report(g))
 
 
-def gpu_table_dict(model: Model, rows: list[GPURow], base: dict[str, Any]) -> dict[str, Any]:
+def gpu_table_dict(model: _Named, rows: list[GPURow], base: dict[str, Any]) -> dict[str, Any]:
     """The "which accelerators fit" table as JSON-ready data."""
     return _plain(gpu_table_report(model, rows, **base))
 

@@ -91,6 +91,7 @@ def resolve(q: EstimateQuery) -> tuple[Model, Request, Resolved]:
         seqs=q.seqs,
         force_ctx=q.force_ctx,
     )
+    assert isinstance(m, Model)  # the web app names catalog models only (no files=True)
     key = Resolved(
         m.id,
         req.system.gpu.id,
@@ -105,7 +106,7 @@ def resolve(q: EstimateQuery) -> tuple[Model, Request, Resolved]:
 
 
 def _request(key: Resolved) -> tuple[Model, Request]:
-    return make_request(
+    m, req = make_request(
         key.model,
         key.gpu,
         gpus=key.gpus,
@@ -115,6 +116,8 @@ def _request(key: Resolved) -> tuple[Model, Request]:
         seqs=key.seqs,
         force_ctx=key.force_ctx,
     )
+    assert isinstance(m, Model)
+    return m, req
 
 
 @lru_cache(maxsize=CACHE_ENTRIES)

@@ -1,0 +1,139 @@
+"""The CLI with --engine, with model files and with the validation command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import gguf
+from click.testing import CliRunner
+
+from rigfit.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent / "readers"))
+from readers_kit import build_gguf, write_config
+
+TINY: dict[str, Any] = {
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": 256,
+    "intermediate_size": 512,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "vocab_size": 1024,
+    "max_position_embeddings": 4096,
+    "torch_dtype": "bfloat16",
+    "tie_word_embeddings": False,
+}
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_engine_prints_its_command_line() -> None:
+    code, out, _ = run(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "rtx-4090", "--quant", "Q4_K_M",
+        "--ctx", "16k", "--engine", "llama.cpp", "--kv-type", "q8_0",
+    )  # fmt: skip
+    assert code == 0
+    assert "engine: llama.cpp b7820" in out
+    assert (
+        "llama-server -m Llama-3.1-8B-Instruct-Q4_K_M.gguf -c 16384 -ngl 999 -ctk q8_0 -ctv q8_0"
+        in out
+    )
+    assert "total in system RAM" in out  # token_embd stays in host memory
+
+
+def test_vllm_json_has_the_pool_and_the_command() -> None:
+    code, out, _ = run(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--gpus", "2",
+        "--engine", "vllm", "--ctx", "32k", "--json",
+    )  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    assert d["profile"] == "vllm"
+    assert d["engine_version"] == "0.11.0"
+    assert d["kv_pool"]["tokens"] > 0
+    assert d["kv_pool"]["blocks"] * 16 == d["kv_pool"]["tokens"]
+    assert d["command"].startswith("vllm serve meta-llama/Llama-3.1-8B-Instruct")
+    assert "--tensor-parallel-size 2" in d["command"]
+    assert [x["gpu"] for x in d["devices"]] == ["h100-sxm", "h100-sxm"]
+
+
+def test_unknown_engine_is_one_line_with_closest() -> None:
+    code, _, err = run(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--engine", "vlm"
+    )
+    assert code == 2
+    assert "error: unknown engine 'vlm'; did you mean vllm? (allowed: generic, llama.cpp" in err
+    assert err.count("\n") == 1
+
+
+def test_mixed_gpus_get_a_device_table() -> None:
+    code, out, _ = run(
+        "fit", "meta-llama/Llama-3.3-70B-Instruct", "--gpu", "rtx-4090", "--add-gpu", "rtx-3090",
+        "--add-gpu", "rtx-3060-12gb", "--quant", "Q4_K_M", "--ctx", "8k", "--engine", "llama.cpp",
+    )  # fmt: skip
+    assert code == 0
+    assert "1 × rtx-4090 + rtx-3090 + rtx-3060-12gb" in out
+    assert "GPU2    rtx-3060-12gb" in out
+
+
+def test_fit_and_show_a_gguf_file(tmp_path: Path) -> None:
+    path = build_gguf(
+        tmp_path / "tiny-Q8_0.gguf",
+        TINY,
+        ftype=gguf.LlamaFileType.MOSTLY_Q8_0,
+        quant=gguf.GGMLQuantizationType.Q8_0,
+        tokens=1024,
+    )
+    code, out, err = run("show", str(path), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["architecture"] == "llama"
+    assert d["native_format"] == "Q8_0"
+    assert d["num_layers"] == 2
+    assert d["file_weights_bytes"] > 0
+    code, out, err = run(
+        "fit", str(path), "--gpu", "rtx-4090", "--engine", "llama.cpp", "--ctx", "2048", "--json"
+    )
+    assert code == 0, err
+    f = json.loads(out)
+    weights = next(t for t in f["terms"] if t["key"] == "weights")
+    host = next(t for t in f["terms"] if t["key"] == "host_weights")
+    # the file's own tensor bytes: every tensor on the GPU but token_embd, which stays in RAM
+    assert weights["total_bytes"] + host["total_bytes"] == d["file_weights_bytes"]
+    assert host["total_bytes"] == 1024 * 256 // 32 * 34  # token_embd in Q8_0
+    assert f["command"].startswith(f"llama-server -m {path} -c 2048")
+
+
+def test_fit_a_config_json(tmp_path: Path) -> None:
+    path = write_config(tmp_path, TINY)
+    code, out, err = run("fit", str(path), "--gpu", "rtx-4090", "--json")
+    assert code == 0, err
+    assert json.loads(out)["quant"] == "BF16"  # torch_dtype of the config
+
+
+def test_a_file_that_is_not_a_model(tmp_path: Path) -> None:
+    p = tmp_path / "notes.txt"
+    p.write_text("hello")
+    code, _, err = run("show", str(p))
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "config.json" in err
+
+
+def test_validate_prints_rows_groups_and_targets() -> None:
+    code, out, _ = run("validate", "--engine", "llama.cpp")
+    assert "kv cache" in out
+    assert "target: kv cache (llama.cpp, ik_llama.cpp) median |error| <= 0.5%" in out
+    assert code == 1  # the vLLM KV tokens target is not met yet (tests/test_validate.py)
+    code, out, _ = run("validate", "--json", "--no-rows")
+    d = json.loads(out)
+    assert len(d["rows"]) >= 80
+    assert {t["term"] for t in d["targets"]} >= {"weights", "gguf file", "kv cache", "kv tokens"}
