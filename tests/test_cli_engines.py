@@ -124,7 +124,8 @@ def test_a_file_that_is_not_a_model(tmp_path: Path) -> None:
     p.write_text("hello")
     code, _, err = run("show", str(p))
     assert code == 2
-    assert err.startswith("error: ") and err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert err.count("\n") == 1
     assert "config.json" in err
 
 

@@ -6,12 +6,17 @@
     ├── UnknownNameError(KeyError)  a model, GPU, quantization or KV type that is not known;
     │   ├── UnknownModelError         carries the closest matches
     │   ├── UnknownGPUError
-    │   └── UnknownFormatError        (UnknownKVTypeError for --kv-type)
+    │   ├── UnknownFormatError        (UnknownKVTypeError for --kv-type)
+    │   └── UnknownEngineError        an --engine (rigfit.engines)
     ├── InvalidSpecError(ValueError)  a value out of range (context <= 0, 0 GPUs, ...) or a
     │                                 combination that cannot work (a quant the model can't use)
     ├── UnsupportedArchitectureError  an architecture rigfit cannot account for exactly: it fails
     │                                 closed instead of pricing it with a generic guess
-    └── CatalogError                  a catalog data file that does not validate
+    ├── CatalogError                  a catalog data file that does not validate
+    ├── ReaderError                   a model file or Hub response rigfit cannot read
+    │                                 (rigfit.readers.errors: HubError, UnsupportedQuantizationError)
+    └── MeasurementError              a measurement-set row that does not validate
+                                      (rigfit.validation.measurements)
 
 "Doesn't fit" is not an error: it is a result (:class:`rigfit.estimate.FitResult`).
 """

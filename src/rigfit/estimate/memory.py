@@ -164,8 +164,8 @@ ACTIVATION_BYTES = 4
 # Logits are f32, one row of vocab_size per sequence for the token being sampled.
 LOGIT_BYTES = 4
 # Per-device runtime reserve: the CUDA/ROCm context, cuBLAS/hipBLAS workspaces and allocator
-# slack. 512 MiB is a round working figure, not a measurement: the engine profiles of issue 4
-# replace it with each engine's logged figures. Apple's Metal has no separate context of that
+# slack. 512 MiB is a round working figure, not a measurement: the engine profiles
+# (rigfit.engines) replace it with each engine's own sourced figures. Apple's Metal has no separate context of that
 # size, and its capacity is already the GPU working-set limit: 0 there.
 RESERVE_PER_GPU_BYTES = 512 * MIB
 
