@@ -165,8 +165,8 @@ ACTIVATION_BYTES = 4
 LOGIT_BYTES = 4
 # Per-device runtime reserve: the CUDA/ROCm context, cuBLAS/hipBLAS workspaces and allocator
 # slack. 512 MiB is a round working figure, not a measurement: the engine profiles
-# (rigfit.engines) replace it with each engine's own sourced figures. Apple's Metal has no separate context of that
-# size, and its capacity is already the GPU working-set limit: 0 there.
+# (rigfit.engines) replace it with each engine's own sourced figures. Apple's Metal has no
+# separate context of that size, and its capacity is already the GPU working-set limit: 0 there.
 RESERVE_PER_GPU_BYTES = 512 * MIB
 
 
