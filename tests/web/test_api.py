@@ -209,3 +209,31 @@ def test_openapi_documents_the_envelope(client: TestClient) -> None:
     assert {"200", "400", "404", "422"} <= set(responses)
     assert "ErrorEnvelope" in doc["components"]["schemas"]
     assert "FitReport" in doc["components"]["schemas"]
+
+
+def test_estimate_under_an_engine_equals_the_cli(client: TestClient) -> None:
+    from rigfit.api import model_ref
+    from rigfit.engines import command_line, get_engine
+
+    params = {"model": "meta-llama/Llama-3.1-8B-Instruct", "gpu": "h100-sxm", "gpus": 2,
+              "ctx": "32k", "engine": "vllm"}  # fmt: skip
+    got = client.get("/api/v1/estimate", params=params).json()
+    m, req = rigfit.make_request("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", gpus=2, ctx="32k")
+    vllm = get_engine("vllm")
+    want = fit_dict(
+        m,
+        rigfit.fit(req, vllm),
+        command=command_line(vllm, req, model_ref(m, req.weight_format)),
+        engine_version="0.11.0",
+    )
+    assert got == want
+    assert got["kv_pool"]["tokens"] > 0
+    assert got["command"].startswith("vllm serve meta-llama/Llama-3.1-8B-Instruct")
+
+
+def test_unknown_engine_is_a_400_with_closest(client: TestClient) -> None:
+    resp = client.get(
+        "/api/v1/estimate", params={"model": R1_70B, "gpu": "h100", "engine": "lama.cpp"}
+    )
+    err = _envelope(resp, 400, "unknown_name", "unknown engine 'lama.cpp'")
+    assert "llama.cpp" in err["closest"]

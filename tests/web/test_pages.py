@@ -156,3 +156,14 @@ def test_vendored_assets_carry_their_license(client: TestClient) -> None:
     assert resp.status_code == 200
     assert len(resp.content) > 10_000
     assert client.get("/static/vendor/htmx/LICENSE").text.startswith("Zero-Clause BSD")
+
+
+def test_calculator_under_an_engine_shows_its_command(client: TestClient) -> None:
+    page = client.get(
+        "/",
+        params={"model": "meta-llama/Llama-3.1-8B-Instruct", "gpu": "rtx-4090", "gpus": "1",
+                "quant": "Q4_K_M", "ctx": "16384", "engine": "llama.cpp"},
+    ).text  # fmt: skip
+    assert 'id="engine-command">llama-server -m Llama-3.1-8B-Instruct-Q4_K_M.gguf -c 16384' in page
+    assert 'id="host-terms"' in page  # token_embd stays in system RAM under llama.cpp
+    assert "--engine llama.cpp" in page  # the CLI line reproduces the engine

@@ -48,6 +48,11 @@ class EstimateQuery(_Shape):
     gpu: Name = Field(description="catalog accelerator id, name or alias")
     gpus: int = Field(1, ge=1, le=MAX_GPUS, description="number of identical accelerators")
     force_ctx: bool = Field(False, description="allow a context above the model's maximum")
+    engine: ShortName = Field(
+        "generic",
+        description="account memory as this engine does: generic, llama.cpp, ollama, vllm,"
+        " sglang, transformers, mlx (its defaults apply)",
+    )
 
 
 class TableQuery(_Shape):

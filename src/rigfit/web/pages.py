@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import QueryParams
 
 from rigfit.api import native_format
+from rigfit.engines import ENGINES
 from rigfit.catalog.lookup import Model, get_gpu, get_model, list_gpus, list_models
 from rigfit.errors import InvalidSpecError, RigfitError, UnknownNameError
 from rigfit.estimate.memory import MAX_SEQS
@@ -117,6 +118,7 @@ def _options() -> dict[str, Any]:
         "gpu_groups": sorted(by_segment.items()),
         "quant_groups": [("llama.cpp GGUF", gguf), ("GPU formats", other)],
         "kv_types": [k.flag for k in KVCacheType],
+        "engines": list(ENGINES),
     }
 
 
@@ -136,6 +138,7 @@ def calculator(request: Request) -> Response:
         "seqs": form.text("seqs") or "1",
         "gpu": form.text("gpu") or DEFAULT_STATE["gpu"],
         "gpus": form.text("gpus") or "1",
+        "engine": form.text("engine") or "generic",
         "unit": "GiB" if form.text("unit") == "GiB" else "GB",
     }
     view["state"] = state
@@ -164,9 +167,16 @@ def calculator(request: Request) -> Response:
             kv_type=state["kv_type"] or "f16",
             ctx=state["ctx"],
             seqs=form.integer("seqs", 1, MAX_SEQS, 1),
+            engine=state["engine"] or "generic",
         )
         fit = service.estimate(q)
-        state.update(gpu=fit.gpu, quant=fit.quant, kv_type=fit.kv_type, ctx=str(fit.ctx_tokens))
+        state.update(
+            gpu=fit.gpu,
+            quant=fit.quant,
+            kv_type=fit.kv_type,
+            ctx=str(fit.ctx_tokens),
+            engine=fit.profile,
+        )
         view["fit"] = fit
         view["bar"] = charts.stacked_bar(fit)
         view["chart"] = charts.line_chart(service.curve(q), fit.ctx_tokens)
@@ -191,6 +201,7 @@ def calculator(request: Request) -> Response:
                 str(fit.ctx_tokens),
                 "--seqs",
                 str(fit.seqs),
+                *(["--engine", fit.profile] if fit.profile != "generic" else []),
             ]
         )
         view["api"] = _link("/api/v1/estimate", {k: v for k, v in state.items() if k != "unit"})

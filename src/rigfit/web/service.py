@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rigfit.api import make_request, models_on_gpu
+from rigfit.api import make_request, model_ref, models_on_gpu
+from rigfit.engines import command_line, get_engine
 from rigfit.catalog.lookup import Model, find_gpus, find_models, get_gpu, get_model, list_gpus
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Estimate, Request
@@ -78,6 +79,7 @@ class Resolved:
     ctx_tokens: int
     seqs: int
     force_ctx: bool
+    engine: str = "generic"
 
 
 def resolve(q: EstimateQuery) -> tuple[Model, Request, Resolved]:
@@ -101,6 +103,7 @@ def resolve(q: EstimateQuery) -> tuple[Model, Request, Resolved]:
         req.ctx_tokens,
         req.seqs,
         q.force_ctx,
+        get_engine(q.engine).name,
     )
     return m, req, key
 
@@ -123,7 +126,13 @@ def _request(key: Resolved) -> tuple[Model, Request]:
 @lru_cache(maxsize=CACHE_ENTRIES)
 def _fit(key: Resolved) -> FitReport:
     m, req = _request(key)
-    return fit_report(m, fit(req))
+    profile = get_engine(key.engine)
+    return fit_report(
+        m,
+        fit(req, profile),
+        command=command_line(profile, req, model_ref(m, req.weight_format)),
+        engine_version=getattr(profile, "reference_version", None),
+    )
 
 
 @lru_cache(maxsize=CACHE_ENTRIES)
@@ -143,7 +152,7 @@ def estimate_json(q: EstimateQuery) -> bytes:
 @lru_cache(maxsize=CACHE_ENTRIES)
 def _curve(key: Resolved) -> CurveReport:
     m, req = _request(key)
-    return curve_report(m, req, context_curve(req))
+    return curve_report(m, req, context_curve(req, profile=get_engine(key.engine)))
 
 
 def curve(q: EstimateQuery) -> CurveReport:
@@ -296,4 +305,4 @@ def estimate_object(q: EstimateQuery) -> Estimate:
 @lru_cache(maxsize=CACHE_ENTRIES)
 def _estimate(key: Resolved) -> Estimate:
     _, req = _request(key)
-    return estimate_request(req)
+    return estimate_request(req, get_engine(key.engine))
