@@ -138,3 +138,16 @@ def test_validate_prints_rows_groups_and_targets() -> None:
     d = json.loads(out)
     assert len(d["rows"]) >= 80
     assert {t["term"] for t in d["targets"]} >= {"weights", "gguf file", "kv cache", "kv tokens"}
+
+
+def test_gguf_sizes_match_a_published_card() -> None:
+    # bartowski/Meta-Llama-3.1-8B-Instruct-GGUF lists Q8_0 at 8.54GB and f32 at 32.13GB
+    # (rows gguf-*-llama-3.1-8b-* of the measurement set)
+    code, out, _ = run("gguf", "meta-llama/Llama-3.1-8B-Instruct", "--imatrix", "--json")
+    assert code == 0
+    d = json.loads(out)
+    sizes = {r["ftype"]: r["file_bytes"] for r in d["rows"]}
+    assert round(sizes["Q8_0"] / 1e9, 2) == 8.54
+    assert round(sizes["ALL_F32"] / 1e9, 2) == 32.13
+    assert "MXFP4_MOE" not in sizes  # a dense model has no experts to make MXFP4
+    assert d["source"].startswith("llama.cpp src/llama-quant.cpp @ ec98e2002")

@@ -18,7 +18,8 @@ from rigfit.estimate.plan import fit as fit_request
 from rigfit.estimate.plan import gpu_table
 from rigfit.estimate.settings import EngineSettings
 from rigfit.hardware import MAX_GPUS
-from rigfit.report import fit_dict, gpu_dict, gpu_table_dict, model_dict
+from rigfit.estimate.gguf_size import gguf_file_table
+from rigfit.report import fit_dict, gguf_files_dict, gpu_dict, gpu_table_dict, model_dict
 from rigfit.units import fmt_bytes
 
 __all__ = ["main"]
@@ -460,6 +461,42 @@ def _render_file_model(d: dict[str, Any]) -> None:
     click.echo(_table(["field", "value"], rows, set()))
     for note in d["notes"]:
         click.echo(f"note: {note}")
+
+
+@main.command("gguf")
+@click.argument("model")
+@click.option(
+    "--imatrix/--no-imatrix",
+    default=None,
+    help="Assume an importance matrix (most published quants) or not (plain llama-quantize);"
+    " default: only where the type needs one.",
+)
+@_UNIT
+@_JSON
+def gguf_cmd(model: str, imatrix: bool | None, unit: str, as_json: bool) -> None:
+    """Predicted GGUF file size of MODEL in every llama.cpp file type, without the file.
+
+    Replays llama.cpp's per-tensor type choice over the model's tensors; MODEL is a catalog id,
+    a config.json or a Hugging Face id.
+    """
+    m = resolve_model(model, files=True, progress=not as_json)
+    d = gguf_files_dict(m, gguf_file_table(m.arch, imatrix=imatrix))
+    if as_json:
+        _emit_json(d)
+        return
+    click.echo(f"{d['model']}: {d['params']:,} parameters; type choice replays {d['source']}")
+    rows = [
+        [
+            r["ftype"],
+            fmt_bytes(r["file_bytes"], unit),
+            f"{r['bits_per_weight']:.2f}",
+            "yes" if r["imatrix"] else "no",
+            ", ".join(f"{k} {fmt_bytes(v, unit)}" for k, v in list(r["by_type"].items())[:3]),
+        ]
+        for r in d["rows"]
+    ]
+    click.echo(_table(["type", "file", "bits/weight", "imatrix", "largest parts"], rows, {1, 2}))
+    click.echo("file = tensors + alignment + header; the tokenizer metadata is estimated")
 
 
 @main.command()

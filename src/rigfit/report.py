@@ -15,11 +15,12 @@ from rigfit.api import ModelOnGPU
 from rigfit.arch import LayerKind, kv_heads_note
 from rigfit.catalog.lookup import Model
 from rigfit.catalog.schema import Disagreement, GPURecord
+from rigfit.estimate.gguf_size import GGUFFileRow
 from rigfit.estimate.memory import Request
 from rigfit.estimate.plan import FitResult, GPURow
 from rigfit.estimate.sweep import CurvePoint, FormatRow
 from rigfit.hardware import System, capacity_basis, capacity_bytes
-from rigfit.quant import KVCacheType
+from rigfit.quant import LLAMA_QUANT_SOURCE, KVCacheType
 
 if TYPE_CHECKING:
     from rigfit.readers import FileModel
@@ -230,6 +231,28 @@ class FileModelReport(_Report):
     notes: list[str]
 
 
+class GGUFFileRowReport(_Report):
+    """One llama.cpp file type: the predicted file and its parts."""
+
+    ftype: str
+    file_bytes: int
+    tensor_bytes: int
+    metadata_bytes: int  # estimated from the vocabulary (tokenizer strings)
+    bits_per_weight: float
+    imatrix: bool
+    by_type: dict[str, int]
+
+
+class GGUFFilesReport(_Report):
+    """The answer of ``rigfit gguf MODEL``: every GGUF a repository of the model would list."""
+
+    schema_version: int = SCHEMA_VERSION
+    model: str
+    source: str  # the llama.cpp code the type choice replays
+    params: int
+    rows: list[GGUFFileRowReport]
+
+
 class GPUReport(GPURecord):
     """One accelerator, with the capacity rigfit uses and why."""
 
@@ -437,6 +460,26 @@ def file_model_report(fm: FileModel) -> FileModelReport:
     )
 
 
+def gguf_files_report(model: _Named, rows: list[GGUFFileRow]) -> GGUFFilesReport:
+    return GGUFFilesReport(
+        model=model.id,
+        source=LLAMA_QUANT_SOURCE,
+        params=rows[0].params if rows else 0,
+        rows=[
+            GGUFFileRowReport(
+                ftype=r.ftype.name,
+                file_bytes=r.size.total_bytes,
+                tensor_bytes=r.size.tensor_bytes,
+                metadata_bytes=r.size.metadata_bytes,
+                bits_per_weight=round(r.bits_per_weight, 4),
+                imatrix=r.imatrix,
+                by_type=dict(r.size.by_type),
+            )
+            for r in rows
+        ],
+    )
+
+
 def gpu_report(g: GPURecord) -> GPUReport:
     return GPUReport(**dict(g), capacity_bytes=capacity_bytes(g), capacity_basis=capacity_basis(g))
 
@@ -477,6 +520,11 @@ def fit_dict(
 ) -> dict[str, Any]:
     """The answer of ``rigfit fit`` as JSON-ready data."""
     return _plain(fit_report(model, result, command=command, engine_version=engine_version))
+
+
+def gguf_files_dict(model: _Named, rows: list[GGUFFileRow]) -> dict[str, Any]:
+    """The answer of ``rigfit gguf`` as JSON-ready data."""
+    return _plain(gguf_files_report(model, rows))
 
 
 def model_dict(model: Model | FileModel) -> dict[str, Any]:

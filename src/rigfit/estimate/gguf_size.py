@@ -23,13 +23,15 @@ from dataclasses import dataclass
 
 from rigfit.arch import Architecture
 from rigfit.errors import InvalidSpecError
-from rigfit.estimate.gguf_replay import replay
+from rigfit.estimate.gguf_replay import imatrix_required, replay
 from rigfit.quant import Family, GGMLType, GGUFRecipe, LlamaFtype, WeightFormat
 
 __all__ = [
     "GGUF_DEFAULT_ALIGNMENT",
+    "GGUFFileRow",
     "GGUFFileSize",
     "gguf_file_bytes",
+    "gguf_file_table",
     "gguf_file_size",
     "gguf_ftype",
     "metadata_estimate_bytes",
@@ -178,3 +180,33 @@ def tensor_type_counts(arch: Architecture, ftype: LlamaFtype) -> dict[GGMLType, 
     for c in replay(arch, ftype):
         counts[c.type] = counts.get(c.type, 0) + 1
     return counts
+
+
+@dataclass(frozen=True)
+class GGUFFileRow:
+    """One llama.cpp file type of a model: its predicted file and what it is made of."""
+
+    ftype: LlamaFtype
+    size: GGUFFileSize
+    params: int  # parameters in the file (the vision tower excluded)
+    imatrix: bool  # whether the replay assumed an importance matrix
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Tensor bits per parameter, as llama.cpp's ``model size ... (x BPW)`` prints it."""
+        return 8 * self.size.tensor_bytes / self.params
+
+
+def gguf_file_table(arch: Architecture, *, imatrix: bool | None = None) -> list[GGUFFileRow]:
+    """Every llama.cpp file type of ``arch``, largest file first: the sizes a GGUF repository
+    of this model would list (``imatrix`` as in :func:`gguf_file_bytes`). MXFP4_MOE appears
+    only for MoE models, as llama-quantize makes it for their experts."""
+    params = sum(t.numel for t in arch.tensors() if t.role.name != "VISION")
+    rows = []
+    for ftype in LlamaFtype:
+        if ftype is LlamaFtype.MXFP4_MOE and arch.moe is None:
+            continue
+        use = imatrix if imatrix is not None else imatrix_required(arch, ftype)
+        rows.append(GGUFFileRow(ftype, gguf_file_size(arch, ftype, imatrix=use), params, use))
+    rows.sort(key=lambda r: -r.size.total_bytes)
+    return rows
