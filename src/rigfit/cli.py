@@ -13,12 +13,12 @@ from rigfit.api import make_request, model_ref, resolve_model
 from rigfit.catalog.lookup import Model, find_gpus, find_models, list_gpus
 from rigfit.engines import command_line, get_engine
 from rigfit.errors import InvalidSpecError, RigfitError
+from rigfit.estimate.gguf_size import gguf_file_table
 from rigfit.estimate.memory import EngineProfile
 from rigfit.estimate.plan import fit as fit_request
 from rigfit.estimate.plan import gpu_table
 from rigfit.estimate.settings import EngineSettings
 from rigfit.hardware import MAX_GPUS
-from rigfit.estimate.gguf_size import gguf_file_table
 from rigfit.report import fit_dict, gguf_files_dict, gpu_dict, gpu_table_dict, model_dict
 from rigfit.units import fmt_bytes
 

@@ -15,8 +15,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import QueryParams
 
 from rigfit.api import native_format
-from rigfit.engines import ENGINES
 from rigfit.catalog.lookup import Model, get_gpu, get_model, list_gpus, list_models
+from rigfit.engines import ENGINES
 from rigfit.errors import InvalidSpecError, RigfitError, UnknownNameError
 from rigfit.estimate.memory import MAX_SEQS
 from rigfit.estimate.sweep import TABLE_CTX_TOKENS, context_stops, dominant_term

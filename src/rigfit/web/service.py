@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rigfit.api import make_request, model_ref, models_on_gpu
-from rigfit.engines import command_line, get_engine
 from rigfit.catalog.lookup import Model, find_gpus, find_models, get_gpu, get_model, list_gpus
+from rigfit.engines import command_line, get_engine
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Estimate, Request
 from rigfit.estimate.memory import estimate as estimate_request
