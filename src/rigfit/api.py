@@ -15,7 +15,7 @@ from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.estimate.settings import EngineSettings
 from rigfit.estimate.weights import WeightBreakdown
 from rigfit.hardware import System
-from rigfit.quant import WeightFormat, parse_kv_type, parse_quant
+from rigfit.quant import Family, WeightFormat, parse_kv_type, parse_quant
 from rigfit.units import parse_tokens
 
 if TYPE_CHECKING:
@@ -94,12 +94,27 @@ def _file_weights(
 
 
 def model_ref(model: AnyModel, fmt: WeightFormat) -> str:
-    """What to hand an engine on its command line for this model."""
-    if isinstance(model, Model):
-        if fmt.family.value == "gguf":
-            return f"{model.id.split('/', 1)[1]}-{fmt.label}.gguf"
+    """What to hand an engine on its command line for this model.
+
+    A file or Hub id is named as given. A catalog model in its own format is its Hugging Face
+    id; in a GGUF format, the file a GGUF repository names ``<name>-<TYPE>.gguf``; in another
+    GPU format, ``<id>-<FORMAT>``, the naming of publishers' quantized repositories
+    (``Qwen/Qwen2.5-72B-Instruct-AWQ``): a placeholder for the checkpoint the user picks.
+
+    >>> from rigfit.catalog.lookup import get_model
+    >>> m = get_model("Qwen/Qwen2.5-72B-Instruct")
+    >>> model_ref(m, WeightFormat.BF16), model_ref(m, WeightFormat.AWQ)
+    ('Qwen/Qwen2.5-72B-Instruct', 'Qwen/Qwen2.5-72B-Instruct-AWQ')
+    >>> model_ref(m, WeightFormat.Q4_K_M)
+    'Qwen2.5-72B-Instruct-Q4_K_M.gguf'
+    """
+    if not isinstance(model, Model):
+        return model.source
+    if fmt.family is Family.GGUF:
+        return f"{model.id.split('/', 1)[1]}-{fmt.label}.gguf"
+    if fmt is native_format(model.record):
         return model.id
-    return model.source
+    return f"{model.id}-{fmt.label}"
 
 
 # The context used when none is given: 8,192 tokens, or the model's maximum if smaller.

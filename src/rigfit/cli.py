@@ -207,9 +207,15 @@ def fit(
         files=True,
     )
     result = fit_request(req, profile)
-    cmd = command_line(profile, req, model_ref(m, req.weight_format))
+    ref = model_ref(m, req.weight_format)
+    cmd = command_line(profile, req, ref)
     version = engine_version or getattr(profile, "reference_version", None)
     data = fit_dict(m, result, command=cmd, engine_version=version)
+    if cmd is not None and isinstance(m, Model) and ref != m.id:
+        data["notes"].append(
+            f"the command names {ref}: put the {req.weight_format.label} file or repository you"
+            " serve there"
+        )
     if as_json:
         _emit_json(data)
         return
