@@ -82,17 +82,24 @@ class GGMLType(Enum):
     NVFP4 = (40, 64, 4 + 32)  # 4 UE4M3 scales (one per 16) + 64 FP4 nibbles
     Q1_0 = (41, 128, 2 + 16)  # f16 d + 128 sign bits
 
+    def __init__(self, type_id: int, block_elems: int, block_bytes: int) -> None:
+        # plain attributes: reading an Enum's .value goes through a descriptor, and the GGUF
+        # replay reads these a few hundred thousand times per catalog sweep
+        self._type_id = type_id
+        self._block_elems = block_elems
+        self._block_bytes = block_bytes
+
     @property
     def type_id(self) -> int:
-        return self.value[0]
+        return self._type_id
 
     @property
     def block_elems(self) -> int:
-        return self.value[1]
+        return self._block_elems
 
     @property
     def block_bytes(self) -> int:
-        return self.value[2]
+        return self._block_bytes
 
     @property
     def bits_per_weight(self) -> Fraction:

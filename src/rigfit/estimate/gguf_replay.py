@@ -40,6 +40,7 @@ does not make F32 would be 16-bit (no catalog model has one).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -271,12 +272,15 @@ _NEVER_QUANTIZED_EXACT = frozenset({"position_embd.weight", "token_types.weight"
 _CONVERTER_F32 = ("ffn_gate_inp.", "ssm_conv1d.", "shortconv.conv.", "position_embd.")
 
 
+_NEVER_QUANTIZED_RE = re.compile("|".join(re.escape(x) for x in _NEVER_QUANTIZED))
+
+
 def _quantizable(t: GGUFTensor) -> bool:
     """llama_model_quantize_impl l.815-870: only 2-D+ ``*weight`` tensors outside the list."""
     return (
         t.name.endswith("weight")
         and t.n_dims >= 2
-        and not any(s in t.name for s in _NEVER_QUANTIZED)
+        and _NEVER_QUANTIZED_RE.search(t.name) is None
         and t.name not in _NEVER_QUANTIZED_EXACT
     )
 

@@ -8,6 +8,7 @@ their own profiles; :data:`GENERIC` is the documented default (docs/estimate.md)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind
@@ -320,27 +321,27 @@ class Estimate:
     def term_bytes(self, key: str) -> int:
         return sum(t.total_bytes for t in self.terms if t.key == key)
 
-    @property
+    @cached_property
     def total_bytes(self) -> int:
         """Bytes on all GPUs together (host terms excluded)."""
         return sum(t.total_bytes for t in self.terms if not t.host)
 
-    @property
+    @cached_property
     def host_bytes(self) -> int:
         """System RAM the plan uses: offloaded weights, mmapped embeddings, host buffers."""
         return sum(t.total_bytes for t in self.terms if t.host)
 
-    @property
+    @cached_property
     def device_capacities(self) -> tuple[int, ...]:
         return self.capacities or self.request.system.capacities_bytes
 
-    @property
+    @cached_property
     def device_bytes(self) -> tuple[int, ...]:
         """Bytes on each device, in ``System.devices`` order."""
         n = self.request.system.n_devices
         return tuple(sum(t.on_device(i) for t in self.terms) for i in range(n))
 
-    @property
+    @cached_property
     def _tightest(self) -> int:
         """Index of the device with the least headroom."""
         caps, used = self.device_capacities, self.device_bytes
