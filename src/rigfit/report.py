@@ -573,6 +573,7 @@ class FormatRowReport(_Report):
     reference_gpus_needed: int | None
     single_gpus_that_fit: list[str]
     error: str
+    gguf_file_bytes: int | None = None  # predicted .gguf file size (GGUF formats)
 
 
 class FormatTableReport(_Report):
@@ -644,6 +645,7 @@ def format_table_report(
                 reference_gpus_needed=r.gpus_needed,
                 single_gpus_that_fit=list(r.single_gpus_that_fit),
                 error=r.error,
+                gguf_file_bytes=r.gguf_file_bytes,
             )
             for r in rows
         ],

@@ -167,3 +167,15 @@ def test_calculator_under_an_engine_shows_its_command(client: TestClient) -> Non
     assert 'id="engine-command">llama-server -m Llama-3.1-8B-Instruct-Q4_K_M.gguf -c 16384' in page
     assert 'id="host-terms"' in page  # token_embd stays in system RAM under llama.cpp
     assert "--engine llama.cpp" in page  # the CLI line reproduces the engine
+
+
+def test_model_page_lists_predicted_gguf_files(client: TestClient) -> None:
+    from rigfit.catalog.lookup import get_model
+    from rigfit.estimate.gguf_size import gguf_file_bytes
+    from rigfit.quant import WeightFormat
+    from rigfit.units import fmt_bytes
+
+    page = client.get("/models/meta-llama/Llama-3.1-8B-Instruct").text
+    q8 = gguf_file_bytes(get_model("meta-llama/Llama-3.1-8B-Instruct").arch, WeightFormat.Q8_0)
+    assert "GGUF file" in page
+    assert f'<td class="num">{fmt_bytes(q8)}</td>' in page

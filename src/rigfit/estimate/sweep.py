@@ -11,11 +11,12 @@ from dataclasses import dataclass, replace
 from rigfit.arch import Architecture
 from rigfit.catalog.schema import GPURecord
 from rigfit.errors import RigfitError
+from rigfit.estimate.gguf_size import gguf_file_bytes
 from rigfit.estimate.memory import GENERIC, EngineProfile, Estimate, Request, estimate
 from rigfit.estimate.plan import min_gpus
 from rigfit.estimate.weights import weight_breakdown
 from rigfit.hardware import System
-from rigfit.quant import KVCacheType, WeightFormat
+from rigfit.quant import Family, KVCacheType, WeightFormat
 
 __all__ = [
     "TABLE_CTX_TOKENS",
@@ -109,6 +110,7 @@ class FormatRow:
     gpus_needed: int | None  # reference GPUs needed at the first context (None: > 64)
     single_gpus_that_fit: tuple[str, ...]  # catalog ids, smallest capacity first
     error: str = ""
+    gguf_file_bytes: int | None = None  # the predicted .gguf file, for GGUF formats
 
 
 def format_table(
@@ -137,7 +139,10 @@ def format_table(
         singles = tuple(
             g.id for g in pool if estimate(replace(base, system=System(g, 1)), profile).fits
         )
-        rows.append(FormatRow(fmt, weights, totals, min_gpus(base, profile), singles))
+        file_bytes = gguf_file_bytes(arch, fmt) if fmt.family is Family.GGUF else None
+        rows.append(
+            FormatRow(fmt, weights, totals, min_gpus(base, profile), singles, "", file_bytes)
+        )
     return rows
 
 
