@@ -126,3 +126,56 @@ def test_command_line() -> None:
         "vllm serve meta-llama/Llama-3.1-8B-Instruct --tensor-parallel-size 2"
         " --max-model-len 32768 --gpu-memory-utilization 0.85 --kv-cache-dtype fp8"
     )
+
+
+def test_pipeline_stages_give_the_remainder_to_all_but_the_last() -> None:
+    # vllm/distributed/utils.py get_pp_indices: partitions[-i] += 1 for i in 2..rem+1
+    from rigfit.engines.sharding import pp_layers
+
+    assert [len(s) for s in pp_layers(27, 2)] == [14, 13]
+    assert [len(s) for s in pp_layers(27, 4)] == [7, 7, 7, 6]
+    assert [len(s) for s in pp_layers(30, 4)] == [7, 8, 8, 7]
+    assert [len(s) for s in pp_layers(32, 4)] == [8, 8, 8, 8]
+
+
+def test_pipeline_blocks_are_the_smallest_stage_count() -> None:
+    # DeepSeek-V2-Lite TP2 x PP2 on L4 (vllm-project/vllm#20665): each worker sizes its blocks
+    # from its own budget and layers, then all take the minimum
+    from rigfit.engines.sharding import pp_layers
+
+    req = _req("deepseek-ai/DeepSeek-V2-Lite-Chat", "l4", gpus=4, ctx=1024, tp=2, pp=2)
+    stages = pp_layers(27, 2)
+    page = 16 * (512 + 64) * 2
+    counts = []
+    for i, s in enumerate(stages):
+        budget = VLLM._stage_budget(req, s, i == 0, i == 1)
+        counts.append(budget // page // len(s))
+    pool = estimate(req, VLLM).pool
+    assert pool is not None
+    assert pool.blocks == min(counts)
+    assert pool.tokens == min(counts) * 16
+
+
+def test_v1_sampler_warm_up_runs_on_the_last_stage_only() -> None:
+    req = _req(LLAMA8B, gpus=2, pp=2, tp=1)
+    rows = min(VLLM.max_num_seqs(req), VLLM.batched_tokens(req))
+    sampler = 8192 * 4096 * 2 + rows * 128256 * 28  # hidden states + native top-k/top-p peak
+    assert VLLM.activation_bytes(req, last=True) == max(VLLM._forward_bytes(req), sampler)
+    assert VLLM.activation_bytes(req, last=False) == VLLM._forward_bytes(req)
+    # V0 keeps forward + f32 logits
+    old = _req(LLAMA8B, "rtx-3090", ctx=20000, version="0.6.4")
+    assert VLLM.activation_bytes(old) == VLLM._forward_bytes(old) + 256 * 128256 * 4
+
+
+def test_mxfp4_experts_are_padded_for_marlin_on_hopper_before_0_10_2() -> None:
+    # gpt-oss-120b: Marlin pads each expert to 2944 x 3072 (from 2880 x 2880) in 0.10.1
+    model = "openai/gpt-oss-120b"
+    new = _req(model, quant="MXFP4-EXPERTS", ctx=4096, version="0.11.0")
+    old = _req(model, quant="MXFP4-EXPERTS", ctx=4096, version="0.10.1")
+    assert VLLM.mxfp4_padding(new) == (64, 1)
+    assert VLLM.mxfp4_padding(old) == (128, 256)
+    stage = range(36)
+    w_new = VLLM.stage_weight_bytes(new, stage, True, True)
+    w_old = VLLM.stage_weight_bytes(old, stage, True, True)
+    assert w_old > w_new
+    assert round((w_old - w_new) / GIB, 1) == 5.1  # 36 x 128 experts x 3 matrices

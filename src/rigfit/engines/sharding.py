@@ -47,15 +47,19 @@ def check_tp(arch: Architecture, tp: int, engine: str) -> None:
 
 
 def pp_layers(n_layers: int, pp: int) -> list[range]:
-    """Layers of each pipeline stage: even runs, the remainder spread over the last stages
-    (vllm/distributed/utils.py get_pp_indices: partitions of n // pp, the last
-    ``n % pp`` stages one more)."""
+    """Layers of each pipeline stage: even runs of ``n // pp``, the remainder spread one layer
+    each over the stages before the last, from the second-to-last backwards
+    (vllm/distributed/utils.py get_pp_indices, 0.8.5 l.101-105 and 0.11.0 l.120-124:
+    ``for i in range(2, remaining_layers + 2): partitions[-i] += 1``; the last stage holds the
+    final norm and head). DeepSeek-V2-Lite's 27 layers over PP 2 are [14, 13]."""
     if pp > n_layers:
         raise InvalidSpecError(
             f"--pipeline-parallel-size {pp} exceeds the model's {n_layers} layers"
         )
     base, rem = divmod(n_layers, pp)
-    sizes = [base + (1 if i >= pp - rem else 0) for i in range(pp)]
+    sizes = [base] * pp
+    for i in range(2, rem + 2):
+        sizes[-i] += 1
     out, start = [], 0
     for s in sizes:
         out.append(range(start, start + s))

@@ -24,11 +24,12 @@ import math
 import re
 from dataclasses import dataclass
 
-from rigfit.arch import Architecture, AttentionKind, LayerKind
+from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
 from rigfit.engines.sharding import check_tp, kv_heads_per_rank, pp_layers, rank_weight_bytes
+from rigfit.engines.tensors import request_tensors
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
-from rigfit.quant import Family, KVCacheType
+from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.units import GIB
 
 __all__ = ["VLLM", "VLLMProfile", "parse_version"]
@@ -61,6 +62,29 @@ NON_TORCH_SINGLE_BYTES = int(0.35 * GIB)
 NON_TORCH_TP_BYTES = int(2.53 * GIB)
 ACT_BYTES = 2  # activations in the model dtype (bf16/f16)
 LOGIT_BYTES = 4  # the sampler upcasts logits to f32
+# V1's profile run ends with a sampler warm-up on min(max_num_seqs, batched tokens) rows of
+# logits with top-k and top-p set (gpu_model_runner.py _dummy_sampler_run, 0.8.5 l.1512-1542,
+# 0.11.0 l.3183-3215), only on the last pipeline rank (profile_run, 0.8.5 l.1652, 0.11.0
+# l.3393), after the forward pass has freed its intermediates. Without FlashInfer (not a
+# dependency of the pip wheels, requirements/cuda.txt 0.8.5-0.11.0) TopKTopPSampler takes the
+# PyTorch-native path (v1/sample/ops/topk_topp_sampler.py 0.11.0 l.66-73, 138-150), whose
+# peak, at ``logits_sort.scatter``, holds per logit: the model-dtype logits (2 B), their f32
+# copy (4, sampler.py ``logits.to(torch.float32)``), the sorted values (4) and int64 indices
+# (8), the top-k bool mask (1), the softmax/cumsum of the sorted values (4), the top-p bool
+# mask (1) and the scattered result (4).
+SAMPLER_PEAK_BYTES = 2 + 4 + 4 + 8 + 1 + 4 + 1 + 4
+# MXFP4 MoE weights are allocated padded for the kernel (quantization/mxfp4.py create_weights,
+# 0.10.1.1 l.156-186, 0.11.0 l.187-226): the Marlin kernel rounds each rank's expert
+# intermediate size up to 128 and the hidden size up to 256 ("n % 256 == 0 and k % 128 == 0");
+# the Triton (triton_kernels) path rounds the intermediate size to 64 only. Marlin runs below
+# SM90, and on Hopper when torch is older than 2.8.0 (_should_use_marlin, 0.10.1.1 l.123-135;
+# get_mxfp4_backend, 0.11.0 l.94-99): 0.10.1.x pins torch 2.7.1, 0.11.0 torch 2.8.0
+# (requirements/cuda.txt), so Hopper takes Marlin before 0.10.2 (gpt-oss-120b: 2880 -> 2944
+# and 3072).
+MXFP4_MARLIN_INTER, MXFP4_MARLIN_HIDDEN = 128, 256
+MXFP4_TRITON_INTER = 64
+MXFP4_HOPPER_TRITON_FROM = (0, 10, 2)
+_EXPERT_ROLES = (Role.EXP_GATE, Role.EXP_UP, Role.EXP_DOWN)
 SUPPORTED_KV = (KVCacheType.F16, KVCacheType.BF16, KVCacheType.FP8)
 
 
@@ -180,14 +204,55 @@ class VLLMProfile(ProfileBase):
     # ---- per rank ---------------------------------------------------------------------------
 
     def _stage(self, req: Request) -> tuple[range, bool, bool]:
-        """The pipeline stage whose rank is most loaded: (layers, has embedding, has head)."""
-        tp, pp = self.tp_pp(req)
+        """The pipeline stage that bounds the KV pool: (layers, has embedding, has head).
+
+        Each worker sizes its own blocks from its own budget and layers, then every worker
+        takes the smallest count (v1/core/kv_cache_utils.py get_kv_cache_configs, 0.11.0
+        l.1286-1289; unify_kv_cache_configs, 0.10.1.1 l.1121-1154)."""
+        _, pp = self.tp_pp(req)
         stages = pp_layers(req.arch.num_layers, pp)
-        best = max(
-            range(pp),
-            key=lambda i: rank_weight_bytes(req, tp, stages[i], i == 0, i == pp - 1),
+        i = min(range(pp), key=lambda k: self._stage_blocks(req, stages[k], k == 0, k == pp - 1))
+        return stages[i], i == 0, i == pp - 1
+
+    def mxfp4_padding(self, req: Request) -> tuple[int, int]:
+        """(intermediate, hidden) multiples vLLM pads MXFP4 expert weights to on this GPU."""
+        arch_name = req.system.gpu.architecture.lower()
+        hopper_or_later = "hopper" in arch_name or "blackwell" in arch_name
+        if not hopper_or_later or (
+            "hopper" in arch_name and self.version(req) < MXFP4_HOPPER_TRITON_FROM
+        ):
+            return MXFP4_MARLIN_INTER, MXFP4_MARLIN_HIDDEN
+        return MXFP4_TRITON_INTER, 1
+
+    def stage_weight_bytes(self, req: Request, stage: range, first: bool, last: bool) -> int:
+        """Weights of one rank of a stage, MXFP4 experts at their padded kernel shapes."""
+        tp, _ = self.tp_pp(req)
+        w = rank_weight_bytes(req, tp, stage, first, last)
+        fmt, moe = req.weights().format, req.arch.moe
+        if moe is None or fmt not in (WeightFormat.MXFP4, WeightFormat.MXFP4_EXPERTS):
+            return w
+        inter, hidden = moe.expert_intermediate_size // tp, req.arch.hidden_size
+        mi, mh = self.mxfp4_padding(req)
+        padded = (-(-inter // mi) * mi) * (-(-hidden // mh) * mh)
+        for t in request_tensors(req):
+            if t.role in _EXPERT_ROLES and t.layer is not None and t.layer in stage:
+                rank = -(-t.nbytes // tp)
+                w += rank * padded // (inter * hidden) - rank
+        return w
+
+    def _stage_budget(self, req: Request, stage: range, first: bool, last: bool) -> int:
+        return (
+            int(req.system.capacity_per_gpu_bytes * self.utilization(req))
+            - self.stage_weight_bytes(req, stage, first, last)
+            - self.rotary_bytes(req.arch)
+            - self.activation_bytes(req, last)
+            - self.non_torch_bytes(req)
         )
-        return stages[best], best == 0, best == pp - 1
+
+    def _stage_blocks(self, req: Request, stage: range, first: bool, last: bool) -> int:
+        page = self.block_size(req) * self.kv_bytes_per_token_layer(req)
+        budget = self._stage_budget(req, stage, first, last)
+        return max(0, budget) // page // self._groups(req, stage)[0].layers
 
     def kv_bytes_per_token_layer(self, req: Request) -> int:
         a = req.arch.attention
@@ -207,9 +272,25 @@ class VLLMProfile(ProfileBase):
         assert rot is not None
         return arch.context_length * rot * ACT_BYTES
 
-    def activation_bytes(self, req: Request) -> int:
-        """Peak of the profiling pass: the widest layer's working set for the batched tokens
-        in the model dtype, plus f32 logits for up to max_num_seqs rows."""
+    def activation_bytes(self, req: Request, last: bool = True) -> int:
+        """Peak of the profiling pass on a rank of the last pipeline stage (``last``) or of
+        another one. V0 (before 0.8): the widest layer's working set for the batched tokens in
+        the model dtype plus f32 logits for up to max_num_seqs rows. V1: the larger of that
+        forward pass and the sampler warm-up that follows it on the last stage (the batch's
+        hidden states, still held, plus SAMPLER_PEAK_BYTES per logit)."""
+        arch = req.arch
+        t = self.batched_tokens(req)
+        rows = min(self.max_num_seqs(req), t)
+        forward = self._forward_bytes(req)
+        if not self.v1(req):
+            return forward + (rows * arch.vocab_size * LOGIT_BYTES if last else 0)
+        if not last:
+            return forward
+        sampler = t * arch.hidden_size * ACT_BYTES + rows * arch.vocab_size * SAMPLER_PEAK_BYTES
+        return max(forward, sampler)
+
+    def _forward_bytes(self, req: Request) -> int:
+        """The widest layer's working set for the batched tokens, in the model dtype."""
         arch, (tp, _) = req.arch, self.tp_pp(req)
         t = self.batched_tokens(req)
         a, h = arch.attention, arch.hidden_size
@@ -230,8 +311,7 @@ class VLLMProfile(ProfileBase):
                 width = 3 * layer.dense_intermediate_size // tp  # gate_up output + activation
             mlp = max(mlp, width)
         per_token = 2 * h + max(attn, mlp)
-        logits_rows = min(self.max_num_seqs(req), t)
-        return t * per_token * ACT_BYTES + logits_rows * arch.vocab_size * LOGIT_BYTES
+        return t * per_token * ACT_BYTES
 
     def non_torch_bytes(self, req: Request) -> int:
         return NON_TORCH_SINGLE_BYTES if req.system.n_devices == 1 else NON_TORCH_TP_BYTES
@@ -268,9 +348,9 @@ class VLLMProfile(ProfileBase):
         tp, pp = self.tp_pp(req)
         stage, first, last = self._stage(req)
         n = req.system.n_devices
-        w = rank_weight_bytes(req, tp, stage, first, last)
+        w = self.stage_weight_bytes(req, stage, first, last)
         rot = self.rotary_bytes(req.arch)
-        act = self.activation_bytes(req)
+        act = self.activation_bytes(req, last)
         other = self.non_torch_bytes(req)
         demand = self._kv_demand(req, stage)
         return [
@@ -297,7 +377,8 @@ class VLLMProfile(ProfileBase):
                 act * n,
                 act,
                 "max_num_batched_tokens × (2 × hidden + widest layer's intermediates / TP) × 2 B"
-                " + min(max_num_seqs, tokens) × vocab × 4 B of logits",
+                " + min(max_num_seqs, tokens) × vocab × 4 B of logits (V0); V1: the larger of"
+                " that pass and the last stage's sampler warm-up (28 B per logit)",
                 {
                     "max_num_batched_tokens": self.batched_tokens(req),
                     "max_num_seqs": self.max_num_seqs(req),
@@ -335,15 +416,8 @@ class VLLMProfile(ProfileBase):
 
     def kv_pool(self, req: Request) -> KVPool | None:
         self._check(req)
-        tp, _ = self.tp_pp(req)
         stage, first, last = self._stage(req)
-        budget = (
-            int(req.system.capacity_per_gpu_bytes * self.utilization(req))
-            - rank_weight_bytes(req, tp, stage, first, last)
-            - self.rotary_bytes(req.arch)
-            - self.activation_bytes(req)
-            - self.non_torch_bytes(req)
-        )
+        budget = self._stage_budget(req, stage, first, last)
         block = self.block_size(req)
         per_tok_layer = self.kv_bytes_per_token_layer(req)
         page = block * per_tok_layer
