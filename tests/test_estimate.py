@@ -209,6 +209,18 @@ def test_format_the_model_cannot_use() -> None:
         estimate(_req("openai/gpt-oss-20b", fmt="AWQ"))
 
 
+def test_gpu_table_leaves_out_what_the_engine_refuses() -> None:
+    from rigfit.engines import get_engine
+
+    req = _req("Qwen/Qwen3-8B", 8192, fmt="BF16")
+    rows = gpu_table(req, GPUS, get_engine("mlx"))  # MLX runs on Apple silicon only
+    assert rows
+    assert all(r.gpu.unified_memory for r in rows)
+    assert len(rows) == sum(g.unified_memory for g in GPUS)
+    with pytest.raises(InvalidSpecError, match=r"fp8 KV cache"):
+        gpu_table(replace(req, kv_type=KVCacheType.FP8), GPUS, get_engine("llama.cpp"))
+
+
 def test_unified_memory_single_device() -> None:
     with pytest.raises(InvalidSpecError, match="unified-memory"):
         rigfit.make_request("Qwen/Qwen2.5-7B-Instruct", "m3-ultra-512gb", gpus=2)

@@ -11,7 +11,7 @@ import click
 
 from rigfit.api import make_request, model_ref, resolve_model
 from rigfit.catalog.lookup import Model, find_gpus, find_models, list_gpus
-from rigfit.engines import command_line, get_engine
+from rigfit.engines import check_settings, command_line, get_engine
 from rigfit.errors import InvalidSpecError, RigfitError
 from rigfit.estimate.gguf_size import gguf_file_table
 from rigfit.estimate.memory import EngineProfile
@@ -188,6 +188,7 @@ def fit(
         max_num_batched_tokens=max_num_batched_tokens,
         max_num_seqs=max_num_seqs,
     )
+    check_settings(profile, settings)
     if gpu is None:
         if add_gpu:
             raise InvalidSpecError("--add-gpu needs --gpu for the first kind of accelerator")
@@ -226,7 +227,7 @@ def _split(text: str | None) -> tuple[float, ...] | None:
     if text is None:
         return None
     try:
-        return tuple(float(x) for x in text.replace("/", ",").split(",") if x.strip())
+        return tuple(float(x) for x in text.replace("/", ",").split(","))
     except ValueError:
         raise InvalidSpecError(
             f"--tensor-split takes proportions separated by commas, e.g. 3,1; got {text!r}"
@@ -506,7 +507,10 @@ def gguf_cmd(model: str, imatrix: bool | None, unit: str, as_json: bool) -> None
 
 
 @main.command()
-@click.option("--engine", help="Only rows of this engine (llama.cpp, vllm, sglang, gguf-file...).")
+@click.option(
+    "--engine",
+    help="Only rows, statistics and targets of this engine (llama.cpp, vllm, sglang...).",
+)
 @click.option("--rows/--no-rows", default=True, show_default=True, help="Print every row.")
 @_JSON
 def validate(engine: str | None, rows: bool, as_json: bool) -> None:

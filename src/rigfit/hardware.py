@@ -79,9 +79,11 @@ class System:
             raise InvalidSpecError(
                 f"GPU count must be at most {MAX_GPUS}, got {self.count + len(self.mix)}"
             )
-        if any(g.unified_memory for g in (self.gpu, *self.mix)) and len(self.devices) > 1:
+        unified = next((g for g in (self.gpu, *self.mix) if g.unified_memory), None)
+        if unified is not None and self.n_devices > 1:
             raise InvalidSpecError(
-                f"{self.gpu.name} is a single unified-memory machine; use --gpus 1"
+                f"{unified.name} is a single unified-memory machine; use --gpus 1"
+                + (" and no --add-gpu" if self.mix else "")
             )
 
     @property

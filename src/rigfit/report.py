@@ -311,7 +311,7 @@ def fit_report(
         per_gpu_bytes=est.per_gpu_bytes,
         capacity_per_gpu_bytes=est.capacity_per_gpu_bytes,
         capacity_total_bytes=est.capacity_total_bytes,
-        capacity_basis=capacity_basis(req.system.gpu),
+        capacity_basis=capacity_basis(req.system.devices[est.tightest_index]),
         headroom_per_gpu_bytes=est.headroom_per_gpu_bytes,
         shortfall_per_gpu_bytes=est.shortfall_bytes,
         max_ctx_tokens=result.max_context_tokens,

@@ -8,6 +8,7 @@ import pytest
 
 from rigfit.api import make_request
 from rigfit.engines.llamacpp import LLAMACPP, behaviour, build_number, layout
+from rigfit.engines.tensors import Kind, PlacedTensor
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.estimate.settings import EngineSettings
@@ -149,6 +150,44 @@ def test_bad_options_give_one_line_errors() -> None:
 def test_build_numbers() -> None:
     assert build_number("b5331 (33eff402)") == 5331
     assert build_number("5192") == 5192
+    with pytest.raises(InvalidSpecError, match=r"not a build number"):
+        build_number("0.8.5")  # a dotted version is not build 0
+
+
+def test_checkpoint_formats_without_a_gguf_form_are_refused() -> None:
+    for quant in ("AWQ", "GPTQ-INT4", "FP8", "BNB-NF4"):
+        with pytest.raises(InvalidSpecError, match=r"no GGUF form"):
+            estimate(_req(LLAMA8B, quant=quant), LLAMACPP)
+    estimate(_req("openai/gpt-oss-20b", quant="MXFP4-EXPERTS"), LLAMACPP)  # MXFP4 is a GGUF type
+
+
+def test_quantized_v_cache_needs_flash_attention_on_old_builds() -> None:
+    # before flash attention became "auto" (FA_AUTO_BUILD) it was off unless -fa was given
+    with pytest.raises(InvalidSpecError, match=r"flash attention"):
+        estimate(_req(LLAMA8B, kv="q8_0", version="b5000"), LLAMACPP)
+    estimate(_req(LLAMA8B, kv="q8_0", version="b5000", flash_attn=True), LLAMACPP)
+
+
+def test_a_hugging_face_head_is_not_taken_for_a_tied_one() -> None:
+    # A checkpoint names its head lm_head.weight: the embedding is not duplicated onto the GPU,
+    # so GPU and host weights add up to the file's bytes.
+    embd = PlacedTensor("model.embed_tokens.weight", Kind.EMBEDDING, None, 1000)
+    head = PlacedTensor("lm_head.weight", Kind.OUTPUT, None, 1000)
+    norm = PlacedTensor("model.norm.weight", Kind.OUTPUT, None, 8)
+    layers = tuple(
+        PlacedTensor(f"model.layers.{i}.mlp.up_proj.weight", Kind.LAYER, i, 500) for i in range(32)
+    )
+    req = replace(_req(LLAMA8B), file_tensors=(embd, head, norm, *layers))
+    est = estimate(req, LLAMACPP)
+    assert _term(est, "weights") == 1000 + 8 + 32 * 500
+    assert _term(est, "host_weights") == 1000
+    # without a head the embedding is duplicated as output.weight, as llama.cpp does
+    w = next(t for t in est.terms if t.key == "weights")
+    assert w.inputs["tied_output_duplicate_bytes"] == 0
+    # without a head the embedding is duplicated as output.weight, as llama.cpp does
+    tied = estimate(replace(req, file_tensors=(embd, norm, *layers)), LLAMACPP)
+    w = next(t for t in tied.terms if t.key == "weights")
+    assert w.inputs["tied_output_duplicate_bytes"] == 1000
 
 
 def test_command_line() -> None:

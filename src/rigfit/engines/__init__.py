@@ -6,12 +6,21 @@ command line that runs the plan. :func:`get_engine` finds one by name.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Protocol
 
-from rigfit.errors import UnknownNameError, closest
+from rigfit.errors import InvalidSpecError, UnknownNameError, closest
 from rigfit.estimate.memory import GENERIC, EngineProfile, Request
+from rigfit.estimate.settings import EngineSettings
 
-__all__ = ["ENGINES", "Engine", "UnknownEngineError", "command_line", "get_engine"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "UnknownEngineError",
+    "check_settings",
+    "command_line",
+    "get_engine",
+]
 
 
 class Engine(EngineProfile, Protocol):
@@ -67,3 +76,58 @@ def command_line(profile: EngineProfile, req: Request, model_ref: str) -> str | 
     out = command(req, model_ref)
     assert isinstance(out, str)
     return out
+
+
+# The command-line flag of each EngineSettings field, for error messages.
+_FLAGS = {
+    "version": "--engine-version",
+    "tp": "--tp",
+    "pp": "--pp",
+    "ngl": "--ngl",
+    "cpu_moe": "--cpu-moe",
+    "n_cpu_moe": "--n-cpu-moe",
+    "tensor_split": "--tensor-split",
+    "flash_attn": "--flash-attn",
+    "n_ubatch": "--ubatch",
+    "gpu_memory_utilization": "--gpu-memory-utilization",
+    "mem_fraction_static": "--mem-fraction-static",
+    "max_num_batched_tokens": "--max-num-batched-tokens",
+    "max_num_seqs": "--max-num-seqs",
+    "block_size": "--block-size",
+    "enforce_eager": "--enforce-eager",
+    "attn_implementation": "attn_implementation",
+    "mlx_bits": "--q-bits",
+}
+_LLAMA_SPLIT = {"version", "tp", "pp", "ngl", "cpu_moe", "n_cpu_moe", "tensor_split"}
+# The fields each engine's profile reads, whether to use them or to refuse them with its own
+# message; any other field set away from its default would be ignored, so it is refused.
+_READS: dict[str, frozenset[str]] = {
+    GENERIC.name: frozenset(),
+    "llama.cpp": frozenset(_LLAMA_SPLIT | {"flash_attn", "n_ubatch"}),
+    "ollama": frozenset(_LLAMA_SPLIT | {"flash_attn"}),  # its runner sets -ub itself
+    "vllm": frozenset(
+        {"version", "tp", "pp", "ngl", "cpu_moe", "n_cpu_moe", "gpu_memory_utilization"}
+        | {"max_num_batched_tokens", "max_num_seqs", "block_size", "enforce_eager"}
+    ),
+    "sglang": frozenset(_LLAMA_SPLIT | {"mem_fraction_static"}),
+    "transformers": frozenset(_LLAMA_SPLIT | {"attn_implementation"}),
+    "mlx": frozenset({"tp", "pp", "ngl", "cpu_moe", "n_cpu_moe", "mlx_bits"}),
+}
+
+
+def check_settings(profile: EngineProfile, settings: EngineSettings) -> None:
+    """Refuse options that ``profile`` would silently ignore (``--ubatch`` under vLLM, say)."""
+    reads = _READS.get(profile.name)
+    if reads is None:
+        return
+    default = EngineSettings()
+    ignored = [
+        _FLAGS[f.name]
+        for f in fields(EngineSettings)
+        if f.name not in reads and getattr(settings, f.name) != getattr(default, f.name)
+    ]
+    if ignored:
+        raise InvalidSpecError(
+            f"{', '.join(ignored)}: not {'an option' if len(ignored) == 1 else 'options'} of"
+            f" --engine {profile.name}, which would ignore {'it' if len(ignored) == 1 else 'them'}"
+        )

@@ -24,11 +24,11 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from rigfit.arch import Architecture, AttentionKind, LayerKind
+from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import ProfileBase, Request, Term
-from rigfit.quant import KVCacheType
+from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.units import GIB
 
 __all__ = ["LLAMACPP", "LlamaCpp", "MLACache", "behaviour", "build_number"]
@@ -75,6 +75,12 @@ SUPPORTED_KV = (
     KVCacheType.Q5_0,
     KVCacheType.Q5_1,
 )
+# Weight formats a GGUF file can hold besides llama.cpp's own quantizations: the float types and
+# MXFP4 (GGML_TYPE_MXFP4, ggml.h; gpt-oss's GGUF keeps its experts in it). AWQ, GPTQ, FP8,
+# bitsandbytes and NVFP4 checkpoints have no GGUF form llama.cpp loads.
+GGUF_GPU_FORMATS = (WeightFormat.MXFP4, WeightFormat.MXFP4_EXPERTS)
+# Names of the output head: GGUF's output.weight, a Hugging Face checkpoint's lm_head.weight
+_HEAD_NAMES = ("output.weight", "lm_head.weight")
 
 
 class MLACache(Enum):
@@ -97,7 +103,7 @@ def build_number(version: str | None) -> int:
     """``b5331``, ``5331`` or ``b5331 (33eff402)`` -> 5331; None -> the reference build."""
     if version is None:
         return REFERENCE_BUILD
-    m = re.fullmatch(r"\s*b?(\d{1,6})\b.*", version)
+    m = re.fullmatch(r"\s*b?(\d{1,6})(?:\s.*)?", version)  # not "0.8.5" (a vLLM-style version)
     if m is None:
         raise InvalidSpecError(
             f"llama.cpp version {version!r} is not a build number (allowed: b5331, 5331)"
@@ -115,6 +121,13 @@ def behaviour(version: str | None) -> Behaviour:
         else MLACache.LATENT_K
     )
     return Behaviour(b, mla, b >= PAD_ALWAYS_256_BUILD, b >= FA_AUTO_BUILD)
+
+
+def _is_head(t: PlacedTensor) -> bool:
+    """Whether ``t`` is the output head (not output_norm, not a layer's attn_output)."""
+    if t.role is not None:
+        return t.role is Role.OUTPUT
+    return t.kind is Kind.OUTPUT and t.name.rsplit("model.", 1)[-1] in _HEAD_NAMES
 
 
 def _pad(x: int, to: int) -> int:
@@ -216,10 +229,17 @@ class LlamaCpp(ProfileBase):
                 + ")"
             )
         quantized = req.kv_type not in (KVCacheType.F32, KVCacheType.F16, KVCacheType.BF16)
-        if quantized and req.engine.flash_attn is False:
+        if quantized and not self.flash_attn(req):
             raise InvalidSpecError(
                 f"llama.cpp needs flash attention for a {req.kv_type.flag} V cache"
-                " (drop -fa off, or use an f16 KV cache)"
+                " (give -fa on, or use an f16 KV cache; builds before flash attention became"
+                " 'auto' leave it off)"
+            )
+        fmt = req.weights().format
+        if fmt.family is Family.GPU and fmt not in GGUF_GPU_FORMATS:
+            raise InvalidSpecError(
+                f"llama.cpp loads GGUF files, and {fmt.label} has no GGUF form (allowed: the"
+                " GGUF types such as Q4_K_M or Q8_0, F16, BF16, MXFP4)"
             )
         if req.engine.tp > 1 or req.engine.pp > 1:
             raise InvalidSpecError(
@@ -241,7 +261,7 @@ class LlamaCpp(ProfileBase):
         expert_host = 0
         tied_dup = 0
         tensors = request_tensors(req)
-        has_output = any(t.kind is Kind.OUTPUT and "output.weight" in t.name for t in tensors)
+        has_output = any(_is_head(t) for t in tensors)
         for t in tensors:
             dev = self._tensor_device(t, lay, arch, s.cpu_moe, s.n_cpu_moe)
             if dev is None:
@@ -482,11 +502,7 @@ class LlamaCpp(ProfileBase):
             # matrix product on the first GPU (op offload), copying the head over: the logits
             # and that copy land in GPU0's compute buffer (so do the layers' with -ngl 0).
             head = max(
-                (
-                    t.nbytes
-                    for t in tensors
-                    if t.kind is Kind.OUTPUT and t.role is not None and t.role.name == "OUTPUT"
-                ),
+                (t.nbytes for t in tensors if _is_head(t)),
                 default=0,
             )
             if not head:  # tied: the head is token_embd

@@ -342,7 +342,7 @@ class Estimate:
         return tuple(sum(t.on_device(i) for t in self.terms) for i in range(n))
 
     @cached_property
-    def _tightest(self) -> int:
+    def tightest_index(self) -> int:
         """Index of the device with the least headroom."""
         caps, used = self.device_capacities, self.device_bytes
         return min(range(len(used)), key=lambda i: (caps[i] - used[i], i))
@@ -350,11 +350,11 @@ class Estimate:
     @property
     def per_gpu_bytes(self) -> int:
         """Bytes on the tightest GPU (the most loaded one when all are alike)."""
-        return self.device_bytes[self._tightest]
+        return self.device_bytes[self.tightest_index]
 
     @property
     def capacity_per_gpu_bytes(self) -> int:
-        return self.device_capacities[self._tightest]
+        return self.device_capacities[self.tightest_index]
 
     @property
     def capacity_total_bytes(self) -> int:
@@ -363,7 +363,7 @@ class Estimate:
     @property
     def headroom_per_gpu_bytes(self) -> int:
         """Free bytes on the tightest GPU; negative is the shortfall."""
-        i = self._tightest
+        i = self.tightest_index
         return self.device_capacities[i] - self.device_bytes[i]
 
     @property

@@ -66,14 +66,31 @@ def max_seqs(req: Request, profile: EngineProfile = GENERIC) -> int:
     return _largest(1, MAX_SEQS, lambda s: _fits(replace(req, seqs=s), profile))
 
 
+def _gpu_search(req: Request, profile: EngineProfile) -> tuple[int | None, RigfitError | None]:
+    """Fewest GPUs of the request's kind that fit it, and, when none does, the engine's error
+    if it refused the request at every count searched (None when it merely did not fit)."""
+    if req.system.gpu.unified_memory:
+        counts = range(1, 2)
+        req = replace(req, system=System(req.system.gpu, 1))
+    else:
+        counts = range(1, MAX_GPUS_SEARCHED + 1)
+    refused: RigfitError | None = None
+    estimated = False
+    for n in counts:
+        try:
+            est = estimate(replace(req, system=req.system.with_count(n)), profile)
+        except RigfitError as exc:
+            refused = refused or exc
+            continue
+        estimated = True
+        if est.fits:
+            return n, None
+    return None, (None if estimated else refused)
+
+
 def min_gpus(req: Request, profile: EngineProfile = GENERIC) -> int | None:
     """Fewest GPUs of the request's kind that fit it (None beyond the search limit)."""
-    if req.system.gpu.unified_memory:
-        return 1 if _fits(replace(req, system=System(req.system.gpu, 1)), profile) else None
-    for n in range(1, MAX_GPUS_SEARCHED + 1):
-        if _fits(replace(req, system=req.system.with_count(n)), profile):
-            return n
-    return None
+    return _gpu_search(req, profile)[0]
 
 
 @dataclass(frozen=True)
@@ -194,12 +211,20 @@ class GPURow:
 def gpu_table(
     req: Request, gpus: Iterable[GPURecord], profile: EngineProfile = GENERIC
 ) -> list[GPURow]:
-    """For each accelerator: how many of it the request needs, and the headroom then."""
+    """For each accelerator: how many of it the request needs, and the headroom then.
+
+    Accelerators the engine does not run the request on at any count are left out (an
+    engine for Apple silicon on NVIDIA, say); when it runs on none, its error is raised.
+    """
     rows: list[GPURow] = []
+    refused: RigfitError | None = None
     for gpu in gpus:
         base = replace(req, system=System(gpu, 1))
-        n = min_gpus(base, profile)
+        n, error = _gpu_search(base, profile)
         if n is None:
+            if error is not None:
+                refused = refused or error
+                continue
             rows.append(GPURow(gpu, None, None, base.system.capacity_per_gpu_bytes, None))
             continue
         est = estimate(replace(req, system=System(gpu, n)), profile)
@@ -208,6 +233,8 @@ def gpu_table(
                 gpu, n, est.per_gpu_bytes, est.capacity_per_gpu_bytes, est.headroom_per_gpu_bytes
             )
         )
+    if not rows and refused is not None:
+        raise refused
     rows.sort(
         key=lambda r: (r.gpus_needed is None, r.gpus_needed or 0, -(r.headroom_per_gpu_bytes or 0))
     )

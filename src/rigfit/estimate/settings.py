@@ -6,6 +6,7 @@ default", which each engine profile fills in from its own versioned constants.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from rigfit.errors import InvalidSpecError
@@ -61,9 +62,14 @@ class EngineSettings:
         _check_fraction("vLLM", "--gpu-memory-utilization", self.gpu_memory_utilization)
         _check_fraction("SGLang", "--mem-fraction-static", self.mem_fraction_static)
         if self.tensor_split is not None:
-            if not self.tensor_split or any(x < 0 for x in self.tensor_split):
+            if not self.tensor_split or any(
+                not math.isfinite(x) or x < 0 for x in self.tensor_split
+            ):
                 raise InvalidSpecError(
-                    "--tensor-split takes one non-negative proportion per GPU, e.g. 3,1"
+                    "--tensor-split takes one finite, non-negative proportion per GPU, e.g. 3,1"
                 )
-            if sum(self.tensor_split) <= 0:
-                raise InvalidSpecError("--tensor-split needs at least one positive proportion")
+            total = sum(self.tensor_split)
+            if not 0 < total < math.inf:
+                raise InvalidSpecError(
+                    "--tensor-split needs at least one positive proportion, and a finite sum"
+                )

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from rigfit.errors import InvalidSpecError
+from rigfit.validation.measurements import Engine
 from rigfit.validation.score import (
     check_targets,
+    engine_group,
     group_stats,
     score_all,
 )
@@ -14,13 +17,24 @@ __all__ = ["render_validation", "validation_dict"]
 
 
 def validation_dict(engine: str | None = None) -> dict[str, Any]:
-    """Every row's score, the statistics per engine and term, and each target's verdict."""
+    """Every row's score, the statistics per engine and term, and each target's verdict.
+
+    ``engine`` keeps its rows, its statistics and the targets that concern it (Ollama's rows
+    are scored with llama.cpp's, whose accounting its runner uses).
+    """
     scores = score_all()
     stats = group_stats(scores)
     targets = check_targets(stats)
     if engine is not None:
+        names = [e.value for e in Engine]
+        if engine not in names:
+            raise InvalidSpecError(
+                f"no measurements of engine {engine!r} (allowed: {', '.join(names)})"
+            )
+        group = engine_group(Engine(engine))
         scores = [s for s in scores if s.row.engine.value == engine]
-        stats = [g for g in stats if g.engine == engine]
+        stats = [g for g in stats if g.engine == group]
+        targets = [t for t in targets if group in t[0].engines]
     return {
         "rows": [
             {

@@ -21,12 +21,13 @@ from rigfit.api import native_format
 from rigfit.catalog.lookup import get_gpu, get_model
 from rigfit.catalog.schema import GPURecord
 from rigfit.engines import get_engine
+from rigfit.engines.llamacpp import GGUF_GPU_FORMATS
 from rigfit.errors import RigfitError
 from rigfit.estimate.gguf_size import gguf_file_bytes
 from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.estimate.settings import EngineSettings
 from rigfit.hardware import System
-from rigfit.quant import WeightFormat, parse_kv_type, parse_quant
+from rigfit.quant import Family, WeightFormat, parse_kv_type, parse_quant
 from rigfit.validation.measurements import (
     Engine,
     KVBasis,
@@ -43,6 +44,7 @@ __all__ = [
     "RowScore",
     "Target",
     "Term",
+    "engine_group",
     "group_stats",
     "predict",
     "score_all",
@@ -128,12 +130,21 @@ def _gpu(row: Measurement) -> GPURecord:
     return gpu
 
 
+# Engines whose rows are replayed with llama.cpp's accounting (GGUF files)
+_GGUF_ENGINES = (Engine.LLAMA_CPP, Engine.IK_LLAMA_CPP, Engine.OLLAMA, Engine.GGUF_FILE)
+
+
 def _format(row: Measurement, needs_weights: bool) -> WeightFormat:
     if row.quant is not None:
         return parse_quant(row.quant)
     if needs_weights:
         raise NotScoredError(f"no rigfit format for {row.quant_as_printed or 'this quant'}")
-    return native_format(get_model(row.model).record)
+    fmt = native_format(get_model(row.model).record)
+    if row.engine in _GGUF_ENGINES and fmt.family is Family.GPU and fmt not in GGUF_GPU_FORMATS:
+        # the row's figure (a KV or output buffer) does not depend on the weights, but a GGUF
+        # engine refuses a checkpoint format such as FP8: price its GGUF BF16 form instead
+        return WeightFormat.BF16
+    return fmt
 
 
 _EXPERT_OT = re.compile(r"^\s*(?:\.?ffn_\.\*_exps\.?|exps|\\\.ffn_\.\*_exps)\s*=\s*CPU\s*$", re.I)
@@ -196,7 +207,7 @@ def _request(row: Measurement) -> tuple[Request, str]:
     seqs = s.n_seq or 1
     kv = parse_kv_type(s.kv_type) if s.kv_type else parse_kv_type("f16")
     gpus = max(1, row.gpus or 1)
-    if row.engine in (Engine.LLAMA_CPP, Engine.IK_LLAMA_CPP, Engine.OLLAMA, Engine.GGUF_FILE):
+    if row.engine in _GGUF_ENGINES:
         # ik_llama.cpp keeps mainline's plain KV cache and weights layout; its own MLA modes
         # are excluded rows. Its build numbers are its own, so mainline's reference applies.
         engine = "llama.cpp"
@@ -394,8 +405,13 @@ def _p90(xs: list[float]) -> float:
     return s[max(0, -(-9 * len(s) // 10) - 1)]
 
 
+def engine_group(engine: Engine) -> str:
+    """The group whose statistics an engine's rows join: Ollama's runner is llama.cpp."""
+    return "llama.cpp" if engine is Engine.OLLAMA else engine.value
+
+
 def _engine_group(row: Measurement) -> str:
-    return "llama.cpp" if row.engine is Engine.OLLAMA else row.engine.value
+    return engine_group(row.engine)
 
 
 def group_stats(scores: list[RowScore]) -> list[GroupStats]:
