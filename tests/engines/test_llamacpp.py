@@ -202,3 +202,21 @@ def test_mixed_gpus_split_by_capacity() -> None:
     w = next(t for t in est.terms if t.key == "weights")
     assert w.per_device[0] > w.per_device[1] > 0
     assert len(est.device_bytes) == 2
+
+
+def test_llamacpp_caches_the_full_context_where_it_has_no_sliding_window() -> None:
+    # Mistral-7B-v0.1's config has a 4096-token window; llama.cpp loads it as plain llama and
+    # allocates every cell: 32 layers × 8192 cells × (K + V) × 8 heads × 128 × 2 B
+    est = estimate(_req("mistralai/Mistral-7B-v0.1", ctx=8192), LLAMACPP)
+    assert _term(est, "kv_cache") == 32 * 8192 * 2 * 8 * 128 * 2
+
+
+def test_qwen3_next_state_of_cpu_layers_is_host_memory() -> None:
+    req = _req("Qwen/Qwen3-Next-80B-A3B-Instruct", quant="BF16", ngl=24)
+    est = estimate(req, LLAMACPP)
+    s = req.arch.linear_attention
+    assert s is not None
+    per_layer = s.state_elems() * 4
+    linear_on_gpu = sum(1 for x in req.arch.layers[-24:] if x.kind.value == "linear_attention")
+    assert _term(est, "state") == linear_on_gpu * per_layer
+    assert _term(est, "host_state") == (36 - linear_on_gpu) * per_layer

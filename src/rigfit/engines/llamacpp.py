@@ -21,7 +21,7 @@ Per device, llama.cpp holds (log lines in quotes):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
@@ -79,6 +79,11 @@ SUPPORTED_KV = (
 # MXFP4 (GGML_TYPE_MXFP4, ggml.h; gpt-oss's GGUF keeps its experts in it). AWQ, GPTQ, FP8,
 # bitsandbytes and NVFP4 checkpoints have no GGUF form llama.cpp loads.
 GGUF_GPU_FORMATS = (WeightFormat.MXFP4, WeightFormat.MXFP4_EXPERTS)
+# Architectures whose sliding-window layers llama.cpp caches over the window only
+# (llama_kv_cache_iswa; hparams.swa_type set in llama-model.cpp load_hparams). Mistral, Mixtral
+# and Qwen2 GGUFs load as archs without SWA and Phi-3's is disabled ("Phi SWA is currently
+# disabled"): llama.cpp caches the full context for them.
+SWA_MODEL_TYPES = frozenset({"gemma2", "gemma3", "gemma3_text", "gpt_oss"})
 # Names of the output head: GGUF's output.weight, a Hugging Face checkpoint's lm_head.weight
 _HEAD_NAMES = ("output.weight", "lm_head.weight")
 
@@ -216,7 +221,7 @@ class LlamaCpp(ProfileBase):
         pad = CTX_PAD_TOKENS if b.pad_always_256 or self.flash_attn(req) else OLD_PAD_NO_FA_TOKENS
         base = _pad(req.ctx_tokens, pad)
         window = next((x.window for x in req.arch.layers if x.window), None)
-        if window is None:
+        if window is None or req.arch.model_type not in SWA_MODEL_TYPES:
             return base, 0
         swa = min(base, _pad(window + self.ubatch(req), SWA_PAD_TOKENS))
         return base, swa
@@ -372,7 +377,8 @@ class LlamaCpp(ProfileBase):
         for layer in arch.layers:
             if layer.kind is LayerKind.LINEAR:
                 continue
-            cells = swa_cells if layer.kind is LayerKind.SLIDING else full_cells
+            windowed = layer.kind is LayerKind.SLIDING and swa_cells
+            cells = swa_cells if windowed else full_cells
             nbytes = row * cells * seqs
             d = lay.layer_device[layer.index]
             if d is None:
@@ -417,13 +423,16 @@ class LlamaCpp(ProfileBase):
             )
         if arch.linear_attention is not None:
             # llama_memory_recurrent: f32 conv and delta-net state, max(1, n_seq) cells
-            state = arch.state_bytes(F32_BYTES) * max(1, seqs)
+            per_layer = arch.linear_attention.state_elems() * F32_BYTES * max(1, seqs)
             per = [0] * n_dev
+            host_state = 0
             for layer in arch.layers:
                 if layer.kind is LayerKind.LINEAR:
                     d = lay.layer_device[layer.index]
-                    if d is not None:
-                        per[d] += state // arch.count_layers(LayerKind.LINEAR)
+                    if d is None:
+                        host_state += per_layer  # the state follows its layer to the CPU
+                    else:
+                        per[d] += per_layer
             terms.append(
                 Term(
                     "state",
@@ -434,6 +443,23 @@ class LlamaCpp(ProfileBase):
                     {"seqs": seqs, "linear_layers": arch.count_layers(LayerKind.LINEAR)},
                     per_device=tuple(per),
                 )
+            )
+            if host_state:
+                terms.append(
+                    Term(
+                        "host_state",
+                        "recurrent state of layers in host memory",
+                        host_state,
+                        0,
+                        "the f32 state of linear-attention layers left on the CPU",
+                        {},
+                        host=True,
+                    )
+                )
+        if any(x.kind is LayerKind.SLIDING for x in arch.layers) and not swa_cells:
+            terms[0] = replace(
+                terms[0],
+                inputs={**terms[0].inputs, "sliding_window": "not applied by llama.cpp here"},
             )
         return terms
 
