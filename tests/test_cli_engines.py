@@ -220,3 +220,33 @@ def test_capacity_basis_is_the_tightest_devices() -> None:
     d = json.loads(out)
     assert d["capacity_per_gpu_bytes"] == d["devices"][1]["capacity_bytes"]
     assert "12288MiB" in d["capacity_basis"]  # the RTX 3060's reading, not the 4090's
+
+
+def test_summary_fields_add_up_each_engines_own_terms() -> None:
+    code, out, _ = run(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "rtx-4090", "--engine", "llama.cpp",
+        "--json",
+    )  # fmt: skip
+    assert code == 0
+    d = json.loads(out)
+    compute = next(t for t in d["terms"] if t["key"] == "compute")["total_bytes"]
+    assert d["activation_bytes"] == compute > 0
+    gpu_terms = sum(t["total_bytes"] for t in d["terms"] if not t["host"])
+    assert d["total_bytes"] == gpu_terms
+
+
+def test_an_explicit_tp_1_is_not_read_as_every_gpu() -> None:
+    code, _, err = run(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--gpus", "8", "--tp", "1",
+        "--engine", "vllm",
+    )  # fmt: skip
+    assert code == 2
+    assert "1 × 1 = 1, but 8 GPUs were given" in err
+
+
+def test_llamacpp_commands_name_a_gguf_file_for_float_formats() -> None:
+    code, out, _ = run(
+        "fit", "Qwen/Qwen3-8B", "--gpu", "rtx-4090", "--engine", "llama.cpp", "--json"
+    )
+    assert code == 0
+    assert json.loads(out)["command"].startswith("llama-server -m Qwen3-8B-BF16.gguf")

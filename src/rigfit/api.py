@@ -93,7 +93,7 @@ def _file_weights(
     return wb, tuple(placed)
 
 
-def model_ref(model: AnyModel, fmt: WeightFormat) -> str:
+def model_ref(model: AnyModel, fmt: WeightFormat, engine: str = "generic") -> str:
     """What to hand an engine on its command line for this model.
 
     A file or Hub id is named as given. A catalog model in its own format is its Hugging Face
@@ -107,15 +107,20 @@ def model_ref(model: AnyModel, fmt: WeightFormat) -> str:
     ('Qwen/Qwen2.5-72B-Instruct', 'Qwen/Qwen2.5-72B-Instruct-AWQ')
     >>> model_ref(m, WeightFormat.Q4_K_M)
     'Qwen2.5-72B-Instruct-Q4_K_M.gguf'
+    >>> model_ref(m, WeightFormat.BF16, "llama.cpp")  # llama.cpp loads GGUF files only
+    'Qwen2.5-72B-Instruct-BF16.gguf'
     """
     if not isinstance(model, Model):
         return model.source
-    if fmt.family is Family.GGUF:
+    if fmt.family is Family.GGUF or engine in GGUF_ENGINES:
         return f"{model.id.split('/', 1)[1]}-{fmt.label}.gguf"
     if fmt is native_format(model.record):
         return model.id
     return f"{model.id}-{fmt.label}"
 
+
+# Engines that load GGUF files only: a catalog model is named by its GGUF file
+GGUF_ENGINES = frozenset({"llama.cpp", "ollama"})
 
 # The context used when none is given: 8,192 tokens, or the model's maximum if smaller.
 DEFAULT_CTX_TOKENS = 8192

@@ -175,7 +175,7 @@ def fit(
     profile = get_engine(engine)
     settings = EngineSettings(
         version=engine_version,
-        tp=tp or 1,
+        tp=tp,
         pp=pp or 1,
         ngl=ngl,
         cpu_moe=cpu_moe,
@@ -208,7 +208,7 @@ def fit(
         files=True,
     )
     result = fit_request(req, profile)
-    ref = model_ref(m, req.weight_format)
+    ref = model_ref(m, req.weight_format, profile.name)
     cmd = command_line(profile, req, ref)
     version = engine_version or getattr(profile, "reference_version", None)
     data = fit_dict(m, result, command=cmd, engine_version=version)
@@ -249,9 +249,15 @@ def _render_fit(d: dict[str, Any], system: str, unit: str) -> None:
     )
     click.echo("")
     gpu_terms = [t for t in d["terms"] if not t.get("host")]
-    rows = [
-        [t["label"], b(t["total_bytes"]), b(t["per_gpu_bytes"]), t["formula"]] for t in gpu_terms
-    ]
+    devices = d.get("devices") or []
+    # the "per GPU" column is the tightest device's, so that it adds up to the total row
+    tight = min(devices, key=lambda x: (x["headroom_bytes"], x["index"]))["index"] if devices else 0
+
+    def on_tight(t: dict[str, Any]) -> int:
+        per = t.get("per_device") or []
+        return int(per[tight]) if per else int(t["per_gpu_bytes"])
+
+    rows = [[t["label"], b(t["total_bytes"]), b(on_tight(t)), t["formula"]] for t in gpu_terms]
     rows.append(["total on GPUs", b(d["total_bytes"]), b(d["per_gpu_bytes"]), ""])
     click.echo(_table(["term", "total", "per GPU", "how"], rows, {1, 2}))
     host_terms = [t for t in d["terms"] if t.get("host") and t["total_bytes"]]
@@ -260,7 +266,6 @@ def _render_fit(d: dict[str, Any], system: str, unit: str) -> None:
         hrows = [[t["label"], b(t["total_bytes"]), t["formula"]] for t in host_terms]
         hrows.append(["total in system RAM", b(d["host_bytes"]), ""])
         click.echo(_table(["host memory", "bytes", "how"], hrows, {1}))
-    devices = d.get("devices") or []
     if len(devices) > 1 and len({(x["gpu"], x["used_bytes"]) for x in devices}) > 1:
         click.echo("")
         drows = [

@@ -305,8 +305,12 @@ def fit_report(
         weights_bytes=est.term_bytes("weights"),
         kv_cache_bytes=est.term_bytes("kv_cache"),
         state_bytes=est.term_bytes("state"),
-        activation_bytes=est.term_bytes("activations"),
-        reserve_bytes=est.term_bytes("reserve"),
+        # engines name these parts their own way (llama.cpp's compute buffer, vLLM's
+        # non-torch memory): the summary fields add up every GPU term of the kind
+        activation_bytes=sum(
+            est.term_bytes(k) for k in ("activations", "compute", "rotary", "sampler")
+        ),
+        reserve_bytes=sum(est.term_bytes(k) for k in ("reserve", "non_torch", "context")),
         total_bytes=est.total_bytes,
         per_gpu_bytes=est.per_gpu_bytes,
         capacity_per_gpu_bytes=est.capacity_per_gpu_bytes,

@@ -101,12 +101,12 @@ def test_deepseek_v2_caches_per_head() -> None:
 def test_command_line() -> None:
     req = req_for("meta-llama/Llama-3.1-8B-Instruct", quant="BF16", ctx=4096)
     assert MLX.command(req, "meta-llama/Llama-3.1-8B-Instruct") == (
-        "mlx_lm.generate --model meta-llama/Llama-3.1-8B-Instruct --max-tokens 4096"
+        "mlx_lm.generate --model meta-llama/Llama-3.1-8B-Instruct --max-kv-size 4096"
     )
     q = dataclasses.replace(req, engine=EngineSettings(mlx_bits=4))
     assert MLX.command(q, "m") == (
         "mlx_lm.convert --hf-path m -q --q-bits 4 --q-group-size 64 --mlx-path mlx_model"
-        " && mlx_lm.generate --model mlx_model --max-tokens 4096"
+        " && mlx_lm.generate --model mlx_model --max-kv-size 4096"
     )
 
 

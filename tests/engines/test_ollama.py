@@ -157,3 +157,12 @@ def test_errors() -> None:
         )
     with pytest.raises(InvalidSpecError, match=r"not like v0.24.0"):
         estimate(req_for(llama, "rtx-4090", engine=EngineSettings(version="b5331")), OLLAMA)
+
+
+def test_a_gguf_file_enters_through_a_modelfile() -> None:
+    req = req_for("meta-llama/Llama-3.1-8B-Instruct", "rtx-4090", quant="Q4_K_M", ctx=4096)
+    assert OLLAMA.command(req, "Llama-3.1-8B-Instruct-Q4_K_M.gguf") == (
+        "OLLAMA_CONTEXT_LENGTH=4096 ollama serve & printf 'FROM"
+        " ./Llama-3.1-8B-Instruct-Q4_K_M.gguf\\n' > Modelfile && ollama create"
+        " llama-3.1-8b-instruct-q4_k_m -f Modelfile && ollama run llama-3.1-8b-instruct-q4_k_m"
+    )

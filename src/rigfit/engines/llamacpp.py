@@ -246,7 +246,7 @@ class LlamaCpp(ProfileBase):
                 f"llama.cpp loads GGUF files, and {fmt.label} has no GGUF form (allowed: the"
                 " GGUF types such as Q4_K_M or Q8_0, F16, BF16, MXFP4)"
             )
-        if req.engine.tp > 1 or req.engine.pp > 1:
+        if (req.engine.tp or 1) > 1 or req.engine.pp > 1:
             raise InvalidSpecError(
                 "llama.cpp splits layers over GPUs (--tensor-split), it has no"
                 " --tensor-parallel-size; drop --tp/--pp for --engine llama.cpp"

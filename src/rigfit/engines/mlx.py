@@ -126,7 +126,7 @@ class MLXProfile(ProfileBase):
                 " f16, bf16)"
             )
         s = req.engine
-        if s.tp > 1 or s.pp > 1 or s.ngl is not None or s.cpu_moe or s.n_cpu_moe:
+        if (s.tp or 1) > 1 or s.pp > 1 or s.ngl is not None or s.cpu_moe or s.n_cpu_moe:
             raise InvalidSpecError(
                 "MLX runs the whole model in unified memory: drop --tp/--pp/-ngl/--cpu-moe"
             )
@@ -260,11 +260,11 @@ class MLXProfile(ProfileBase):
     def command(self, req: Request, model_ref: str) -> str:
         bits = self.bits(req)
         if bits is None:
-            return f"mlx_lm.generate --model {model_ref} --max-tokens {req.ctx_tokens}"
+            return f"mlx_lm.generate --model {model_ref} --max-kv-size {req.ctx_tokens}"
         return (
             f"mlx_lm.convert --hf-path {model_ref} -q --q-bits {bits} --q-group-size"
             f" {GROUP_SIZE} --mlx-path mlx_model && mlx_lm.generate --model mlx_model"
-            f" --max-tokens {req.ctx_tokens}"
+            f" --max-kv-size {req.ctx_tokens}"
         )
 
 

@@ -150,7 +150,7 @@ class Ollama(LlamaCpp):
                 "Ollama places layers itself: --tensor-split and --cpu-moe are llama.cpp"
                 " options (use --engine llama.cpp)"
             )
-        if s.tp > 1 or s.pp > 1:
+        if (s.tp or 1) > 1 or s.pp > 1:
             raise InvalidSpecError(
                 "Ollama splits layers over GPUs, it has no tensor parallelism; drop --tp/--pp"
             )
@@ -277,7 +277,9 @@ class Ollama(LlamaCpp):
             )
         elif ngl < n:
             out.append(f"num_gpu {ngl}: {n - ngl} of {n} layers run on the CPU (slower)")
-        default = default_num_ctx(req.system.capacities_bytes)
+        # Ollama lowers a num_ctx above the model's trained context to it ("requested context
+        # size too large for model", llm/server.go)
+        default = min(default_num_ctx(req.system.capacities_bytes), req.arch.context_length)
         if default != req.ctx_tokens:
             out.append(
                 f"without OLLAMA_CONTEXT_LENGTH Ollama would use num_ctx {default:,} on this"
@@ -302,6 +304,14 @@ class Ollama(LlamaCpp):
             env.append("OLLAMA_FLASH_ATTENTION=0")
         if req.kv_type is not KVCacheType.F16:
             env.append(f"OLLAMA_KV_CACHE_TYPE={req.kv_type.flag}")
+        if model_ref.endswith(".gguf"):
+            # a local GGUF file enters Ollama through a Modelfile (docs/modelfile.md: FROM)
+            name = model_ref.rsplit("/", 1)[-1].removesuffix(".gguf").lower()
+            return (
+                " ".join(env)
+                + f" ollama serve & printf 'FROM ./{model_ref}\\n' > Modelfile"
+                + f" && ollama create {name} -f Modelfile && ollama run {name}"
+            )
         return " ".join(env) + f" ollama serve & ollama run {model_ref}"
 
 

@@ -138,8 +138,13 @@ class SGLangProfile(ProfileBase):
 
     def tp_pp(self, req: Request) -> tuple[int, int]:
         s, n = req.engine, req.system.n_devices
-        if s.tp == 1 and s.pp == 1:
-            return n, 1  # --gpus N alone: --tp N
+        if s.tp is None:  # --gpus N alone: tensor parallel over the GPUs of each stage
+            if n % s.pp:
+                raise InvalidSpecError(
+                    f"{n} GPUs do not split into {s.pp} pipeline stages (make --gpus a"
+                    f" multiple of {s.pp})"
+                )
+            return n // s.pp, s.pp  # --gpus N alone: --tp N
         if s.tp * s.pp != n:
             raise InvalidSpecError(
                 f"SGLang runs on --tp × --pp-size GPUs: {s.tp} × {s.pp} = {s.tp * s.pp},"

@@ -92,7 +92,7 @@ class TransformersProfile(ProfileBase):
                 + ", ".join(ATTN_IMPLEMENTATIONS)
                 + ")"
             )
-        if s.tp > 1 or s.pp > 1:
+        if (s.tp or 1) > 1 or s.pp > 1:
             raise InvalidSpecError(
                 "transformers generate splits whole layers over GPUs with device_map='auto';"
                 " drop --tp/--pp for --engine transformers"

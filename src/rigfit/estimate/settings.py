@@ -33,7 +33,7 @@ class EngineSettings:
     """Options of the engine a request runs under (the generic profile ignores them)."""
 
     version: str | None = None  # engine version whose constants apply; None: the reference
-    tp: int = 1  # vLLM/SGLang --tensor-parallel-size (--tp)
+    tp: int | None = None  # vLLM/SGLang --tensor-parallel-size; None: every GPU (over pp)
     pp: int = 1  # vLLM --pipeline-parallel-size, SGLang --pp-size
     ngl: int | None = None  # llama.cpp -ngl: repeating layers on GPU; None: all (-ngl 999)
     cpu_moe: bool = False  # llama.cpp --cpu-moe: every routed expert tensor in system RAM

@@ -130,7 +130,7 @@ def _fit(key: Resolved) -> FitReport:
     return fit_report(
         m,
         fit(req, profile),
-        command=command_line(profile, req, model_ref(m, req.weight_format)),
+        command=command_line(profile, req, model_ref(m, req.weight_format, profile.name)),
         engine_version=getattr(profile, "reference_version", None),
     )
 
