@@ -39,7 +39,13 @@ def _target(term: Term, engine: str) -> tuple[float | None, bool]:
 
 @pytest.mark.parametrize(
     ("term", "engine"),
-    [(Term.WEIGHTS, "llama.cpp"), (Term.FILE, "gguf-file"), (Term.KV, "llama.cpp")],
+    [
+        (Term.WEIGHTS, "llama.cpp"),
+        (Term.FILE, "gguf-file"),
+        (Term.KV, "llama.cpp"),
+        (Term.KV_LAYOUT, "vllm"),
+        (Term.TOTAL, "llama.cpp"),
+    ],
 )
 def test_target_holds(term: Term, engine: str) -> None:
     reached, holds = _target(term, engine)
@@ -48,9 +54,10 @@ def test_target_holds(term: Term, engine: str) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="vLLM KV tokens are within 4% on the V0 RTX 3090 rows, but off by 35-60% on the TP4"
-    " H100/A10 and PP4 L4 rows: the memory vLLM spends outside the KV cache with peers (NCCL,"
-    " all-reduce workspaces, LMCache) is not modelled from a source yet (docs/measurements.md)",
+    reason="vLLM KV tokens: median error 16% over 7 rows. The V0 RTX 3090 rows are within 4% and"
+    " the KV layout is exact from logged budgets (test above), but the budget is off on TP/PP"
+    " rows: the memory vLLM spends outside PyTorch with peers (NCCL, all-reduce workspaces) is"
+    " one constant from a two-node log, too high for 2-4 PCIe GPUs (docs/measurements.md)",
 )
 def test_vllm_kv_tokens_target() -> None:
     reached, holds = _target(Term.KV_TOKENS, "vllm")

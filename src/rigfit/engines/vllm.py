@@ -422,7 +422,14 @@ class VLLMProfile(ProfileBase):
     def kv_pool(self, req: Request) -> KVPool | None:
         self._check(req)
         stage, first, last = self._stage(req)
-        budget = self._stage_budget(req, stage, first, last)
+        return self.pool_for_budget(req, self._stage_budget(req, stage, first, last))
+
+    def pool_for_budget(self, req: Request, budget: int) -> KVPool:
+        """The blocks, tokens and concurrency a KV budget of ``budget`` bytes per GPU gives
+        (kv_cache_utils.py: the page size, the layer groups, the block count): the KV layout
+        alone, which the measurement set checks against logged budgets and token counts."""
+        self._check(req)
+        stage, _, _ = self._stage(req)
         block = self.block_size(req)
         per_tok_layer = self.kv_bytes_per_token_layer(req)
         page = block * per_tok_layer

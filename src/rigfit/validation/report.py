@@ -38,7 +38,8 @@ def validation_dict(engine: str | None = None) -> dict[str, Any]:
     return {
         "rows": [
             {
-                "id": s.row.id if s.term.value != "total" else f"{s.row.id} (run total)",
+                "id": s.row.id
+                + {"total": " (run total)", "kv layout": " (layout)"}.get(s.term.value, ""),
                 "engine": s.row.engine.value,
                 "engine_version": s.row.engine_version,
                 "model": s.row.model,
@@ -86,7 +87,7 @@ def render_validation(d: dict[str, Any], *, rows: bool = True) -> str:
         lines.append(f"{'row':58} {'term':14} {'measured':>16} {'rigfit':>16} {'error':>9}")
         for r in d["rows"]:
             meas = r["measured"]
-            unit_bytes = r["term"] not in ("kv tokens", "concurrency")
+            unit_bytes = r["term"] not in ("kv tokens", "concurrency", "kv layout")
 
             def f(v: float, unit_bytes: bool = unit_bytes) -> str:
                 return f"{v / 2**20:,.2f} MiB" if unit_bytes else f"{v:,.2f}"

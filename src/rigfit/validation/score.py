@@ -69,6 +69,7 @@ class Term(StrEnum):
     KV = "kv cache"
     KV_POOL = "kv pool"
     KV_TOKENS = "kv tokens"
+    KV_LAYOUT = "kv layout"  # vLLM: tokens or blocks from the logged KV budget
     CONCURRENCY = "concurrency"
     COMPUTE = "compute buffer"
     OUTPUT = "output buffer"
@@ -354,7 +355,7 @@ def score_all(rows: tuple[Measurement, ...] | None = None) -> list[RowScore]:
             out.append(RowScore(row, term, measured, None, str(exc)))
         except RigfitError as exc:
             out.append(RowScore(row, term, measured, None, f"rigfit refused it: {exc}"))
-    return out + run_totals(out)
+    return out + run_totals(out) + vllm_layouts(out)
 
 
 _RUN_PARTS = (Term.WEIGHTS, Term.KV, Term.COMPUTE)
@@ -386,6 +387,36 @@ def run_totals(scores: list[RowScore]) -> list[RowScore]:
                 "",
             )
         )
+    return out
+
+
+def vllm_layouts(scores: list[RowScore]) -> list[RowScore]:
+    """vLLM's KV layout on its own: where one log prints both the KV budget ("Available KV
+    cache memory", ``kv_cache_size``) and the tokens or blocks it made of it, rigfit converts
+    the logged budget with its page size, layer groups and block rounding and compares the
+    result with the logged count."""
+    from rigfit.engines.vllm import VLLM
+
+    budgets: dict[tuple[str, str, int | None], RowScore] = {}
+    counts: list[RowScore] = []
+    for s in scores:
+        r = s.row
+        if r.engine is not Engine.VLLM or s.reason:
+            continue
+        key = (str(r.source), r.model, r.setup.ctx)
+        if r.quantity is Quantity.KV_CACHE and r.kv_basis is KVBasis.POOL:
+            budgets[key] = s
+        elif r.quantity in (Quantity.KV_TOKENS, Quantity.GPU_BLOCKS):
+            counts.append(s)
+    out = []
+    for c in counts:
+        b = budgets.get((str(c.row.source), c.row.model, c.row.setup.ctx))
+        if b is None:
+            continue
+        req, _ = _request(c.row)
+        pool = VLLM.pool_for_budget(req, int(b.measured))
+        got = pool.tokens if c.row.quantity is Quantity.KV_TOKENS else pool.blocks
+        out.append(RowScore(c.row, Term.KV_LAYOUT, c.measured, float(got or 0), ""))
     return out
 
 
@@ -448,8 +479,9 @@ TARGETS = (
     # weights within 1% (median) of the engine's model buffer and of published GGUF sizes
     Target(("llama.cpp", "vllm", "sglang", "ik_llama.cpp"), Term.WEIGHTS, "median", 0.01),
     Target(("gguf-file",), Term.FILE, "median", 0.01),
-    # KV cache exact (0.5%) for llama.cpp and vLLM
+    # KV cache exact (0.5%) for llama.cpp and vLLM (vLLM: its KV layout, from logged budgets)
     Target(("llama.cpp", "ik_llama.cpp"), Term.KV, "median", 0.005),
+    Target(("vllm",), Term.KV_LAYOUT, "median", 0.005),
     # vLLM KV tokens within 5%
     Target(("vllm",), Term.KV_TOKENS, "median", 0.05),
     # totals within 10% at the 90th percentile
