@@ -137,17 +137,23 @@ class KVCacheType(Enum):
     Q4_0 = ("q4_0", GGMLType.Q4_0.block_elems, GGMLType.Q4_0.block_bytes)
     IQ4_NL = ("iq4_nl", GGMLType.IQ4_NL.block_elems, GGMLType.IQ4_NL.block_bytes)
 
+    def __init__(self, flag: str, block_elems: int, block_bytes: int) -> None:
+        # plain attributes, read on every estimate (see GGMLType.__init__)
+        self._flag = flag
+        self._block_elems = block_elems
+        self._block_bytes = block_bytes
+
     @property
     def flag(self) -> str:
-        return self.value[0]
+        return self._flag
 
     @property
     def bits_per_element(self) -> Fraction:
-        return Fraction(8 * self.value[2], self.value[1])
+        return Fraction(8 * self._block_bytes, self._block_elems)
 
     def row_bytes(self, n_elems: int) -> int:
         """Bytes for ``n_elems`` cached elements of one token (blocks run along the row)."""
-        return math.ceil(n_elems / self.value[1]) * self.value[2]
+        return -(-n_elems // self._block_elems) * self._block_bytes
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ command line that runs the plan. :func:`get_engine` finds one by name.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import fields
-from typing import Protocol
+from typing import Protocol, cast
 
 from rigfit.errors import InvalidSpecError, UnknownNameError, closest
 from rigfit.estimate.memory import GENERIC, EngineProfile, Request
@@ -37,24 +38,29 @@ class UnknownEngineError(UnknownNameError):
     kind = "engine"
 
 
-def _registry() -> dict[str, EngineProfile]:
-    from rigfit.engines.llamacpp import LLAMACPP
-    from rigfit.engines.mlx import MLX
-    from rigfit.engines.ollama import OLLAMA
-    from rigfit.engines.sglang import SGLANG
-    from rigfit.engines.transformers import TRANSFORMERS
-    from rigfit.engines.vllm import VLLM
-
-    engines: dict[str, EngineProfile] = {GENERIC.name: GENERIC, LLAMACPP.name: LLAMACPP}
-    engines[VLLM.name] = VLLM
-    engines[SGLANG.name] = SGLANG
-    engines[TRANSFORMERS.name] = TRANSFORMERS
-    engines[MLX.name] = MLX
-    engines[OLLAMA.name] = OLLAMA
-    return engines
+# Each engine's module and profile, imported when first asked for: `rigfit fit` without
+# --engine (and the catalog pages) never pay for the modules they do not use.
+_MODULES: dict[str, tuple[str, str]] = {
+    "llama.cpp": ("rigfit.engines.llamacpp", "LLAMACPP"),
+    "ollama": ("rigfit.engines.ollama", "OLLAMA"),
+    "vllm": ("rigfit.engines.vllm", "VLLM"),
+    "sglang": ("rigfit.engines.sglang", "SGLANG"),
+    "transformers": ("rigfit.engines.transformers", "TRANSFORMERS"),
+    "mlx": ("rigfit.engines.mlx", "MLX"),
+}
+# Every engine name, in the order menus list them
+ENGINES: tuple[str, ...] = (GENERIC.name, *_MODULES)
 
 
-ENGINES: dict[str, EngineProfile] = _registry()
+def _load(name: str) -> EngineProfile:
+    if name == GENERIC.name:
+        return GENERIC
+    module, attr = _MODULES[name]
+    profile = getattr(importlib.import_module(module), attr)
+    assert profile.name == name
+    return cast(EngineProfile, profile)
+
+
 _ALIASES = {"llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "llama-server": "llama.cpp"}
 
 
@@ -63,7 +69,7 @@ def get_engine(name: str) -> EngineProfile:
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key in ENGINES:
-        return ENGINES[key]
+        return _load(key)
     names = list(ENGINES)
     raise UnknownEngineError(name, closest(name, names), "allowed: " + ", ".join(names))
 

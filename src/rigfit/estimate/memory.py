@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind
 from rigfit.errors import InvalidSpecError
-from rigfit.estimate.settings import EngineSettings
+from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings
 from rigfit.estimate.weights import WeightBreakdown, weight_breakdown
 from rigfit.hardware import System
 from rigfit.quant import KVCacheType, WeightFormat
@@ -49,7 +49,7 @@ class Request:
     seqs: int
     system: System
     allow_ctx_over_max: bool = False
-    engine: EngineSettings = field(default_factory=EngineSettings)
+    engine: EngineSettings = DEFAULT_SETTINGS
     # exact weight bytes read from a file's headers (GGUF, safetensors); None: priced from
     # the architecture's tensor inventory in ``weight_format``
     file_weights: WeightBreakdown | None = None
@@ -339,12 +339,16 @@ class Estimate:
     def device_bytes(self) -> tuple[int, ...]:
         """Bytes on each device, in ``System.devices`` order."""
         n = self.request.system.n_devices
+        if not any(t.per_device for t in self.terms):  # every device carries per_gpu_bytes
+            return (sum(t.per_gpu_bytes for t in self.terms if not t.host),) * n
         return tuple(sum(t.on_device(i) for t in self.terms) for i in range(n))
 
     @cached_property
     def tightest_index(self) -> int:
         """Index of the device with the least headroom."""
         caps, used = self.device_capacities, self.device_bytes
+        if len(used) == 1:
+            return 0
         return min(range(len(used)), key=lambda i: (caps[i] - used[i], i))
 
     @property

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rigfit.errors import InvalidSpecError
 
-__all__ = ["MAX_BATCH_TOKENS", "EngineSettings"]
+__all__ = ["DEFAULT_SETTINGS", "MAX_BATCH_TOKENS", "EngineSettings"]
 
 # Bound on token-count options, as for contexts (units.MAX_TOKENS = 2^30): far above any engine's
 # real batch sizes, and it keeps every product of tokens × bytes inside exact integer ranges.
@@ -73,3 +73,7 @@ class EngineSettings:
                 raise InvalidSpecError(
                     "--tensor-split needs at least one positive proportion, and a finite sum"
                 )
+
+
+# The engine defaults every request starts from (one shared, immutable instance)
+DEFAULT_SETTINGS = EngineSettings()
