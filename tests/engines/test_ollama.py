@@ -8,13 +8,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from engines_kit import req_for
 
-from rigfit.api import make_request
 from rigfit.engines import get_engine
 from rigfit.engines.llamacpp import LLAMACPP
 from rigfit.engines.ollama import OLLAMA, default_num_ctx
 from rigfit.errors import InvalidSpecError
-from rigfit.estimate.memory import Request, estimate
+from rigfit.estimate.memory import estimate
 from rigfit.estimate.settings import EngineSettings
 
 MIB = 1 << 20
@@ -25,13 +25,6 @@ L8_LAYER = 2 * (2 * 4096 * 4096 + 2 * 1024 * 4096 + 3 * 14336 * 4096 + 2 * 4096)
 L8_EMBD = 2 * 128256 * 4096
 L8_HEAD = 2 * (128256 * 4096 + 4096)
 L8_KV_ROW = 2 * 1024 * 2  # K and V rows of 8 heads × 128 in f16
-
-
-def req_for(model: str, gpu: str, *, gpus: int = 1, **kw: object) -> Request:
-    settings = kw.pop("engine", EngineSettings())
-    _, req = make_request(model, gpu, gpus=gpus, **kw)  # type: ignore[arg-type]
-    assert isinstance(settings, EngineSettings)
-    return dataclasses.replace(req, engine=settings)
 
 
 def test_registered() -> None:

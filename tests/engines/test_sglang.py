@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from engines_kit import req_for
 
-from rigfit.api import make_request
 from rigfit.engines import get_engine
 from rigfit.engines.sglang import SGLANG, default_mem_fraction_static, pp_stages
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
-from rigfit.estimate.memory import Request, estimate
+from rigfit.estimate.memory import estimate
 from rigfit.estimate.settings import EngineSettings
 
 GIB = 1 << 30
@@ -35,13 +35,6 @@ DS_MOE = 64 * 2048 + 64 * 3 * 1408 * 2048 + 3 * 2816 * 2048
 DS_PARAMS = 2 * 102400 * 2048 + 27 * (DS_ATTN + 2 * 2048) + 3 * 10944 * 2048 + 26 * DS_MOE + 2048
 # whole on every rank: norms (incl. kv_a_layernorm), routers, the kv_a projection
 DS_REPLICATED = 27 * (2 * 2048 + 512) + 2048 + 26 * 64 * 2048 + 27 * 576 * 2048
-
-
-def req_for(model: str, gpu: str, *, gpus: int = 1, **kw: object) -> Request:
-    settings = kw.pop("engine", EngineSettings())
-    _, req = make_request(model, gpu, gpus=gpus, **kw)  # type: ignore[arg-type]
-    assert isinstance(settings, EngineSettings)
-    return dataclasses.replace(req, engine=settings)
 
 
 def test_registered() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from engines_kit import req_for
 
-from rigfit.api import make_request
 from rigfit.engines import get_engine
 from rigfit.engines.transformers import TRANSFORMERS
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
-from rigfit.estimate.memory import Request, estimate
+from rigfit.estimate.memory import estimate
 from rigfit.estimate.settings import EngineSettings
 
 GIB = 1 << 30
@@ -24,13 +24,6 @@ L8_BYTES = 2 * (
     + 4096
 )
 L8_KV_ROW = 2 * 8 * 128 * 2  # K and V of 8 heads × 128, bf16
-
-
-def req_for(model: str, gpu: str, *, gpus: int = 1, **kw: object) -> Request:
-    settings = kw.pop("engine", EngineSettings())
-    _, req = make_request(model, gpu, gpus=gpus, **kw)  # type: ignore[arg-type]
-    assert isinstance(settings, EngineSettings)
-    return dataclasses.replace(req, engine=settings)
 
 
 def test_registered() -> None:

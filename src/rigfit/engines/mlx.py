@@ -23,6 +23,7 @@ mlx_lm/generate.py ``generate_step`` and ``wired_limit``, the per-model ``make_c
 from __future__ import annotations
 
 from rigfit.arch import AttentionKind, LayerKind, LayerSpec, Role, Tensor
+from rigfit.engines.tensors import per_head_kv_elems
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
 from rigfit.quant import KVCacheType, WeightFormat
@@ -152,12 +153,7 @@ class MLXProfile(ProfileBase):
         return total, quantized
 
     def kv_elems_per_token_layer(self, req: Request) -> int:
-        a = req.arch.attention
-        if a.kind is AttentionKind.MLA:
-            # deepseek_v2.py: keys = concat(k_nope, k_pe repeated per head), values per head
-            assert a.v_head_dim is not None
-            return a.num_heads * (a.head_dim + a.v_head_dim)
-        return 2 * a.num_kv_heads * a.head_dim
+        return per_head_kv_elems(req.arch)
 
     def layer_tokens(self, req: Request, layer: LayerSpec) -> int:
         """Slots one sequence's cache holds in this layer at its largest."""

@@ -23,13 +23,17 @@ tokens fit in that pool, i.e. when weights + the request's KV cells stay under
 
 from __future__ import annotations
 
-import re
-
 from rigfit.arch import AttentionKind
-from rigfit.engines.sharding import check_tp, kv_heads_per_rank, rank_weight_bytes
-from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
+from rigfit.engines.checks import parse_engine_version, refuse_for_tp_engine
+from rigfit.engines.sharding import (
+    check_tp,
+    kv_bytes_per_rank_token_layer,
+    rank_weight_bytes,
+    tp_pp_grid,
+)
+from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
-from rigfit.quant import Family, KVCacheType
+from rigfit.quant import KVCacheType
 from rigfit.units import GIB, MIB
 
 __all__ = ["SGLANG", "SGLangProfile", "default_mem_fraction_static", "pp_stages"]
@@ -86,12 +90,7 @@ SUPPORTED_KV = (KVCacheType.F16, KVCacheType.BF16, KVCacheType.FP8)
 
 def parse_version(version: str | None) -> tuple[int, int, int]:
     """``0.5.3.post1`` -> (0, 5, 3); None -> the reference version."""
-    if version is None:
-        return REFERENCE_VERSION
-    m = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", version)
-    if m is None:
-        raise InvalidSpecError(f"SGLang version {version!r} is not like 0.5.3")
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    return parse_engine_version(version, "SGLang", REFERENCE_VERSION)
 
 
 def default_mem_fraction_static(gpu_mem_mib: int, tp: int, pp: int) -> float:
@@ -137,20 +136,7 @@ class SGLangProfile(ProfileBase):
     # ---- settings ---------------------------------------------------------------------------
 
     def tp_pp(self, req: Request) -> tuple[int, int]:
-        s, n = req.engine, req.system.n_devices
-        if s.tp is None:  # --gpus N alone: tensor parallel over the GPUs of each stage
-            if n % s.pp:
-                raise InvalidSpecError(
-                    f"{n} GPUs do not split into {s.pp} pipeline stages (make --gpus a"
-                    f" multiple of {s.pp})"
-                )
-            return n // s.pp, s.pp  # --gpus N alone: --tp N
-        if s.tp * s.pp != n:
-            raise InvalidSpecError(
-                f"SGLang runs on --tp × --pp-size GPUs: {s.tp} × {s.pp} = {s.tp * s.pp},"
-                f" but {n} GPUs were given (make --gpus {s.tp * s.pp})"
-            )
-        return s.tp, s.pp
+        return tp_pp_grid(req, "SGLang", "--tp × --pp-size")
 
     def gpu_mem_mib(self, req: Request) -> int:
         """nvidia-smi's memory.total in MiB, the minimum over GPUs (utils/common.py)."""
@@ -180,37 +166,15 @@ class SGLangProfile(ProfileBase):
                 f"rigfit replays SGLang {REFERENCE_VERSION[0]}.{REFERENCE_VERSION[1]}.x memory"
                 f" accounting, not {req.engine.version} (allowed: 0.5.0 to 0.5.x)"
             )
-        if req.system.is_mixed:
-            raise InvalidSpecError(
-                "SGLang shards every layer evenly over identical GPUs; for mixed GPUs use"
-                " --engine llama.cpp"
-            )
-        if req.system.gpu.unified_memory:
-            raise InvalidSpecError(
-                f"SGLang does not run on {req.system.gpu.name} (Apple silicon); use --engine mlx"
-                " or --engine llama.cpp"
-            )
-        if req.weights().format.family is Family.GGUF and req.file_weights is None:
-            raise InvalidSpecError(
-                "rigfit prices SGLang with safetensors checkpoints, not GGUF"
-                f" {req.weight_format.label} (allowed: BF16, FP8, AWQ, GPTQ, MXFP4 ...);"
-                " use --engine llama.cpp for GGUF"
-            )
-        if req.kv_type not in SUPPORTED_KV:
-            raise InvalidSpecError(
-                f"SGLang has no {req.kv_type.flag} KV cache (allowed: f16/bf16 as 'auto',"
-                " fp8 as fp8_e4m3)"
-            )
-        s = req.engine
-        if s.ngl is not None or s.cpu_moe or s.n_cpu_moe or s.tensor_split is not None:
-            raise InvalidSpecError(
-                "-ngl, --cpu-moe and --tensor-split are llama.cpp options, not SGLang's"
-            )
-        if req.arch.linear_attention is not None:
-            raise UnsupportedArchitectureError(
-                "rigfit does not yet replay SGLang's Mamba/linear-attention state pool"
-                " (Qwen3-Next); use --engine llama.cpp or transformers"
-            )
+        refuse_for_tp_engine(
+            req,
+            "SGLang",
+            formats="BF16, FP8, AWQ, GPTQ, MXFP4",
+            kv_types=SUPPORTED_KV,
+            kv_allowed="f16/bf16 as 'auto', fp8 as fp8_e4m3",
+            linear_attention="Mamba/linear-attention state pool (Qwen3-Next); use --engine"
+            " llama.cpp or transformers",
+        )
         tp, _ = self.tp_pp(req)
         check_tp(req.arch, tp, "SGLang")
 
@@ -218,14 +182,7 @@ class SGLangProfile(ProfileBase):
 
     def cell_bytes_per_layer(self, req: Request) -> int:
         """One token's KV in one layer of one rank."""
-        a = req.arch.attention
-        elem = req.kv_type.row_bytes(1)
-        if a.kind is AttentionKind.MLA:
-            assert a.kv_lora_rank is not None
-            assert a.qk_rope_head_dim is not None
-            return (a.kv_lora_rank + a.qk_rope_head_dim) * elem
-        tp, _ = self.tp_pp(req)
-        return kv_heads_per_rank(req.arch, tp) * a.head_dim * 2 * elem
+        return kv_bytes_per_rank_token_layer(req, self.tp_pp(req)[0])
 
     def _stage_figures(self, req: Request) -> list[tuple[range, int, int, int]]:
         """Per pipeline stage: (layers, weight bytes per rank, cell bytes, pool tokens)."""

@@ -12,12 +12,20 @@ stage and the head to the last (vLLM get_pp_indices).
 
 from __future__ import annotations
 
-from rigfit.arch import Architecture, Role
+from rigfit.arch import Architecture, AttentionKind, Role
 from rigfit.engines.tensors import Kind, request_tensors
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Request
 
-__all__ = ["VOCAB_PAD", "kv_heads_per_rank", "pp_layers", "rank_weight_bytes"]
+__all__ = [
+    "VOCAB_PAD",
+    "check_tp",
+    "kv_bytes_per_rank_token_layer",
+    "kv_heads_per_rank",
+    "pp_layers",
+    "rank_weight_bytes",
+    "tp_pp_grid",
+]
 
 VOCAB_PAD = 64  # DEFAULT_VOCAB_PADDING_SIZE, vllm/model_executor/layers/vocab_parallel_embedding.py
 
@@ -33,6 +41,38 @@ _REPLICATED = {
 
 def kv_heads_per_rank(arch: Architecture, tp: int) -> int:
     return max(1, arch.attention.num_kv_heads // tp)
+
+
+def tp_pp_grid(req: Request, engine: str, grid: str) -> tuple[int, int]:
+    """(tensor-parallel size, pipeline stages) of the request's GPUs: ``--gpus N`` alone is
+    tensor parallel over the GPUs of each stage; a given TP × PP must use every GPU. ``grid``
+    names the two flags in ``engine``'s words for the message."""
+    s, n = req.engine, req.system.n_devices
+    if s.tp is None:
+        if n % s.pp:
+            raise InvalidSpecError(
+                f"{n} GPUs do not split into {s.pp} pipeline stages (make --gpus a"
+                f" multiple of {s.pp})"
+            )
+        return n // s.pp, s.pp
+    if s.tp * s.pp != n:
+        raise InvalidSpecError(
+            f"{engine} runs on {grid} GPUs: {s.tp} × {s.pp} = {s.tp * s.pp},"
+            f" but {n} GPUs were given (make --gpus {s.tp * s.pp})"
+        )
+    return s.tp, s.pp
+
+
+def kv_bytes_per_rank_token_layer(req: Request, tp: int) -> int:
+    """One token's KV in one layer of one rank: K and V of the rank's KV heads, or for MLA
+    models the latent (kv_lora_rank + rope), whole on every rank."""
+    a = req.arch.attention
+    elem = req.kv_type.row_bytes(1)
+    if a.kind is AttentionKind.MLA:
+        assert a.kv_lora_rank is not None
+        assert a.qk_rope_head_dim is not None
+        return (a.kv_lora_rank + a.qk_rope_head_dim) * elem
+    return 2 * kv_heads_per_rank(req.arch, tp) * a.head_dim * elem
 
 
 def check_tp(arch: Architecture, tp: int, engine: str) -> None:

@@ -3,7 +3,8 @@
 Engines place tensors on devices (llama.cpp's layer split and expert offload) or shard them
 (vLLM's and SGLang's tensor parallelism); both need bytes per tensor, not only the total. For a
 catalog model the bytes come from pricing :meth:`Architecture.tensors` in the weight format;
-for a GGUF or safetensors file they come from the file's own headers.
+for a GGUF or safetensors file they come from the file's own headers. The per-head KV rows that
+transformers and mlx-lm cache are here too: their length follows from the attention tensors.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from rigfit.arch import Role
+from rigfit.arch import Architecture, AttentionKind, Role
 from rigfit.estimate.memory import Request
 from rigfit.estimate.weights import tensor_storage
 from rigfit.quant import Family
 
-__all__ = ["Kind", "PlacedTensor", "request_tensors", "vision_bytes"]
+__all__ = ["Kind", "PlacedTensor", "per_head_kv_elems", "request_tensors", "vision_bytes"]
 
 
 class Kind(Enum):
@@ -86,6 +87,19 @@ def request_tensors(req: Request) -> tuple[PlacedTensor, ...]:
 def vision_bytes(req: Request, bytes_per_param: int = 2) -> int:
     """Bytes of the vision tower stored at ``bytes_per_param`` (an f16 mmproj file: 2)."""
     return sum(t.numel for t in req.arch.tensors() if t.role is Role.VISION) * bytes_per_param
+
+
+def per_head_kv_elems(arch: Architecture) -> int:
+    """K and V elements one token keeps in one layer of a per-head cache (transformers'
+    DynamicCache, mlx-lm's KVCache): ``2 × kv_heads × head_dim``; MLA models cache the
+    decompressed per-head keys (nope + rope) and values, not the latent
+    (transformers modeling_deepseek_v2.py l.367-379; mlx-lm deepseek_v2.py ``keys = concat(k_nope,
+    k_pe repeated per head)``)."""
+    a = arch.attention
+    if a.kind is AttentionKind.MLA:
+        assert a.v_head_dim is not None
+        return a.num_heads * (a.head_dim + a.v_head_dim)
+    return 2 * a.num_kv_heads * a.head_dim
 
 
 def kind_of_name(name: str) -> tuple[Kind, int | None]:

@@ -26,7 +26,7 @@ rigfit prices the worst case: the whole context arrives as the prompt.
 from __future__ import annotations
 
 from rigfit.arch import AttentionKind, LayerKind, LayerSpec
-from rigfit.engines.tensors import Kind, request_tensors
+from rigfit.engines.tensors import Kind, per_head_kv_elems, request_tensors
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
 from rigfit.quant import Family, KVCacheType, WeightFormat
@@ -166,13 +166,7 @@ class TransformersProfile(ProfileBase):
     # ---- bytes ------------------------------------------------------------------------------
 
     def kv_elems_per_token_layer(self, req: Request) -> int:
-        a = req.arch.attention
-        if a.kind is AttentionKind.MLA:
-            # DeepseekV2Attention caches key_states (nope + rope per head) and value_states
-            # (v_head_dim per head) before any padding (modeling_deepseek_v2.py l.367-379)
-            assert a.v_head_dim is not None
-            return a.num_heads * (a.head_dim + a.v_head_dim)
-        return 2 * a.num_kv_heads * a.head_dim
+        return per_head_kv_elems(req.arch)
 
     def layer_tokens(self, req: Request, layer: LayerSpec) -> int:
         if layer.kind is LayerKind.SLIDING:

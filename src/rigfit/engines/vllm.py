@@ -21,15 +21,20 @@ when one sequence of ``max_model_len`` does not, and queues sequences beyond the
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
-from rigfit.engines.sharding import check_tp, kv_heads_per_rank, pp_layers, rank_weight_bytes
+from rigfit.engines.checks import parse_engine_version, refuse_for_tp_engine
+from rigfit.engines.sharding import (
+    check_tp,
+    kv_bytes_per_rank_token_layer,
+    pp_layers,
+    rank_weight_bytes,
+    tp_pp_grid,
+)
 from rigfit.engines.tensors import request_tensors
-from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
-from rigfit.quant import Family, KVCacheType, WeightFormat
+from rigfit.quant import KVCacheType, WeightFormat
 from rigfit.units import GIB
 
 __all__ = ["VLLM", "VLLMProfile", "parse_version"]
@@ -90,12 +95,7 @@ SUPPORTED_KV = (KVCacheType.F16, KVCacheType.BF16, KVCacheType.FP8)
 
 def parse_version(version: str | None) -> tuple[int, int, int]:
     """``0.6.4.post1`` -> (0, 6, 4); None -> the reference version."""
-    if version is None:
-        return REFERENCE_VERSION
-    m = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", version)
-    if m is None:
-        raise InvalidSpecError(f"vLLM version {version!r} is not like 0.11.0")
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    return parse_engine_version(version, "vLLM", REFERENCE_VERSION)
 
 
 @dataclass(frozen=True)
@@ -123,20 +123,7 @@ class VLLMProfile(ProfileBase):
         return self.version(req) >= (0, 8, 0)
 
     def tp_pp(self, req: Request) -> tuple[int, int]:
-        s, n = req.engine, req.system.n_devices
-        if s.tp is None:  # --gpus N alone: tensor parallel over the GPUs of each stage
-            if n % s.pp:
-                raise InvalidSpecError(
-                    f"{n} GPUs do not split into {s.pp} pipeline stages (make --gpus a"
-                    f" multiple of {s.pp})"
-                )
-            return n // s.pp, s.pp
-        if s.tp * s.pp != n:
-            raise InvalidSpecError(
-                f"vLLM runs on tensor-parallel × pipeline-parallel GPUs: {s.tp} × {s.pp}"
-                f" = {s.tp * s.pp}, but {n} GPUs were given (make --gpus {s.tp * s.pp})"
-            )
-        return s.tp, s.pp
+        return tp_pp_grid(req, "vLLM", "tensor-parallel × pipeline-parallel")
 
     def utilization(self, req: Request) -> float:
         return req.engine.gpu_memory_utilization or GPU_MEMORY_UTILIZATION
@@ -176,33 +163,15 @@ class VLLMProfile(ProfileBase):
         )
 
     def _check(self, req: Request) -> None:
-        if req.system.is_mixed:
-            raise InvalidSpecError(
-                "vLLM shards every layer evenly over identical GPUs; for mixed GPUs use"
-                " --engine llama.cpp"
-            )
-        if req.system.gpu.unified_memory:
-            raise InvalidSpecError(
-                f"vLLM does not run on {req.system.gpu.name} (Apple silicon); use --engine mlx"
-                " or --engine llama.cpp"
-            )
-        if req.weights().format.family is Family.GGUF and req.file_weights is None:
-            raise InvalidSpecError(
-                "rigfit prices vLLM with safetensors checkpoints, not GGUF"
-                f" {req.weight_format.label} (allowed: BF16, FP8, AWQ, GPTQ, MXFP4, NVFP4 ...);"
-                " use --engine llama.cpp for GGUF"
-            )
-        if req.kv_type not in SUPPORTED_KV:
-            raise InvalidSpecError(
-                f"vLLM has no {req.kv_type.flag} KV cache (allowed: f16/bf16 as 'auto', fp8)"
-            )
-        if req.engine.ngl is not None or req.engine.cpu_moe or req.engine.n_cpu_moe:
-            raise InvalidSpecError("-ngl and --cpu-moe are llama.cpp options, not vLLM's")
-        if req.arch.linear_attention is not None:
-            raise UnsupportedArchitectureError(
-                "rigfit does not yet replay vLLM's hybrid Mamba/linear-attention KV groups"
-                " (Qwen3-Next); use --engine llama.cpp, sglang or transformers"
-            )
+        refuse_for_tp_engine(
+            req,
+            "vLLM",
+            formats="BF16, FP8, AWQ, GPTQ, MXFP4, NVFP4",
+            kv_types=SUPPORTED_KV,
+            kv_allowed="f16/bf16 as 'auto', fp8",
+            linear_attention="hybrid Mamba/linear-attention KV groups (Qwen3-Next); use"
+            " --engine llama.cpp, sglang or transformers",
+        )
         tp, _ = self.tp_pp(req)
         check_tp(req.arch, tp, "vLLM")
 
@@ -260,14 +229,7 @@ class VLLMProfile(ProfileBase):
         return max(0, budget) // page // self._groups(req, stage)[0].layers
 
     def kv_bytes_per_token_layer(self, req: Request) -> int:
-        a = req.arch.attention
-        tp, _ = self.tp_pp(req)
-        elem = req.kv_type.row_bytes(1)
-        if a.kind is AttentionKind.MLA:
-            assert a.kv_lora_rank is not None
-            assert a.qk_rope_head_dim is not None
-            return (a.kv_lora_rank + a.qk_rope_head_dim) * elem  # one latent, every rank
-        return 2 * kv_heads_per_rank(req.arch, tp) * a.head_dim * elem
+        return kv_bytes_per_rank_token_layer(req, self.tp_pp(req)[0])
 
     def rotary_bytes(self, arch: Architecture) -> int:
         """The cos/sin cache: max_position × rotary_dim in the model dtype, one per model
