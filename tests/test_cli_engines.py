@@ -250,3 +250,21 @@ def test_llamacpp_commands_name_a_gguf_file_for_float_formats() -> None:
     )
     assert code == 0
     assert json.loads(out)["command"].startswith("llama-server -m Qwen3-8B-BF16.gguf")
+
+
+def test_mlx_bits_and_attention_implementation_are_cli_flags() -> None:
+    code, out, _ = run(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "m4-max-128gb", "--engine", "mlx",
+        "--quant", "BF16", "--q-bits", "4", "--json",
+    )  # fmt: skip
+    assert code == 0
+    assert "--q-bits 4" in json.loads(out)["command"]
+    code, out, _ = run(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--engine", "transformers",
+        "--attn-implementation", "eager", "--ctx", "32k", "--json",
+    )  # fmt: skip
+    assert code == 0
+    assert "attn_implementation='eager'" in json.loads(out)["command"]
+    code, _, err = run("fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--q-bits", "4")
+    assert code == 2
+    assert "--q-bits: not an option of --engine generic" in err

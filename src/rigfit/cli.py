@@ -138,6 +138,16 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the document
     "--max-num-batched-tokens", type=click.IntRange(1, 1 << 30), help="vLLM profiling batch."
 )
 @click.option("--max-num-seqs", type=click.IntRange(1, 1 << 20), help="vLLM --max-num-seqs.")
+@click.option(
+    "--q-bits",
+    type=click.Choice(["2", "3", "4", "5", "6", "8"]),
+    help="MLX: quantize the F16/BF16 checkpoint with mlx_lm.convert -q --q-bits N.",
+)
+@click.option(
+    "--attn-implementation",
+    type=click.Choice(["sdpa", "eager", "flash_attention_2"]),
+    help="transformers attn_implementation (default sdpa).",
+)
 @_UNIT
 @_JSON
 def fit(
@@ -164,6 +174,8 @@ def fit(
     mem_fraction_static: float | None,
     max_num_batched_tokens: int | None,
     max_num_seqs: int | None,
+    q_bits: str | None,
+    attn_implementation: str | None,
     unit: str,
     as_json: bool,
 ) -> None:
@@ -187,6 +199,8 @@ def fit(
         mem_fraction_static=mem_fraction_static,
         max_num_batched_tokens=max_num_batched_tokens,
         max_num_seqs=max_num_seqs,
+        mlx_bits=None if q_bits is None else int(q_bits),
+        attn_implementation=attn_implementation,
     )
     check_settings(profile, settings)
     if gpu is None:

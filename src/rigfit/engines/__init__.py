@@ -101,7 +101,7 @@ _FLAGS = {
     "max_num_seqs": "--max-num-seqs",
     "block_size": "--block-size",
     "enforce_eager": "--enforce-eager",
-    "attn_implementation": "attn_implementation",
+    "attn_implementation": "--attn-implementation",
     "mlx_bits": "--q-bits",
 }
 _LLAMA_SPLIT = {"version", "tp", "pp", "ngl", "cpu_moe", "n_cpu_moe", "tensor_split"}

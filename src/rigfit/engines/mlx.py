@@ -107,12 +107,12 @@ class MLXProfile(ProfileBase):
         if req.file_weights is not None or req.file_tensors:
             raise InvalidSpecError(
                 "rigfit prices MLX from the model's tensor inventory, not a GGUF or safetensors"
-                " file; drop the file and give --quant BF16 (with mlx_bits 4 or 8)"
+                " file; drop the file and give --quant BF16 (with --q-bits 4 or 8)"
             )
         if req.weight_format not in SUPPORTED_WEIGHTS:
             raise InvalidSpecError(
                 f"MLX loads F16/BF16 checkpoints, quantized by mlx_lm.convert -q; not"
-                f" {req.weight_format.label} (allowed: F16, BF16, with mlx_bits "
+                f" {req.weight_format.label} (allowed: F16, BF16, with --q-bits "
                 + "/".join(map(str, ALLOWED_BITS))
                 + ")"
             )
