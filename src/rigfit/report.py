@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from rigfit.api import ModelOnGPU
-from rigfit.arch import LayerKind, kv_heads_note
+from rigfit.arch import Architecture, LayerKind, kv_heads_note
 from rigfit.catalog.lookup import Model
 from rigfit.catalog.schema import Disagreement, GPURecord
 from rigfit.estimate.gguf_size import GGUFFileRow
@@ -373,10 +373,35 @@ def fit_report(
     )
 
 
+def _arch_fields(a: Architecture) -> dict[str, Any]:
+    """The spec-sheet fields every model report derives from the architecture alone."""
+    att = a.attention
+    return {
+        "architecture": a.model_type,
+        "moe": a.is_moe,
+        "params_total": a.params_total,
+        "params_active": a.params_active,
+        "num_layers": a.num_layers,
+        "hidden_size": a.hidden_size,
+        "num_attention_heads": att.num_heads,
+        "num_kv_heads": att.num_kv_heads,
+        "head_dim": att.head_dim,
+        "attention": att.kind.value,
+        "kv_note": kv_heads_note(a),
+        "kv_bytes_per_token_f16": a.kv_bytes_per_token(KVCacheType.F16),
+        "experts": a.moe.num_experts if a.moe else None,
+        "experts_per_token": a.moe.experts_per_token if a.moe else None,
+        "vocab_size": a.vocab_size,
+        "context_length": a.context_length,
+        "tie_word_embeddings": a.tie_word_embeddings,
+        "position_embedding": a.position_embedding,
+    }
+
+
 def model_report(model: Model) -> ModelReport:
     r, a = model.record, model.arch
-    att = a.attention
     return ModelReport(
+        **_arch_fields(a),
         id=r.id,
         name=r.name,
         aliases=list(r.aliases),
@@ -388,34 +413,16 @@ def model_report(model: Model) -> ModelReport:
         license=r.license,
         modality=r.modality.value,
         description=r.description,
-        architecture=a.model_type,
-        moe=a.is_moe,
-        params_total=a.params_total,
-        params_active=a.params_active,
         params_official_total=r.params.total,
         params_official_active=r.params.active,
-        num_layers=a.num_layers,
-        hidden_size=a.hidden_size,
-        num_attention_heads=att.num_heads,
-        num_kv_heads=att.num_kv_heads,
-        head_dim=att.head_dim,
-        attention=att.kind.value,
         kv_layers=a.kv_layers,
         sliding_layers=a.count_layers(LayerKind.SLIDING),
         linear_attention_layers=a.count_layers(LayerKind.LINEAR),
         sliding_window=next((x.window for x in a.layers if x.window), None),
-        kv_note=kv_heads_note(a),
-        kv_bytes_per_token_f16=a.kv_bytes_per_token(KVCacheType.F16),
-        experts=a.moe.num_experts if a.moe else None,
-        experts_per_token=a.moe.experts_per_token if a.moe else None,
         shared_experts=a.moe.num_shared_experts if a.moe else None,
         mtp_layers=a.mtp_layers,
-        vocab_size=a.vocab_size,
-        context_length=a.context_length,
-        tie_word_embeddings=a.tie_word_embeddings,
         activation=a.activation,
         normalization=a.normalization,
-        position_embedding=a.position_embedding,
         checkpoint_dtype=r.checkpoint.dtype,
         checkpoint_quantization=r.checkpoint.quantization,
         checkpoint_bytes=r.checkpoint.safetensors_total_bytes,
@@ -431,30 +438,12 @@ def model_report(model: Model) -> ModelReport:
 
 
 def file_model_report(fm: FileModel) -> FileModelReport:
-    a, att = fm.arch, fm.arch.attention
-    w = fm.weights
+    a, w = fm.arch, fm.weights
     return FileModelReport(
+        **_arch_fields(a),
         id=fm.id,
         source=fm.source,
         kind=str(fm.kind),
-        architecture=a.model_type,
-        moe=a.is_moe,
-        params_total=a.params_total,
-        params_active=a.params_active,
-        num_layers=a.num_layers,
-        hidden_size=a.hidden_size,
-        num_attention_heads=att.num_heads,
-        num_kv_heads=att.num_kv_heads,
-        head_dim=att.head_dim,
-        attention=att.kind.value,
-        kv_note=kv_heads_note(a),
-        kv_bytes_per_token_f16=a.kv_bytes_per_token(KVCacheType.F16),
-        experts=a.moe.num_experts if a.moe else None,
-        experts_per_token=a.moe.experts_per_token if a.moe else None,
-        vocab_size=a.vocab_size,
-        context_length=a.context_length,
-        tie_word_embeddings=a.tie_word_embeddings,
-        position_embedding=a.position_embedding,
         native_format=fm.native_format.label if fm.native_format else None,
         file_weights_bytes=w.total_bytes if w else None,
         file_params=w.params if w else None,

@@ -7,6 +7,7 @@ their own profiles; :data:`GENERIC` is the documented default (docs/estimate.md)
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
@@ -136,14 +137,15 @@ class EngineProfile(Protocol):
         ...
 
 
-class ProfileBase:
+class ProfileBase(ABC):
     """Defaults of an engine profile: the whole device is usable, no pool, no notes."""
 
     name = "base"
     description = ""
 
-    def terms(self, req: Request) -> list[Term]:  # pragma: no cover - every engine overrides
-        raise NotImplementedError
+    @abstractmethod
+    def terms(self, req: Request) -> list[Term]:
+        """The engine's terms for ``req`` (each engine defines them)."""
 
     def capacities(self, req: Request) -> tuple[int, ...]:
         return req.system.capacities_bytes
