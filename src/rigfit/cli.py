@@ -9,12 +9,12 @@ from typing import Any
 
 import click
 
-from rigfit.api import make_request, model_ref, resolve_model
+from rigfit.api import AnyModel, make_request, model_ref, resolve_model
 from rigfit.catalog.lookup import Model, find_gpus, find_models, list_gpus
 from rigfit.engines import check_settings, command_line, get_engine
 from rigfit.errors import InvalidSpecError, RigfitError
 from rigfit.estimate.gguf_size import gguf_file_table
-from rigfit.estimate.memory import EngineProfile
+from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.estimate.plan import fit as fit_request
 from rigfit.estimate.plan import gpu_table
 from rigfit.estimate.settings import EngineSettings
@@ -203,15 +203,12 @@ def fit(
         attn_implementation=attn_implementation,
     )
     check_settings(profile, settings)
-    if gpu is None:
-        if add_gpu:
-            raise InvalidSpecError("--add-gpu needs --gpu for the first kind of accelerator")
-        _fit_table(model, quant, ctx, kv_type, seqs, force_ctx, unit, as_json, profile, settings)
-        return
+    if gpu is None and add_gpu:
+        raise InvalidSpecError("--add-gpu needs --gpu for the first kind of accelerator")
     m, req = make_request(
         model,
-        gpu,
-        gpus=gpus,
+        gpu or list_gpus()[0].id,  # without --gpu: the table of every accelerator, below
+        gpus=gpus if gpu else 1,
         quant=quant,
         ctx=ctx,
         kv_type=kv_type,
@@ -221,6 +218,9 @@ def fit(
         mix=add_gpu,
         files=True,
     )
+    if gpu is None:
+        _fit_table(m, req, unit, as_json, profile)
+        return
     result = fit_request(req, profile)
     ref = model_ref(m, req.weight_format, profile.name)
     cmd = command_line(profile, req, ref)
@@ -335,31 +335,8 @@ def _render_fit(d: dict[str, Any], system: str, unit: str) -> None:
         click.echo(f"  {d['command']}")
 
 
-def _fit_table(
-    model: str,
-    quant: str | None,
-    ctx: str | None,
-    kv_type: str,
-    seqs: int,
-    force_ctx: bool,
-    unit: str,
-    as_json: bool,
-    profile: EngineProfile,
-    settings: EngineSettings,
-) -> None:
-    gpus = list_gpus()
-    m, req = make_request(
-        model,
-        gpus[0].id,
-        quant=quant,
-        ctx=ctx,
-        kv_type=kv_type,
-        seqs=seqs,
-        force_ctx=force_ctx,
-        engine=settings,
-        files=True,
-    )
-    rows = gpu_table(req, gpus, profile)
+def _fit_table(m: AnyModel, req: Request, unit: str, as_json: bool, profile: EngineProfile) -> None:
+    rows = gpu_table(req, list_gpus(), profile)
     base = {
         "quant": req.weight_format.label,
         "kv_type": req.kv_type.flag,
