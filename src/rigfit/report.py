@@ -19,6 +19,7 @@ from rigfit.estimate.gguf_size import GGUFFileRow
 from rigfit.estimate.memory import Request
 from rigfit.estimate.plan import FitResult, GPURow
 from rigfit.estimate.sweep import CurvePoint, FormatRow
+from rigfit.estimate.terms import Summary
 from rigfit.hardware import System, capacity_basis, capacity_bytes
 from rigfit.quant import LLAMA_QUANT_SOURCE, KVCacheType
 
@@ -302,15 +303,13 @@ def fit_report(
         seqs=req.seqs,
         profile=est.profile,
         fits=est.fits,
-        weights_bytes=est.term_bytes("weights"),
-        kv_cache_bytes=est.term_bytes("kv_cache"),
-        state_bytes=est.term_bytes("state"),
-        # engines name these parts their own way (llama.cpp's compute buffer, vLLM's
-        # non-torch memory): the summary fields add up every GPU term of the kind
-        activation_bytes=sum(
-            est.term_bytes(k) for k in ("activations", "compute", "rotary", "sampler")
-        ),
-        reserve_bytes=sum(est.term_bytes(k) for k in ("reserve", "non_torch", "context")),
+        # every GPU term adds to one summary group (rigfit.estimate.terms.Summary), so the
+        # five fields add up to total_bytes
+        weights_bytes=est.summary_bytes(Summary.WEIGHTS),
+        kv_cache_bytes=est.summary_bytes(Summary.KV_CACHE),
+        state_bytes=est.summary_bytes(Summary.STATE),
+        activation_bytes=est.summary_bytes(Summary.ACTIVATIONS),
+        reserve_bytes=est.summary_bytes(Summary.RESERVE),
         total_bytes=est.total_bytes,
         per_gpu_bytes=est.per_gpu_bytes,
         capacity_per_gpu_bytes=est.capacity_per_gpu_bytes,

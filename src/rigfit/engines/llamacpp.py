@@ -28,6 +28,7 @@ from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import ProfileBase, Request, Term
+from rigfit.estimate.terms import TermKind
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.units import GIB
 
@@ -282,7 +283,7 @@ class LlamaCpp(ProfileBase):
         gpu_layers = sum(d is not None for d in lay.layer_device)
         terms = [
             Term(
-                "weights",
+                TermKind.WEIGHTS,
                 f"weights ({req.weights().format.label})",
                 sum(dev_w),
                 max(dev_w),
@@ -298,7 +299,7 @@ class LlamaCpp(ProfileBase):
                 per_device=tuple(dev_w),
             ),
             Term(
-                "host_weights",
+                TermKind.WEIGHTS,
                 "weights in host memory",
                 host_w,
                 0,
@@ -313,7 +314,7 @@ class LlamaCpp(ProfileBase):
             per[0] = mm
             terms.append(
                 Term(
-                    "mmproj",
+                    TermKind.MMPROJ,
                     "vision projector (mmproj, f16)",
                     mm,
                     mm,
@@ -328,7 +329,7 @@ class LlamaCpp(ProfileBase):
         out = arch.vocab_size * max(1, req.seqs) * F32_BYTES
         terms.append(
             Term(
-                "output",
+                TermKind.OUTPUT,
                 "output (logits) buffer",
                 out,
                 0,
@@ -340,7 +341,7 @@ class LlamaCpp(ProfileBase):
         reserve = 0 if req.system.gpu.unified_memory else RESERVE_PER_GPU_BYTES
         terms.append(
             Term(
-                "reserve",
+                TermKind.RESERVE,
                 "left free (CUDA context, workspaces)",
                 reserve * n_dev,
                 reserve,
@@ -399,7 +400,7 @@ class LlamaCpp(ProfileBase):
             inputs["mla_cache"] = b.mla.value
         terms = [
             Term(
-                "kv_cache",
+                TermKind.KV_CACHE,
                 f"KV cache ({req.kv_type.flag})",
                 sum(dev),
                 max(dev),
@@ -412,7 +413,7 @@ class LlamaCpp(ProfileBase):
         if host:
             terms.append(
                 Term(
-                    "host_kv_cache",
+                    TermKind.KV_CACHE,
                     "KV cache of layers in host memory",
                     host,
                     0,
@@ -435,7 +436,7 @@ class LlamaCpp(ProfileBase):
                         per[d] += per_layer
             terms.append(
                 Term(
-                    "state",
+                    TermKind.STATE,
                     "recurrent state (f32)",
                     sum(per),
                     max(per),
@@ -447,7 +448,7 @@ class LlamaCpp(ProfileBase):
             if host_state:
                 terms.append(
                     Term(
-                        "host_state",
+                        TermKind.STATE,
                         "recurrent state of layers in host memory",
                         host_state,
                         0,
@@ -537,7 +538,7 @@ class LlamaCpp(ProfileBase):
         host_compute = ub * h * F32_BYTES + n_kv * ub * F32_BYTES
         return [
             Term(
-                "compute",
+                TermKind.COMPUTE,
                 "compute buffer",
                 sum(per),
                 max(per),
@@ -553,7 +554,7 @@ class LlamaCpp(ProfileBase):
                 per_device=tuple(per),
             ),
             Term(
-                "host_compute",
+                TermKind.COMPUTE,
                 "host compute buffer",
                 host_compute,
                 0,

@@ -26,6 +26,7 @@ from rigfit.arch import AttentionKind, LayerKind, LayerSpec, Role, Tensor
 from rigfit.engines.tensors import per_head_kv_elems
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
+from rigfit.estimate.terms import TermKind
 from rigfit.quant import KVCacheType, WeightFormat
 
 __all__ = ["MLX", "MLXProfile", "mlx_tensor_bytes"]
@@ -201,7 +202,7 @@ class MLXProfile(ProfileBase):
         label = f"{req.weight_format.label}" if bits is None else f"MLX {bits}-bit, group 64"
         return [
             Term(
-                "weights",
+                TermKind.WEIGHTS,
                 f"weights ({label})",
                 w,
                 w,
@@ -215,7 +216,7 @@ class MLXProfile(ProfileBase):
                 },
             ),
             Term(
-                "kv_cache",
+                TermKind.KV_CACHE,
                 "KV cache (model dtype, 256-token steps)",
                 kv,
                 kv,
@@ -228,7 +229,7 @@ class MLXProfile(ProfileBase):
                 },
             ),
             Term(
-                "activations",
+                TermKind.ACTIVATIONS,
                 "prefill chunk activations and logits",
                 act,
                 act,

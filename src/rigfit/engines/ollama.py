@@ -33,6 +33,7 @@ from dataclasses import replace
 from rigfit.engines.llamacpp import LlamaCpp
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Request, Term
+from rigfit.estimate.terms import TermKind
 from rigfit.quant import KVCacheType
 from rigfit.units import GIB, MIB
 
@@ -248,7 +249,7 @@ class Ollama(LlamaCpp):
         per = tuple(self.min_memory(req) if used[i] else 0 for i in range(n))
         terms.append(
             Term(
-                "reserve",
+                TermKind.RESERVE,
                 "kept free (Ollama's minimum memory)",
                 sum(per),
                 max(per),

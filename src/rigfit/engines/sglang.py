@@ -33,6 +33,7 @@ from rigfit.engines.sharding import (
 )
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
+from rigfit.estimate.terms import TermKind
 from rigfit.quant import KVCacheType
 from rigfit.units import GIB, MIB
 
@@ -232,7 +233,7 @@ class SGLangProfile(ProfileBase):
         kv_dev = tuple(demand_tokens * figs[d // tp][2] for d in range(n))
         return [
             Term(
-                "context",
+                TermKind.CONTEXT,
                 "CUDA context, torch and NCCL (before weights)",
                 ctx_b * n,
                 ctx_b,
@@ -240,7 +241,7 @@ class SGLangProfile(ProfileBase):
                 {"per_gpu_bytes": ctx_b},
             ),
             Term(
-                "weights",
+                TermKind.WEIGHTS,
                 f"weights ({req.weights().format.label})",
                 sum(w_dev),
                 max(w_dev),
@@ -250,7 +251,7 @@ class SGLangProfile(ProfileBase):
                 per_device=w_dev,
             ),
             Term(
-                "kv_cache",
+                TermKind.KV_CACHE,
                 f"KV pool tokens for {req.seqs} × {req.ctx_tokens:,} tokens",
                 sum(kv_dev),
                 max(kv_dev),
@@ -264,7 +265,7 @@ class SGLangProfile(ProfileBase):
                 per_device=kv_dev,
             ),
             Term(
-                "req_to_token",
+                TermKind.REQ_TO_TOKEN,
                 "req_to_token table (int32)",
                 r2t * n,
                 r2t,
@@ -273,7 +274,7 @@ class SGLangProfile(ProfileBase):
                 {"max_num_reqs": self.max_num_reqs(req), "context_len": req.ctx_tokens},
             ),
             Term(
-                "activations",
+                TermKind.ACTIVATIONS,
                 "activations and CUDA graphs (rest of 1 − mem_fraction_static)",
                 rest_head * n,
                 rest_head,

@@ -29,6 +29,7 @@ from rigfit.arch import AttentionKind, LayerKind, LayerSpec
 from rigfit.engines.tensors import Kind, per_head_kv_elems, request_tensors
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
+from rigfit.estimate.terms import TermKind
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.units import GIB
 
@@ -243,7 +244,7 @@ class TransformersProfile(ProfileBase):
         attn_impl = self.attn(req)
         return [
             Term(
-                "weights",
+                TermKind.WEIGHTS,
                 f"weights ({req.weights().format.label})",
                 sum(w_dev),
                 max(w_dev),
@@ -253,7 +254,7 @@ class TransformersProfile(ProfileBase):
                 per_device=w_dev,
             ),
             Term(
-                "kv_cache",
+                TermKind.KV_CACHE,
                 f"DynamicCache ({'f32' if dt == 4 else '16-bit'}, model dtype)",
                 sum(kv),
                 max(kv),
@@ -267,7 +268,7 @@ class TransformersProfile(ProfileBase):
                 per_device=tuple(kv),
             ),
             Term(
-                "kv_concat",
+                TermKind.KV_CONCAT,
                 "cache concatenation (one layer twice)",
                 sum(concat),
                 max(concat),
@@ -277,7 +278,7 @@ class TransformersProfile(ProfileBase):
                 per_device=tuple(concat),
             ),
             Term(
-                "activations",
+                TermKind.ACTIVATIONS,
                 f"prefill activations ({attn_impl})",
                 sum(act),
                 max(act),
@@ -292,7 +293,7 @@ class TransformersProfile(ProfileBase):
                 per_device=tuple(act),
             ),
             Term(
-                "reserve",
+                TermKind.RESERVE,
                 "CUDA context",
                 sum(reserve),
                 max(reserve),

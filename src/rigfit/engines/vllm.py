@@ -34,6 +34,7 @@ from rigfit.engines.sharding import (
 )
 from rigfit.engines.tensors import request_tensors
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
+from rigfit.estimate.terms import TermKind
 from rigfit.quant import KVCacheType, WeightFormat
 from rigfit.units import GIB
 
@@ -322,7 +323,7 @@ class VLLMProfile(ProfileBase):
         demand = self._kv_demand(req, stage)
         return [
             Term(
-                "weights",
+                TermKind.WEIGHTS,
                 f"weights ({req.weights().format.label})",
                 w * n,
                 w,
@@ -331,7 +332,7 @@ class VLLMProfile(ProfileBase):
                 {"tp": tp, "pp": pp, "stage_layers": len(stage)},
             ),
             Term(
-                "rotary",
+                TermKind.ROTARY,
                 "rotary cos/sin cache",
                 rot * n,
                 rot,
@@ -339,7 +340,7 @@ class VLLMProfile(ProfileBase):
                 {"positions": req.arch.context_length},
             ),
             Term(
-                "activations",
+                TermKind.ACTIVATIONS,
                 "activation peak (profiling run)",
                 act * n,
                 act,
@@ -352,7 +353,7 @@ class VLLMProfile(ProfileBase):
                 },
             ),
             Term(
-                "non_torch",
+                TermKind.NON_TORCH,
                 "memory outside PyTorch",
                 other * n,
                 other,
@@ -360,7 +361,7 @@ class VLLMProfile(ProfileBase):
                 {"per_gpu_bytes": other},
             ),
             Term(
-                "kv_cache",
+                TermKind.KV_CACHE,
                 f"KV cache blocks for {req.seqs} × {req.ctx_tokens:,} tokens",
                 demand * n,
                 demand,

@@ -8,13 +8,14 @@ their own profiles; :data:`GENERIC` is the documented default (docs/estimate.md)
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings
+from rigfit.estimate.terms import KVPool, Summary, Term, TermKind
 from rigfit.estimate.weights import WeightBreakdown, weight_breakdown
 from rigfit.hardware import System
 from rigfit.quant import KVCacheType, WeightFormat
@@ -76,44 +77,6 @@ class Request:
             raise InvalidSpecError(
                 f"concurrent sequences must be between 1 and {MAX_SEQS}, got {self.seqs}"
             )
-
-
-@dataclass(frozen=True)
-class Term:
-    """One part of the estimate, in bytes, with the formula that produced it.
-
-    A GPU term gives the bytes on the most loaded GPU (``per_gpu_bytes``) and, when devices
-    differ, the bytes on each (``per_device``, in ``System.devices`` order). A host term
-    (``host=True``: offloaded layers or experts, mmapped embeddings, pinned output buffers) is
-    system RAM and counts against no GPU.
-    """
-
-    key: str  # weights, kv_cache, state, activations, compute, output, reserve, ...
-    label: str
-    total_bytes: int  # across all GPUs (or in RAM, for a host term)
-    per_gpu_bytes: int  # on the most loaded GPU (0 for a host term)
-    formula: str
-    inputs: dict[str, int | str | float] = field(default_factory=dict)
-    per_device: tuple[int, ...] = ()  # empty: per_gpu_bytes on every device
-    host: bool = False
-
-    def on_device(self, i: int) -> int:
-        if self.host:
-            return 0
-        return self.per_device[i] if self.per_device else self.per_gpu_bytes
-
-
-@dataclass(frozen=True)
-class KVPool:
-    """A pre-allocated KV cache (vLLM's blocks, SGLang's token pool): what it holds."""
-
-    budget_per_gpu_bytes: int  # bytes the engine gives the KV cache on each GPU
-    bytes_per_token_per_gpu: int  # one token's KV over the layers that GPU holds
-    tokens: int  # tokens the pool holds ("GPU KV cache size", "max_total_num_tokens")
-    block_tokens: int = 1
-    blocks: int | None = None  # vLLM "# GPU blocks" (per GPU)
-    max_concurrency: float | None = None  # vLLM "Maximum concurrency for N tokens per request"
-    formula: str = ""
 
 
 class EngineProfile(Protocol):
@@ -219,7 +182,7 @@ class GenericProfile(ProfileBase):
         wb: WeightBreakdown = req.weights()
         terms = [
             Term(
-                "weights",
+                TermKind.WEIGHTS,
                 f"weights ({req.weight_format.label})",
                 wb.total_bytes,
                 _split(wb.total_bytes, n),
@@ -232,7 +195,7 @@ class GenericProfile(ProfileBase):
         per_tok = req.kv_type.row_bytes(arch.attention.kv_elems_per_token())
         terms.append(
             Term(
-                "kv_cache",
+                TermKind.KV_CACHE,
                 f"KV cache ({req.kv_type.flag})",
                 kv_total,
                 _split(kv_total, n),
@@ -253,7 +216,7 @@ class GenericProfile(ProfileBase):
             state = arch.state_bytes(elem) * req.seqs
             terms.append(
                 Term(
-                    "state",
+                    TermKind.STATE,
                     "recurrent state",
                     state,
                     _split(state, n),
@@ -271,7 +234,7 @@ class GenericProfile(ProfileBase):
         act = chunk * per_token * ACTIVATION_BYTES + req.seqs * arch.vocab_size * LOGIT_BYTES
         terms.append(
             Term(
-                "activations",
+                TermKind.ACTIVATIONS,
                 "activations and logits",
                 act * n,
                 act,
@@ -287,7 +250,7 @@ class GenericProfile(ProfileBase):
         reserve = 0 if req.system.gpu.unified_memory else RESERVE_PER_GPU_BYTES
         terms.append(
             Term(
-                "reserve",
+                TermKind.RESERVE,
                 "runtime reserve",
                 reserve * n,
                 reserve,
@@ -321,7 +284,13 @@ class Estimate:
     notes: tuple[str, ...] = ()
 
     def term_bytes(self, key: str) -> int:
+        """Bytes of the terms whose JSON key is ``key`` (``host_weights`` for host weights)."""
         return sum(t.total_bytes for t in self.terms if t.key == key)
+
+    def summary_bytes(self, group: Summary) -> int:
+        """Bytes on all GPUs of every term in ``group``: the five groups add up to
+        :attr:`total_bytes` by construction."""
+        return sum(t.total_bytes for t in self.terms if not t.host and t.kind.summary is group)
 
     @cached_property
     def total_bytes(self) -> int:

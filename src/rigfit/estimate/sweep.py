@@ -14,6 +14,7 @@ from rigfit.errors import RigfitError
 from rigfit.estimate.gguf_size import gguf_file_bytes
 from rigfit.estimate.memory import GENERIC, EngineProfile, Estimate, Request, estimate
 from rigfit.estimate.plan import min_gpus
+from rigfit.estimate.terms import Summary
 from rigfit.estimate.weights import weight_breakdown
 from rigfit.hardware import System
 from rigfit.quant import Family, KVCacheType, WeightFormat
@@ -148,10 +149,9 @@ def format_table(
 
 def dominant_term(est: Estimate) -> str:
     """One sentence on what dominates the memory of an estimate, and what that implies."""
-    terms = {t.key: t.total_bytes for t in est.terms}
     total = est.total_bytes
-    weights = terms.get("weights", 0)
-    cache = terms.get("kv_cache", 0) + terms.get("state", 0)
+    weights = est.summary_bytes(Summary.WEIGHTS)
+    cache = est.summary_bytes(Summary.KV_CACHE) + est.summary_bytes(Summary.STATE)
     req = est.request
     share_w, share_c = weights / total, cache / total
     ctx = f"{req.ctx_tokens:,} tokens × {req.seqs}"

@@ -8,12 +8,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rigfit.estimate.terms import Summary, TermKind
 from rigfit.report import CurveReport, FitReport
 from rigfit.units import fmt_tokens, to_gb
 
 __all__ = ["Bar", "LineChart", "Segment", "line_chart", "stacked_bar"]
 
-TERM_ORDER = ("weights", "kv_cache", "state", "activations", "reserve")
+# One segment per summary group, labelled as the result table's summary rows are
+_GROUP_LABELS = {
+    Summary.WEIGHTS: "weights",
+    Summary.KV_CACHE: "KV cache",
+    Summary.STATE: "recurrent state",
+    Summary.ACTIVATIONS: "activations and buffers",
+    Summary.RESERVE: "runtime reserve",
+}
 
 
 @dataclass(frozen=True)
@@ -39,13 +47,19 @@ def stacked_bar(fit: FitReport) -> Bar:
     used, cap = fit.per_gpu_bytes, fit.capacity_per_gpu_bytes
     scale = max(used, cap)
     segs, left = [], 0.0
-    by_key = {t.key: t for t in fit.terms}
-    for key in TERM_ORDER:
-        t = by_key.get(key)
-        if t is None or t.per_gpu_bytes <= 0:
+    tight = min(fit.devices, key=lambda d: (d.headroom_bytes, d.index)).index if fit.devices else 0
+    on_tight = dict.fromkeys(Summary, 0)
+    for t in fit.terms:
+        if not t.host:
+            on_tight[TermKind[t.key.upper()].summary] += (
+                t.per_device[tight] if t.per_device else t.per_gpu_bytes
+            )
+    for group, label in _GROUP_LABELS.items():
+        nbytes = on_tight[group]
+        if nbytes <= 0:
             continue
-        w = 100 * t.per_gpu_bytes / scale
-        segs.append(Segment(key, t.label, t.per_gpu_bytes, round(left, 3), round(w, 3)))
+        w = 100 * nbytes / scale
+        segs.append(Segment(group.value, label, nbytes, round(left, 3), round(w, 3)))
         left += w
     return Bar(segs, round(100 * cap / scale, 3), round(100 * used / scale, 3), scale)
 
