@@ -309,13 +309,14 @@ def _render_fit(d: dict[str, Any], system: str, unit: str) -> None:
     for note in d.get("notes") or []:
         click.echo(f"note: {note}")
     click.echo("")
+    where = "in the KV pool" if pool else "per GPU"
     if d["fits"]:
         click.echo(
-            f"FITS: {b(d['headroom_per_gpu_bytes'])} free per GPU"
-            f" ({d['per_gpu_bytes'] / d['capacity_per_gpu_bytes']:.0%} used)"
+            f"FITS: {b(d['headroom_per_gpu_bytes'])} free {where}"
+            f" ({d['per_gpu_bytes'] / d['capacity_per_gpu_bytes']:.0%} of the GPU used)"
         )
     else:
-        click.echo(f"DOES NOT FIT: {b(d['shortfall_per_gpu_bytes'])} short per GPU")
+        click.echo(f"DOES NOT FIT: {b(d['shortfall_per_gpu_bytes'])} short {where}")
     if d["max_ctx_tokens"] >= 1:
         click.echo(f"largest context at {d['seqs']} sequence(s): {d['max_ctx_tokens']:,} tokens")
     else:

@@ -99,6 +99,9 @@ class KVPoolReport(_Report):
     blocks: int | None
     max_concurrency: float | None
     formula: str
+    # the request's sequences in the pool, on the tightest GPU: the request fits when this is
+    # at most budget_per_gpu_bytes
+    demand_per_gpu_bytes: int = 0
 
 
 class SuggestionReport(_Report):
@@ -355,6 +358,7 @@ def fit_report(
             tokens=est.pool.tokens,
             block_tokens=est.pool.block_tokens,
             blocks=est.pool.blocks,
+            demand_per_gpu_bytes=est.pool.demand_per_gpu_bytes,
             max_concurrency=est.pool.max_concurrency,
             formula=est.pool.formula,
         ),

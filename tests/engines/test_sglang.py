@@ -77,14 +77,18 @@ def test_llama_8b_h100_pool() -> None:
     assert est.pool.tokens == tokens
     assert est.pool.bytes_per_token_per_gpu == cell
     assert est.pool.budget_per_gpu_bytes == free0 - weights - headroom
-    assert est.term_bytes("kv_cache") == 8192 * cell
+    # SGLang allocates the whole pool at start-up, whatever the request
+    assert est.term_bytes("kv_cache") == tokens * cell
+    assert est.pool.demand_per_gpu_bytes == 8192 * cell
     reqs = min(max(int(tokens / 8192 * 512), 2048), 4096)
     r2t = reqs * (8192 + 4) * 4
     assert est.term_bytes("req_to_token") == r2t
     assert est.term_bytes("activations") == headroom - r2t
     assert est.fits
-    # the GPU holds context + weights + the request's cells + the (1 - mfs) headroom
-    assert est.device_bytes == (CONTEXT_TP1 + weights + 8192 * cell + headroom,)
+    # the GPU holds context + weights + the pool + the (1 - mfs) headroom: all of it but the
+    # pool's page rounding; the request has what its cells leave free in the pool
+    assert est.device_bytes == (CONTEXT_TP1 + weights + tokens * cell + headroom,)
+    assert 0 <= H100 - est.device_bytes[0] < cell
     assert est.headroom_per_gpu_bytes == free0 - headroom - weights - 8192 * cell
 
 
@@ -124,7 +128,8 @@ def test_deepseek_v2_lite_mla_tp2() -> None:
     cell = (512 + 64) * 27 * 2  # the latent, whole on each rank
     assert est.pool is not None
     assert est.pool.bytes_per_token_per_gpu == cell
-    assert est.term_bytes("kv_cache") == 2 * 4 * 8192 * cell
+    assert est.term_bytes("kv_cache") == 2 * est.pool.tokens * cell
+    assert est.pool.demand_per_gpu_bytes == 4 * 8192 * cell
     assert est.term_bytes("context") == 2 * CONTEXT_TP
     mfs = round((81559 - 13440 - 128) / 81559, 3)  # tp 2 adds 2/8 × 1024 MiB
     free0 = H100 - CONTEXT_TP

@@ -97,10 +97,31 @@ def test_fit_means_the_sequences_fit_in_the_pool() -> None:
     assert not big.fits
 
 
-def test_capacity_is_the_utilization_share() -> None:
+def test_takes_the_utilization_share() -> None:
+    """vLLM takes gpu_memory_utilization × total at start-up, whatever the request; the request
+    fits when its blocks fit in the KV pool that share leaves."""
     req = _req(LLAMA8B, gpu_memory_utilization=0.5)
     est = estimate(req, VLLM)
-    assert est.device_capacities == (int(req.system.capacity_per_gpu_bytes * 0.5),)
+    assert est.device_capacities == (req.system.capacity_per_gpu_bytes,)
+    assert est.per_gpu_bytes == int(req.system.capacity_per_gpu_bytes * 0.5)
+    assert est.pool is not None
+    pool_term = next(t for t in est.terms if t.key == "kv_cache")
+    assert pool_term.per_gpu_bytes == est.pool.budget_per_gpu_bytes
+    assert (
+        est.headroom_per_gpu_bytes == est.pool.budget_per_gpu_bytes - est.pool.demand_per_gpu_bytes
+    )
+
+
+def test_negative_pool_does_not_fit() -> None:
+    """Weights above the utilization share leave no pool: no negative size, and no fit."""
+    req = _req("meta-llama/Llama-3.1-70B-Instruct", gpu="rtx-4090")
+    est = estimate(req, VLLM)
+    assert est.pool is not None
+    assert est.pool.budget_per_gpu_bytes < 0
+    assert all(t.total_bytes >= 0 for t in est.terms)
+    assert next(t for t in est.terms if t.key == "kv_cache").total_bytes == 0
+    assert not est.fits
+    assert est.shortfall_bytes == est.pool.demand_per_gpu_bytes - est.pool.budget_per_gpu_bytes
 
 
 def test_bad_requests() -> None:

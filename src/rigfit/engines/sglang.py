@@ -230,7 +230,9 @@ class SGLangProfile(ProfileBase):
         demand_tokens = req.seqs * req.ctx_tokens
         # device d is rank d of the flattened (pp, tp) grid: stage d // tp
         w_dev = tuple(figs[d // tp][1] for d in range(n))
-        kv_dev = tuple(demand_tokens * figs[d // tp][2] for d in range(n))
+        pool_tokens = self.pool_tokens(req)
+        # the pool SGLang allocates at start-up: the same token count on every rank
+        kv_dev = tuple(pool_tokens * figs[d // tp][2] for d in range(n))
         return [
             Term(
                 TermKind.CONTEXT,
@@ -252,15 +254,17 @@ class SGLangProfile(ProfileBase):
             ),
             Term(
                 TermKind.KV_CACHE,
-                f"KV pool tokens for {req.seqs} × {req.ctx_tokens:,} tokens",
+                f"KV cache pool ({pool_tokens:,} tokens, taken at start-up)",
                 sum(kv_dev),
                 max(kv_dev),
-                "seqs × context × cell; cell = max(1, kv_heads // TP) × head_dim × layers × 2 ×"
-                " dtype (MLA: (kv_lora_rank + rope) × layers × dtype, whole on every rank)",
+                "max_total_num_tokens × cell; cell = max(1, kv_heads // TP) × head_dim × layers"
+                " × 2 × dtype (MLA: (kv_lora_rank + rope) × layers × dtype, whole on every"
+                " rank); the request's sequences take seqs × context cells of it",
                 {
                     "cell_bytes": figs[0][2],
                     "cell_bytes_per_layer": self.cell_bytes_per_layer(req),
-                    "pool_tokens": self.pool_tokens(req),
+                    "pool_tokens": pool_tokens,
+                    "request_tokens": demand_tokens,
                 },
                 per_device=kv_dev,
             ),
@@ -297,6 +301,7 @@ class SGLangProfile(ProfileBase):
             max_concurrency=round(tokens / req.ctx_tokens, 2),
             formula="max_total_num_tokens = (free after weights − free before weights ×"
             " (1 − mem_fraction_static)) // cell_size",
+            demand_per_gpu_bytes=req.seqs * req.ctx_tokens * cell,
         )
 
     def notes(self, req: Request) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ when one sequence of ``max_model_len`` does not, and queues sequences beyond the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
 from rigfit.engines.checks import parse_engine_version, refuse_for_tp_engine
@@ -307,10 +307,6 @@ class VLLMProfile(ProfileBase):
 
     # ---- the profile --------------------------------------------------------------------------
 
-    def capacities(self, req: Request) -> tuple[int, ...]:
-        u = self.utilization(req)
-        return tuple(int(c * u) for c in req.system.capacities_bytes)
-
     def terms(self, req: Request) -> list[Term]:
         self._check(req)
         tp, pp = self.tp_pp(req)
@@ -320,7 +316,8 @@ class VLLMProfile(ProfileBase):
         rot = self.rotary_bytes(req.arch)
         act = self.activation_bytes(req, last)
         other = self.non_torch_bytes(req)
-        demand = self._kv_demand(req, stage)
+        budget = self._stage_budget(req, stage, first, last)
+        pool = max(0, budget)
         return [
             Term(
                 TermKind.WEIGHTS,
@@ -362,15 +359,18 @@ class VLLMProfile(ProfileBase):
             ),
             Term(
                 TermKind.KV_CACHE,
-                f"KV cache blocks for {req.seqs} × {req.ctx_tokens:,} tokens",
-                demand * n,
-                demand,
-                "seqs × blocks per request × block_size × KV bytes per token per layer ×"
-                " layers of the rank",
+                "KV cache pool (taken at start-up)",
+                pool * n,
+                pool,
+                "gpu_memory_utilization × total − weights − activation peak − non-torch memory,"
+                " cut into blocks of block_size tokens; the request's sequences take"
+                " seqs × blocks per request of it",
                 {
+                    "gpu_memory_utilization": self.utilization(req),
                     "block_size": self.block_size(req),
                     "bytes_per_token_layer": self.kv_bytes_per_token_layer(req),
                     "layers_per_rank": len(stage),
+                    "request_bytes": self._kv_demand(req, stage),
                 },
             ),
         ]
@@ -385,7 +385,8 @@ class VLLMProfile(ProfileBase):
     def kv_pool(self, req: Request) -> KVPool | None:
         self._check(req)
         stage, first, last = self._stage(req)
-        return self.pool_for_budget(req, self._stage_budget(req, stage, first, last))
+        pool = self.pool_for_budget(req, self._stage_budget(req, stage, first, last))
+        return replace(pool, demand_per_gpu_bytes=self._kv_demand(req, stage))
 
     def pool_for_budget(self, req: Request, budget: int) -> KVPool:
         """The blocks, tokens and concurrency a KV budget of ``budget`` bytes per GPU gives

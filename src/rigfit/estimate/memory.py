@@ -337,7 +337,13 @@ class Estimate:
 
     @property
     def headroom_per_gpu_bytes(self) -> int:
-        """Free bytes on the tightest GPU; negative is the shortfall."""
+        """Free bytes on the tightest GPU; negative is the shortfall.
+
+        An engine that pre-allocates its KV pool (vLLM, SGLang) takes its whole budget
+        whatever the request: there the headroom is what the pool has left once the
+        request's sequences are in it (negative: the bytes the pool lacks)."""
+        if self.pool is not None:
+            return self.pool.budget_per_gpu_bytes - self.pool.demand_per_gpu_bytes
         i = self.tightest_index
         return self.device_capacities[i] - self.device_bytes[i]
 

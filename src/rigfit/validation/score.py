@@ -325,7 +325,7 @@ def predict(row: Measurement) -> float:
         raise NotScoredError(f"{engine} reports no KV pool for this request")
     if q is Quantity.KV_CACHE:
         if row.kv_basis is KVBasis.CONTEXT:
-            return float(est.term_bytes("kv_cache") // max(1, req.system.n_devices))
+            return float(pool.demand_per_gpu_bytes)
         if row.kv_part is not None:
             part = pool.tokens * pool.bytes_per_token_per_gpu
             mla = req.arch.attention.kind.name == "MLA"
