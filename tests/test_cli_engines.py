@@ -70,7 +70,7 @@ def test_unknown_engine_is_one_line_with_closest() -> None:
         "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--engine", "vlm"
     )
     assert code == 2
-    assert "error: unknown engine 'vlm'; did you mean vllm? (allowed: generic, llama.cpp" in err
+    assert "error: unknown engine 'vlm'; did you mean vllm? (allowed: auto, llama.cpp" in err
     assert err.count("\n") == 1
 
 
@@ -183,8 +183,16 @@ def test_tensor_split_refuses_non_finite_and_empty_proportions() -> None:
 
 
 def test_options_an_engine_would_ignore_are_refused() -> None:
-    err = _fit_error("--gpu", "rtx-4090", "--ngl", "3")  # the generic profile has no -ngl
+    err = _fit_error("--gpu", "rtx-4090", "--engine", "generic", "--ngl", "3")
     assert "--ngl: not an option of --engine generic" in err
+    # without --engine, an engine option picks the engine that has it...
+    code, out, err = run("fit", "Qwen/Qwen3-8B", "--gpu", "rtx-4090", "--ngl", "10")
+    assert code == 0, err
+    assert "engine: llama.cpp" in out
+    assert "(--ngl given)" in out
+    # ...and options no one engine has are one line
+    err = _fit_error("--gpu", "rtx-4090", "--ngl", "3", "--gpu-memory-utilization", "0.8")
+    assert "with --ngl, --gpu-memory-utilization: name one with --engine" in err
     err = _fit_error("--gpu", "rtx-4090", "--engine", "vllm", "--ubatch", "64")
     assert "--ubatch: not an option of --engine vllm" in err
     err = _fit_error("--gpu", "rtx-4090", "--engine", "llama.cpp", "--mem-fraction-static", "0.5")
@@ -265,6 +273,13 @@ def test_mlx_bits_and_attention_implementation_are_cli_flags() -> None:
     )  # fmt: skip
     assert code == 0
     assert "attn_implementation='eager'" in json.loads(out)["command"]
+    code, _, err = run(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--engine", "vllm",
+        "--q-bits", "4",
+    )  # fmt: skip
+    assert code == 2
+    assert "--q-bits: not an option of --engine vllm" in err
+    # --q-bits alone is an MLX option, and MLX does not run on an H100
     code, _, err = run("fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--q-bits", "4")
     assert code == 2
-    assert "--q-bits: not an option of --engine generic" in err
+    assert "no engine runs BF16 on NVIDIA H100 SXM5 80GB with --q-bits" in err

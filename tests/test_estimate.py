@@ -1,4 +1,8 @@
-"""The estimate: invariants (Hypothesis) and the answers built on it."""
+"""The generic profile's estimate: invariants (Hypothesis) and the answers built on it.
+
+The generic profile is no longer anybody's default (rigfit.engines.choice is); these tests pin
+its arithmetic and the searches of rigfit.estimate.plan, which every engine shares, so each
+call here names it."""
 
 from __future__ import annotations
 
@@ -9,14 +13,45 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rigfit
+from rigfit.catalog.schema import GPURecord
+from rigfit.engines.generic import GENERIC, RESERVE_PER_GPU_BYTES
 from rigfit.errors import InvalidSpecError
-from rigfit.estimate import estimate, fit, gpu_table, max_context, max_seqs, min_gpus
-from rigfit.estimate.memory import RESERVE_PER_GPU_BYTES
+from rigfit.estimate import plan
+from rigfit.estimate.memory import EngineProfile, Estimate, Request
+from rigfit.estimate.memory import estimate as _estimate
 from rigfit.quant import KVCacheType, WeightFormat
 
 from .conftest import GPUS, MODELS
 
 MODEL_IDS = [m.id for m in MODELS]
+
+
+def estimate(req: Request) -> Estimate:
+    return _estimate(req, GENERIC)
+
+
+def fit(req: Request) -> plan.FitResult:
+    return plan.fit(req, GENERIC)
+
+
+def max_context(req: Request) -> int:
+    return plan.max_context(req, GENERIC)
+
+
+def max_seqs(req: Request) -> int:
+    return plan.max_seqs(req, GENERIC)
+
+
+def min_gpus(req: Request) -> int | None:
+    return plan.min_gpus(req, GENERIC)
+
+
+def gpu_table(
+    req: Request, gpus: list[GPURecord], profile: EngineProfile = GENERIC
+) -> list[plan.GPURow]:
+    return plan.gpu_table(req, gpus, profile)
+
+
 # Chains along which bits per weight grow (GGUF file types and float dtypes).
 BITS_CHAIN = [
     WeightFormat.Q2_K,

@@ -28,7 +28,6 @@ from rigfit.errors import (
     UnsupportedArchitectureError,
 )
 from rigfit.estimate import (
-    GENERIC,
     EngineProfile,
     Estimate,
     FitResult,
@@ -46,7 +45,6 @@ from rigfit.hardware import System
 from rigfit.quant import GGMLType, KVCacheType, WeightFormat, parse_kv_type, parse_quant
 
 __all__ = [
-    "GENERIC",
     "Architecture",
     "AttentionKind",
     "CatalogError",

@@ -15,8 +15,8 @@ from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.estimate.settings import EngineSettings
 from rigfit.estimate.weights import WeightBreakdown
 from rigfit.hardware import System
-from rigfit.quant import Family, WeightFormat, parse_kv_type, parse_quant
-from rigfit.units import parse_tokens
+from rigfit.quant import GPUScheme, WeightFormat, parse_kv_type, parse_quant
+from rigfit.units import parse_bytes, parse_tokens
 
 if TYPE_CHECKING:
     from rigfit.engines.tensors import PlacedTensor
@@ -93,34 +93,59 @@ def _file_weights(
     return wb, tuple(placed)
 
 
-def model_ref(model: AnyModel, fmt: WeightFormat, engine: str = "generic") -> str:
-    """What to hand an engine on its command line for this model.
+def checkpoint_ref(model: AnyModel, req: Request, engine: str) -> tuple[str, str | None]:
+    """What an engine's command line names for this model, and a note when the user has to
+    supply that file or checkpoint.
 
-    A file or Hub id is named as given. A catalog model in its own format is its Hugging Face
-    id; in a GGUF format, the file a GGUF repository names ``<name>-<TYPE>.gguf``; in another
-    GPU format, ``<id>-<FORMAT>``, the naming of publishers' quantized repositories
-    (``Qwen/Qwen2.5-72B-Instruct-AWQ``): a placeholder for the checkpoint the user picks.
+    A file or Hub id is named as given. A catalog model in its published format, or in one the
+    engine makes as it loads (vLLM's ``--quantization fp8``, transformers' bitsandbytes), is its
+    Hugging Face id. A GGUF engine names the file a GGUF repository calls
+    ``<name>-<TYPE>.gguf``. Any other format needs a quantized checkpoint that rigfit cannot
+    name: the command holds a placeholder, never a repository that may not exist.
 
     >>> from rigfit.catalog.lookup import get_model
-    >>> m = get_model("Qwen/Qwen2.5-72B-Instruct")
-    >>> model_ref(m, WeightFormat.BF16), model_ref(m, WeightFormat.AWQ)
-    ('Qwen/Qwen2.5-72B-Instruct', 'Qwen/Qwen2.5-72B-Instruct-AWQ')
-    >>> model_ref(m, WeightFormat.Q4_K_M)
+    >>> m, req = make_request("Qwen/Qwen2.5-72B-Instruct", "h100-sxm", quant="FP8")
+    >>> checkpoint_ref(m, req, "vllm")[0]
+    'Qwen/Qwen2.5-72B-Instruct'
+    >>> m, req = make_request("Qwen/Qwen2.5-72B-Instruct", "h100-sxm", quant="AWQ")
+    >>> checkpoint_ref(m, req, "vllm")[0]
+    '<AWQ checkpoint of Qwen/Qwen2.5-72B-Instruct>'
+    >>> m, req = make_request("Qwen/Qwen2.5-72B-Instruct", "h100-sxm", quant="Q4_K_M")
+    >>> checkpoint_ref(m, req, "llama.cpp")[0]
     'Qwen2.5-72B-Instruct-Q4_K_M.gguf'
-    >>> model_ref(m, WeightFormat.BF16, "llama.cpp")  # llama.cpp loads GGUF files only
-    'Qwen2.5-72B-Instruct-BF16.gguf'
     """
     if not isinstance(model, Model):
-        return model.source
-    if fmt.family is Family.GGUF or engine in GGUF_ENGINES:
-        return f"{model.id.split('/', 1)[1]}-{fmt.label}.gguf"
-    if fmt is native_format(model.record):
-        return model.id
-    return f"{model.id}-{fmt.label}"
+        return model.source, None
+    fmt = req.weight_format
+    if engine in GGUF_ENGINES:
+        name = f"{model.id.split('/', 1)[1]}-{fmt.label}.gguf"
+        return name, (
+            f"the command names {name}: a {fmt.label} GGUF of {model.id} (a GGUF repository's"
+            " file, or one made with convert_hf_to_gguf.py and llama-quantize)"
+        )
+    if not req.quantized_at_load():
+        return model.id, None
+    source = req.source_format.label if req.source_format else fmt.label
+    if _makes_at_load(engine, fmt):
+        return model.id, f"{engine} quantizes the {source} weights to {fmt.label} as they load"
+    return f"<{fmt.label} checkpoint of {model.id}>", (
+        f"{engine} cannot make {fmt.label} weights from the {source} checkpoint as it loads:"
+        f" put the repository or path of a {fmt.label} checkpoint of {model.id} in the command"
+    )
+
+
+def _makes_at_load(engine: str, fmt: WeightFormat) -> bool:
+    """Whether ``engine`` quantizes a 16-bit checkpoint to ``fmt`` while loading it."""
+    from rigfit.engines.checks import LOAD_QUANTIZED
+
+    if engine in ("vllm", "sglang"):
+        return fmt in LOAD_QUANTIZED
+    return engine == "transformers" and fmt.layout in _BNB_SCHEMES
 
 
 # Engines that load GGUF files only: a catalog model is named by its GGUF file
 GGUF_ENGINES = frozenset({"llama.cpp", "ollama"})
+_BNB_SCHEMES = frozenset({GPUScheme.NF4, GPUScheme.NF4_DQ, GPUScheme.FP4, GPUScheme.BNB_INT8})
 
 # The context used when none is given: 8,192 tokens, or the model's maximum if smaller.
 DEFAULT_CTX_TOKENS = 8192
@@ -154,11 +179,13 @@ def make_request(
     engine: EngineSettings | None = None,
     mix: Sequence[str] = (),
     files: bool = False,
+    ram: str | int | None = None,
 ) -> tuple[AnyModel, Request]:
     """Resolve names and strings into a :class:`Request` (``quant`` None: the native format).
 
     ``mix`` names further accelerators in the same host (a mixed system); ``files`` lets
-    ``model`` be a path or a Hugging Face id (see :func:`resolve_model`).
+    ``model`` be a path or a Hugging Face id (see :func:`resolve_model`); ``ram`` is the host's
+    system RAM (``64GB``), checked against what the plan puts there.
     """
     m = resolve_model(model, files=files) if isinstance(model, str) else model
     g = get_gpu(gpu)
@@ -177,6 +204,11 @@ def make_request(
                 " with --quant"
             )
         fmt = m.native_format
+    source: WeightFormat | None = None
+    if isinstance(m, Model):
+        source = native_format(m.record)
+        if fmt is WeightFormat.FP8 and source is WeightFormat.FP8_BLOCK:
+            fmt = source  # the published FP8 checkpoint is the block-scaled one
     if not isinstance(m, Model) and m.weights is not None and fmt is m.native_format:
         file_weights, file_tensors = _file_weights(m, fmt)
     ctx_tokens = (
@@ -188,11 +220,17 @@ def make_request(
         kv_type=parse_kv_type(kv_type),
         ctx_tokens=ctx_tokens,
         seqs=seqs,
-        system=System(g, gpus, tuple(get_gpu(x) for x in mix)),
+        system=System(
+            g,
+            gpus,
+            tuple(get_gpu(x) for x in mix),
+            None if ram is None else parse_bytes(ram),
+        ),
         allow_ctx_over_max=force_ctx,
         engine=engine or EngineSettings(),
         file_weights=file_weights,
         file_tensors=file_tensors,
+        source_format=source,
     )
     return m, req
 

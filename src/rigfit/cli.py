@@ -9,17 +9,14 @@ from typing import Any
 
 import click
 
-from rigfit.api import AnyModel, make_request, model_ref, resolve_model
-from rigfit.catalog.lookup import Model, find_gpus, find_models, list_gpus
-from rigfit.engines import check_settings, command_line, get_engine
+from rigfit.answer import Query, answer, answer_table
+from rigfit.api import resolve_model
+from rigfit.catalog.lookup import Model, find_gpus, find_models
 from rigfit.errors import InvalidSpecError, RigfitError
 from rigfit.estimate.gguf_size import gguf_file_table
-from rigfit.estimate.memory import EngineProfile, Request
-from rigfit.estimate.plan import fit as fit_request
-from rigfit.estimate.plan import gpu_table
 from rigfit.estimate.settings import EngineSettings
 from rigfit.hardware import MAX_GPUS
-from rigfit.report import fit_dict, gguf_files_dict, gpu_dict, gpu_table_dict, model_dict
+from rigfit.report import GPUTableReport, gguf_files_dict, gpu_dict, model_dict
 from rigfit.units import fmt_bytes
 
 __all__ = ["main"]
@@ -89,7 +86,10 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the document
     "--quant",
     help="Weight format, e.g. Q4_K_M, Q8_0, BF16, FP8, AWQ, NVFP4 (default: the checkpoint's own).",
 )
-@click.option("--ctx", help="Context length per sequence: 4096, 32k, 128K (default 8k).")
+@click.option(
+    "--ctx",
+    help="Context length per sequence: 4096, 32k, 128K (default: the engine's own default).",
+)
 @click.option(
     "--kv-type",
     default="f16",
@@ -112,10 +112,14 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the document
 )
 @click.option(
     "--engine",
-    default="generic",
+    default="auto",
     show_default=True,
-    help="Account memory as this engine does: llama.cpp, ollama, vllm, sglang, transformers,"
-    " mlx, generic.",
+    help="Account memory as this engine does: auto (the one the format and GPU imply),"
+    " llama.cpp, ollama, vllm, sglang, transformers, mlx, generic.",
+)
+@click.option(
+    "--ram",
+    help="System RAM of the host (64GB, 128GiB): checks what the plan puts there.",
 )
 @click.option("--engine-version", help="Engine version whose accounting applies (b5331, 0.8.5).")
 @click.option("--tp", type=click.IntRange(1, MAX_GPUS), help="vLLM/SGLang tensor parallel size.")
@@ -161,6 +165,7 @@ def fit(
     force_ctx: bool,
     add_gpu: tuple[str, ...],
     engine: str,
+    ram: str | None,
     engine_version: str | None,
     tp: int | None,
     pp: int | None,
@@ -184,7 +189,6 @@ def fit(
     MODEL is a catalog id or alias, a path to a config.json, a .gguf or .safetensors file or a
     folder of them, or a Hugging Face id (only configs and headers are fetched).
     """
-    profile = get_engine(engine)
     settings = EngineSettings(
         version=engine_version,
         tp=tp,
@@ -202,39 +206,29 @@ def fit(
         mlx_bits=None if q_bits is None else int(q_bits),
         attn_implementation=attn_implementation,
     )
-    check_settings(profile, settings)
-    if gpu is None and add_gpu:
-        raise InvalidSpecError("--add-gpu needs --gpu for the first kind of accelerator")
-    m, req = make_request(
+    query = Query(
         model,
-        gpu or list_gpus()[0].id,  # without --gpu: the table of every accelerator, below
-        gpus=gpus if gpu else 1,
+        gpu,
+        gpus=gpus,
         quant=quant,
         ctx=ctx,
         kv_type=kv_type,
         seqs=seqs,
         force_ctx=force_ctx,
-        engine=settings,
-        mix=add_gpu,
+        add_gpu=add_gpu,
+        engine=engine,
+        settings=settings,
+        ram=ram,
         files=True,
     )
     if gpu is None:
-        _fit_table(m, req, unit, as_json, profile)
+        _fit_table(answer_table(query), unit, as_json)
         return
-    result = fit_request(req, profile)
-    ref = model_ref(m, req.weight_format, profile.name)
-    cmd = command_line(profile, req, ref)
-    version = engine_version or getattr(profile, "reference_version", None)
-    data = fit_dict(m, result, command=cmd, engine_version=version)
-    if cmd is not None and isinstance(m, Model) and ref != m.id:
-        data["notes"].append(
-            f"the command names {ref}: put the {req.weight_format.label} file or repository you"
-            " serve there"
-        )
+    report = answer(query)
     if as_json:
-        _emit_json(data)
+        _emit_json(report.model_dump(mode="json"))
         return
-    _render_fit(data, req.system.label, unit)
+    _render_fit(report.model_dump(mode="json"), unit)
 
 
 def _split(text: str | None) -> tuple[float, ...] | None:
@@ -248,9 +242,23 @@ def _split(text: str | None) -> tuple[float, ...] | None:
         ) from None
 
 
-def _render_fit(d: dict[str, Any], system: str, unit: str) -> None:
+def _system_label(d: dict[str, Any]) -> str:
+    """``2 × rtx-4090`` or ``2 × rtx-4090 + rtx-3090`` from a report's devices."""
+    counts: dict[str, int] = {}
+    for x in d.get("devices") or []:
+        counts[x["gpu"]] = counts.get(x["gpu"], 0) + 1
+    if not counts:
+        counts[d["gpu"]] = d["gpus"]
+    return " + ".join(
+        f"{n} × {g}" if n > 1 or i == 0 else g for i, (g, n) in enumerate(counts.items())
+    )
+
+
+def _render_fit(d: dict[str, Any], unit: str) -> None:
     def b(x: int) -> str:
         return fmt_bytes(x, unit)
+
+    system = _system_label(d)
 
     click.echo(
         f"{d['model']}  {d['quant']} weights, {d['kv_type']} KV cache,"
@@ -261,6 +269,10 @@ def _render_fit(d: dict[str, Any], system: str, unit: str) -> None:
         f"on {system}: {b(d['capacity_per_gpu_bytes'])} usable on the tightest"
         f" ({d['capacity_basis']}); engine: {d['profile']}{version}"
     )
+    if d.get("engine_reason"):
+        click.echo(f"engine chosen by default: {d['engine_reason']} (--engine names another)")
+    if d.get("ctx_reason"):
+        click.echo(f"context: {d['ctx_reason']}")
     click.echo("")
     gpu_terms = [t for t in d["terms"] if not t.get("host")]
     devices = d.get("devices") or []
@@ -316,7 +328,17 @@ def _render_fit(d: dict[str, Any], system: str, unit: str) -> None:
             f" ({d['per_gpu_bytes'] / d['capacity_per_gpu_bytes']:.0%} of the GPU used)"
         )
     else:
-        click.echo(f"DOES NOT FIT: {b(d['shortfall_per_gpu_bytes'])} short {where}")
+        short = []
+        if d["shortfall_per_gpu_bytes"]:
+            short.append(f"{b(d['shortfall_per_gpu_bytes'])} short {where}")
+        if (d.get("host_headroom_bytes") or 0) < 0:
+            short.append(f"{b(-d['host_headroom_bytes'])} of system RAM short")
+        click.echo("DOES NOT FIT: " + "; ".join(short))
+    if d.get("host_ram_bytes") is not None and (d.get("host_headroom_bytes") or 0) >= 0:
+        click.echo(
+            f"system RAM: {b(d['host_ram_bytes'] - d['host_headroom_bytes'])} of"
+            f" {b(d['host_ram_bytes'])} used"
+        )
     if d["max_ctx_tokens"] >= 1:
         click.echo(f"largest context at {d['seqs']} sequence(s): {d['max_ctx_tokens']:,} tokens")
     else:
@@ -336,21 +358,14 @@ def _render_fit(d: dict[str, Any], system: str, unit: str) -> None:
         click.echo(f"  {d['command']}")
 
 
-def _fit_table(m: AnyModel, req: Request, unit: str, as_json: bool, profile: EngineProfile) -> None:
-    rows = gpu_table(req, list_gpus(), profile)
-    base = {
-        "quant": req.weight_format.label,
-        "kv_type": req.kv_type.flag,
-        "ctx_tokens": req.ctx_tokens,
-        "seqs": req.seqs,
-    }
-    data = gpu_table_dict(m, rows, base)
+def _fit_table(report: GPUTableReport, unit: str, as_json: bool) -> None:
+    data = report.model_dump(mode="json")
     if as_json:
         _emit_json(data)
         return
     click.echo(
-        f"{m.id}  {base['quant']}, {base['kv_type']} KV, {req.ctx_tokens:,} tokens"
-        f" × {req.seqs}: accelerators that fit"
+        f"{report.model}  {report.quant}, {report.kv_type} KV, {report.ctx_tokens:,} tokens"
+        f" × {report.seqs}: accelerators that fit, each priced by the engine that runs it there"
     )
     out = []
     for r in data["rows"]:
@@ -359,6 +374,7 @@ def _fit_table(m: AnyModel, req: Request, unit: str, as_json: bool, profile: Eng
             [
                 r["gpu"],
                 r["name"],
+                r["engine"] or "-",
                 "-" if need is None else str(need),
                 fmt_bytes(r["capacity_per_gpu_bytes"], unit),
                 "-" if r["per_gpu_bytes"] is None else fmt_bytes(r["per_gpu_bytes"], unit),
@@ -366,7 +382,11 @@ def _fit_table(m: AnyModel, req: Request, unit: str, as_json: bool, profile: Eng
             ]
         )
     click.echo(
-        _table(["id", "name", "GPUs", "capacity", "used/GPU", "free/GPU"], out, {2, 3, 4, 5})
+        _table(
+            ["id", "name", "engine", "GPUs", "capacity", "used/GPU", "free/GPU"],
+            out,
+            {3, 4, 5, 6},
+        )
     )
 
 

@@ -71,8 +71,16 @@ class System:
     gpu: GPURecord
     count: int = 1
     mix: tuple[GPURecord, ...] = ()
+    # the host's system RAM (``--ram``); None: not checked. On Apple silicon it is the one
+    # unified pool that GPU and host terms share.
+    host_ram_bytes: int | None = None
 
     def __post_init__(self) -> None:
+        if self.host_ram_bytes is not None and self.host_ram_bytes < 0:
+            raise InvalidSpecError(
+                f"--ram must be a size of at least 0, like 64GB or 128GiB;"
+                f" got {self.host_ram_bytes}"
+            )
         if self.count < 1:
             raise InvalidSpecError(f"GPU count must be at least 1, got {self.count}")
         if self.count + len(self.mix) > MAX_GPUS:
@@ -101,7 +109,7 @@ class System:
 
     def with_count(self, count: int) -> System:
         """The same system with ``count`` of its main kind of device."""
-        return System(self.gpu, count, self.mix)
+        return System(self.gpu, count, self.mix, self.host_ram_bytes)
 
     @property
     def capacities_bytes(self) -> tuple[int, ...]:

@@ -149,6 +149,13 @@ class FitReport(_Report):
     devices: list[DeviceReport] = []
     kv_pool: KVPoolReport | None = None
     notes: list[str] = []
+    # why this engine prices the answer (the default choice), and where the context came from
+    # when none was given; None when the user named them
+    engine_reason: str | None = None
+    ctx_reason: str | None = None
+    # --ram: the host's system RAM, what the plan leaves of it (negative: the shortfall)
+    host_ram_bytes: int | None = None
+    host_headroom_bytes: int | None = None
 
 
 class ModelReport(_Report):
@@ -274,6 +281,7 @@ class GPUTableRow(_Report):
     per_gpu_bytes: int | None
     capacity_per_gpu_bytes: int
     headroom_per_gpu_bytes: int | None
+    engine: str | None = None  # the engine that prices it there
 
 
 class GPUTableReport(_Report):
@@ -294,9 +302,16 @@ def fit_report(
     *,
     command: str | None = None,
     engine_version: str | None = None,
+    engine_reason: str | None = None,
+    ctx_reason: str | None = None,
+    notes: tuple[str, ...] = (),
 ) -> FitReport:
     est, req = result.estimate, result.estimate.request
     return FitReport(
+        engine_reason=engine_reason,
+        ctx_reason=ctx_reason,
+        host_ram_bytes=req.system.host_ram_bytes,
+        host_headroom_bytes=est.host_headroom_bytes,
         model=model.id,
         gpu=req.system.gpu.id,
         gpus=req.system.count,
@@ -362,7 +377,7 @@ def fit_report(
             max_concurrency=est.pool.max_concurrency,
             formula=est.pool.formula,
         ),
-        notes=list(est.notes),
+        notes=[*est.notes, *notes],
         suggestions=[
             SuggestionReport(
                 change=s.change,
@@ -497,6 +512,7 @@ def gpu_table_report(
                 per_gpu_bytes=r.per_gpu_bytes,
                 capacity_per_gpu_bytes=r.capacity_per_gpu_bytes,
                 headroom_per_gpu_bytes=r.headroom_per_gpu_bytes,
+                engine=r.engine,
             )
             for r in rows
         ],

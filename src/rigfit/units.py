@@ -19,6 +19,7 @@ __all__ = [
     "MIB",
     "fmt_bytes",
     "fmt_tokens",
+    "parse_bytes",
     "parse_tokens",
     "to_gb",
     "to_gib",
@@ -104,4 +105,44 @@ def parse_tokens(text: str | int) -> int:
         value = int(number * scale)
     if not 1 <= value <= MAX_TOKENS:
         raise InvalidSpecError(f"token count must be between 1 and {MAX_TOKENS:,}, got {value:,}")
+    return value
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(TiB|TB|GiB|GB|MiB|MB|T|G|M)?\s*$", re.IGNORECASE)
+_SIZE_SCALE = {
+    "tb": 1000**4,
+    "tib": 1024**4,
+    "gb": GB,
+    "gib": GIB,
+    "mb": MB,
+    "mib": MIB,
+    "t": 1000**4,
+    "g": GB,
+    "m": MB,
+}
+# Bound on a memory size a user may give (``--ram``): 1 PB, far above any one host
+MAX_SIZE_BYTES = 1000**5
+
+
+def parse_bytes(text: str | int) -> int:
+    """Parse a memory size: ``64GB``, ``64G`` (decimal), ``128GiB`` (binary), ``512MB``, a
+    plain number of GB (``64``), or an int of bytes.
+
+    >>> parse_bytes("64GB"), parse_bytes("1.5TB"), parse_bytes("128GiB"), parse_bytes("64")
+    (64000000000, 1500000000000, 137438953472, 64000000000)
+    """
+    if isinstance(text, int):
+        value = text
+    else:
+        m = _SIZE.match(text)
+        if not m:
+            raise InvalidSpecError(
+                f"cannot read {text!r} as a memory size (write e.g. 64GB, 128GiB, 512MB or 1TB)"
+            )
+        unit = (m.group(2) or "gb").lower()
+        value = int(float(m.group(1)) * _SIZE_SCALE[unit])
+    if not 0 <= value <= MAX_SIZE_BYTES:
+        raise InvalidSpecError(
+            f"a memory size must be between 0 and 1 PB (like 64GB or 128GiB), got {value:,} bytes"
+        )
     return value

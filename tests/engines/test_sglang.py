@@ -190,8 +190,8 @@ def test_command_line() -> None:
         engine=EngineSettings(mem_fraction_static=0.8),
     )
     assert SGLANG.command(fp8, "m") == (
-        "python -m sglang.launch_server --model-path m --tp 2 --context-length 8192"
-        " --mem-fraction-static 0.8 --kv-cache-dtype fp8_e4m3"
+        "python -m sglang.launch_server --model-path m --tp 2 --quantization fp8"
+        " --context-length 8192 --mem-fraction-static 0.8 --kv-cache-dtype fp8_e4m3"
     )
 
 

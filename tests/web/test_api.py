@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 import rigfit
-from rigfit.report import fit_dict, model_dict
+from rigfit.answer import Query, answer
+from rigfit.cli import main
+from rigfit.report import model_dict
 
 R1_70B = "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
 
 
 def _envelope(resp: Any, status: int, type_: str, needle: str = "") -> dict[str, Any]:
@@ -29,10 +38,12 @@ def _envelope(resp: Any, status: int, type_: str, needle: str = "") -> dict[str,
 def test_estimate_equals_library(client: TestClient) -> None:
     params = {"model": R1_70B, "gpu": "rtx-4090", "gpus": 2, "quant": "Q4_K_M", "ctx": "32k"}
     got = client.get("/api/v1/estimate", params=params).json()
-    m, req = rigfit.make_request(R1_70B, "rtx-4090", gpus=2, quant="Q4_K_M", ctx="32k")
-    assert got == fit_dict(m, rigfit.fit(req))
+    query = Query(R1_70B, "rtx-4090", gpus=2, quant="Q4_K_M", ctx="32k")
+    assert got == answer(query).model_dump(mode="json")
+    assert got["profile"] == "llama.cpp"  # a GGUF type's default engine
     assert got["fits"] is False
-    assert got["max_ctx_tokens"] == 22_681  # docs/estimate.md derives this by hand
+    generic = client.get("/api/v1/estimate", params={**params, "engine": "generic"}).json()
+    assert generic["max_ctx_tokens"] == 22_681  # docs/estimate.md derives this by hand
 
 
 def test_aliases_share_the_answer(client: TestClient) -> None:
@@ -212,21 +223,15 @@ def test_openapi_documents_the_envelope(client: TestClient) -> None:
 
 
 def test_estimate_under_an_engine_equals_the_cli(client: TestClient) -> None:
-    from rigfit.api import model_ref
-    from rigfit.engines import command_line, get_engine
-
     params = {"model": "meta-llama/Llama-3.1-8B-Instruct", "gpu": "h100-sxm", "gpus": 2,
               "ctx": "32k", "engine": "vllm"}  # fmt: skip
     got = client.get("/api/v1/estimate", params=params).json()
-    m, req = rigfit.make_request("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm", gpus=2, ctx="32k")
-    vllm = get_engine("vllm")
-    want = fit_dict(
-        m,
-        rigfit.fit(req, vllm),
-        command=command_line(vllm, req, model_ref(m, req.weight_format)),
-        engine_version="0.11.0",
-    )
-    assert got == want
+    code, out, err = run_cli(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--gpus", "2",
+        "--ctx", "32k", "--engine", "vllm", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert got == json.loads(out)
     assert got["kv_pool"]["tokens"] > 0
     assert got["command"].startswith("vllm serve meta-llama/Llama-3.1-8B-Instruct")
 

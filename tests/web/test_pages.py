@@ -132,7 +132,11 @@ def test_gpu_pages_and_compare(client: TestClient) -> None:
     assert "datasheet" in page
     cmp_ = client.get(
         "/compare",
-        params={"gpus_compared": ["rtx-4090", "h100-sxm"], "model": "Qwen/Qwen3-32B"},
+        params={
+            "gpus_compared": ["rtx-4090", "h100-sxm"],
+            "model": "Qwen/Qwen3-32B",
+            "ctx": "8192",
+        },
     ).text
     assert "does not fit" in cmp_
     assert "fits</span>" in cmp_

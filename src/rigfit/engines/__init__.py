@@ -1,7 +1,9 @@
 """Engine profiles: how llama.cpp, Ollama, vLLM, SGLang, transformers and MLX spend memory.
 
 Each engine is one module with its versioned constants, the flags they correspond to and the
-command line that runs the plan. :func:`get_engine` finds one by name.
+command line that runs the plan. :func:`get_engine` finds one by name; ``auto`` (the default
+everywhere) is the engine the weight format and device imply (:mod:`rigfit.engines.choice`),
+and ``generic`` a profile no program runs, kept for comparison.
 """
 
 from __future__ import annotations
@@ -11,16 +13,19 @@ from dataclasses import fields
 from typing import Protocol, cast
 
 from rigfit.errors import InvalidSpecError, UnknownNameError, closest
-from rigfit.estimate.memory import GENERIC, EngineProfile, Request
+from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.estimate.settings import EngineSettings
 
 __all__ = [
+    "AUTO_ENGINE",
     "ENGINES",
     "Engine",
     "UnknownEngineError",
     "check_settings",
     "command_line",
+    "flag",
     "get_engine",
+    "uses",
 ]
 
 
@@ -41,20 +46,21 @@ class UnknownEngineError(UnknownNameError):
 # Each engine's module and profile, imported when first asked for: `rigfit fit` without
 # --engine (and the catalog pages) never pay for the modules they do not use.
 _MODULES: dict[str, tuple[str, str]] = {
+    "auto": ("rigfit.engines.choice", "AUTO"),
     "llama.cpp": ("rigfit.engines.llamacpp", "LLAMACPP"),
     "ollama": ("rigfit.engines.ollama", "OLLAMA"),
     "vllm": ("rigfit.engines.vllm", "VLLM"),
     "sglang": ("rigfit.engines.sglang", "SGLANG"),
     "transformers": ("rigfit.engines.transformers", "TRANSFORMERS"),
     "mlx": ("rigfit.engines.mlx", "MLX"),
+    "generic": ("rigfit.engines.generic", "GENERIC"),
 }
-# Every engine name, in the order menus list them
-ENGINES: tuple[str, ...] = (GENERIC.name, *_MODULES)
+# Every engine name, in the order menus list them; the first is the default
+ENGINES: tuple[str, ...] = tuple(_MODULES)
+AUTO_ENGINE = "auto"
 
 
 def _load(name: str) -> EngineProfile:
-    if name == GENERIC.name:
-        return GENERIC
     module, attr = _MODULES[name]
     profile = getattr(importlib.import_module(module), attr)
     assert profile.name == name
@@ -108,7 +114,7 @@ _LLAMA_SPLIT = {"version", "tp", "pp", "ngl", "cpu_moe", "n_cpu_moe", "tensor_sp
 # The fields each engine's profile reads, whether to use them or to refuse them with its own
 # message; any other field set away from its default would be ignored, so it is refused.
 _READS: dict[str, frozenset[str]] = {
-    GENERIC.name: frozenset(),
+    "generic": frozenset(),
     "llama.cpp": frozenset(_LLAMA_SPLIT | {"flash_attn", "n_ubatch"}),
     "ollama": frozenset(_LLAMA_SPLIT | {"flash_attn"}),  # its runner sets -ub itself
     "vllm": frozenset(
@@ -119,6 +125,32 @@ _READS: dict[str, frozenset[str]] = {
     "transformers": frozenset(_LLAMA_SPLIT | {"attn_implementation"}),
     "mlx": frozenset({"tp", "pp", "ngl", "cpu_moe", "n_cpu_moe", "mlx_bits"}),
 }
+
+
+# The fields each engine acts on (the rest of what it reads, it reads to refuse): an option
+# given without --engine picks the engine that has it (rigfit.engines.choice)
+_LAYER_SPLIT = frozenset({"ngl", "cpu_moe", "n_cpu_moe", "tensor_split", "flash_attn"})
+_USES: dict[str, frozenset[str]] = {
+    "llama.cpp": _LAYER_SPLIT | {"version", "n_ubatch"},
+    "ollama": frozenset({"version", "ngl", "flash_attn"}),
+    "vllm": frozenset(
+        {"version", "tp", "pp", "gpu_memory_utilization", "max_num_batched_tokens"}
+        | {"max_num_seqs", "block_size", "enforce_eager"}
+    ),
+    "sglang": frozenset({"version", "tp", "pp", "mem_fraction_static"}),
+    "transformers": frozenset({"version", "attn_implementation"}),
+    "mlx": frozenset({"mlx_bits"}),
+}
+
+
+def uses() -> dict[str, frozenset[str]]:
+    """The EngineSettings fields each engine acts on."""
+    return dict(_USES)
+
+
+def flag(field_name: str) -> str:
+    """The command-line flag of an EngineSettings field (``ngl`` -> ``--ngl``)."""
+    return _FLAGS[field_name]
 
 
 def check_settings(profile: EngineProfile, settings: EngineSettings) -> None:

@@ -11,11 +11,25 @@ from __future__ import annotations
 
 import re
 
+from rigfit.catalog.schema import GPURecord, Vendor
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import Request
-from rigfit.quant import Family, KVCacheType
+from rigfit.quant import Family, KVCacheType, WeightFormat
 
-__all__ = ["parse_engine_version", "refuse_for_tp_engine"]
+__all__ = [
+    "LOAD_QUANTIZED",
+    "cuda_capability",
+    "emulation_note",
+    "parse_engine_version",
+    "refuse_for_tp_engine",
+    "refuse_format_on_device",
+]
+
+
+# Formats vLLM and SGLang make from a 16-bit checkpoint as it loads, with `--quantization fp8`
+# (vLLM fp8.py Fp8Config with is_checkpoint_fp8_serialized false: per-tensor dynamic scales;
+# SGLang quantization/fp8.py the same): the command names the 16-bit repository
+LOAD_QUANTIZED = frozenset({WeightFormat.FP8})
 
 
 def parse_engine_version(
@@ -69,6 +83,7 @@ def refuse_for_tp_engine(
         raise InvalidSpecError(
             f"{engine} has no {req.kv_type.flag} KV cache (allowed: {kv_allowed})"
         )
+    refuse_format_on_device(req.weights().format, gpu, engine)
     s = req.engine
     if s.ngl is not None or s.cpu_moe or s.n_cpu_moe or s.tensor_split is not None:
         raise InvalidSpecError(
@@ -78,3 +93,105 @@ def refuse_for_tp_engine(
         raise UnsupportedArchitectureError(
             f"rigfit does not yet replay {engine}'s {linear_attention}"
         )
+
+
+# ---- formats a device can run --------------------------------------------------------------
+
+# NVIDIA compute capability (major × 10 + minor) of each catalog architecture, from NVIDIA's
+# CUDA GPUs table (developer.nvidia.com/cuda-gpus): Volta 7.0, Turing 7.5, Ampere 8.0/8.6
+# (8.0 counted: the kernels below test >= 80), Ada Lovelace 8.9, Hopper 9.0, Blackwell 10.0
+# (B200/GB200) and 12.0 (RTX 50 / RTX PRO; 10 counted: both have FP4 tensor cores).
+_CUDA_CAPABILITY = {
+    "volta": 70,
+    "turing": 75,
+    "ampere": 80,
+    "ada lovelace": 89,
+    "hopper": 90,
+    "blackwell": 100,
+}
+# AMD Instinct generations with FP8 matrix cores: CDNA 3 (MI300) and CDNA 4 (MI350/MI355);
+# CDNA 2 (MI250X) and RDNA 3 have none (AMD CDNA 3 / CDNA 4 whitepapers). vLLM's ROCm FP8
+# and MXFP4 paths need them (vllm/platforms/rocm.py supports_fp8: gfx94x/gfx95x).
+_AMD_FP8 = frozenset({"cdna 3", "cdna 4"})
+
+
+def cuda_capability(gpu: GPURecord) -> int | None:
+    """The compute capability ×10 of an NVIDIA accelerator (None for other vendors)."""
+    if gpu.vendor is not Vendor.NVIDIA:
+        return None
+    return _CUDA_CAPABILITY.get(gpu.architecture.lower())
+
+
+# Minimum compute capability of each quantized format's kernels in vLLM 0.11.0, from each
+# QuantizationConfig.get_min_capability: fp8.py and modelopt.py (FP8: 80, Marlin weight-only
+# below 89), awq_marlin.py / gptq_marlin.py (75 / 60 for the non-Marlin GPTQ kernel; 75 taken),
+# modelopt.py ModelOptNvFp4Config (80: Marlin FP4 weight-only below 100), mxfp4.py (80).
+_VLLM_MIN_CAPABILITY = {
+    WeightFormat.FP8: 80,
+    WeightFormat.FP8_BLOCK: 80,
+    WeightFormat.INT8: 75,
+    WeightFormat.AWQ: 75,
+    WeightFormat.GPTQ_INT4: 60,
+    WeightFormat.GPTQ_INT8: 60,
+    WeightFormat.NVFP4: 80,
+    WeightFormat.MXFP4: 80,
+    WeightFormat.MXFP4_EXPERTS: 80,
+}
+# Where the format has no native tensor cores, vLLM falls back to weight-only Marlin kernels:
+# FP8 below 8.9 ("FP8 Marlin", fp8.py), NVFP4 below 10.0 ("Your GPU does not have native
+# support for FP4 computation ... Weight-only FP4 compression will be used leveraging the
+# Marlin kernel", marlin_utils_fp4.py), MXFP4 below 9.0 (mxfp4.py get_mxfp4_backend).
+_NATIVE_FROM = {
+    WeightFormat.FP8: 89,
+    WeightFormat.FP8_BLOCK: 89,
+    WeightFormat.NVFP4: 100,
+    WeightFormat.MXFP4: 90,
+    WeightFormat.MXFP4_EXPERTS: 90,
+}
+# SGLang 0.5.3 has no Marlin fallback for NVFP4: ModelOptFp4Config.get_min_capability is 100
+# (python/sglang/srt/layers/quantization/modelopt_quant.py)
+SGLANG_NVFP4_MIN_CAPABILITY = 100
+_NVIDIA_ONLY = frozenset({WeightFormat.NVFP4})
+_FP8_CORES = frozenset({WeightFormat.FP8, WeightFormat.FP8_BLOCK})
+_MXFP4 = frozenset({WeightFormat.MXFP4, WeightFormat.MXFP4_EXPERTS})
+
+
+def refuse_format_on_device(fmt: WeightFormat, gpu: GPURecord, engine: str) -> None:
+    """Refuse a weight format whose kernels ``engine`` (vLLM, SGLang) lacks on ``gpu``."""
+    if fmt in _NVIDIA_ONLY and gpu.vendor is not Vendor.NVIDIA:
+        raise InvalidSpecError(
+            f"{fmt.label} is NVIDIA's format: {engine} has no kernels for it on {gpu.name}"
+            " (allowed there: BF16, FP8 on CDNA 3 and later, AWQ, GPTQ)"
+        )
+    if gpu.vendor is Vendor.AMD and fmt in (_FP8_CORES | _MXFP4):
+        if gpu.architecture.lower() not in _AMD_FP8:
+            raise InvalidSpecError(
+                f"{gpu.name} ({gpu.architecture}) has no FP8 matrix cores, which {engine}'s"
+                f" {fmt.label} kernels need on ROCm (MI300 and later); use BF16, AWQ or GPTQ"
+            )
+        return
+    cap = cuda_capability(gpu)
+    if cap is None:
+        return
+    need = _VLLM_MIN_CAPABILITY.get(fmt)
+    if engine == "SGLang" and fmt is WeightFormat.NVFP4:
+        need = SGLANG_NVFP4_MIN_CAPABILITY
+    if need is not None and cap < need:
+        raise InvalidSpecError(
+            f"{engine} has no {fmt.label} kernels for {gpu.name} ({gpu.architecture}, compute"
+            f" capability {cap / 10:.1f}; they need {need / 10:.1f} or later): use BF16"
+            + (", AWQ or GPTQ" if need > 75 else "")
+            + " there, or a GGUF type with --engine llama.cpp"
+        )
+
+
+def emulation_note(fmt: WeightFormat, gpu: GPURecord) -> str | None:
+    """A note when vLLM runs ``fmt`` weight-only (Marlin) because ``gpu`` lacks its cores."""
+    cap = cuda_capability(gpu)
+    native = _NATIVE_FROM.get(fmt)
+    if cap is None or native is None or cap >= native:
+        return None
+    return (
+        f"{gpu.architecture} has no {fmt.label} tensor cores: vLLM runs these weights through"
+        " its weight-only Marlin kernel (the memory is the same; compute is 16-bit)"
+    )

@@ -55,6 +55,10 @@ PAD_ALWAYS_256_BUILD = 6950
 # (common.h, between commits e54d41be and 364a7a6d); before, it was off unless -fa was given.
 FA_AUTO_BUILD = 6300
 
+# common.h at the reference build: n_ctx = 0 ("context the model was trained with"),
+# fit_params = true, fit_params_min_ctx = 4096 ("minimum context size to set when trying to
+# reduce memory use")
+FIT_MIN_CTX_TOKENS = 4096
 CTX_PAD_TOKENS = 256  # GGML_PAD(n_ctx, 256): llama-context.cpp ec98 l.149
 OLD_PAD_NO_FA_TOKENS = 32  # get_padding() without flash attention, builds before PR #17046
 SWA_PAD_TOKENS = 256  # llama-kv-cache-iswa.cpp: the SWA cache is always padded to 256
@@ -226,6 +230,9 @@ class LlamaCpp(ProfileBase):
             return base, 0
         swa = min(base, _pad(window + self.ubatch(req), SWA_PAD_TOKENS))
         return base, swa
+
+    def check(self, req: Request) -> None:
+        self._check(req)
 
     def _check(self, req: Request) -> None:
         if req.kv_type not in SUPPORTED_KV:
@@ -563,6 +570,19 @@ class LlamaCpp(ProfileBase):
                 host=True,
             ),
         ]
+
+    def default_ctx(self, req: Request) -> tuple[int, str]:
+        from rigfit.estimate.plan import max_context
+
+        n = req.arch.context_length
+        fits = max_context(req, self)
+        if fits >= n:
+            return n, f"llama.cpp's default -c 0 is the model's trained context, {n:,} tokens"
+        ctx = min(n, max(fits, FIT_MIN_CTX_TOKENS))
+        return ctx, (
+            f"llama.cpp's default -c 0 is the trained context ({n:,} tokens); its --fit (on by"
+            f" default) lowers it to what fits, {FIT_MIN_CTX_TOKENS:,} at least: {ctx:,}"
+        )
 
     def notes(self, req: Request) -> tuple[str, ...]:
         out = [f"llama.cpp accounting of build b{behaviour(req.engine.version).build}"]

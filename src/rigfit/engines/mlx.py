@@ -98,6 +98,9 @@ class MLXProfile(ProfileBase):
     def bits(self, req: Request) -> int | None:
         return req.engine.mlx_bits
 
+    def check(self, req: Request) -> None:
+        self._check(req)
+
     def _check(self, req: Request) -> None:
         gpu = req.system.gpu
         if not gpu.unified_memory:

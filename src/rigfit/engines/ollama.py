@@ -35,7 +35,7 @@ from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Request, Term
 from rigfit.estimate.terms import TermKind
 from rigfit.quant import KVCacheType
-from rigfit.units import GIB, MIB
+from rigfit.units import GIB, MIB, fmt_bytes
 
 __all__ = ["OLLAMA", "Ollama", "default_num_ctx"]
 
@@ -126,6 +126,17 @@ class Ollama(LlamaCpp):
     def min_memory(self, req: Request) -> int:
         base = MIN_MEMORY_METAL_BYTES if req.system.gpu.unified_memory else MIN_MEMORY_BYTES
         return base + GPU_OVERHEAD_BYTES
+
+    def check(self, req: Request) -> None:
+        self._check_ollama(req)
+
+    def default_ctx(self, req: Request) -> tuple[int, str]:
+        ctx = min(default_num_ctx(req.system.capacities_bytes), req.arch.context_length)
+        vram = fmt_bytes(sum(req.system.capacities_bytes), "GiB")
+        return ctx, (
+            f"Ollama's default num_ctx for {vram} of VRAM is {ctx:,} tokens (capped at the"
+            " model's maximum)"
+        )
 
     def _check_ollama(self, req: Request) -> None:
         s = req.engine

@@ -24,7 +24,7 @@ tokens fit in that pool, i.e. when weights + the request's KV cells stay under
 from __future__ import annotations
 
 from rigfit.arch import AttentionKind
-from rigfit.engines.checks import parse_engine_version, refuse_for_tp_engine
+from rigfit.engines.checks import LOAD_QUANTIZED, parse_engine_version, refuse_for_tp_engine
 from rigfit.engines.sharding import (
     check_tp,
     kv_bytes_per_rank_token_layer,
@@ -160,6 +160,9 @@ class SGLangProfile(ProfileBase):
 
     def free_before_weights(self, req: Request) -> int:
         return req.system.capacity_per_gpu_bytes - self.context_bytes(req)
+
+    def check(self, req: Request) -> None:
+        self._check(req)
 
     def _check(self, req: Request) -> None:
         if parse_version(req.engine.version)[:2] != REFERENCE_VERSION[:2]:
@@ -304,6 +307,13 @@ class SGLangProfile(ProfileBase):
             demand_per_gpu_bytes=req.seqs * req.ctx_tokens * cell,
         )
 
+    def default_ctx(self, req: Request) -> tuple[int, str]:
+        n = req.arch.context_length
+        return n, (
+            f"SGLang's --context-length defaults to the model's maximum, {n:,} tokens"
+            " (model_config.py get_context_length)"
+        )
+
     def notes(self, req: Request) -> tuple[str, ...]:
         self._check(req)
         mfs = self.mem_fraction_static(req)
@@ -348,6 +358,8 @@ class SGLangProfile(ProfileBase):
         parts += ["--tp", str(tp)]
         if pp > 1:
             parts += ["--pp-size", str(pp)]
+        if req.quantized_at_load() and req.weight_format in LOAD_QUANTIZED:
+            parts += ["--quantization", "fp8"]  # SGLang's online FP8 (quantization/fp8.py)
         parts += ["--context-length", str(req.ctx_tokens)]
         parts += ["--mem-fraction-static", f"{self.mem_fraction_static(req):g}"]
         if req.kv_type is KVCacheType.FP8:

@@ -51,6 +51,17 @@ LOGIT_BYTES = 4
 # the difference on every GPU a plan touches. The caching allocator's slack is not included.
 CUDA_CONTEXT_BYTES = int(0.84 * GIB)
 # Formats transformers loads without dequantizing them to 16 bits.
+# The BitsAndBytesConfig that quantizes a 16-bit checkpoint to each bitsandbytes format as it
+# loads (transformers utils/quantization_config.py: bnb_4bit_quant_type nf4/fp4,
+# bnb_4bit_use_double_quant for the double-quantized absmax, load_in_8bit for LLM.int8)
+_BNB_CONFIG = {
+    WeightFormat.BNB_NF4: "load_in_4bit=True, bnb_4bit_quant_type='nf4'",
+    WeightFormat.BNB_NF4_DQ: (
+        "load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True"
+    ),
+    WeightFormat.BNB_FP4: "load_in_4bit=True, bnb_4bit_quant_type='fp4'",
+    WeightFormat.BNB_INT8: "load_in_8bit=True",
+}
 _REJECTED = {
     WeightFormat.MXFP4: "transformers dequantizes MXFP4 to bf16 without triton kernels",
     WeightFormat.MXFP4_EXPERTS: "transformers dequantizes MXFP4 to bf16 without triton kernels",
@@ -75,6 +86,9 @@ class TransformersProfile(ProfileBase):
     def dtype_bytes(self, req: Request) -> int:
         """Activations and cache in the model dtype: f32 for F32 checkpoints, else 16-bit."""
         return 4 if req.weight_format is WeightFormat.F32 else 2
+
+    def check(self, req: Request) -> None:
+        self._check(req)
 
     def _check(self, req: Request) -> None:
         s = req.engine
@@ -322,10 +336,13 @@ class TransformersProfile(ProfileBase):
         return tuple(out)
 
     def command(self, req: Request, model_ref: str) -> str:
+        bnb = _BNB_CONFIG.get(req.weight_format) if req.quantized_at_load() else None
+        imports = "AutoModelForCausalLM" + (", BitsAndBytesConfig" if bnb else "")
+        quant = f" quantization_config=BitsAndBytesConfig({bnb})," if bnb else ""
         return (
-            'python -c "from transformers import AutoModelForCausalLM;'
+            f'python -c "from transformers import {imports};'
             f" AutoModelForCausalLM.from_pretrained('{model_ref}', device_map='auto',"
-            f" dtype='auto', attn_implementation='{self.attn(req)}')\""
+            f"{quant} dtype='auto', attn_implementation='{self.attn(req)}')\""
         )
 
 

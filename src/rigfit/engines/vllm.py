@@ -24,7 +24,12 @@ import math
 from dataclasses import dataclass, replace
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
-from rigfit.engines.checks import parse_engine_version, refuse_for_tp_engine
+from rigfit.engines.checks import (
+    LOAD_QUANTIZED,
+    emulation_note,
+    parse_engine_version,
+    refuse_for_tp_engine,
+)
 from rigfit.engines.sharding import (
     check_tp,
     kv_bytes_per_rank_token_layer,
@@ -162,6 +167,9 @@ class VLLMProfile(ProfileBase):
         return req.system.capacity_per_gpu_bytes >= BIG_GPU_BYTES and not (
             a100_exception and "a100" in gpu.id
         )
+
+    def check(self, req: Request) -> None:
+        self._check(req)
 
     def _check(self, req: Request) -> None:
         refuse_for_tp_engine(
@@ -417,12 +425,22 @@ class VLLMProfile(ProfileBase):
             " tokens = blocks × block_size",
         )
 
+    def default_ctx(self, req: Request) -> tuple[int, str]:
+        n = req.arch.context_length
+        return n, (
+            f"vLLM's --max-model-len defaults to the model's maximum, {n:,} tokens"
+            " (max_position_embeddings; config/model.py _get_and_verify_max_len)"
+        )
+
     def notes(self, req: Request) -> tuple[str, ...]:
         u = self.utilization(req)
         out = [
             f"vLLM takes {u:g} of each GPU's memory up front, whatever the request needs;"
             " CUDA graphs come out of the rest (--enforce-eager skips them)",
         ]
+        emulated = emulation_note(req.weights().format, req.system.gpu)
+        if emulated:
+            out.append(emulated)
         if req.arch.attention.num_kv_heads < self.tp_pp(req)[0]:
             out.append(
                 f"tensor parallel {self.tp_pp(req)[0]} exceeds the"
@@ -438,6 +456,9 @@ class VLLMProfile(ProfileBase):
             parts += ["--tensor-parallel-size", str(tp)]
         if pp > 1:
             parts += ["--pipeline-parallel-size", str(pp)]
+        if req.quantized_at_load() and req.weight_format in LOAD_QUANTIZED:
+            # dynamic FP8: per-tensor scales computed as the 16-bit weights load (fp8.py)
+            parts += ["--quantization", "fp8"]
         parts += ["--max-model-len", str(req.ctx_tokens)]
         parts += ["--gpu-memory-utilization", f"{self.utilization(req):g}"]
         if req.engine.max_num_seqs:

@@ -1,10 +1,8 @@
 """Estimates and the questions built on them (see memory.py and plan.py)."""
 
 from rigfit.estimate.memory import (
-    GENERIC,
     EngineProfile,
     Estimate,
-    GenericProfile,
     Request,
     Term,
     estimate,
@@ -23,12 +21,10 @@ from rigfit.estimate.plan import (
 from rigfit.estimate.weights import WeightBreakdown, weight_breakdown
 
 __all__ = [
-    "GENERIC",
     "EngineProfile",
     "Estimate",
     "FitResult",
     "GPURow",
-    "GenericProfile",
     "Request",
     "Suggestion",
     "Term",

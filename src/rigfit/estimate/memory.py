@@ -12,24 +12,22 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
-from rigfit.arch import Architecture, AttentionKind, LayerKind
+from rigfit.arch import Architecture
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings
 from rigfit.estimate.terms import KVPool, Summary, Term, TermKind
 from rigfit.estimate.weights import WeightBreakdown, weight_breakdown
 from rigfit.hardware import System
 from rigfit.quant import KVCacheType, WeightFormat
-from rigfit.units import MIB
 
 if TYPE_CHECKING:
     from rigfit.engines.tensors import PlacedTensor
 
 __all__ = [
-    "GENERIC",
+    "DEFAULT_CTX_TOKENS",
     "MAX_SEQS",
     "EngineProfile",
     "Estimate",
-    "GenericProfile",
     "KVPool",
     "ProfileBase",
     "Request",
@@ -37,7 +35,10 @@ __all__ = [
     "estimate",
 ]
 
-MAX_SEQS = 65_536  # an upper bound on concurrent sequences, to keep every search bounded
+MAX_SEQS = 65_536
+# The context priced when neither the user nor the engine sets one (transformers, MLX): 8,192
+# tokens, or the model's maximum if smaller; a working length, not a measurement.
+DEFAULT_CTX_TOKENS = 8192  # an upper bound on concurrent sequences, to keep every search bounded
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,14 @@ class Request:
     file_weights: WeightBreakdown | None = None
     # the same file's tensors, for engines that place or shard them (rigfit.engines.tensors)
     file_tensors: tuple[PlacedTensor, ...] = ()
+    # the format of the checkpoint the engine loads (a catalog model's published one); an
+    # engine that can quantize at load time (vLLM's --quantization fp8) goes from it to
+    # ``weight_format``. None: the checkpoint is in ``weight_format`` already.
+    source_format: WeightFormat | None = None
+
+    def quantized_at_load(self) -> bool:
+        """Whether the engine must quantize the checkpoint to ``weight_format`` as it loads."""
+        return self.source_format is not None and self.source_format is not self.weight_format
 
     def weights(self) -> WeightBreakdown:
         """The weights this request loads: the file's own bytes, or the priced inventory."""
@@ -87,6 +96,19 @@ class EngineProfile(Protocol):
 
     def terms(self, req: Request) -> list[Term]: ...
 
+    def check(self, req: Request) -> None:
+        """Raise the engine's one-line refusal when it cannot run ``req``."""
+        ...
+
+    def resolve(self, req: Request) -> EngineProfile:
+        """The profile that prices ``req``: itself, or the engine an automatic choice picks."""
+        ...
+
+    def default_ctx(self, req: Request) -> tuple[int, str]:
+        """The context the engine takes when none is given, and why; ``req`` is the request
+        at the model's maximum context."""
+        ...
+
     def capacities(self, req: Request) -> tuple[int, ...]:
         """Bytes the engine may use on each device (vLLM: a fraction of the total)."""
         ...
@@ -110,6 +132,19 @@ class ProfileBase(ABC):
     def terms(self, req: Request) -> list[Term]:
         """The engine's terms for ``req`` (each engine defines them)."""
 
+    def check(self, req: Request) -> None:
+        return None
+
+    def resolve(self, req: Request) -> EngineProfile:
+        return self
+
+    def default_ctx(self, req: Request) -> tuple[int, str]:
+        ctx = min(DEFAULT_CTX_TOKENS, req.arch.context_length)
+        return ctx, (
+            f"rigfit's default context ({ctx:,} tokens): {self.name} grows its cache with the"
+            " conversation and sets no length of its own; give --ctx"
+        )
+
     def capacities(self, req: Request) -> tuple[int, ...]:
         return req.system.capacities_bytes
 
@@ -118,155 +153,6 @@ class ProfileBase(ABC):
 
     def notes(self, req: Request) -> tuple[str, ...]:
         return ()
-
-
-# ---- the generic profile -------------------------------------------------------------------
-
-# Prefill runs in chunks of 512 tokens: llama.cpp's default n_ubatch (common/common.h,
-# n_ubatch = 512); vLLM and SGLang chunk prefill similarly.
-PREFILL_CHUNK_TOKENS = 512
-# Activations are held in f32 during the forward pass (ggml computes in F32).
-ACTIVATION_BYTES = 4
-# Logits are f32, one row of vocab_size per sequence for the token being sampled.
-LOGIT_BYTES = 4
-# Per-device runtime reserve: the CUDA/ROCm context, cuBLAS/hipBLAS workspaces and allocator
-# slack. 512 MiB is a round working figure, not a measurement: the engine profiles
-# (rigfit.engines) replace it with each engine's own sourced figures. Apple's Metal has no
-# separate context of that size, and its capacity is already the GPU working-set limit: 0 there.
-RESERVE_PER_GPU_BYTES = 512 * MIB
-
-
-def _activation_elems_per_token(arch: Architecture) -> int:
-    """Widest per-token working set of one layer: residual, normed input, q/k/v, attention
-    output and the gated FFN's three intermediates (routed experts used per token + shared)."""
-    cached = arch.cache.get("activation_elems")
-    if isinstance(cached, int):
-        return cached
-    a, h = arch.attention, arch.hidden_size
-    if a.kind is AttentionKind.MLA:
-        assert a.v_head_dim is not None
-        assert a.qk_nope_head_dim is not None
-        qkv = a.num_heads * a.head_dim + a.num_heads * (a.qk_nope_head_dim + a.v_head_dim)
-        attn_out = a.num_heads * a.v_head_dim
-    else:
-        qkv = (a.num_heads + 2 * a.num_kv_heads) * a.head_dim
-        attn_out = a.num_heads * a.head_dim
-    if arch.linear_attention is not None:
-        s = arch.linear_attention
-        qkv = max(qkv, 2 * s.key_dim + 2 * s.value_dim)
-    ffn = 0
-    for layer in arch.layers:
-        if layer.moe:
-            assert arch.moe is not None
-            m = arch.moe
-            width = m.experts_per_token * m.expert_intermediate_size + m.shared_intermediate_size
-        else:
-            width = layer.dense_intermediate_size
-        ffn = max(ffn, width)
-    elems = 2 * h + qkv + attn_out + 3 * ffn
-    arch.cache["activation_elems"] = elems
-    return elems
-
-
-class GenericProfile(ProfileBase):
-    """The documented default: no engine's quirks, every constant above with its reason."""
-
-    name = "generic"
-    description = (
-        "weights and KV split evenly across GPUs; prefill in 512-token chunks with f32"
-        " activations; f32 logits per sequence; 512 MiB runtime reserve per GPU"
-    )
-
-    def terms(self, req: Request) -> list[Term]:
-        arch, n = req.arch, req.system.n_devices
-        wb: WeightBreakdown = req.weights()
-        terms = [
-            Term(
-                TermKind.WEIGHTS,
-                f"weights ({req.weight_format.label})",
-                wb.total_bytes,
-                _split(wb.total_bytes, n),
-                "sum over tensors of bytes(shape, storage type); all experts resident",
-                wb.inputs,
-            )
-        ]
-        kv_seq = arch.kv_cache_bytes(req.ctx_tokens, req.kv_type)
-        kv_total = kv_seq * req.seqs
-        per_tok = req.kv_type.row_bytes(arch.attention.kv_elems_per_token())
-        terms.append(
-            Term(
-                TermKind.KV_CACHE,
-                f"KV cache ({req.kv_type.flag})",
-                kv_total,
-                _split(kv_total, n),
-                "seqs × Σ_layers min(ctx, window) × bytes per token per layer",
-                {
-                    "seqs": req.seqs,
-                    "ctx_tokens": req.ctx_tokens,
-                    "kv_layers": arch.kv_layers,
-                    "sliding_layers": arch.count_layers(LayerKind.SLIDING),
-                    "elems_per_token_per_layer": arch.attention.kv_elems_per_token(),
-                    "bytes_per_token_per_layer": per_tok,
-                    "bytes_per_token_all_layers": arch.kv_bytes_per_token(req.kv_type),
-                },
-            )
-        )
-        if arch.linear_attention is not None:
-            elem = 4 if req.kv_type is KVCacheType.F32 else 2  # state kept at model precision
-            state = arch.state_bytes(elem) * req.seqs
-            terms.append(
-                Term(
-                    TermKind.STATE,
-                    "recurrent state",
-                    state,
-                    _split(state, n),
-                    "seqs × linear layers × ((kernel-1) × conv_dim + v_heads × d_k × d_v) × bytes",
-                    {
-                        "seqs": req.seqs,
-                        "linear_layers": arch.count_layers(LayerKind.LINEAR),
-                        "elems_per_layer": arch.linear_attention.state_elems(),
-                        "bytes_per_elem": elem,
-                    },
-                )
-            )
-        chunk = min(PREFILL_CHUNK_TOKENS, req.ctx_tokens * req.seqs)
-        per_token = _activation_elems_per_token(arch)
-        act = chunk * per_token * ACTIVATION_BYTES + req.seqs * arch.vocab_size * LOGIT_BYTES
-        terms.append(
-            Term(
-                TermKind.ACTIVATIONS,
-                "activations and logits",
-                act * n,
-                act,
-                "chunk × widest layer working set × 4 B + seqs × vocab × 4 B, on each GPU",
-                {
-                    "chunk_tokens": chunk,
-                    "elems_per_token": per_token,
-                    "vocab_size": arch.vocab_size,
-                    "seqs": req.seqs,
-                },
-            )
-        )
-        reserve = 0 if req.system.gpu.unified_memory else RESERVE_PER_GPU_BYTES
-        terms.append(
-            Term(
-                TermKind.RESERVE,
-                "runtime reserve",
-                reserve * n,
-                reserve,
-                "per GPU: CUDA/ROCm context and library workspaces (0 on Apple Metal)",
-                {"per_gpu_bytes": reserve},
-            )
-        )
-        return terms
-
-
-def _split(total: int, n: int) -> int:
-    """Bytes on the most loaded of ``n`` GPUs when ``total`` is split as evenly as possible."""
-    return -(-total // n)
-
-
-GENERIC: EngineProfile = GenericProfile()
 
 
 # ---- the estimate ----------------------------------------------------------------------------
@@ -328,6 +214,26 @@ class Estimate:
         return self.device_bytes[self.tightest_index]
 
     @property
+    def needed_per_gpu_bytes(self) -> int:
+        """Bytes the request itself needs on the tightest GPU. An engine that pre-allocates
+        its KV pool takes :attr:`per_gpu_bytes` whatever the request; of that pool the
+        request needs only its sequences' share, which is what curves and tables compare."""
+        if self.pool is None:
+            return self.per_gpu_bytes
+        i = self.tightest_index
+        kv = sum(t.on_device(i) for t in self.terms if t.kind is TermKind.KV_CACHE)
+        return self.per_gpu_bytes - kv + self.pool.demand_per_gpu_bytes
+
+    @property
+    def needed_total_bytes(self) -> int:
+        """Bytes the request needs on all GPUs (see :attr:`needed_per_gpu_bytes`)."""
+        if self.pool is None:
+            return self.total_bytes
+        kv = sum(t.total_bytes for t in self.terms if t.kind is TermKind.KV_CACHE)
+        n = self.request.system.n_devices
+        return self.total_bytes - kv + self.pool.demand_per_gpu_bytes * n
+
+    @property
     def capacity_per_gpu_bytes(self) -> int:
         return self.device_capacities[self.tightest_index]
 
@@ -348,17 +254,43 @@ class Estimate:
         return self.device_capacities[i] - self.device_bytes[i]
 
     @property
+    def host_used_bytes(self) -> int:
+        """System RAM the plan takes: its host terms, and on a unified-memory machine its GPU
+        terms too (one pool of memory serves both)."""
+        unified = self.request.system.gpu.unified_memory
+        return self.host_bytes + (self.total_bytes if unified else 0)
+
+    @property
+    def host_headroom_bytes(self) -> int | None:
+        """Free system RAM given ``--ram``; negative is the shortfall; None when not given."""
+        ram = self.request.system.host_ram_bytes
+        return None if ram is None else ram - self.host_used_bytes
+
+    @property
     def fits(self) -> bool:
-        return self.headroom_per_gpu_bytes >= 0
+        host = self.host_headroom_bytes
+        return self.headroom_per_gpu_bytes >= 0 and (host is None or host >= 0)
 
     @property
     def shortfall_bytes(self) -> int:
         """Bytes missing on the most loaded GPU (0 when it fits)."""
         return max(0, -self.headroom_per_gpu_bytes)
 
+    @property
+    def host_shortfall_bytes(self) -> int:
+        """System RAM missing (0 when it fits or no ``--ram`` was given)."""
+        host = self.host_headroom_bytes
+        return 0 if host is None else max(0, -host)
 
-def estimate(req: Request, profile: EngineProfile = GENERIC) -> Estimate:
-    """Estimate the memory of ``req`` under ``profile``."""
+
+def estimate(req: Request, profile: EngineProfile | None = None) -> Estimate:
+    """Estimate the memory of ``req`` under ``profile``: by default, and under ``auto``, the
+    engine its weight format and device imply (:mod:`rigfit.engines.choice`)."""
+    if profile is None:
+        from rigfit.engines.choice import AUTO
+
+        profile = AUTO
+    profile = profile.resolve(req)
     return Estimate(
         req,
         profile.name,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from rigfit.catalog.schema import GPURecord
 from rigfit.errors import RigfitError
-from rigfit.estimate.memory import GENERIC, MAX_SEQS, EngineProfile, Estimate, Request, estimate
+from rigfit.estimate.memory import MAX_SEQS, EngineProfile, Estimate, Request, estimate
 from rigfit.hardware import System
 from rigfit.quant import Family, KVCacheType, WeightFormat
 
@@ -22,6 +22,7 @@ __all__ = [
     "GPURow",
     "Suggestion",
     "fit",
+    "fits",
     "gpu_table",
     "max_context",
     "max_seqs",
@@ -31,9 +32,9 @@ __all__ = [
 MAX_GPUS_SEARCHED = 64  # "what would make it fit" looks at up to this many GPUs of one kind
 
 
-def _fits(req: Request, profile: EngineProfile) -> bool:
+def fits(req: Request, profile: EngineProfile | None = None) -> bool:
     """Whether ``req`` fits; a request the engine refuses (a GPU count its parallelism cannot
-    use, say) does not."""
+    use, a format the device has no kernels for) does not."""
     try:
         return estimate(req, profile).fits
     except RigfitError:
@@ -53,20 +54,22 @@ def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
     return lo
 
 
-def max_context(req: Request, profile: EngineProfile = GENERIC) -> int:
+def max_context(req: Request, profile: EngineProfile | None = None) -> int:
     """Largest context (up to the model's maximum) that fits with ``req.seqs``; 0 if none."""
     top = max(req.arch.context_length, req.ctx_tokens)
     return _largest(
-        1, top, lambda c: _fits(replace(req, ctx_tokens=c, allow_ctx_over_max=True), profile)
+        1, top, lambda c: fits(replace(req, ctx_tokens=c, allow_ctx_over_max=True), profile)
     )
 
 
-def max_seqs(req: Request, profile: EngineProfile = GENERIC) -> int:
+def max_seqs(req: Request, profile: EngineProfile | None = None) -> int:
     """Most concurrent sequences of ``req.ctx_tokens`` that fit; 0 if not even one."""
-    return _largest(1, MAX_SEQS, lambda s: _fits(replace(req, seqs=s), profile))
+    return _largest(1, MAX_SEQS, lambda s: fits(replace(req, seqs=s), profile))
 
 
-def _gpu_search(req: Request, profile: EngineProfile) -> tuple[int | None, RigfitError | None]:
+def _gpu_search(
+    req: Request, profile: EngineProfile | None
+) -> tuple[int | None, RigfitError | None]:
     """Fewest GPUs of the request's kind that fit it, and, when none does, the engine's error
     if it refused the request at every count searched (None when it merely did not fit)."""
     if req.system.gpu.unified_memory:
@@ -88,7 +91,7 @@ def _gpu_search(req: Request, profile: EngineProfile) -> tuple[int | None, Rigfi
     return None, (None if estimated else refused)
 
 
-def min_gpus(req: Request, profile: EngineProfile = GENERIC) -> int | None:
+def min_gpus(req: Request, profile: EngineProfile | None = None) -> int | None:
     """Fewest GPUs of the request's kind that fit it (None beyond the search limit)."""
     return _gpu_search(req, profile)[0]
 
@@ -104,7 +107,7 @@ class Suggestion:
     value: str  # its new value, as the CLI flag and the web form take it
 
 
-def _try(req: Request, profile: EngineProfile) -> Estimate | None:
+def _try(req: Request, profile: EngineProfile | None) -> Estimate | None:
     try:
         est = estimate(req, profile)
     except RigfitError:
@@ -112,9 +115,9 @@ def _try(req: Request, profile: EngineProfile) -> Estimate | None:
     return est if est.fits else None
 
 
-def suggestions(req: Request, profile: EngineProfile = GENERIC) -> list[Suggestion]:
+def suggestions(req: Request, profile: EngineProfile | None = None) -> list[Suggestion]:
     """Changes that would make a request that does not fit, fit (empty when it fits)."""
-    if _fits(req, profile):
+    if fits(req, profile):
         return []
     out: list[Suggestion] = []
 
@@ -187,7 +190,7 @@ class FitResult:
         return self.estimate.fits
 
 
-def fit(req: Request, profile: EngineProfile = GENERIC) -> FitResult:
+def fit(req: Request, profile: EngineProfile | None = None) -> FitResult:
     """Estimate ``req`` and answer the follow-up questions."""
     return FitResult(
         estimate(req, profile),
@@ -206,10 +209,11 @@ class GPURow:
     per_gpu_bytes: int | None
     capacity_per_gpu_bytes: int
     headroom_per_gpu_bytes: int | None
+    engine: str | None = None  # the engine that priced it (the default choice may differ by GPU)
 
 
 def gpu_table(
-    req: Request, gpus: Iterable[GPURecord], profile: EngineProfile = GENERIC
+    req: Request, gpus: Iterable[GPURecord], profile: EngineProfile | None = None
 ) -> list[GPURow]:
     """For each accelerator: how many of it the request needs, and the headroom then.
 
@@ -230,7 +234,12 @@ def gpu_table(
         est = estimate(replace(req, system=System(gpu, n)), profile)
         rows.append(
             GPURow(
-                gpu, n, est.per_gpu_bytes, est.capacity_per_gpu_bytes, est.headroom_per_gpu_bytes
+                gpu,
+                n,
+                est.per_gpu_bytes,
+                est.capacity_per_gpu_bytes,
+                est.headroom_per_gpu_bytes,
+                est.profile,
             )
         )
     if not rows and refused is not None:

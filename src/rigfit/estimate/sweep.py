@@ -12,8 +12,8 @@ from rigfit.arch import Architecture
 from rigfit.catalog.schema import GPURecord
 from rigfit.errors import RigfitError
 from rigfit.estimate.gguf_size import gguf_file_bytes
-from rigfit.estimate.memory import GENERIC, EngineProfile, Estimate, Request, estimate
-from rigfit.estimate.plan import min_gpus
+from rigfit.estimate.memory import EngineProfile, Estimate, Request, estimate
+from rigfit.estimate.plan import fits, min_gpus
 from rigfit.estimate.terms import Summary
 from rigfit.estimate.weights import weight_breakdown
 from rigfit.hardware import System
@@ -89,7 +89,7 @@ class CurvePoint:
 
 
 def context_curve(
-    req: Request, points: Sequence[int] | None = None, profile: EngineProfile = GENERIC
+    req: Request, points: Sequence[int] | None = None, profile: EngineProfile | None = None
 ) -> list[CurvePoint]:
     """Memory of ``req`` at each context in ``points`` (default: :func:`context_points` up to
     the larger of the model's maximum and the request's context)."""
@@ -97,7 +97,9 @@ def context_curve(
     out = []
     for c in points or context_points(top, extra=[req.ctx_tokens]):
         est = estimate(replace(req, ctx_tokens=c, allow_ctx_over_max=True), profile)
-        out.append(CurvePoint(c, est.per_gpu_bytes, est.total_bytes, est.fits))
+        # what the request needs at each context (a pre-allocated pool is the same size at
+        # every context: the curve shows the share of it the sequences take)
+        out.append(CurvePoint(c, est.needed_per_gpu_bytes, est.needed_total_bytes, est.fits))
     return out
 
 
@@ -122,7 +124,7 @@ def format_table(
     *,
     kv_type: KVCacheType = KVCacheType.F16,
     formats: Iterable[WeightFormat] = tuple(WeightFormat),
-    profile: EngineProfile = GENERIC,
+    profile: EngineProfile | None = None,
 ) -> list[FormatRow]:
     """Every weight format of ``arch``: weights, totals at ``ctxs`` (one sequence, on one
     ``reference`` GPU), how many ``reference`` GPUs it needs at ``ctxs[0]``, and which single
@@ -133,13 +135,13 @@ def format_table(
         try:
             weights = weight_breakdown(arch, fmt).total_bytes
             base = Request(arch, fmt, kv_type, ctxs[0], 1, System(reference, 1), True)
-            totals = tuple(estimate(replace(base, ctx_tokens=c), profile).total_bytes for c in ctxs)
+            totals = tuple(
+                estimate(replace(base, ctx_tokens=c), profile).needed_total_bytes for c in ctxs
+            )
         except RigfitError as exc:
             rows.append(FormatRow(fmt, None, (), None, (), str(exc)))
             continue
-        singles = tuple(
-            g.id for g in pool if estimate(replace(base, system=System(g, 1)), profile).fits
-        )
+        singles = tuple(g.id for g in pool if fits(replace(base, system=System(g, 1)), profile))
         file_bytes = gguf_file_bytes(arch, fmt) if fmt.family is Family.GGUF else None
         rows.append(
             FormatRow(fmt, weights, totals, min_gpus(base, profile), singles, "", file_bytes)

@@ -36,7 +36,7 @@ class _Shape(_Query):
     )
     kv_type: ShortName = Field("f16", description="KV cache type: f16, bf16, fp8, q8_0, q4_0...")
     ctx: ShortName | None = Field(
-        None, description="context per sequence: 4096, 32k, 128K (default 8k or the maximum)"
+        None, description="context per sequence: 4096, 32k, 128K (default: the engine's own)"
     )
     seqs: int = Field(1, ge=1, le=MAX_SEQS, description="concurrent sequences")
 
@@ -49,9 +49,12 @@ class EstimateQuery(_Shape):
     gpus: int = Field(1, ge=1, le=MAX_GPUS, description="number of identical accelerators")
     force_ctx: bool = Field(False, description="allow a context above the model's maximum")
     engine: ShortName = Field(
-        "generic",
-        description="account memory as this engine does: generic, llama.cpp, ollama, vllm,"
-        " sglang, transformers, mlx (its defaults apply)",
+        "auto",
+        description="account memory as this engine does: auto (the engine the format and GPU"
+        " imply), llama.cpp, ollama, vllm, sglang, transformers, mlx, generic",
+    )
+    ram: ShortName | None = Field(
+        None, description="system RAM of the host (64GB, 128GiB): checks what the plan puts there"
     )
 
 

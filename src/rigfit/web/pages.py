@@ -138,7 +138,7 @@ def calculator(request: Request) -> Response:
         "seqs": form.text("seqs") or "1",
         "gpu": form.text("gpu") or DEFAULT_STATE["gpu"],
         "gpus": form.text("gpus") or "1",
-        "engine": form.text("engine") or "generic",
+        "engine": form.text("engine") or "auto",
         "unit": "GiB" if form.text("unit") == "GiB" else "GB",
     }
     view["state"] = state
@@ -167,7 +167,7 @@ def calculator(request: Request) -> Response:
             kv_type=state["kv_type"] or "f16",
             ctx=state["ctx"],
             seqs=form.integer("seqs", 1, MAX_SEQS, 1),
-            engine=state["engine"] or "generic",
+            engine=state["engine"] or "auto",
         )
         fit = service.estimate(q)
         state.update(
@@ -175,7 +175,6 @@ def calculator(request: Request) -> Response:
             quant=fit.quant,
             kv_type=fit.kv_type,
             ctx=str(fit.ctx_tokens),
-            engine=fit.profile,
         )
         view["fit"] = fit
         view["bar"] = charts.stacked_bar(fit)
@@ -201,7 +200,7 @@ def calculator(request: Request) -> Response:
                 str(fit.ctx_tokens),
                 "--seqs",
                 str(fit.seqs),
-                *(["--engine", fit.profile] if fit.profile != "generic" else []),
+                *(["--engine", fit.profile] if state["engine"] != "auto" else []),
             ]
         )
         view["api"] = _link("/api/v1/estimate", {k: v for k, v in state.items() if k != "unit"})

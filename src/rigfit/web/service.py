@@ -6,18 +6,18 @@ share a cache entry), so the caches hold at most one entry per distinct answer; 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from functools import lru_cache
 
-from rigfit.api import make_request, model_ref, models_on_gpu
+from rigfit.answer import Query, answer, answer_table, plan
+from rigfit.api import models_on_gpu
 from rigfit.catalog.lookup import Model, find_gpus, find_models, get_gpu, get_model, list_gpus
-from rigfit.engines import command_line, get_engine
+from rigfit.engines import get_engine
 from rigfit.errors import InvalidSpecError
-from rigfit.estimate.memory import Estimate, Request
+from rigfit.estimate.memory import Estimate
 from rigfit.estimate.memory import estimate as estimate_request
-from rigfit.estimate.plan import fit, gpu_table
 from rigfit.estimate.sweep import context_curve, format_table, table_contexts
-from rigfit.quant import KVCacheType, WeightFormat, parse_kv_type, parse_quant
+from rigfit.quant import KVCacheType, parse_kv_type, parse_quant
 from rigfit.report import (
     CompareReport,
     CurveReport,
@@ -28,14 +28,12 @@ from rigfit.report import (
     ModelReport,
     ModelsOnGPUReport,
     curve_report,
-    fit_report,
     format_table_report,
     gpu_report,
-    gpu_table_report,
     model_report,
     models_on_gpu_report,
 )
-from rigfit.units import parse_tokens
+from rigfit.units import parse_bytes, parse_tokens
 from rigfit.web.inputs import (
     CompareQuery,
     EstimateQuery,
@@ -47,7 +45,6 @@ from rigfit.web.inputs import (
 
 __all__ = [
     "REFERENCE_GPU",
-    "Resolved",
     "compare",
     "curve",
     "estimate",
@@ -67,116 +64,62 @@ REFERENCE_GPU = "h100-sxm"
 CACHE_ENTRIES = 4096  # per cache; an entry is a few kB
 
 
-@dataclass(frozen=True)
-class Resolved:
-    """An estimate's inputs with every name resolved: the cache key."""
-
-    model: str
-    gpu: str
-    gpus: int
-    quant: WeightFormat
-    kv_type: KVCacheType
-    ctx_tokens: int
-    seqs: int
-    force_ctx: bool
-    engine: str = "generic"
-
-
-def resolve(q: EstimateQuery) -> tuple[Model, Request, Resolved]:
-    m, req = make_request(
-        q.model,
-        q.gpu,
+def resolve(q: EstimateQuery) -> Query:
+    """The query with every name resolved (``r1-distill-70b`` and its Hugging Face id share a
+    cache entry): the cache key of the estimate."""
+    return Query(
+        get_model(q.model).id,
+        get_gpu(q.gpu).id,
         gpus=q.gpus,
-        quant=q.quant,
-        ctx=q.ctx,
-        kv_type=q.kv_type,
+        quant=None if q.quant is None else parse_quant(q.quant).label,
+        ctx=None if q.ctx is None else parse_tokens(q.ctx),
+        kv_type=parse_kv_type(q.kv_type).flag,
         seqs=q.seqs,
         force_ctx=q.force_ctx,
-    )
-    assert isinstance(m, Model)  # the web app names catalog models only (no files=True)
-    key = Resolved(
-        m.id,
-        req.system.gpu.id,
-        req.system.count,
-        req.weight_format,
-        req.kv_type,
-        req.ctx_tokens,
-        req.seqs,
-        q.force_ctx,
-        get_engine(q.engine).name,
-    )
-    return m, req, key
-
-
-def _request(key: Resolved) -> tuple[Model, Request]:
-    m, req = make_request(
-        key.model,
-        key.gpu,
-        gpus=key.gpus,
-        quant=key.quant,
-        ctx=key.ctx_tokens,
-        kv_type=key.kv_type.flag,
-        seqs=key.seqs,
-        force_ctx=key.force_ctx,
-    )
-    assert isinstance(m, Model)
-    return m, req
-
-
-@lru_cache(maxsize=CACHE_ENTRIES)
-def _fit(key: Resolved) -> FitReport:
-    m, req = _request(key)
-    profile = get_engine(key.engine)
-    return fit_report(
-        m,
-        fit(req, profile),
-        command=command_line(profile, req, model_ref(m, req.weight_format, profile.name)),
-        engine_version=getattr(profile, "reference_version", None),
+        engine=get_engine(q.engine).name,
+        ram=None if q.ram is None else parse_bytes(q.ram),
     )
 
 
 @lru_cache(maxsize=CACHE_ENTRIES)
-def _fit_json(key: Resolved) -> bytes:
+def _fit(key: Query) -> FitReport:
+    return answer(key)
+
+
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _fit_json(key: Query) -> bytes:
     return _fit(key).model_dump_json().encode()
 
 
 def estimate(q: EstimateQuery) -> FitReport:
-    return _fit(resolve(q)[2])
+    return _fit(resolve(q))
 
 
 def estimate_json(q: EstimateQuery) -> bytes:
     """The estimate, serialized once per distinct input."""
-    return _fit_json(resolve(q)[2])
+    return _fit_json(resolve(q))
 
 
 @lru_cache(maxsize=CACHE_ENTRIES)
-def _curve(key: Resolved) -> CurveReport:
-    m, req = _request(key)
-    return curve_report(m, req, context_curve(req, profile=get_engine(key.engine)))
+def _curve(key: Query) -> CurveReport:
+    p = plan(key)
+    assert isinstance(p.model, Model)  # the web app names catalog models only
+    return curve_report(p.model, p.request, context_curve(p.request, profile=p.profile))
 
 
 def curve(q: EstimateQuery) -> CurveReport:
     """Memory per GPU against context, from 512 tokens to the model's maximum."""
-    return _curve(resolve(q)[2])
+    return _curve(resolve(q))
 
 
 @lru_cache(maxsize=CACHE_ENTRIES)
-def _which_gpus(
-    model_id: str, quant: WeightFormat, kv: KVCacheType, ctx: int, seqs: int
-) -> GPUTableReport:
-    m, req = make_request(model_id, REFERENCE_GPU, quant=quant, ctx=ctx, kv_type=kv.flag, seqs=seqs)
-    return gpu_table_report(
-        m,
-        gpu_table(req, list_gpus()),
-        quant=quant.label,
-        kv_type=kv.flag,
-        ctx_tokens=ctx,
-        seqs=seqs,
-    )
+def _which_gpus(key: Query) -> GPUTableReport:
+    return answer_table(key)
 
 
 def which_gpus(q: TableQuery) -> GPUTableReport:
-    """For each catalog accelerator: how many it takes, and the headroom then."""
+    """For each catalog accelerator: how many it takes (priced by the engine that runs it
+    there), and the headroom then."""
     key = resolve(
         EstimateQuery(
             model=q.model,
@@ -186,8 +129,8 @@ def which_gpus(q: TableQuery) -> GPUTableReport:
             ctx=q.ctx,
             seqs=q.seqs,
         )
-    )[2]
-    return _which_gpus(key.model, key.quant, key.kv_type, key.ctx_tokens, key.seqs)
+    )
+    return _which_gpus(replace(key, gpu=None))
 
 
 @lru_cache(maxsize=256)
@@ -299,10 +242,10 @@ def _ctx_within(m: Model, ctx: str | None) -> str | None:
 
 def estimate_object(q: EstimateQuery) -> Estimate:
     """The library's :class:`Estimate` itself (for notes that read its terms)."""
-    return _estimate(resolve(q)[2])
+    return _estimate(resolve(q))
 
 
 @lru_cache(maxsize=CACHE_ENTRIES)
-def _estimate(key: Resolved) -> Estimate:
-    _, req = _request(key)
-    return estimate_request(req, get_engine(key.engine))
+def _estimate(key: Query) -> Estimate:
+    p = plan(key)
+    return estimate_request(p.request, p.profile)

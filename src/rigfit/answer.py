@@ -1,0 +1,135 @@
+"""One answer path: a :class:`Query` as users type it, in; a typed report, out.
+
+The CLI, the web pages, the REST API, validation and the scripts all ask here, so no surface
+assembles a request by hand or picks an engine on its own. With no engine named, the engine the
+weight format and the device imply prices the answer (:mod:`rigfit.engines.choice`), and the
+report says which and why; with no context given, the engine's own default applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from rigfit.api import AnyModel, checkpoint_ref, make_request, resolve_model
+from rigfit.catalog.lookup import list_gpus
+from rigfit.engines import AUTO_ENGINE, check_settings, command_line, get_engine
+from rigfit.errors import InvalidSpecError
+from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, EngineProfile, Request
+from rigfit.estimate.plan import fit, gpu_table
+from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings
+from rigfit.quant import WeightFormat
+from rigfit.report import FitReport, GPUTableReport, fit_report, gpu_table_report
+
+__all__ = ["Plan", "Query", "answer", "answer_table", "plan"]
+
+
+@dataclass(frozen=True)
+class Query:
+    """One "will it fit?" question, in the words and strings users give.
+
+    ``gpu`` None asks for the table of every catalog accelerator (:func:`answer_table`);
+    ``ctx`` None takes the engine's default context; ``engine`` ``auto`` takes the engine
+    the format and device imply.
+    """
+
+    model: str | AnyModel
+    gpu: str | None = None
+    gpus: int = 1
+    quant: str | WeightFormat | None = None
+    ctx: str | int | None = None
+    kv_type: str = "f16"
+    seqs: int = 1
+    force_ctx: bool = False
+    add_gpu: tuple[str, ...] = ()
+    engine: str = AUTO_ENGINE
+    settings: EngineSettings = DEFAULT_SETTINGS
+    ram: str | int | None = None
+    files: bool = False  # the model may be a path or a Hugging Face id (the CLI's show/fit)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A query resolved: the model, the request priced, the engine and why."""
+
+    model: AnyModel
+    request: Request
+    profile: EngineProfile
+    engine_reason: str | None  # None: the user named the engine
+    ctx_reason: str | None  # None: the user gave the context
+
+
+def plan(q: Query) -> Plan:
+    """Resolve names and strings, choose the engine and the context; no estimate is made."""
+    profile = get_engine(q.engine)
+    check_settings(profile, q.settings)
+    if q.gpu is None and q.add_gpu:
+        raise InvalidSpecError("--add-gpu needs --gpu for the first kind of accelerator")
+    model = resolve_model(q.model, files=q.files) if isinstance(q.model, str) else q.model
+    m, req = make_request(
+        model,
+        q.gpu or list_gpus()[0].id,
+        gpus=q.gpus if q.gpu else 1,
+        quant=q.quant,
+        ctx=model.arch.context_length if q.ctx is None else q.ctx,
+        kv_type=q.kv_type,
+        seqs=q.seqs,
+        force_ctx=q.force_ctx,
+        engine=q.settings,
+        mix=q.add_gpu,
+        ram=q.ram,
+    )
+    engine_reason = None
+    if profile.name == AUTO_ENGINE and q.gpu is not None:
+        from rigfit.engines.choice import choose_engine
+
+        choice = choose_engine(req)
+        profile = get_engine(choice.engine)
+        engine_reason = choice.reason
+    ctx_reason = None
+    if q.ctx is None and q.gpu is None:
+        # a table over every accelerator, each perhaps under another engine: one shared context
+        ctx = min(DEFAULT_CTX_TOKENS, req.arch.context_length)
+        ctx_reason = f"rigfit's default context for a table of accelerators: {ctx:,} tokens"
+        req = replace(req, ctx_tokens=ctx)
+    elif q.ctx is None:
+        ctx, ctx_reason = profile.resolve(req).default_ctx(req)
+        req = replace(req, ctx_tokens=ctx)
+    return Plan(m, req, profile, engine_reason, ctx_reason)
+
+
+def answer(q: Query) -> FitReport:
+    """The full answer to "will it fit?" for one system: terms, verdict, limits, suggestions,
+    the engine's command line and notes."""
+    if q.gpu is None:
+        raise InvalidSpecError("name an accelerator (--gpu), or ask for the table of all")
+    p = plan(q)
+    req, profile = p.request, p.profile
+    result = fit(req, profile)
+    ref, ref_note = checkpoint_ref(p.model, req, profile.name)
+    command = command_line(profile, req, ref)
+    version = q.settings.version or getattr(profile, "reference_version", None)
+    notes = (ref_note,) if command is not None and ref_note else ()
+    return fit_report(
+        p.model,
+        result,
+        command=command,
+        engine_version=version,
+        engine_reason=p.engine_reason,
+        ctx_reason=p.ctx_reason,
+        notes=notes,
+    )
+
+
+def answer_table(q: Query) -> GPUTableReport:
+    """How many of each catalog accelerator the query needs, each priced by its engine."""
+    p = plan(replace(q, gpu=None))
+    rows = gpu_table(p.request, list_gpus(), p.profile)
+    req = p.request
+    return gpu_table_report(
+        p.model,
+        rows,
+        quant=req.weight_format.label,
+        kv_type=req.kv_type.flag,
+        ctx_tokens=req.ctx_tokens,
+        seqs=req.seqs,
+    )
