@@ -143,6 +143,11 @@ def _makes_at_load(engine: str, fmt: WeightFormat) -> bool:
     return engine == "transformers" and fmt.layout in _BNB_SCHEMES
 
 
+# A format name a user gives, and the variant a checkpoint may be published in
+_PUBLISHED_VARIANT = {
+    WeightFormat.FP8: WeightFormat.FP8_BLOCK,
+    WeightFormat.MXFP4: WeightFormat.MXFP4_EXPERTS,
+}
 # Engines that load GGUF files only: a catalog model is named by its GGUF file
 GGUF_ENGINES = frozenset({"llama.cpp", "ollama"})
 _BNB_SCHEMES = frozenset({GPUScheme.NF4, GPUScheme.NF4_DQ, GPUScheme.FP4, GPUScheme.BNB_INT8})
@@ -207,8 +212,10 @@ def make_request(
     source: WeightFormat | None = None
     if isinstance(m, Model):
         source = native_format(m.record)
-        if fmt is WeightFormat.FP8 and source is WeightFormat.FP8_BLOCK:
-            fmt = source  # the published FP8 checkpoint is the block-scaled one
+        if _PUBLISHED_VARIANT.get(fmt) is source:
+            # FP8 of DeepSeek-V3/R1 is their block-scaled checkpoint; MXFP4 of gpt-oss is its
+            # own, experts only: the tensors a format leaves alone keep their precision
+            fmt = source
     if not isinstance(m, Model) and m.weights is not None and fmt is m.native_format:
         file_weights, file_tensors = _file_weights(m, fmt)
     ctx_tokens = (

@@ -384,6 +384,7 @@ class WeightFormat(Enum):
     )
     Q5_K_S = ("Q5_K_S", Family.GGUF, GGUFRecipe(LlamaFtype.Q5_K_S, output=GGMLType.Q6_K))
     Q5_0 = ("Q5_0", Family.GGUF, GGUFRecipe(LlamaFtype.Q5_0, output=GGMLType.Q6_K))
+    Q5_1 = ("Q5_1", Family.GGUF, GGUFRecipe(LlamaFtype.Q5_1, output=GGMLType.Q6_K))
     Q4_K_M = (
         "Q4_K_M",
         Family.GGUF,
@@ -409,6 +410,7 @@ class WeightFormat(Enum):
         ),
     )
     Q4_0 = ("Q4_0", Family.GGUF, GGUFRecipe(LlamaFtype.Q4_0, output=GGMLType.Q6_K))
+    Q4_1 = ("Q4_1", Family.GGUF, GGUFRecipe(LlamaFtype.Q4_1, output=GGMLType.Q6_K))
     Q3_K_L = (
         "Q3_K_L",
         Family.GGUF,
@@ -444,6 +446,18 @@ class WeightFormat(Enum):
             attn_v_gqa_min=4,
             ffn_down=GGMLType.Q3_K,
             attn_output=GGMLType.Q3_K,
+        ),
+    )
+    Q2_K_S = (
+        "Q2_K_S",
+        Family.GGUF,
+        GGUFRecipe(
+            LlamaFtype.Q2_K_S,
+            output=GGMLType.Q6_K,
+            attn_v=GGMLType.Q4_K,
+            attn_v_gqa_min=4,
+            ffn_down=GGMLType.Q4_K,
+            ffn_down_layers="first_eighth",
         ),
     )
     IQ4_XS = (
@@ -486,6 +500,11 @@ class WeightFormat(Enum):
         "IQ3_S",
         Family.GGUF,
         GGUFRecipe(LlamaFtype.IQ3_S, output=GGMLType.Q6_K, attn_v=GGMLType.Q4_K, attn_v_gqa_min=4),
+    )
+    IQ3_XS = (
+        "IQ3_XS",
+        Family.GGUF,
+        GGUFRecipe(LlamaFtype.IQ3_XS, output=GGMLType.Q6_K, attn_v=GGMLType.Q4_K, attn_v_gqa_min=4),
     )
     IQ3_XXS = (
         "IQ3_XXS",
@@ -580,6 +599,18 @@ class WeightFormat(Enum):
             ffn_down_layers="first_eighth",
             attn_output=GGMLType.IQ2_XXS,
         ),
+    )
+    # ternary types (BitNet-style): the default type everywhere but the Q6_K head and a Q4_K
+    # token_embd
+    TQ2_0 = (
+        "TQ2_0",
+        Family.GGUF,
+        GGUFRecipe(LlamaFtype.TQ2_0, output=GGMLType.Q6_K, token_embd=GGMLType.Q4_K),
+    )
+    TQ1_0 = (
+        "TQ1_0",
+        Family.GGUF,
+        GGUFRecipe(LlamaFtype.TQ1_0, output=GGMLType.Q6_K, token_embd=GGMLType.Q4_K),
     )
     MXFP4_MOE = (
         "MXFP4_MOE",

@@ -356,8 +356,8 @@ _FTYPE_GUESSED = 1024
 def file_type_format(file_type: int) -> WeightFormat | None:
     """The :class:`WeightFormat` of a ``general.file_type`` (llama.cpp LLAMA_FTYPE), if any.
 
-    >>> file_type_format(15).label, file_type_format(32).label, file_type_format(3)
-    ('Q4_K_M', 'BF16', None)
+    >>> file_type_format(15).label, file_type_format(3).label, file_type_format(4)
+    ('Q4_K_M', 'Q4_1', None)
     """
     try:
         ftype = LlamaFileType(file_type & ~_FTYPE_GUESSED)
