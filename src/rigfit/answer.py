@@ -44,6 +44,7 @@ class Query:
     engine: str = AUTO_ENGINE
     settings: EngineSettings = DEFAULT_SETTINGS
     ram: str | int | None = None
+    wired_limit_mb: int | None = None  # Apple silicon: iogpu.wired_limit_mb
     files: bool = False  # the model may be a path or a Hugging Face id (the CLI's show/fit)
 
 
@@ -77,6 +78,7 @@ def plan(q: Query) -> Plan:
         engine=q.settings,
         mix=q.add_gpu,
         ram=q.ram,
+        wired_limit_mb=q.wired_limit_mb,
     )
     engine_reason = None
     if profile.name == AUTO_ENGINE and q.gpu is not None:

@@ -185,12 +185,14 @@ def make_request(
     mix: Sequence[str] = (),
     files: bool = False,
     ram: str | int | None = None,
+    wired_limit_mb: int | None = None,
 ) -> tuple[AnyModel, Request]:
     """Resolve names and strings into a :class:`Request` (``quant`` None: the native format).
 
     ``mix`` names further accelerators in the same host (a mixed system); ``files`` lets
     ``model`` be a path or a Hugging Face id (see :func:`resolve_model`); ``ram`` is the host's
-    system RAM (``64GB``), checked against what the plan puts there.
+    system RAM (``64GB``), checked against what the plan puts there; ``wired_limit_mb`` is
+    macOS's GPU memory limit on Apple silicon (``iogpu.wired_limit_mb``).
     """
     m = resolve_model(model, files=files) if isinstance(model, str) else model
     g = get_gpu(gpu)
@@ -232,6 +234,7 @@ def make_request(
             gpus,
             tuple(get_gpu(x) for x in mix),
             None if ram is None else parse_bytes(ram),
+            wired_limit_mb,
         ),
         allow_ctx_over_max=force_ctx,
         engine=engine or EngineSettings(),

@@ -121,6 +121,11 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the document
     "--ram",
     help="System RAM of the host (64GB, 128GiB): checks what the plan puts there.",
 )
+@click.option(
+    "--wired-limit-mb",
+    type=click.IntRange(1, 1 << 24),
+    help="Apple silicon: the GPU memory limit set with sudo sysctl iogpu.wired_limit_mb=N.",
+)
 @click.option("--engine-version", help="Engine version whose accounting applies (b5331, 0.8.5).")
 @click.option("--tp", type=click.IntRange(1, MAX_GPUS), help="vLLM/SGLang tensor parallel size.")
 @click.option("--pp", type=click.IntRange(1, MAX_GPUS), help="vLLM/SGLang pipeline stages.")
@@ -166,6 +171,7 @@ def fit(
     add_gpu: tuple[str, ...],
     engine: str,
     ram: str | None,
+    wired_limit_mb: int | None,
     engine_version: str | None,
     tp: int | None,
     pp: int | None,
@@ -219,6 +225,7 @@ def fit(
         engine=engine,
         settings=settings,
         ram=ram,
+        wired_limit_mb=wired_limit_mb,
         files=True,
     )
     if gpu is None:
@@ -350,7 +357,7 @@ def _render_fit(d: dict[str, Any], unit: str) -> None:
         for s in d["suggestions"]:
             click.echo(
                 f"  - {s['change']}: {b(s['per_gpu_bytes'])} per GPU,"
-                f" {b(s['headroom_per_gpu_bytes'])} free"
+                f" {b(s['headroom_per_gpu_bytes'])} free; costs {s['cost']}"
             )
     if d.get("command"):
         click.echo("")

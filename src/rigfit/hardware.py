@@ -26,6 +26,7 @@ __all__ = [
 # (48 GiB), M2 Max 96GB (72 GiB) and M2 Ultra 192GB (144 GiB). Used only for Apple entries
 # without a reading of their own.
 APPLE_DEFAULT_WORKING_SET_FRACTION = 0.75
+MIB_BYTES = 1024**2
 
 
 def capacity_bytes(gpu: GPURecord) -> int:
@@ -74,8 +75,23 @@ class System:
     # the host's system RAM (``--ram``); None: not checked. On Apple silicon it is the one
     # unified pool that GPU and host terms share.
     host_ram_bytes: int | None = None
+    # Apple silicon: the GPU wired-memory limit set with `sudo sysctl iogpu.wired_limit_mb=N`
+    # (macOS 14+); None: macOS's default working-set limit
+    wired_limit_mb: int | None = None
 
     def __post_init__(self) -> None:
+        if self.wired_limit_mb is not None:
+            if not self.gpu.unified_memory:
+                raise InvalidSpecError(
+                    f"--wired-limit-mb is macOS's GPU memory limit on Apple silicon, not an"
+                    f" option for {self.gpu.name}"
+                )
+            top = self.gpu.memory_bytes // MIB_BYTES
+            if not 1 <= self.wired_limit_mb <= top:
+                raise InvalidSpecError(
+                    f"--wired-limit-mb must be between 1 and the machine's {top:,} MiB,"
+                    f" got {self.wired_limit_mb:,}"
+                )
         if self.host_ram_bytes is not None and self.host_ram_bytes < 0:
             raise InvalidSpecError(
                 f"--ram must be a size of at least 0, like 64GB or 128GiB;"
@@ -109,11 +125,14 @@ class System:
 
     def with_count(self, count: int) -> System:
         """The same system with ``count`` of its main kind of device."""
-        return System(self.gpu, count, self.mix, self.host_ram_bytes)
+        return System(self.gpu, count, self.mix, self.host_ram_bytes, self.wired_limit_mb)
 
     @property
     def capacities_bytes(self) -> tuple[int, ...]:
-        """Capacity of each device, in :attr:`devices` order."""
+        """Capacity of each device, in :attr:`devices` order (on Apple silicon, the wired
+        limit when one is set)."""
+        if self.wired_limit_mb is not None:
+            return (self.wired_limit_mb * MIB_BYTES,)
         return tuple(capacity_bytes(g) for g in self.devices)
 
     @property

@@ -112,6 +112,7 @@ class SuggestionReport(_Report):
     headroom_per_gpu_bytes: int
     option: str
     value: str
+    cost: str = ""  # what it costs the user: a setting, accuracy, speed, ... (cheapest first)
 
 
 class FitReport(_Report):
@@ -332,7 +333,10 @@ def fit_report(
         per_gpu_bytes=est.per_gpu_bytes,
         capacity_per_gpu_bytes=est.capacity_per_gpu_bytes,
         capacity_total_bytes=est.capacity_total_bytes,
-        capacity_basis=capacity_basis(req.system.devices[est.tightest_index]),
+        capacity_basis=capacity_basis(req.system.devices[est.tightest_index])
+        if req.system.wired_limit_mb is None
+        else f"macOS GPU wired limit set to {req.system.wired_limit_mb:,} MiB"
+        f" (sudo sysctl iogpu.wired_limit_mb={req.system.wired_limit_mb})",
         headroom_per_gpu_bytes=est.headroom_per_gpu_bytes,
         shortfall_per_gpu_bytes=est.shortfall_bytes,
         max_ctx_tokens=result.max_context_tokens,
@@ -385,6 +389,7 @@ def fit_report(
                 headroom_per_gpu_bytes=s.headroom_per_gpu_bytes,
                 option=s.option,
                 value=s.value,
+                cost=s.cost.value,
             )
             for s in result.suggestions
         ],

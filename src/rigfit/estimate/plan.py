@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from rigfit.catalog.schema import GPURecord
 from rigfit.errors import RigfitError
 from rigfit.estimate.memory import MAX_SEQS, EngineProfile, Estimate, Request, estimate
 from rigfit.hardware import System
 from rigfit.quant import Family, KVCacheType, WeightFormat
+from rigfit.units import MIB
 
 __all__ = [
+    "Cost",
     "FitResult",
     "GPURow",
     "Suggestion",
@@ -51,6 +54,20 @@ def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
             lo = mid
         else:
             hi = mid - 1
+    return lo
+
+
+def _smallest(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
+    """Smallest x in [lo, hi] with ok(x), given ok is monotone (false then true); hi+1 if
+    none."""
+    if lo > hi or not ok(hi):
+        return hi + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid + 1
     return lo
 
 
@@ -96,6 +113,23 @@ def min_gpus(req: Request, profile: EngineProfile | None = None) -> int | None:
     return _gpu_search(req, profile)[0]
 
 
+class Cost(StrEnum):
+    """What a suggestion costs the user, cheapest first: the order :func:`suggestions` ranks
+    them in. A setting costs nothing; a quantized KV cache a little accuracy; offloading to
+    system RAM speed; smaller weights more accuracy; a shorter context or fewer sequences what
+    the deployment can do; more accelerators money."""
+
+    SETTING = "a setting"
+    KV_PRECISION = "a little accuracy"
+    SPEED = "speed"
+    WEIGHT_PRECISION = "accuracy"
+    CAPABILITY = "context or concurrency"
+    HARDWARE = "hardware"
+
+
+_COST_ORDER = tuple(Cost)
+
+
 @dataclass(frozen=True)
 class Suggestion:
     """One change that would make a request fit, with its result."""
@@ -103,8 +137,17 @@ class Suggestion:
     change: str
     per_gpu_bytes: int
     headroom_per_gpu_bytes: int
-    option: str  # the request field it changes: gpus, quant, kv_type, ctx or seqs
+    option: str  # the request field it changes: gpus, quant, kv_type, ctx, seqs, ngl, ...
     value: str  # its new value, as the CLI flag and the web form take it
+    cost: Cost = Cost.SETTING  # what it costs the user: the order suggestions come in
+
+
+# macOS keeps memory for itself above the GPU wired limit; rigfit suggests limits that leave
+# 8 GiB to the system (a margin rigfit chooses, not an Apple figure: Apple documents none).
+APPLE_OS_MARGIN_MIB = 8 * 1024
+# vLLM users raise --gpu-memory-utilization up to 0.95 (the measurement set's logs run 0.90 to
+# 0.95); above that CUDA graphs and other processes have too little room to count on.
+VLLM_UTILIZATION_CEILING = 0.95
 
 
 def _try(req: Request, profile: EngineProfile | None) -> Estimate | None:
@@ -116,64 +159,154 @@ def _try(req: Request, profile: EngineProfile | None) -> Estimate | None:
 
 
 def suggestions(req: Request, profile: EngineProfile | None = None) -> list[Suggestion]:
-    """Changes that would make a request that does not fit, fit (empty when it fits)."""
+    """Changes that would make a request that does not fit, fit (empty when it fits), each
+    re-estimated under the same engine, cheapest for the user first (see :class:`Cost`)."""
     if fits(req, profile):
         return []
+    engine = (profile.resolve(req) if profile is not None else estimate_engine(req)).name
     out: list[Suggestion] = []
 
-    def add(change: str, est: Estimate | None, option: str, value: object) -> None:
+    def add(cost: Cost, change: str, est: Estimate | None, option: str, value: object) -> None:
         if est is not None:
             out.append(
                 Suggestion(
-                    change, est.per_gpu_bytes, est.headroom_per_gpu_bytes, option, str(value)
+                    change,
+                    est.per_gpu_bytes,
+                    est.headroom_per_gpu_bytes,
+                    option,
+                    str(value),
+                    cost,
                 )
             )
 
-    n = min_gpus(req, profile)
-    if n is not None and n != req.system.count:
-        add(
-            f"use {n} × {req.system.gpu.id} (--gpus {n})",
-            _try(replace(req, system=req.system.with_count(n)), profile),
-            "gpus",
-            n,
-        )
+    _setting_suggestions(req, profile, engine, add)
+    for kv in (KVCacheType.Q8_0, KVCacheType.FP8, KVCacheType.Q4_0):
+        if kv.bits_per_element < req.kv_type.bits_per_element:
+            est = _try(replace(req, kv_type=kv), profile)
+            if est is not None:
+                change = f"store the KV cache as {kv.flag} (--kv-type {kv.flag})"
+                add(Cost.KV_PRECISION, change, est, "kv_type", kv.flag)
+                break
+    if engine == "llama.cpp":
+        _offload_suggestions(req, profile, add)
     family = req.weight_format.family
     candidates = [f for f in WeightFormat if f.family is family or family is Family.FLOAT]
     for fmt in sorted(candidates, key=lambda f: f.nominal_bits, reverse=True):
         if fmt.nominal_bits < req.weight_format.nominal_bits:
             est = _try(replace(req, weight_format=fmt), profile)
             if est is not None:
-                add(f"quantize to {fmt.label} (--quant {fmt.label})", est, "quant", fmt.label)
-                break
-    for kv in (KVCacheType.Q8_0, KVCacheType.FP8, KVCacheType.Q4_0):
-        if kv.bits_per_element < req.kv_type.bits_per_element:
-            est = _try(replace(req, kv_type=kv), profile)
-            if est is not None:
-                add(
-                    f"store the KV cache as {kv.flag} (--kv-type {kv.flag})",
-                    est,
-                    "kv_type",
-                    kv.flag,
-                )
+                change = f"quantize to {fmt.label} (--quant {fmt.label})"
+                add(Cost.WEIGHT_PRECISION, change, est, "quant", fmt.label)
                 break
     ctx = max_context(req, profile)
     if ctx >= 1:
-        add(
-            f"shorten the context to {ctx:,} tokens (--ctx {ctx})",
-            _try(replace(req, ctx_tokens=ctx), profile),
-            "ctx",
-            ctx,
-        )
+        change = f"shorten the context to {ctx:,} tokens (--ctx {ctx})"
+        add(Cost.CAPABILITY, change, _try(replace(req, ctx_tokens=ctx), profile), "ctx", ctx)
     if req.seqs > 1:
         s = max_seqs(req, profile)
         if s >= 1:
-            add(
-                f"serve {s} concurrent sequences (--seqs {s})",
-                _try(replace(req, seqs=s), profile),
-                "seqs",
-                s,
-            )
+            change = f"serve {s} concurrent sequences (--seqs {s})"
+            add(Cost.CAPABILITY, change, _try(replace(req, seqs=s), profile), "seqs", s)
+    n = min_gpus(req, profile)
+    if n is not None and n != req.system.count:
+        add(
+            Cost.HARDWARE,
+            f"use {n} × {req.system.gpu.id} (--gpus {n})",
+            _try(replace(req, system=req.system.with_count(n)), profile),
+            "gpus",
+            n,
+        )
+    out.sort(key=lambda x: _COST_ORDER.index(x.cost))
     return out
+
+
+def estimate_engine(req: Request) -> EngineProfile:
+    """The engine that prices ``req`` by default."""
+    from rigfit.engines.choice import AUTO
+
+    return AUTO.resolve(req)
+
+
+_Add = Callable[[Cost, str, "Estimate | None", str, object], None]
+
+
+def _setting_suggestions(
+    req: Request, profile: EngineProfile | None, engine: str, add: _Add
+) -> None:
+    """Settings that cost nothing: macOS's GPU wired limit, vLLM's memory share."""
+    system = req.system
+    if system.gpu.unified_memory:
+        top = system.gpu.memory_bytes // MIB - APPLE_OS_MARGIN_MIB
+        base = system.capacity_per_gpu_bytes // MIB // 1024 * 1024
+
+        def limit(k: int) -> int:
+            return min(base + 1024 * k, top)
+
+        def at(k: int) -> Request:
+            return replace(req, system=replace(system, wired_limit_mb=limit(k)))
+
+        steps = -(-(top - base) // 1024)
+        if steps >= 1:
+            k = _smallest(1, steps, lambda k: fits(at(k), profile))
+            if k <= steps:
+                mb = limit(k)
+                add(
+                    Cost.SETTING,
+                    f"raise macOS's GPU memory limit to {mb:,} MiB (sudo sysctl"
+                    f" iogpu.wired_limit_mb={mb}; --wired-limit-mb {mb})",
+                    _try(at(k), profile),
+                    "wired_limit_mb",
+                    mb,
+                )
+    if engine == "vllm":
+        u = req.engine.gpu_memory_utilization or 0.9
+        if u < VLLM_UTILIZATION_CEILING:
+            more = replace(req.engine, gpu_memory_utilization=VLLM_UTILIZATION_CEILING)
+            add(
+                Cost.SETTING,
+                f"give vLLM {VLLM_UTILIZATION_CEILING:g} of each GPU"
+                f" (--gpu-memory-utilization {VLLM_UTILIZATION_CEILING:g})",
+                _try(replace(req, engine=more), profile),
+                "gpu_memory_utilization",
+                VLLM_UTILIZATION_CEILING,
+            )
+
+
+def _offload_suggestions(req: Request, profile: EngineProfile | None, add: _Add) -> None:
+    """llama.cpp: keep the experts of the first N layers in RAM (MoE), or only N layers on
+    the GPUs; N chosen to fill the GPUs, and the RAM when --ram is given."""
+    s, layers = req.engine, req.arch.num_layers
+    if req.arch.moe is not None and not s.cpu_moe and s.ngl is None:
+        start = s.n_cpu_moe
+
+        def with_moe(k: int) -> Request:
+            return replace(req, engine=replace(s, n_cpu_moe=k))
+
+        # fewest expert layers in RAM that fit: fits(with_moe(k)) turns true as k grows
+        k = _smallest(start + 1, layers, lambda k: fits(with_moe(k), profile))
+        if k <= layers:
+            add(
+                Cost.SPEED,
+                f"keep the experts of the first {k} layers in system RAM (--n-cpu-moe {k})",
+                _try(with_moe(k), profile),
+                "n_cpu_moe",
+                k,
+            )
+            return
+    top = layers if s.ngl is None else min(s.ngl, layers)
+
+    def with_ngl(k: int) -> Request:
+        return replace(req, engine=replace(s, ngl=k))
+
+    n = _largest(0, top - 1, lambda k: fits(with_ngl(k), profile)) if top > 0 else -1
+    if n >= 1:
+        add(
+            Cost.SPEED,
+            f"offload {n} of {layers} layers to the GPUs, the rest in system RAM (--ngl {n})",
+            _try(with_ngl(n), profile),
+            "ngl",
+            n,
+        )
 
 
 @dataclass(frozen=True)

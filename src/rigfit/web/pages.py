@@ -180,8 +180,11 @@ def calculator(request: Request) -> Response:
         view["bar"] = charts.stacked_bar(fit)
         view["chart"] = charts.line_chart(service.curve(q), fit.ctx_tokens)
         view["gpu_rec"] = get_gpu(fit.gpu)
+        # a suggestion links to the calculator where it changes one of the calculator's own
+        # inputs; engine options it does not have yet are shown as text
         view["suggestion_links"] = [
-            _link("/", {**state, s.option: s.value}) for s in fit.suggestions
+            _link("/", {**state, s.option: s.value}) if s.option in state else None
+            for s in fit.suggestions
         ]
         view["cli"] = shlex.join(
             [
