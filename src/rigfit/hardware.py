@@ -1,7 +1,8 @@
 """Accelerators and systems: how much memory a GPU (or N of them) really offers.
 
-Capacity is what the driver reports when the catalog has that reading (nvidia-smi's total, or
-on Apple silicon Metal's ``recommendedMaxWorkingSetSize``, the default limit of GPU-wired
+Capacity is what programs are told: the runtime's total (cudaMemGetInfo, which vLLM logs as
+``total_gpu_memory``) when the catalog has that reading, else the driver's (nvidia-smi's total,
+or on Apple silicon Metal's ``recommendedMaxWorkingSetSize``, the default limit of GPU-wired
 memory), else the physical capacity from the datasheet. The estimate then takes a runtime
 reserve off each device.
 """
@@ -19,6 +20,8 @@ __all__ = [
     "System",
     "capacity_basis",
     "capacity_bytes",
+    "driver_capacity_bytes",
+    "peer_fabric",
 ]
 
 # macOS lets the GPU wire 3/4 of unified memory by default on these machines: the catalog's
@@ -35,6 +38,8 @@ def capacity_bytes(gpu: GPURecord) -> int:
     A board with several devices (the MI250X's two GCDs) is counted per device: its memory
     is split evenly between them and a model must be sharded across them.
     """
+    if gpu.runtime_total_bytes is not None:
+        return gpu.runtime_total_bytes
     if gpu.driver_reported_bytes is not None:
         return gpu.driver_reported_bytes
     if gpu.vendor is Vendor.APPLE:
@@ -42,8 +47,18 @@ def capacity_bytes(gpu: GPURecord) -> int:
     return gpu.memory_bytes // gpu.devices_per_board
 
 
+def driver_capacity_bytes(gpu: GPURecord) -> int:
+    """The driver's total (nvidia-smi, rocm-smi), for engines calibrated on it: SGLang reads
+    nvidia-smi to size its defaults, and its logged free memory is measured against it."""
+    if gpu.driver_reported_bytes is not None:
+        return gpu.driver_reported_bytes
+    return capacity_bytes(gpu)
+
+
 def capacity_basis(gpu: GPURecord) -> str:
     """Where :func:`capacity_bytes` comes from, in words."""
+    if gpu.runtime_total_bytes is not None:
+        return f"runtime reading ({gpu.runtime_total_reading})"
     if gpu.driver_reported_bytes is not None:
         return f"driver reading ({gpu.driver_reported_reading})"
     if gpu.vendor is Vendor.APPLE:
@@ -54,6 +69,20 @@ def capacity_basis(gpu: GPURecord) -> str:
             f" {gpu.devices_per_board} devices; --gpus counts devices"
         )
     return f"datasheet capacity ({gpu.memory_gb:g} GB marketed)"
+
+
+def peer_fabric(gpu: GPURecord) -> bool:
+    """Whether the GPUs of a node sit on one switched fabric (NVLink/NVSwitch on SXM boards,
+    Infinity Fabric on OAM ones), not on PCIe with at most a two-card bridge: the catalog's
+    form factor and interconnect say which."""
+    form = gpu.form_factor.lower()
+    link = gpu.interconnect.lower()
+    return (
+        form.startswith(("sxm", "oam"))
+        or "nvswitch" in link
+        or "nvlink switch" in link
+        or "infinity fabric" in link
+    )
 
 
 # The most accelerators one request may name: far above any single deployment (an 8-GPU node ×

@@ -200,3 +200,36 @@ def test_mxfp4_experts_are_padded_for_marlin_on_hopper_before_0_10_2() -> None:
     w_old = VLLM.stage_weight_bytes(old, stage, True, True)
     assert w_old > w_new
     assert round((w_old - w_new) / GIB, 1) == 5.1  # 36 x 128 experts x 3 matrices
+
+
+def test_memory_outside_pytorch_follows_the_topology() -> None:
+    """One GPU, PCIe peers (custom all-reduce off), an NVLink node, a stage in another node."""
+    from rigfit.engines.vllm import (
+        NON_TORCH_FABRIC_BYTES,
+        NON_TORCH_PCIE_BYTES,
+        NON_TORCH_REMOTE_STAGE_BYTES,
+        NON_TORCH_SINGLE_BYTES,
+        NON_TORCH_V064_BYTES,
+    )
+
+    def non_torch(req: Request) -> int:
+        return next(t.per_gpu_bytes for t in estimate(req, VLLM).terms if t.key == "non_torch")
+
+    llama = "meta-llama/Llama-3.1-8B-Instruct"
+    assert non_torch(_req(llama, "rtx-4090")) == NON_TORCH_SINGLE_BYTES
+    assert non_torch(_req(llama, "rtx-3090", version="0.6.4")) == NON_TORCH_V064_BYTES
+    assert non_torch(_req(llama, "l4", gpus=4)) == NON_TORCH_PCIE_BYTES
+    assert non_torch(_req(llama, "h100-sxm", gpus=8)) == NON_TORCH_FABRIC_BYTES
+    big = _req("meta-llama/Llama-3.1-405B-Instruct", "h100-sxm", gpus=16, quant="FP8", tp=8, pp=2)
+    assert non_torch(big) == NON_TORCH_REMOTE_STAGE_BYTES
+    # PCIe peers leave more for the KV cache than an NVLink node's all-reduce buffers
+    assert NON_TORCH_PCIE_BYTES < NON_TORCH_FABRIC_BYTES < NON_TORCH_REMOTE_STAGE_BYTES
+
+
+def test_budget_starts_from_the_runtime_total() -> None:
+    """vLLM's budget is utilization × cudaMemGetInfo's total: 23.58 GiB on an RTX 3090."""
+    from rigfit.units import GIB
+
+    est = estimate(_req("meta-llama/Llama-3.1-8B-Instruct", "rtx-3090"), VLLM)
+    assert est.capacity_per_gpu_bytes == int(23.58 * GIB)
+    assert est.per_gpu_bytes == int(int(23.58 * GIB) * 0.9)

@@ -267,6 +267,16 @@ class GPURecord(_Strict):
         default=None, description="the reading as printed, e.g. 'nvidia-smi: 81559MiB'"
     )
     driver_reported_source: HttpUrl | None = None
+    runtime_total_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="total memory the CUDA/ROCm runtime reports to programs (cudaMemGetInfo,"
+        " torch.cuda.mem_get_info), in bytes: below the driver's total by what it reserves",
+    )
+    runtime_total_reading: str | None = Field(
+        default=None, description="the reading as printed, e.g. 'total_gpu_memory (23.58GiB)'"
+    )
+    runtime_total_source: HttpUrl | None = None
     unified_memory: bool = False
     devices_per_board: int = Field(
         default=1, ge=1, le=8, description="GPUs the software sees per board (MI250X: 2 GCDs)"
@@ -293,6 +303,13 @@ class GPURecord(_Strict):
                 )
             if self.driver_reported_bytes > self.memory_bytes:
                 raise ValueError("driver_reported_bytes exceeds memory_bytes")
+        if self.runtime_total_bytes is not None:
+            if self.runtime_total_source is None or not self.runtime_total_reading:
+                raise ValueError(
+                    "runtime_total_bytes needs runtime_total_reading and runtime_total_source"
+                )
+            if self.runtime_total_bytes > (self.driver_reported_bytes or self.memory_bytes):
+                raise ValueError("runtime_total_bytes exceeds the driver's total")
         if self.unified_memory != (self.segment is Segment.APPLE_SILICON):
             raise ValueError("unified_memory must be true exactly for apple-silicon entries")
         return self

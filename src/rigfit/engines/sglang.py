@@ -34,6 +34,7 @@ from rigfit.engines.sharding import (
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
 from rigfit.estimate.terms import TermKind
+from rigfit.hardware import driver_capacity_bytes
 from rigfit.quant import KVCacheType
 from rigfit.units import GIB, MIB
 
@@ -141,7 +142,12 @@ class SGLangProfile(ProfileBase):
 
     def gpu_mem_mib(self, req: Request) -> int:
         """nvidia-smi's memory.total in MiB, the minimum over GPUs (utils/common.py)."""
-        return req.system.capacity_per_gpu_bytes // MIB
+        return self.driver_total(req) // MIB
+
+    def driver_total(self, req: Request) -> int:
+        """The driver's total per GPU: the figure SGLang's defaults and the logged free
+        memory of CONTEXT_*_BYTES are measured against (not the runtime's smaller total)."""
+        return min(driver_capacity_bytes(g) for g in req.system.devices)
 
     def mem_fraction_static(self, req: Request) -> float:
         if req.engine.mem_fraction_static is not None:
@@ -158,8 +164,11 @@ class SGLangProfile(ProfileBase):
     def context_bytes(self, req: Request) -> int:
         return CONTEXT_SINGLE_BYTES if req.system.n_devices == 1 else CONTEXT_TP_BYTES
 
+    def capacities(self, req: Request) -> tuple[int, ...]:
+        return tuple(driver_capacity_bytes(g) for g in req.system.devices)
+
     def free_before_weights(self, req: Request) -> int:
-        return req.system.capacity_per_gpu_bytes - self.context_bytes(req)
+        return self.driver_total(req) - self.context_bytes(req)
 
     def check(self, req: Request) -> None:
         self._check(req)

@@ -40,6 +40,7 @@ from rigfit.engines.sharding import (
 from rigfit.engines.tensors import request_tensors
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
 from rigfit.estimate.terms import TermKind
+from rigfit.hardware import peer_fabric
 from rigfit.quant import KVCacheType, WeightFormat
 from rigfit.units import GIB
 
@@ -65,12 +66,29 @@ V0_MIN_BATCHED_TOKENS = 2048
 V0_CHUNKED_ABOVE_TOKENS = 32768
 V0_CHUNK_TOKENS = 512
 V0_MAX_SEQS = 256
-# Memory outside PyTorch that the profile run sees: 0.35 GiB on one RTX 3090
-# ("non_torch_memory=0.35GiB", vllm-project/vllm#10517), 2.53 GiB per rank with TP 8
-# ("non_torch_memory takes 2.53GiB", a DeepSeek-R1 TP8×PP2 log in vllm-project/vllm#13004):
-# NCCL buffers and the custom all-reduce workspace grow it when there are peers.
-NON_TORCH_SINGLE_BYTES = int(0.35 * GIB)
-NON_TORCH_TP_BYTES = int(2.53 * GIB)
+# Memory outside PyTorch that the profile run counts, per rank ("non_torch_memory"), by how
+# the ranks talk to each other; medians of the logs in docs/measurements.md ("vLLM memory
+# outside PyTorch"), each figure as vLLM printed it:
+# * vLLM up to 0.6.4.post1 ("Memory profiling results: ... non_torch_memory=0.35GiB", the
+#   only clean log of that accounting: one RTX 3090, vllm-project/vllm#10517);
+# * 0.6.5 on, one GPU: 0.16 (H100, vllm-project/vllm#12126) and 0.26 GiB (an 80 GB card,
+#   xinyuwei-david/david-share); median 0.21;
+# * several GPUs on PCIe, where vLLM turns its custom all-reduce off ("not supported on more
+#   than two PCIe-only GPUs"): 0.20, 0.20, 0.20 and 0.20 (4× RTX 2080 Ti and an RTX 3090 rig,
+#   jackypanster/deploy-qwen, deploy-DeepSeek-R1-0528-Qwen3-8B, vllm#14447), 0.25 (2× RTX
+#   4090, vllm#13061), 0.36 GiB (8× L40S, gnosia93/vlm-distillation); median 0.20;
+# * GPUs on one NVLink/NVSwitch or Infinity Fabric, custom all-reduce on: the ranks of a node
+#   print 1.03-1.07 GiB in four multi-node A100 SXM4 runs (surajssd/llm-k8s); median 1.05;
+# * the last pipeline stage when it sits in another node: 2.11, 2.11, 2.15, 2.24 (surajssd
+#   /llm-k8s) and 2.53 GiB (DeepSeek-R1 TP8×PP2, vllm#13004); median 2.15.
+NON_TORCH_V064_BYTES = int(0.35 * GIB)
+NON_TORCH_SINGLE_BYTES = int(0.21 * GIB)
+NON_TORCH_PCIE_BYTES = int(0.20 * GIB)
+NON_TORCH_FABRIC_BYTES = int(1.05 * GIB)
+NON_TORCH_REMOTE_STAGE_BYTES = int(2.15 * GIB)
+V064_ACCOUNTING_UNTIL = (0, 6, 4)  # PR #10511 (0.6.5) replaced that profiling and its log
+# GPUs one node holds: HGX/DGX and UBB boards carry 8; more GPUs mean more than one node
+GPUS_PER_NODE = 8
 ACT_BYTES = 2  # activations in the model dtype (bf16/f16)
 LOGIT_BYTES = 4  # the sampler upcasts logits to f32
 # V1's profile run ends with a sampler warm-up on min(max_num_seqs, batched tokens) rows of
@@ -229,7 +247,7 @@ class VLLMProfile(ProfileBase):
             - self.stage_weight_bytes(req, stage, first, last)
             - self.rotary_bytes(req.arch)
             - self.activation_bytes(req, last)
-            - self.non_torch_bytes(req)
+            - self.non_torch_bytes(req, last)
         )
 
     def _stage_blocks(self, req: Request, stage: range, first: bool, last: bool) -> int:
@@ -289,8 +307,29 @@ class VLLMProfile(ProfileBase):
         per_token = 2 * h + max(attn, mlp)
         return t * per_token * ACT_BYTES
 
-    def non_torch_bytes(self, req: Request) -> int:
-        return NON_TORCH_SINGLE_BYTES if req.system.n_devices == 1 else NON_TORCH_TP_BYTES
+    def non_torch_bytes(self, req: Request, last: bool = True) -> int:
+        """Memory outside PyTorch on a rank of the last pipeline stage (``last``) or of
+        another one, by vLLM's accounting and the GPUs' topology (see NON_TORCH_*)."""
+        n = req.system.n_devices
+        if n == 1:
+            if self.version(req) <= V064_ACCOUNTING_UNTIL:
+                return NON_TORCH_V064_BYTES
+            return NON_TORCH_SINGLE_BYTES
+        if not peer_fabric(req.system.gpu):
+            return NON_TORCH_PCIE_BYTES
+        _, pp = self.tp_pp(req)
+        if last and pp > 1 and n > GPUS_PER_NODE:
+            return NON_TORCH_REMOTE_STAGE_BYTES
+        return NON_TORCH_FABRIC_BYTES
+
+    def topology(self, req: Request) -> str:
+        """How the ranks talk: one GPU, PCIe, a fabric node, or several nodes."""
+        n = req.system.n_devices
+        if n == 1:
+            return "single GPU"
+        if not peer_fabric(req.system.gpu):
+            return "PCIe"
+        return "fabric, several nodes" if n > GPUS_PER_NODE else "fabric (NVLink/xGMI)"
 
     def _groups(self, req: Request, stage: range) -> list[_Group]:
         layers = [req.arch.layers[i] for i in stage]
@@ -323,7 +362,7 @@ class VLLMProfile(ProfileBase):
         w = self.stage_weight_bytes(req, stage, first, last)
         rot = self.rotary_bytes(req.arch)
         act = self.activation_bytes(req, last)
-        other = self.non_torch_bytes(req)
+        other = self.non_torch_bytes(req, last)
         budget = self._stage_budget(req, stage, first, last)
         pool = max(0, budget)
         return [
@@ -362,8 +401,10 @@ class VLLMProfile(ProfileBase):
                 "memory outside PyTorch",
                 other * n,
                 other,
-                "NCCL, cuBLAS and the custom all-reduce workspace, as vLLM's logs report it",
-                {"per_gpu_bytes": other},
+                "NCCL, cuBLAS and the custom all-reduce workspace: medians of vLLM's logs for"
+                " one GPU, PCIe peers, an NVLink/Infinity Fabric node, or a stage in another"
+                " node",
+                {"per_gpu_bytes": other, "topology": self.topology(req)},
             ),
             Term(
                 TermKind.KV_CACHE,

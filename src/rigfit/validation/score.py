@@ -125,6 +125,7 @@ def _gpu(row: Measurement) -> GPURecord:
                 "driver_reported_bytes": total,
                 "driver_reported_reading": "total memory printed in the measured log",
                 "driver_reported_source": row.source,
+                "runtime_total_bytes": None,
                 "memory_bytes": max(gpu.memory_bytes, total),
             }
         )
