@@ -1,9 +1,10 @@
 """The answers users come for: does it fit, how much context or concurrency fits, what would
 make it fit, and which catalog accelerators fit.
 
-Every answer is a search over :func:`rigfit.estimate.memory.estimate`, which never falls as
-context, sequences, GPUs' load or bits grow (a property test holds it to that), so bisection
-finds the exact limit.
+Every answer is a search over :func:`rigfit.estimate.memory.estimate`, whose ``fits`` never
+turns True as context, sequences, bits per weight or KV bits grow, under every engine
+(tests/property/test_engine_monotone.py holds each to that, and its headroom too where the
+engine's placement does not change with the load), so bisection finds the exact limit.
 """
 
 from __future__ import annotations
