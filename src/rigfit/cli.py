@@ -12,9 +12,9 @@ import click
 from rigfit.answer import Query, answer, answer_table
 from rigfit.api import resolve_model
 from rigfit.catalog.lookup import Model, find_gpus, find_models
-from rigfit.errors import InvalidSpecError, RigfitError
+from rigfit.errors import RigfitError
 from rigfit.estimate.gguf_size import gguf_file_table
-from rigfit.estimate.settings import EngineSettings
+from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
 from rigfit.hardware import MAX_GPUS
 from rigfit.report import GPUTableReport, gguf_files_dict, gpu_dict, model_dict
 from rigfit.units import fmt_bytes
@@ -71,6 +71,22 @@ _UNIT = click.option(
 )
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the documented JSON.")
 
+_CLICK_TYPES: dict[str, Any] = {"int": int, "float": float, "text": str, "split": str}
+
+
+def _engine_options(f: Any) -> Any:
+    """The engine options, generated from the one table (rigfit.estimate.settings.OPTIONS)."""
+    for o in reversed(OPTIONS):
+        engines = ", ".join(sorted(o.engines))
+        help_ = f"{o.help} [{engines}]"
+        if o.kind == "bool":
+            f = click.option(o.flag, o.field, is_flag=True, help=help_)(f)
+        elif o.kind == "choice":
+            f = click.option(o.flag, o.field, type=click.Choice(o.choices), help=help_)(f)
+        else:
+            f = click.option(o.flag, o.field, type=_CLICK_TYPES[o.kind], help=help_)(f)
+    return f
+
 
 @main.command()
 @click.argument("model")
@@ -126,37 +142,7 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print the document
     type=click.IntRange(1, 1 << 24),
     help="Apple silicon: the GPU memory limit set with sudo sysctl iogpu.wired_limit_mb=N.",
 )
-@click.option("--engine-version", help="Engine version whose accounting applies (b5331, 0.8.5).")
-@click.option("--tp", type=click.IntRange(1, MAX_GPUS), help="vLLM/SGLang tensor parallel size.")
-@click.option("--pp", type=click.IntRange(1, MAX_GPUS), help="vLLM/SGLang pipeline stages.")
-@click.option("--ngl", type=click.IntRange(0, 100_000), help="llama.cpp -ngl: layers on GPU.")
-@click.option("--cpu-moe", is_flag=True, help="llama.cpp --cpu-moe: routed experts in RAM.")
-@click.option(
-    "--n-cpu-moe",
-    type=click.IntRange(0, 100_000),
-    help="llama.cpp: experts of the first N layers in RAM.",
-)
-@click.option("--tensor-split", help="llama.cpp --tensor-split, one proportion per GPU: 3,1.")
-@click.option(
-    "--flash-attn", type=click.Choice(["on", "off"]), help="llama.cpp -fa (default: auto)."
-)
-@click.option("--ubatch", type=click.IntRange(1, 1 << 20), help="llama.cpp -ub (default 512).")
-@click.option("--gpu-memory-utilization", type=float, help="vLLM's share of each GPU (0.9).")
-@click.option("--mem-fraction-static", type=float, help="SGLang's static share of each GPU.")
-@click.option(
-    "--max-num-batched-tokens", type=click.IntRange(1, 1 << 30), help="vLLM profiling batch."
-)
-@click.option("--max-num-seqs", type=click.IntRange(1, 1 << 20), help="vLLM --max-num-seqs.")
-@click.option(
-    "--q-bits",
-    type=click.Choice(["2", "3", "4", "5", "6", "8"]),
-    help="MLX: quantize the F16/BF16 checkpoint with mlx_lm.convert -q --q-bits N.",
-)
-@click.option(
-    "--attn-implementation",
-    type=click.Choice(["sdpa", "eager", "flash_attention_2"]),
-    help="transformers attn_implementation (default sdpa).",
-)
+@_engine_options
 @_UNIT
 @_JSON
 def fit(
@@ -172,46 +158,16 @@ def fit(
     engine: str,
     ram: str | None,
     wired_limit_mb: int | None,
-    engine_version: str | None,
-    tp: int | None,
-    pp: int | None,
-    ngl: int | None,
-    cpu_moe: bool,
-    n_cpu_moe: int | None,
-    tensor_split: str | None,
-    flash_attn: str | None,
-    ubatch: int | None,
-    gpu_memory_utilization: float | None,
-    mem_fraction_static: float | None,
-    max_num_batched_tokens: int | None,
-    max_num_seqs: int | None,
-    q_bits: str | None,
-    attn_implementation: str | None,
     unit: str,
     as_json: bool,
+    **engine_options: Any,
 ) -> None:
     """Will MODEL fit? Memory per term, per GPU and in total, headroom or shortfall.
 
     MODEL is a catalog id or alias, a path to a config.json, a .gguf or .safetensors file or a
     folder of them, or a Hugging Face id (only configs and headers are fetched).
     """
-    settings = EngineSettings(
-        version=engine_version,
-        tp=tp,
-        pp=pp or 1,
-        ngl=ngl,
-        cpu_moe=cpu_moe,
-        n_cpu_moe=n_cpu_moe or 0,
-        tensor_split=_split(tensor_split),
-        flash_attn=None if flash_attn is None else flash_attn == "on",
-        n_ubatch=ubatch,
-        gpu_memory_utilization=gpu_memory_utilization,
-        mem_fraction_static=mem_fraction_static,
-        max_num_batched_tokens=max_num_batched_tokens,
-        max_num_seqs=max_num_seqs,
-        mlx_bits=None if q_bits is None else int(q_bits),
-        attn_implementation=attn_implementation,
-    )
+    settings = EngineSettings(**settings_from(engine_options))
     query = Query(
         model,
         gpu,
@@ -236,17 +192,6 @@ def fit(
         _emit_json(report.model_dump(mode="json"))
         return
     _render_fit(report.model_dump(mode="json"), unit)
-
-
-def _split(text: str | None) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(x) for x in text.replace("/", ",").split(","))
-    except ValueError:
-        raise InvalidSpecError(
-            f"--tensor-split takes proportions separated by commas, e.g. 3,1; got {text!r}"
-        ) from None
 
 
 def _system_label(d: dict[str, Any]) -> str:

@@ -118,7 +118,9 @@ def test_errors() -> None:
         estimate(req_for(llama, quant="AWQ"), MLX)
     with pytest.raises(InvalidSpecError, match=r"allowed: f16, bf16"):
         estimate(req_for(llama, quant="BF16", kv_type="q8_0"), MLX)
-    with pytest.raises(InvalidSpecError, match=r"not 7"):
+    with pytest.raises(
+        InvalidSpecError, match=r"--q-bits must be one of 2, 3, 4, 5, 6, 8, got '7'"
+    ):
         estimate(req_for(llama, quant="BF16", engine=EngineSettings(mlx_bits=7)), MLX)
     with pytest.raises(InvalidSpecError, match=r"drop --tp"):
         estimate(req_for(llama, quant="BF16", engine=EngineSettings(tp=2)), MLX)

@@ -120,7 +120,7 @@ def test_errors() -> None:
             req_for(llama, "rtx-4090", gpus=2, quant="BF16", engine=EngineSettings(tp=2)),
             TRANSFORMERS,
         )
-    with pytest.raises(InvalidSpecError, match=r"allowed: sdpa, eager, flash_attention_2"):
+    with pytest.raises(InvalidSpecError, match=r"one of sdpa, eager, flash_attention_2"):
         estimate(
             req_for(llama, "rtx-4090", engine=EngineSettings(attn_implementation="flex")),
             TRANSFORMERS,

@@ -14,7 +14,7 @@ from typing import Protocol, cast
 
 from rigfit.errors import InvalidSpecError, UnknownNameError, closest
 from rigfit.estimate.memory import EngineProfile, Request
-from rigfit.estimate.settings import EngineSettings
+from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings, option, uses_by_engine
 
 __all__ = [
     "AUTO_ENGINE",
@@ -90,79 +90,25 @@ def command_line(profile: EngineProfile, req: Request, model_ref: str) -> str | 
     return out
 
 
-# The command-line flag of each EngineSettings field, for error messages.
-_FLAGS = {
-    "version": "--engine-version",
-    "tp": "--tp",
-    "pp": "--pp",
-    "ngl": "--ngl",
-    "cpu_moe": "--cpu-moe",
-    "n_cpu_moe": "--n-cpu-moe",
-    "tensor_split": "--tensor-split",
-    "flash_attn": "--flash-attn",
-    "n_ubatch": "--ubatch",
-    "gpu_memory_utilization": "--gpu-memory-utilization",
-    "mem_fraction_static": "--mem-fraction-static",
-    "max_num_batched_tokens": "--max-num-batched-tokens",
-    "max_num_seqs": "--max-num-seqs",
-    "block_size": "--block-size",
-    "enforce_eager": "--enforce-eager",
-    "attn_implementation": "--attn-implementation",
-    "mlx_bits": "--q-bits",
-}
-_LLAMA_SPLIT = {"version", "tp", "pp", "ngl", "cpu_moe", "n_cpu_moe", "tensor_split"}
-# The fields each engine's profile reads, whether to use them or to refuse them with its own
-# message; any other field set away from its default would be ignored, so it is refused.
-_READS: dict[str, frozenset[str]] = {
-    "generic": frozenset(),
-    "llama.cpp": frozenset(_LLAMA_SPLIT | {"flash_attn", "n_ubatch"}),
-    "ollama": frozenset(_LLAMA_SPLIT | {"flash_attn"}),  # its runner sets -ub itself
-    "vllm": frozenset(
-        {"version", "tp", "pp", "ngl", "cpu_moe", "n_cpu_moe", "gpu_memory_utilization"}
-        | {"max_num_batched_tokens", "max_num_seqs", "block_size", "enforce_eager"}
-    ),
-    "sglang": frozenset(_LLAMA_SPLIT | {"mem_fraction_static"}),
-    "transformers": frozenset(_LLAMA_SPLIT | {"attn_implementation"}),
-    "mlx": frozenset({"tp", "pp", "ngl", "cpu_moe", "n_cpu_moe", "mlx_bits"}),
-}
-
-
-# The fields each engine acts on (the rest of what it reads, it reads to refuse): an option
-# given without --engine picks the engine that has it (rigfit.engines.choice)
-_LAYER_SPLIT = frozenset({"ngl", "cpu_moe", "n_cpu_moe", "tensor_split", "flash_attn"})
-_USES: dict[str, frozenset[str]] = {
-    "llama.cpp": _LAYER_SPLIT | {"version", "n_ubatch"},
-    "ollama": frozenset({"version", "ngl", "flash_attn"}),
-    "vllm": frozenset(
-        {"version", "tp", "pp", "gpu_memory_utilization", "max_num_batched_tokens"}
-        | {"max_num_seqs", "block_size", "enforce_eager"}
-    ),
-    "sglang": frozenset({"version", "tp", "pp", "mem_fraction_static"}),
-    "transformers": frozenset({"version", "attn_implementation"}),
-    "mlx": frozenset({"mlx_bits"}),
-}
-
-
 def uses() -> dict[str, frozenset[str]]:
-    """The EngineSettings fields each engine acts on."""
-    return dict(_USES)
+    """The EngineSettings fields each engine acts on (from the one option table)."""
+    return uses_by_engine(tuple(e for e in ENGINES if e != AUTO_ENGINE))
 
 
 def flag(field_name: str) -> str:
     """The command-line flag of an EngineSettings field (``ngl`` -> ``--ngl``)."""
-    return _FLAGS[field_name]
+    return option(field_name).flag
 
 
 def check_settings(profile: EngineProfile, settings: EngineSettings) -> None:
     """Refuse options that ``profile`` would silently ignore (``--ubatch`` under vLLM, say)."""
-    reads = _READS.get(profile.name)
-    if reads is None:
-        return
-    default = EngineSettings()
+    if profile.name == AUTO_ENGINE:
+        return  # the options given pick the engine (rigfit.engines.choice)
+    used = uses().get(profile.name, frozenset())
     ignored = [
-        _FLAGS[f.name]
+        flag(f.name)
         for f in fields(EngineSettings)
-        if f.name not in reads and getattr(settings, f.name) != getattr(default, f.name)
+        if f.name not in used and getattr(settings, f.name) != getattr(DEFAULT_SETTINGS, f.name)
     ]
     if ignored:
         raise InvalidSpecError(

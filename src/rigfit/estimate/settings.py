@@ -1,31 +1,248 @@
-"""The engine options a plan depends on: parallelism, offload and each engine's memory knobs.
+"""The engine options a plan depends on: every option once, and the settings they make.
 
-Every field is the value of one engine flag (named beside it); ``None`` means "the engine's
-default", which each engine profile fills in from its own versioned constants.
+:data:`OPTIONS` is the one table of engine options: each one's flag, type, bounds, help, the
+engines that act on it and the engine source it mirrors. It feeds the checks of
+:class:`EngineSettings`, the CLI's options, the REST API's parameters, the refusal of options an
+engine does not have, and the automatic engine choice (an option given without ``--engine``
+picks the engine that has it), as datasette's SETTINGS table feeds its CLI and docs.
+
+Every EngineSettings field is the value of one option; ``None`` means "the engine's default",
+which each engine profile fills in from its own versioned constants.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 from rigfit.errors import InvalidSpecError
 
-__all__ = ["DEFAULT_SETTINGS", "MAX_BATCH_TOKENS", "EngineSettings"]
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "MAX_BATCH_TOKENS",
+    "OPTIONS",
+    "EngineSettings",
+    "Option",
+    "option",
+    "settings_from",
+    "uses_by_engine",
+]
 
 # Bound on token-count options, as for contexts (units.MAX_TOKENS = 2^30): far above any engine's
 # real batch sizes, and it keeps every product of tokens × bytes inside exact integer ranges.
 MAX_BATCH_TOKENS = 1 << 30
 
+# Bound on token-count options, as for contexts (units.MAX_TOKENS = 2^30)
+LLAMA_CPP = frozenset({"llama.cpp"})
+LAYER_SPLIT = frozenset({"llama.cpp", "ollama"})
+TP_SERVERS = frozenset({"vllm", "sglang"})
 
-def _check_fraction(name: str, flag: str, value: float | None) -> None:
-    if value is not None and not 0.0 < value <= 1.0:
-        raise InvalidSpecError(f"{flag} must be in (0, 1], got {value} ({name})")
+
+@dataclass(frozen=True)
+class Option:
+    """One engine option: an EngineSettings field and the flag that sets it."""
+
+    field: str  # the EngineSettings field
+    flag: str  # the rigfit CLI flag (and, without dashes, the API parameter)
+    kind: str  # int, float, bool, choice, split (proportions), text
+    help: str
+    engines: frozenset[str]  # the engines that act on it
+    source: str  # the engine's own flag or setting it mirrors
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def param(self) -> str:
+        """The API parameter: the flag without its dashes, in snake case."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def check(self, value: object) -> None:
+        """Refuse a value outside the option's bounds, in one line."""
+        if value is None or self.kind in ("bool", "text", "split"):
+            return
+        if self.kind == "choice":
+            if str(value) not in self.choices:
+                raise InvalidSpecError(
+                    f"{self.flag} must be one of {', '.join(self.choices)}, got {value!r}"
+                )
+            return
+        assert isinstance(value, int | float)
+        lo, hi = self.lo, self.hi
+        if self.kind == "float":
+            ok = math.isfinite(value) and (lo is None or value > lo) and (hi is None or value <= hi)
+            if not ok:
+                raise InvalidSpecError(f"{self.flag} must be in ({lo:g}, {hi:g}], got {value}")
+            return
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise InvalidSpecError(
+                f"{self.flag} must be between {int(lo or 0):,} and {int(hi or 0):,}, got {value:,}"
+            )
 
 
-def _check_range(flag: str, value: int | None, lo: int, hi: int) -> None:
-    if value is not None and not lo <= value <= hi:
-        raise InvalidSpecError(f"{flag} must be between {lo:,} and {hi:,}, got {value:,}")
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "version",
+        "--engine-version",
+        "text",
+        "Engine version whose accounting applies (b5331, 0.8.5).",
+        frozenset({"llama.cpp", "ollama", "vllm", "sglang", "transformers"}),
+        "each engine's release tag",
+    ),
+    Option(
+        "tp",
+        "--tp",
+        "int",
+        "vLLM/SGLang tensor parallel size (default: every GPU of a pipeline stage).",
+        TP_SERVERS,
+        "vLLM --tensor-parallel-size, SGLang --tp",
+        1,
+        1024,
+    ),
+    Option(
+        "pp",
+        "--pp",
+        "int",
+        "vLLM/SGLang pipeline stages.",
+        TP_SERVERS,
+        "vLLM --pipeline-parallel-size, SGLang --pp-size",
+        1,
+        1024,
+    ),
+    Option(
+        "ngl",
+        "--ngl",
+        "int",
+        "llama.cpp -ngl: layers on the GPUs (default all).",
+        LAYER_SPLIT,
+        "llama.cpp -ngl / --n-gpu-layers; Ollama num_gpu",
+        0,
+        100_000,
+    ),
+    Option(
+        "cpu_moe",
+        "--cpu-moe",
+        "bool",
+        "llama.cpp --cpu-moe: every routed expert in system RAM.",
+        LLAMA_CPP,
+        "llama.cpp --cpu-moe",
+    ),
+    Option(
+        "n_cpu_moe",
+        "--n-cpu-moe",
+        "int",
+        "llama.cpp: the experts of the first N layers in system RAM.",
+        LLAMA_CPP,
+        "llama.cpp --n-cpu-moe",
+        0,
+        100_000,
+    ),
+    Option(
+        "tensor_split",
+        "--tensor-split",
+        "split",
+        "llama.cpp --tensor-split, one proportion per GPU: 3,1.",
+        LLAMA_CPP,
+        "llama.cpp --tensor-split",
+    ),
+    Option(
+        "flash_attn",
+        "--flash-attn",
+        "choice",
+        "llama.cpp -fa (default: auto).",
+        LAYER_SPLIT,
+        "llama.cpp -fa on|off; Ollama OLLAMA_FLASH_ATTENTION",
+        choices=("on", "off"),
+    ),
+    Option(
+        "n_ubatch",
+        "--ubatch",
+        "int",
+        "llama.cpp -ub, the physical batch (default 512).",
+        LLAMA_CPP,
+        "llama.cpp -ub / --ubatch-size",
+        1,
+        MAX_BATCH_TOKENS,
+    ),
+    Option(
+        "gpu_memory_utilization",
+        "--gpu-memory-utilization",
+        "float",
+        "vLLM's share of each GPU (default 0.9).",
+        frozenset({"vllm"}),
+        "vLLM --gpu-memory-utilization",
+        0.0,
+        1.0,
+    ),
+    Option(
+        "mem_fraction_static",
+        "--mem-fraction-static",
+        "float",
+        "SGLang's static share of each GPU (default: by GPU size).",
+        frozenset({"sglang"}),
+        "SGLang --mem-fraction-static",
+        0.0,
+        1.0,
+    ),
+    Option(
+        "max_num_batched_tokens",
+        "--max-num-batched-tokens",
+        "int",
+        "vLLM tokens per scheduler step, the profiling batch.",
+        frozenset({"vllm"}),
+        "vLLM --max-num-batched-tokens",
+        1,
+        MAX_BATCH_TOKENS,
+    ),
+    Option(
+        "max_num_seqs",
+        "--max-num-seqs",
+        "int",
+        "vLLM --max-num-seqs.",
+        frozenset({"vllm"}),
+        "vLLM --max-num-seqs",
+        1,
+        1 << 20,
+    ),
+    Option(
+        "block_size",
+        "--block-size",
+        "int",
+        "vLLM tokens per KV block (default 16; MLA 64 on Hopper, 128 on Blackwell).",
+        frozenset({"vllm"}),
+        "vLLM --block-size",
+        1,
+        1 << 16,
+    ),
+    Option(
+        "enforce_eager",
+        "--enforce-eager",
+        "bool",
+        "vLLM --enforce-eager: no CUDA graphs.",
+        frozenset({"vllm"}),
+        "vLLM --enforce-eager",
+    ),
+    Option(
+        "attn_implementation",
+        "--attn-implementation",
+        "choice",
+        "transformers attn_implementation (default sdpa).",
+        frozenset({"transformers"}),
+        "transformers from_pretrained(attn_implementation=...)",
+        choices=("sdpa", "eager", "flash_attention_2"),
+    ),
+    Option(
+        "mlx_bits",
+        "--q-bits",
+        "choice",
+        "MLX: quantize the F16/BF16 checkpoint with mlx_lm.convert -q --q-bits N.",
+        frozenset({"mlx"}),
+        "mlx_lm.convert --q-bits",
+        choices=("2", "3", "4", "5", "6", "8"),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -51,16 +268,8 @@ class EngineSettings:
     mlx_bits: int | None = None  # mlx_lm.convert -q --q-bits N; None: unquantized F16/BF16
 
     def __post_init__(self) -> None:
-        _check_range("--tensor-parallel-size", self.tp, 1, 1024)
-        _check_range("--pipeline-parallel-size", self.pp, 1, 1024)
-        _check_range("-ngl", self.ngl, 0, 100_000)
-        _check_range("--n-cpu-moe", self.n_cpu_moe, 0, 100_000)
-        _check_range("-ub", self.n_ubatch, 1, MAX_BATCH_TOKENS)
-        _check_range("--max-num-batched-tokens", self.max_num_batched_tokens, 1, MAX_BATCH_TOKENS)
-        _check_range("--max-num-seqs", self.max_num_seqs, 1, 1 << 20)
-        _check_range("--block-size", self.block_size, 1, 1 << 16)
-        _check_fraction("vLLM", "--gpu-memory-utilization", self.gpu_memory_utilization)
-        _check_fraction("SGLang", "--mem-fraction-static", self.mem_fraction_static)
+        for f in fields(self):
+            option(f.name).check(_as_given(f.name, getattr(self, f.name)))
         if self.tensor_split is not None:
             if not self.tensor_split or any(
                 not math.isfinite(x) or x < 0 for x in self.tensor_split
@@ -75,5 +284,58 @@ class EngineSettings:
                 )
 
 
+def _as_given(field_name: str, value: object) -> object:
+    """A settings value as its option is given (flash_attn True -> 'on', mlx_bits 4 -> '4')."""
+    if value is None:
+        return None
+    if field_name == "flash_attn":
+        return "on" if value else "off"
+    if field_name == "mlx_bits":
+        return str(value)
+    return value
+
+
+_BY_FIELD = {o.field: o for o in OPTIONS}
+assert list(_BY_FIELD) == [f.name for f in fields(EngineSettings)], "one option per field"
+
+
+def option(field_name: str) -> Option:
+    """The option of an EngineSettings field."""
+    return _BY_FIELD[field_name]
+
+
 # The engine defaults every request starts from (one shared, immutable instance)
 DEFAULT_SETTINGS = EngineSettings()
+
+
+def uses_by_engine(engines: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """For each engine, the EngineSettings fields it acts on."""
+    return {e: frozenset(o.field for o in OPTIONS if e in o.engines) for e in engines}
+
+
+def settings_from(values: Mapping[str, Any]) -> dict[str, Any]:
+    """EngineSettings keyword arguments from option values as the CLI or the API give them
+    (keyed by field; None or False: not given): ``--flash-attn on`` -> True, ``--q-bits 4``
+    -> 4, ``--tensor-split 3,1`` -> (3.0, 1.0)."""
+    out: dict[str, Any] = {}
+    for o in OPTIONS:
+        value = values.get(o.field)
+        if value is None or value is False:
+            continue
+        if o.field == "flash_attn":
+            value = value == "on"
+        elif o.field == "mlx_bits":
+            value = int(value)
+        elif o.kind == "split":
+            value = _split(str(value))
+        out[o.field] = value
+    return out
+
+
+def _split(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.replace("/", ",").split(","))
+    except ValueError:
+        raise InvalidSpecError(
+            f"--tensor-split takes proportions separated by commas, e.g. 3,1; got {text!r}"
+        ) from None

@@ -3,11 +3,12 @@ or a URL. The API validates with these models; the pages read the same fields le
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 from rigfit.estimate.memory import MAX_SEQS
+from rigfit.estimate.settings import OPTIONS, Option
 from rigfit.hardware import MAX_GPUS
 
 __all__ = [
@@ -41,7 +42,27 @@ class _Shape(_Query):
     seqs: int = Field(1, ge=1, le=MAX_SEQS, description="concurrent sequences")
 
 
-class EstimateQuery(_Shape):
+def _option_field(o: Option) -> tuple[Any, Any]:
+    """The API parameter of one engine option: its type and bounds from the option table."""
+    desc = f"{o.help} Engines: {', '.join(sorted(o.engines))}."
+    if o.kind == "bool":
+        return bool, Field(False, description=desc)
+    if o.kind == "choice":
+        return Literal[o.choices] | None, Field(None, description=desc)
+    if o.kind == "int":
+        return int | None, Field(None, ge=o.lo, le=o.hi, description=desc)
+    if o.kind == "float":
+        return float | None, Field(None, gt=o.lo, le=o.hi, allow_inf_nan=False, description=desc)
+    return ShortName | None, Field(None, description=desc)
+
+
+# The engine options as query parameters, generated from rigfit.estimate.settings.OPTIONS
+EngineOptions: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "EngineOptions", __base__=_Query, **{o.param: _option_field(o) for o in OPTIONS}
+)
+
+
+class EstimateQuery(_Shape, EngineOptions):
     """Inputs of an estimate: the same as ``rigfit fit MODEL --gpu GPU``."""
 
     model: Name = Field(description="catalog model id, name or alias")

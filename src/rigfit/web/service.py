@@ -16,6 +16,7 @@ from rigfit.engines import get_engine
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Estimate
 from rigfit.estimate.memory import estimate as estimate_request
+from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
 from rigfit.estimate.sweep import context_curve, format_table, table_contexts
 from rigfit.quant import KVCacheType, parse_kv_type, parse_quant
 from rigfit.report import (
@@ -77,6 +78,7 @@ def resolve(q: EstimateQuery) -> Query:
         seqs=q.seqs,
         force_ctx=q.force_ctx,
         engine=get_engine(q.engine).name,
+        settings=EngineSettings(**settings_from({o.field: getattr(q, o.param) for o in OPTIONS})),
         ram=None if q.ram is None else parse_bytes(q.ram),
     )
 
