@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from rigfit.cli import main
 
-sys.path.insert(0, str(Path(__file__).parent / "readers"))
+sys.path.insert(0, str(Path(__file__).parent / "formats"))
 from readers_kit import build_gguf, write_config
 
 TINY: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """The replay of llama.cpp's per-tensor type choice (llama-quant.cpp @ ec98e2002) and GGUF sizes.
 
-Expected types are worked out by hand from the rules (docs in rigfit.estimate.gguf_replay),
+Expected types are worked out by hand from the rules (docs in rigfit.formats.gguf.quantize),
 not read back from the code: e.g. for 32 layers ``use_more_bits`` is true for blocks 0-3,
 28-31 and 6, 9, ..., 27 (n/8 = 4; (i - 4) % 3 == 2).
 """
@@ -11,14 +11,14 @@ import pytest
 
 from rigfit.arch import Architecture
 from rigfit.catalog.lookup import get_model
-from rigfit.estimate.gguf_replay import (
+from rigfit.formats.gguf.quantize import (
     LLAMA_QUANT_SOURCE,
     gguf_tensors,
     imatrix_required,
     replay,
     use_more_bits,
 )
-from rigfit.estimate.gguf_size import (
+from rigfit.formats.gguf.size import (
     GGUF_DEFAULT_ALIGNMENT,
     gguf_file_bytes,
     gguf_file_size,

@@ -20,7 +20,7 @@ from rigfit.units import parse_bytes, parse_tokens
 
 if TYPE_CHECKING:
     from rigfit.engines.tensors import PlacedTensor
-    from rigfit.readers import FileModel
+    from rigfit.formats import FileModel
 
 __all__ = [
     "DEFAULT_CTX_TOKENS",
@@ -41,7 +41,7 @@ _FILE_SUFFIXES = (".gguf", ".json", ".safetensors")
 
 def resolve_model(name: str, *, files: bool = False, progress: bool = False) -> AnyModel:
     """A catalog model; with ``files``, else a path or a Hugging Face id read by
-    :mod:`rigfit.readers` (configs and headers only).
+    :mod:`rigfit.formats` (configs and headers only).
 
     The web app never passes ``files``: its inputs name catalog entries only.
     """
@@ -52,11 +52,11 @@ def resolve_model(name: str, *, files: bool = False, progress: bool = False) -> 
             raise
         path = Path(name).expanduser()
         if path.exists() or name.endswith(_FILE_SUFFIXES):
-            from rigfit.readers import open_model
+            from rigfit.formats import open_model
 
             return open_model(str(path), progress=progress)
         if _HUB_ID.match(name):
-            from rigfit.readers import open_model
+            from rigfit.formats import open_model
 
             return open_model(name, progress=progress)
         raise UnknownModelError(

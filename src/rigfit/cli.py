@@ -13,8 +13,8 @@ from rigfit.answer import Query, answer, answer_table
 from rigfit.api import resolve_model
 from rigfit.catalog.lookup import Model, find_gpus, find_models
 from rigfit.errors import RigfitError
-from rigfit.estimate.gguf_size import gguf_file_table
 from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
+from rigfit.formats.gguf.size import gguf_file_table
 from rigfit.hardware import MAX_GPUS
 from rigfit.report import GPUTableReport, gguf_files_dict, gpu_dict, model_dict
 from rigfit.units import fmt_bytes

@@ -14,7 +14,7 @@
     │                                 closed instead of pricing it with a generic guess
     ├── CatalogError                  a catalog data file that does not validate
     ├── ReaderError                   a model file or Hub response rigfit cannot read
-    │                                 (rigfit.readers.errors: HubError,
+    │                                 (rigfit.formats.errors: HubError,
     │                                 UnsupportedQuantizationError)
     └── MeasurementError              a measurement-set row that does not validate
                                       (rigfit.validation.measurements)

@@ -167,7 +167,7 @@ class Family(Enum):
     GPU = "gpu"
 
 
-# The llama.cpp revision whose quantization rules rigfit replays (rigfit.estimate.gguf_replay).
+# The llama.cpp revision whose quantization rules rigfit replays (rigfit.formats.gguf.quantize).
 LLAMA_QUANT_SOURCE = "llama.cpp src/llama-quant.cpp @ ec98e2002 (Dec 2025)"
 
 
@@ -232,7 +232,7 @@ class LlamaFtype(Enum):
 class GGUFRecipe:
     """A GGUF file type: the llama.cpp ftype rigfit replays, and a summary of what it stores.
 
-    Pricing never reads the summary fields: :mod:`rigfit.estimate.gguf_replay` replays
+    Pricing never reads the summary fields: :mod:`rigfit.formats.gguf.quantize` replays
     llama.cpp's ``llama_tensor_get_type`` (see :data:`LLAMA_QUANT_SOURCE`) tensor by tensor for
     ``ftype``, over the model's own tensors. The summary says what that replay gives a dense
     grouped-query model (n_head / n_kv >= 4, not 70B, not MoE, untied head, no imatrix), for the

@@ -15,16 +15,16 @@ from rigfit.api import ModelOnGPU
 from rigfit.arch import Architecture, LayerKind, kv_heads_note
 from rigfit.catalog.lookup import Model
 from rigfit.catalog.schema import Disagreement, GPURecord
-from rigfit.estimate.gguf_size import GGUFFileRow
 from rigfit.estimate.memory import Request
 from rigfit.estimate.plan import FitResult, GPURow
 from rigfit.estimate.sweep import CurvePoint, FormatRow
 from rigfit.estimate.terms import Summary
+from rigfit.formats.gguf.size import GGUFFileRow
 from rigfit.hardware import System, capacity_basis, capacity_bytes
 from rigfit.quant import LLAMA_QUANT_SOURCE, KVCacheType
 
 if TYPE_CHECKING:
-    from rigfit.readers import FileModel
+    from rigfit.formats import FileModel
 
 __all__ = [
     "SCHEMA_VERSION",

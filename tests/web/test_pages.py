@@ -175,7 +175,7 @@ def test_calculator_under_an_engine_shows_its_command(client: TestClient) -> Non
 
 def test_model_page_lists_predicted_gguf_files(client: TestClient) -> None:
     from rigfit.catalog.lookup import get_model
-    from rigfit.estimate.gguf_size import gguf_file_bytes
+    from rigfit.formats.gguf.size import gguf_file_bytes
     from rigfit.quant import WeightFormat
     from rigfit.units import fmt_bytes
 

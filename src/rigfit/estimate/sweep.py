@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 from rigfit.arch import Architecture
 from rigfit.catalog.schema import GPURecord
 from rigfit.errors import RigfitError
-from rigfit.estimate.gguf_size import gguf_file_bytes
 from rigfit.estimate.memory import EngineProfile, Estimate, Request, estimate
 from rigfit.estimate.plan import fits, min_gpus
 from rigfit.estimate.terms import Summary
 from rigfit.estimate.weights import weight_breakdown
+from rigfit.formats.gguf.size import gguf_file_bytes
 from rigfit.hardware import System
 from rigfit.quant import Family, KVCacheType, WeightFormat
 

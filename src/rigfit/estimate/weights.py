@@ -3,9 +3,9 @@
 Each tensor of :meth:`rigfit.arch.Architecture.tensors` is priced in the storage type the format
 gives it; the result keeps the per-type and per-role totals so every number can be explained.
 GGUF file types take each tensor's type from the replay of llama.cpp's quantizer
-(:mod:`rigfit.estimate.gguf_replay`, :data:`rigfit.quant.LLAMA_QUANT_SOURCE`); the bytes are
+(:mod:`rigfit.formats.gguf.quantize`, :data:`rigfit.quant.LLAMA_QUANT_SOURCE`); the bytes are
 the tensor data llama.cpp loads, without the file's header and alignment padding
-(:mod:`rigfit.estimate.gguf_size` has those).
+(:mod:`rigfit.formats.gguf.size` has those).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from functools import cached_property
 
 from rigfit.arch import Architecture, Role, Tensor
 from rigfit.errors import InvalidSpecError
-from rigfit.estimate.gguf_replay import replay, use_more_bits
+from rigfit.formats.gguf.quantize import replay, use_more_bits
 from rigfit.quant import Family, GGMLType, GGUFRecipe, GPUScheme, WeightFormat, gpu_tensor_bytes
 
 __all__ = ["WeightBreakdown", "tensor_storage", "use_more_bits", "weight_breakdown"]
@@ -25,7 +25,7 @@ __all__ = ["WeightBreakdown", "tensor_storage", "use_more_bits", "weight_breakdo
 def _gguf_parts(arch: Architecture, fmt: WeightFormat) -> dict[str, list[tuple[str, int]]]:
     """Per inventory tensor, the (type name, bytes) of the GGUF tensors that hold it.
 
-    From the replay of llama.cpp's per-tensor choice (:mod:`rigfit.estimate.gguf_replay`). A
+    From the replay of llama.cpp's per-tensor choice (:mod:`rigfit.formats.gguf.quantize`). A
     tensor the converter splits (DeepSeek's kv_b, fused biases) has several parts; one it
     fuses with others (Phi-3's q/k/v) gets its share, exact since rows are whole blocks.
     """

@@ -23,9 +23,9 @@ from rigfit.catalog.schema import GPURecord
 from rigfit.engines import get_engine
 from rigfit.engines.llamacpp import GGUF_GPU_FORMATS
 from rigfit.errors import RigfitError
-from rigfit.estimate.gguf_size import gguf_file_bytes
 from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.estimate.settings import EngineSettings
+from rigfit.formats.gguf.size import gguf_file_bytes
 from rigfit.hardware import System
 from rigfit.quant import Family, WeightFormat, parse_kv_type, parse_quant
 from rigfit.validation.measurements import (

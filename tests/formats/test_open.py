@@ -12,7 +12,7 @@ from readers_kit import LLAMA, QWEN3_MOE, build_gguf, write_config, write_safete
 
 from rigfit.arch import from_config
 from rigfit.quant import WeightFormat
-from rigfit.readers import FileModel, ModelKind, ReaderError, config_from_dict, open_model
+from rigfit.formats import FileModel, ModelKind, ReaderError, config_from_dict, open_model
 
 SUPPORTED = (
     "rigfit reads config.json, *.gguf, *.safetensors, a folder holding them,"

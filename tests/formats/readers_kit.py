@@ -18,7 +18,7 @@ import numpy as np
 
 from rigfit.arch import Architecture, Tensor, from_config
 from rigfit.catalog.schema import HFConfig
-from rigfit.readers import config_from_dict
+from rigfit.formats import config_from_dict
 
 LLAMA: dict[str, Any] = {
     "model_type": "llama",
@@ -389,7 +389,7 @@ CATALOG_GGUF_ARCH = {
 
 def gguf_header_for(c: HFConfig) -> Any:
     """The GGUF header convert_hf_to_gguf.py would write for ``c``, built in memory."""
-    from rigfit.readers.gguf import GGUFHeader, GGUFTensor
+    from rigfit.formats.gguf.header import GGUFHeader, GGUFTensor
 
     arch = from_config(c)
     ga = CATALOG_GGUF_ARCH[c.model_type]

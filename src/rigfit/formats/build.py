@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rigfit.arch import from_config
+from rigfit.formats.config_json import ParsedConfig, dtype_format, quant_format
+from rigfit.formats.errors import ReaderError, UnsupportedQuantizationError
+from rigfit.formats.gguf.header import GGUFHeader, file_type_format, weights_from_gguf
+from rigfit.formats.gguf.metadata import map_gguf
+from rigfit.formats.model import FileModel, FileWeights, ModelKind
+from rigfit.formats.safetensors import SafetensorsHeader, SafetensorsIndex, weights_from_headers
 from rigfit.quant import WeightFormat
-from rigfit.readers.config import ParsedConfig, dtype_format, quant_format
-from rigfit.readers.errors import ReaderError, UnsupportedQuantizationError
-from rigfit.readers.gguf import GGUFHeader, file_type_format, weights_from_gguf
-from rigfit.readers.gguf_arch import map_gguf
-from rigfit.readers.model import FileModel, FileWeights, ModelKind
-from rigfit.readers.safetensors import SafetensorsHeader, SafetensorsIndex, weights_from_headers
 
 __all__ = ["config_model", "gguf_model", "safetensors_model"]
 

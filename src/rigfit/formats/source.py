@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
-from rigfit.readers.errors import ReaderError
+from rigfit.formats.errors import ReaderError
 
 __all__ = ["ByteSource", "Cursor", "FileSource"]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rigfit.readers.build import config_model, gguf_model, safetensors_model
-from rigfit.readers.config import load_config
-from rigfit.readers.errors import ReaderError
-from rigfit.readers.gguf import read_gguf
-from rigfit.readers.model import FileModel, ModelKind
-from rigfit.readers.safetensors import INDEX_NAME, read_header, read_index
+from rigfit.formats.build import config_model, gguf_model, safetensors_model
+from rigfit.formats.config_json import load_config
+from rigfit.formats.errors import ReaderError
+from rigfit.formats.gguf.header import read_gguf
+from rigfit.formats.model import FileModel, ModelKind
+from rigfit.formats.safetensors import INDEX_NAME, read_header, read_index
 
 __all__ = ["HF_ID", "open_model", "open_path"]
 
@@ -141,7 +141,7 @@ def open_model(ref: str, *, progress: bool = False, revision: str | None = None)
     if path.exists():
         return open_path(path)
     if HF_ID.match(ref) and not ref.startswith((".", "/")):
-        from rigfit.readers.hub import open_hub  # imports huggingface_hub only when needed
+        from rigfit.formats.hub import open_hub  # imports huggingface_hub only when needed
 
         return open_hub(ref, revision=revision, progress=progress)
     raise ReaderError(f"{ref}: no such file or folder, and not a Hugging Face id; {_SUPPORTED}")

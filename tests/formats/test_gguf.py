@@ -27,8 +27,8 @@ import rigfit
 from rigfit.arch import Architecture, from_config
 from rigfit.errors import RigfitError, UnsupportedArchitectureError
 from rigfit.quant import KVCacheType, WeightFormat
-from rigfit.readers import ReaderError, arch_from_gguf, config_from_dict, open_model, read_gguf
-from rigfit.readers.gguf import (
+from rigfit.formats import ReaderError, arch_from_gguf, config_from_dict, open_model, read_gguf
+from rigfit.formats.gguf.header import (
     MAX_KV,
     MAX_TENSORS,
     Omitted,
@@ -36,8 +36,8 @@ from rigfit.readers.gguf import (
     parse_gguf,
     weights_from_gguf,
 )
-from rigfit.readers.gguf_arch import SUPPORTED_GGUF_ARCHITECTURES, map_gguf
-from rigfit.readers.source import FIRST_CHUNK_BYTES, FileSource
+from rigfit.formats.gguf.metadata import SUPPORTED_GGUF_ARCHITECTURES, map_gguf
+from rigfit.formats.source import FIRST_CHUNK_BYTES, FileSource
 
 CONFIGS = {
     "llama": LLAMA,

@@ -24,8 +24,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from rigfit.catalog.schema import HFConfig, VisionConfig
+from rigfit.formats.errors import ReaderError, UnsupportedQuantizationError
 from rigfit.quant import WeightFormat
-from rigfit.readers.errors import ReaderError, UnsupportedQuantizationError
 
 __all__ = [
     "CONFIG_MAX_BYTES",

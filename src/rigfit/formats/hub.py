@@ -3,7 +3,7 @@
 Only ``config.json``, ``model.safetensors.index.json`` and file headers are fetched: a
 safetensors shard costs two HTTP range requests (its 8-byte length, then exactly its JSON
 header), a GGUF file range requests in growing chunks up to
-:data:`rigfit.readers.gguf.HEADER_MAX_BYTES`. ``HF_ENDPOINT`` and ``HF_TOKEN`` are read from
+:data:`rigfit.formats.gguf.header.HEADER_MAX_BYTES`. ``HF_ENDPOINT`` and ``HF_TOKEN`` are read from
 the environment at call time and passed explicitly, because ``huggingface_hub`` reads its own
 copies once, at import. Needs the ``hub`` extra (``pip install 'rigfit[hub]'``).
 """
@@ -20,12 +20,12 @@ from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from rigfit.readers.build import config_model, gguf_model, safetensors_model
-from rigfit.readers.config import CONFIG_MAX_BYTES, parse_config, parse_json
-from rigfit.readers.errors import HubError, ReaderError
-from rigfit.readers.gguf import HEADER_MAX_BYTES, GGUFHeader, parse_gguf
-from rigfit.readers.model import FileModel, ModelKind
-from rigfit.readers.safetensors import (
+from rigfit.formats.build import config_model, gguf_model, safetensors_model
+from rigfit.formats.config_json import CONFIG_MAX_BYTES, parse_config, parse_json
+from rigfit.formats.errors import HubError, ReaderError
+from rigfit.formats.gguf.header import HEADER_MAX_BYTES, GGUFHeader, parse_gguf
+from rigfit.formats.model import FileModel, ModelKind
+from rigfit.formats.safetensors import (
     INDEX_MAX_BYTES,
     INDEX_NAME,
     SafetensorsHeader,
@@ -33,7 +33,7 @@ from rigfit.readers.safetensors import (
     parse_header,
     parse_index,
 )
-from rigfit.readers.source import FIRST_CHUNK_BYTES
+from rigfit.formats.source import FIRST_CHUNK_BYTES
 
 if TYPE_CHECKING:
     import httpx
@@ -249,7 +249,7 @@ class _Hub:
 
 
 class _RemoteFile:
-    """A :class:`~rigfit.readers.source.ByteSource` over HTTP range requests."""
+    """A :class:`~rigfit.formats.source.ByteSource` over HTTP range requests."""
 
     def __init__(self, hub: _Hub, filename: str) -> None:
         self.hub = hub
@@ -274,7 +274,7 @@ class _RemoteFile:
 
 
 def _pick_gguf(repo_id: str, names: list[str], tag: str | None) -> list[str]:
-    from rigfit.readers.open import gguf_sets  # local: open imports this module lazily
+    from rigfit.formats.open import gguf_sets  # local: open imports this module lazily
 
     sets = gguf_sets(names)
     if tag is not None:

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from rigfit.readers.config import parse_json, read_json
-from rigfit.readers.errors import ReaderError
-from rigfit.readers.model import FileWeights, TensorEntry
-from rigfit.readers.source import ByteSource, FileSource
+from rigfit.formats.config_json import parse_json, read_json
+from rigfit.formats.errors import ReaderError
+from rigfit.formats.model import FileWeights, TensorEntry
+from rigfit.formats.source import ByteSource, FileSource
 
 __all__ = [
     "DTYPE_BITS",

@@ -28,10 +28,10 @@ from gguf import (
     LlamaFileType,
 )
 
+from rigfit.formats.errors import ReaderError
+from rigfit.formats.model import FileWeights, TensorEntry
+from rigfit.formats.source import ByteSource, Cursor, FileSource
 from rigfit.quant import GGMLType, WeightFormat
-from rigfit.readers.errors import ReaderError
-from rigfit.readers.model import FileWeights, TensorEntry
-from rigfit.readers.source import ByteSource, Cursor, FileSource
 
 __all__ = [
     "HEADER_MAX_BYTES",

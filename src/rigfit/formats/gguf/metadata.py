@@ -21,9 +21,9 @@ from pydantic import ValidationError
 from rigfit.arch import Architecture, from_config
 from rigfit.catalog.schema import HFConfig
 from rigfit.errors import UnsupportedArchitectureError
-from rigfit.readers.config import validation_message
-from rigfit.readers.errors import ReaderError
-from rigfit.readers.gguf import GGUFHeader, GGUFTensor, MetaValue, Omitted
+from rigfit.formats.config_json import validation_message
+from rigfit.formats.errors import ReaderError
+from rigfit.formats.gguf.header import GGUFHeader, GGUFTensor, MetaValue, Omitted
 
 __all__ = ["SUPPORTED_GGUF_ARCHITECTURES", "GGUFMapping", "arch_from_gguf", "map_gguf"]
 

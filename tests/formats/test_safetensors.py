@@ -16,15 +16,15 @@ from safetensors.numpy import save_file
 from rigfit.arch import from_config
 from rigfit.errors import RigfitError
 from rigfit.quant import WeightFormat
-from rigfit.readers import ModelKind, ReaderError, config_from_dict, open_model
-from rigfit.readers.safetensors import (
+from rigfit.formats import ModelKind, ReaderError, config_from_dict, open_model
+from rigfit.formats.safetensors import (
     DTYPE_BITS,
     HEADER_MAX_BYTES,
     read_header,
     read_source_header,
     weights_from_headers,
 )
-from rigfit.readers.source import FileSource
+from rigfit.formats.source import FileSource
 
 
 @pytest.mark.parametrize("config", [LLAMA, QWEN3_MOE], ids=["llama", "qwen3_moe"])

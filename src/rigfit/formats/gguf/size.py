@@ -13,7 +13,7 @@ integers little-endian:
    align) - size`` bytes, llama-quant.cpp l.1023; gguf.cpp l.1159).
 
 Everything but the key/value pairs is exact, given the replayed tensor types
-(:mod:`rigfit.estimate.gguf_replay`). The key/value pairs are estimated: the catalog does not
+(:mod:`rigfit.formats.gguf.quantize`). The key/value pairs are estimated: the catalog does not
 hold the tokenizer, which is most of them. See :func:`metadata_estimate_bytes`.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from rigfit.arch import Architecture
 from rigfit.errors import InvalidSpecError
-from rigfit.estimate.gguf_replay import imatrix_required, replay
+from rigfit.formats.gguf.quantize import imatrix_required, replay
 from rigfit.quant import Family, GGMLType, GGUFRecipe, LlamaFtype, WeightFormat
 
 __all__ = [
@@ -161,7 +161,7 @@ def gguf_file_bytes(
     ``fmt`` is a GGUF ``--quant`` format, F32/F16/BF16 (a file straight from
     ``convert_hf_to_gguf.py``: norms, biases and routers F32, the rest in that type), or any
     :class:`~rigfit.quant.LlamaFtype` (Q4_1, IQ3_XS, Q2_K_S... that ``--quant`` does not offer).
-    ``imatrix`` as in :func:`rigfit.estimate.gguf_replay.replay`. The tensor data, padding and
+    ``imatrix`` as in :func:`rigfit.formats.gguf.quantize.replay`. The tensor data, padding and
     tensor infos are exact for the replayed types; the key/value metadata (mostly the
     tokenizer) is estimated from the vocabulary size by :func:`metadata_estimate_bytes`, or
     left out with ``metadata=False``. The vision tower (a separate mmproj file) is not included.

@@ -11,7 +11,7 @@ from readers_kit import LLAMA
 
 from rigfit.arch import from_config
 from rigfit.quant import WeightFormat
-from rigfit.readers import (
+from rigfit.formats import (
     ReaderError,
     UnsupportedQuantizationError,
     config_from_dict,
@@ -20,7 +20,7 @@ from rigfit.readers import (
     native_format,
     quant_format,
 )
-from rigfit.readers.config import CONFIG_MAX_BYTES, parse_config
+from rigfit.formats.config_json import CONFIG_MAX_BYTES, parse_config
 
 # google/gemma-3-4b-it config.json, abridged to its structure: text_config omits the keys
 # Gemma3TextConfig defaults (heads, vocab, head_dim...)

@@ -50,7 +50,7 @@ from rigfit.quant import LLAMA_QUANT_SOURCE, GGMLType, LlamaFtype
 
 __all__ = [
     "LLAMA_QUANT_SOURCE",
-    "GGUFTensor",
+    "ConvertedTensor",
     "TensorChoice",
     "gguf_tensors",
     "imatrix_required",
@@ -68,7 +68,7 @@ T = GGMLType
 
 
 @dataclass(frozen=True, slots=True)
-class GGUFTensor:
+class ConvertedTensor:
     """One tensor as a GGUF file stores it.
 
     ``ne`` are GGML's dims, row length (``ne[0]``) first, trailing 1s dropped as
@@ -109,7 +109,7 @@ class GGUFTensor:
 class TensorChoice:
     """A tensor, the type the replay gives it, and why (``rule``: the branch that decided)."""
 
-    tensor: GGUFTensor
+    tensor: ConvertedTensor
     type: GGMLType
     rule: str
 
@@ -118,11 +118,11 @@ class TensorChoice:
         return self.tensor.nbytes(self.type)
 
 
-def _t(name: str, ne: tuple[int, ...], role: Role, *parts: tuple[str, int]) -> GGUFTensor:
-    return GGUFTensor(name, ne, role, parts)
+def _t(name: str, ne: tuple[int, ...], role: Role, *parts: tuple[str, int]) -> ConvertedTensor:
+    return ConvertedTensor(name, ne, role, parts)
 
 
-def _whole(t: Tensor, name: str | None = None) -> GGUFTensor:
+def _whole(t: Tensor, name: str | None = None) -> ConvertedTensor:
     if t.rows == 1:
         ne: tuple[int, ...] = (t.cols,)
     elif t.count > 1:
@@ -140,7 +140,7 @@ def _norm_names(n: int) -> tuple[str, ...]:
     return ("attn_norm", "ffn_norm", *(f"norm_{i}" for i in range(2, n)))
 
 
-def _split_tensors(arch: Architecture, t: Tensor) -> Iterator[GGUFTensor]:
+def _split_tensors(arch: Architecture, t: Tensor) -> Iterator[ConvertedTensor]:
     """The GGUF tensors of one inventory tensor (several where rigfit fuses what GGUF splits)."""
     a = arch.attention
     p = f"blk.{t.layer}." if t.layer is not None else ""
@@ -191,11 +191,11 @@ def _split_tensors(arch: Architecture, t: Tensor) -> Iterator[GGUFTensor]:
         yield _whole(t)
 
 
-def _fuse_phi3(tensors: list[GGUFTensor]) -> list[GGUFTensor]:
+def _fuse_phi3(tensors: list[ConvertedTensor]) -> list[ConvertedTensor]:
     """Phi-3/Phi-4 checkpoints keep ``qkv_proj`` and ``gate_up_proj`` fused, and so does GGUF
     (``attn_qkv.weight``; ``ffn_up.weight`` twice as tall). convert_hf_to_gguf Phi3MiniModel."""
-    out: list[GGUFTensor] = []
-    pending: dict[tuple[int, str], list[GGUFTensor]] = {}
+    out: list[ConvertedTensor] = []
+    pending: dict[tuple[int, str], list[ConvertedTensor]] = {}
     fused = {"attn_q.weight": "attn_qkv", "attn_k.weight": "attn_qkv", "attn_v.weight": "attn_qkv"}
     fused |= {"ffn_gate.weight": "ffn_up", "ffn_up.weight": "ffn_up"}
     sizes = {"attn_qkv": 3, "ffn_up": 2}
@@ -215,12 +215,12 @@ def _fuse_phi3(tensors: list[GGUFTensor]) -> list[GGUFTensor]:
     return out
 
 
-def _order_key(t: GGUFTensor) -> tuple[int, str]:
+def _order_key(t: ConvertedTensor) -> tuple[int, str]:
     # llama-model-loader.h weight_name_comparer: block number (-1 outside blocks), then name
     return (t.layer, t.name)
 
 
-def gguf_tensors(arch: Architecture) -> tuple[GGUFTensor, ...]:
+def gguf_tensors(arch: Architecture) -> tuple[ConvertedTensor, ...]:
     """The tensors of a GGUF file of ``arch``, in the order llama-quantize visits them.
 
     The vision tower is left out: llama.cpp keeps it in a separate mmproj file. MTP layers are
@@ -229,7 +229,7 @@ def gguf_tensors(arch: Architecture) -> tuple[GGUFTensor, ...]:
     cached = arch.cache.get("gguf_tensors")
     if isinstance(cached, tuple):
         return cached
-    out: list[GGUFTensor] = []
+    out: list[ConvertedTensor] = []
     for t in arch.tensors():
         if t.role is Role.VISION:
             continue
@@ -275,7 +275,7 @@ _CONVERTER_F32 = ("ffn_gate_inp.", "ssm_conv1d.", "shortconv.conv.", "position_e
 _NEVER_QUANTIZED_RE = re.compile("|".join(re.escape(x) for x in _NEVER_QUANTIZED))
 
 
-def _quantizable(t: GGUFTensor) -> bool:
+def _quantizable(t: ConvertedTensor) -> bool:
     """llama_model_quantize_impl l.815-870: only 2-D+ ``*weight`` tensors outside the list."""
     return (
         t.name.endswith("weight")
@@ -285,7 +285,7 @@ def _quantizable(t: GGUFTensor) -> bool:
     )
 
 
-def _converter_type(t: GGUFTensor, outtype: GGMLType, arch: Architecture) -> GGMLType:
+def _converter_type(t: ConvertedTensor, outtype: GGMLType, arch: Architecture) -> GGMLType:
     """The type ``convert_hf_to_gguf.py --outtype <outtype>`` writes ``t`` in."""
     if arch.model_type == "gpt_oss" and t.role.is_expert:
         # GptOssModel repacks the checkpoint's MXFP4 expert blocks as GGML MXFP4 whatever
@@ -377,14 +377,14 @@ class _Replay:
     i_ffn_gate: int = 0
     i_ffn_up: int = 0
 
-    def layer(self, counter: int, t: GGUFTensor) -> int:
+    def layer(self, counter: int, t: ConvertedTensor) -> int:
         """layer_info (l.189-203): the running counter for dense models, for MoE the block
         number in the name (Mixtral's experts once came out of order)."""
         return t.layer if self.n_expert > 1 else counter
 
     # ---- the branches, in the order llama_tensor_get_type tries them ------------------------
 
-    def choose(self, t: GGUFTensor) -> tuple[GGMLType, str]:
+    def choose(self, t: ConvertedTensor) -> tuple[GGMLType, str]:
         f, name, new = self.ftype, t.name, self.ftype.default_type
         if name == "output.weight" or (not self.has_output and name == "token_embd.weight"):
             return self._output(t, new)
@@ -443,7 +443,7 @@ class _Replay:
             return new, "default"
         return new, "default"
 
-    def _output(self, t: GGUFTensor, new: GGMLType) -> tuple[GGMLType, str]:
+    def _output(self, t: ConvertedTensor, new: GGMLType) -> tuple[GGMLType, str]:
         """l.207-228: the output head, or the tied token embedding that serves as one."""
         f = self.ftype
         if f is F.MXFP4_MOE:
@@ -456,7 +456,7 @@ class _Replay:
             return T.Q6_K, "output"
         return new, "output"
 
-    def _iq1_iq2(self, t: GGUFTensor, new: GGMLType) -> tuple[GGMLType, str]:
+    def _iq1_iq2(self, t: ConvertedTensor, new: GGMLType) -> tuple[GGMLType, str]:
         """l.255-278: the very-low-bit family."""
         f, name = self.ftype, t.name
         wide = f in (F.IQ2_S, F.IQ2_M)
@@ -512,7 +512,7 @@ class _Replay:
         self.i_attention_wv += 1
         return new, rule
 
-    def _ffn_down(self, t: GGUFTensor, new: GGMLType) -> tuple[GGMLType, str]:
+    def _ffn_down(self, t: ConvertedTensor, new: GGMLType) -> tuple[GGMLType, str]:
         """l.336-380 (the Falcon-only arms are left out: rigfit does not support Falcon)."""
         f, n = self.ftype, self.n_layer
         i = self.layer(self.i_ffn_down, t)
@@ -559,7 +559,7 @@ class _Replay:
         return (upgrade, "attn_output") if upgrade else (new, "default")
 
 
-def _fit_row(chosen: GGMLType, rule: str, t: GGUFTensor, ftype: LlamaFtype) -> TensorChoice:
+def _fit_row(chosen: GGMLType, rule: str, t: ConvertedTensor, ftype: LlamaFtype) -> TensorChoice:
     """The shape check after the rules (l.436-475)."""
     if chosen.fits_row(t.ne[0]):
         return TensorChoice(t, chosen, rule)
