@@ -27,6 +27,7 @@ __all__ = [
     "Architecture",
     "AttentionKind",
     "AttentionSpec",
+    "KVLayout",
     "LayerKind",
     "LayerSpec",
     "LinearAttentionSpec",
@@ -43,6 +44,15 @@ class AttentionKind(StrEnum):
     GQA = "grouped-query attention"
     MQA = "multi-query attention"
     MLA = "multi-head latent attention"
+
+
+class KVLayout(Enum):
+    """How an engine caches one token of one attention layer. Grouped-query layers cache K and V
+    per KV head in every layout; the layouts differ for MLA (multi-head latent attention)."""
+
+    LATENT = "MLA: the latent plus the rope key, V a view of it (vLLM, SGLang, llama.cpp PR #19067)"
+    LATENT_KV = "MLA: latent + rope K and a kv_lora_rank V (llama.cpp PR #12801 to #19067)"
+    PER_HEAD = "MLA decompressed: per-head K and V (transformers, mlx-lm, llama.cpp before #12801)"
 
 
 class LayerKind(StrEnum):
@@ -136,18 +146,42 @@ class AttentionSpec:
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
 
-    def kv_elems_per_token(self) -> int:
-        """Cached elements per token per layer.
+    def kv_heads_per_rank(self, tp: int = 1) -> int:
+        """KV heads one of ``tp`` tensor-parallel ranks keeps: its share, or one replicated
+        head when there are fewer KV heads than ranks (vLLM and SGLang replicate them)."""
+        return max(1, self.num_kv_heads // tp)
 
-        Full K and V per KV head (``2 * n_kv * head_dim``), or for MLA the compressed latent
-        plus the decoupled rope key (``kv_lora_rank + qk_rope_head_dim``), as DeepSeek-V2
-        section 2.1 and vLLM/SGLang/llama.cpp's MLA caches store it.
+    def kv_row(self, layout: KVLayout = KVLayout.LATENT, tp: int = 1) -> tuple[int, int]:
+        """(K, V) elements one token caches in one layer of one of ``tp`` ranks: the one home
+        of the KV row, which every engine asks for in its own layout.
+
+        Grouped-query: K and V per KV head of the rank (``n_kv/tp × head_dim`` each). MLA: the
+        compressed latent plus the decoupled rope key (``kv_lora_rank + qk_rope_head_dim``),
+        whole on every rank (DeepSeek-V2 section 2.1), with V a view of it (``LATENT``) or
+        stored again (``LATENT_KV``); or decompressed per head, ``n_heads × (nope + rope)`` K
+        and ``n_heads × v_head_dim`` V (``PER_HEAD``).
+
+        >>> AttentionSpec(AttentionKind.GQA, 64, 8, 128).kv_row(tp=4)
+        (256, 256)
+        >>> mla = AttentionSpec(AttentionKind.MLA, 128, 128, 192, kv_lora_rank=512,
+        ...                     qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128)
+        >>> mla.kv_row(), mla.kv_row(KVLayout.LATENT_KV), mla.kv_row(KVLayout.PER_HEAD)
+        ((576, 0), (576, 512), (24576, 16384))
         """
-        if self.kind is AttentionKind.MLA:
-            assert self.kv_lora_rank is not None
-            assert self.qk_rope_head_dim is not None
-            return self.kv_lora_rank + self.qk_rope_head_dim
-        return 2 * self.num_kv_heads * self.head_dim
+        if self.kind is not AttentionKind.MLA:
+            row = self.kv_heads_per_rank(tp) * self.head_dim
+            return row, row
+        assert self.kv_lora_rank is not None
+        assert self.qk_rope_head_dim is not None
+        assert self.v_head_dim is not None
+        if layout is KVLayout.PER_HEAD:
+            return self.num_heads * self.head_dim, self.num_heads * self.v_head_dim
+        latent = self.kv_lora_rank + self.qk_rope_head_dim
+        return latent, (self.kv_lora_rank if layout is KVLayout.LATENT_KV else 0)
+
+    def kv_elems_per_token(self, layout: KVLayout = KVLayout.LATENT, tp: int = 1) -> int:
+        """Cached elements per token per layer (of one rank): K and V of :meth:`kv_row`."""
+        return sum(self.kv_row(layout, tp))
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from enum import Enum
 
-from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
+from rigfit.arch import Architecture, AttentionKind, KVLayout, LayerKind, Role
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import ProfileBase, Request, Term
@@ -32,7 +31,7 @@ from rigfit.estimate.terms import TermKind
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.units import GIB
 
-__all__ = ["LLAMACPP", "LlamaCpp", "MLACache", "behaviour", "build_number"]
+__all__ = ["LLAMACPP", "LlamaCpp", "behaviour", "build_number"]
 
 # The build whose accounting the defaults follow: the first with the V-less MLA cache
 # (see MLA_K_ONLY_BUILD); every rule below holds from there on as of November 2026.
@@ -93,18 +92,10 @@ SWA_MODEL_TYPES = frozenset({"gemma2", "gemma3", "gemma3_text", "gpt_oss"})
 _HEAD_NAMES = ("output.weight", "lm_head.weight")
 
 
-class MLACache(Enum):
-    """How a build caches DeepSeek-style MLA attention."""
-
-    DECOMPRESSED = "per-head K and V (before PR #12801)"
-    LATENT_KV = "latent K (kv_lora_rank + rope) and V (kv_lora_rank) (PR #12801)"
-    LATENT_K = "latent K only; V is a view of it (PR #19067)"
-
-
 @dataclass(frozen=True)
 class Behaviour:
     build: int
-    mla: MLACache
+    mla: KVLayout  # how this build caches MLA layers
     pad_always_256: bool
     fa_default: bool
 
@@ -124,11 +115,11 @@ def build_number(version: str | None) -> int:
 def behaviour(version: str | None) -> Behaviour:
     b = build_number(version)
     mla = (
-        MLACache.DECOMPRESSED
+        KVLayout.PER_HEAD
         if b < MLA_LATENT_BUILD
-        else MLACache.LATENT_KV
+        else KVLayout.LATENT_KV
         if b < MLA_K_ONLY_BUILD
-        else MLACache.LATENT_K
+        else KVLayout.LATENT
     )
     return Behaviour(b, mla, b >= PAD_ALWAYS_256_BUILD, b >= FA_AUTO_BUILD)
 
@@ -185,20 +176,6 @@ def layout(req: Request) -> Layout:
         return n_dev - 1
 
     return Layout(tuple(device(i) for i in range(n)), device(n), tuple(weights))
-
-
-def _kv_row_elems(arch: Architecture, mla: MLACache) -> tuple[int, int]:
-    """Cached K and V elements per token per layer, as this build stores them."""
-    a = arch.attention
-    if a.kind is AttentionKind.MLA:
-        assert a.kv_lora_rank is not None
-        assert a.qk_rope_head_dim is not None
-        assert a.v_head_dim is not None
-        if mla is MLACache.DECOMPRESSED:
-            return a.num_heads * a.head_dim, a.num_heads * a.v_head_dim
-        k = a.kv_lora_rank + a.qk_rope_head_dim
-        return k, (0 if mla is MLACache.LATENT_K else a.kv_lora_rank)
-    return a.num_kv_heads * a.head_dim, a.num_kv_heads * a.head_dim
 
 
 class LlamaCpp(ProfileBase):
@@ -376,7 +353,7 @@ class LlamaCpp(ProfileBase):
     def _kv_terms(self, req: Request, lay: Layout) -> list[Term]:
         arch, n_dev = req.arch, req.system.n_devices
         b = behaviour(req.engine.version)
-        k_el, v_el = _kv_row_elems(arch, b.mla)
+        k_el, v_el = arch.attention.kv_row(b.mla)
         row = req.kv_type.row_bytes(k_el) + (req.kv_type.row_bytes(v_el) if v_el else 0)
         full_cells, swa_cells = self.cells(req)
         seqs = req.seqs

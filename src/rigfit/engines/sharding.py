@@ -12,7 +12,7 @@ stage and the head to the last (vLLM get_pp_indices).
 
 from __future__ import annotations
 
-from rigfit.arch import Architecture, AttentionKind, Role
+from rigfit.arch import Architecture, KVLayout, Role
 from rigfit.engines.tensors import Kind, request_tensors
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Request
@@ -40,7 +40,7 @@ _REPLICATED = {
 
 
 def kv_heads_per_rank(arch: Architecture, tp: int) -> int:
-    return max(1, arch.attention.num_kv_heads // tp)
+    return arch.attention.kv_heads_per_rank(tp)
 
 
 def tp_pp_grid(req: Request, engine: str, grid: str) -> tuple[int, int]:
@@ -65,14 +65,8 @@ def tp_pp_grid(req: Request, engine: str, grid: str) -> tuple[int, int]:
 
 def kv_bytes_per_rank_token_layer(req: Request, tp: int) -> int:
     """One token's KV in one layer of one rank: K and V of the rank's KV heads, or for MLA
-    models the latent (kv_lora_rank + rope), whole on every rank."""
-    a = req.arch.attention
-    elem = req.kv_type.row_bytes(1)
-    if a.kind is AttentionKind.MLA:
-        assert a.kv_lora_rank is not None
-        assert a.qk_rope_head_dim is not None
-        return (a.kv_lora_rank + a.qk_rope_head_dim) * elem
-    return 2 * kv_heads_per_rank(req.arch, tp) * a.head_dim * elem
+    models the latent (kv_lora_rank + rope), whole on every rank (AttentionSpec.kv_row)."""
+    return req.kv_type.row_bytes(1) * req.arch.attention.kv_elems_per_token(KVLayout.LATENT, tp)
 
 
 def check_tp(arch: Architecture, tp: int, engine: str) -> None:

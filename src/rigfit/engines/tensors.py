@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from rigfit.arch import Architecture, AttentionKind, Role
+from rigfit.arch import Architecture, KVLayout, Role
 from rigfit.estimate.memory import Request
 from rigfit.estimate.weights import tensor_storage
 from rigfit.quant import Family
@@ -91,15 +91,10 @@ def vision_bytes(req: Request, bytes_per_param: int = 2) -> int:
 
 def per_head_kv_elems(arch: Architecture) -> int:
     """K and V elements one token keeps in one layer of a per-head cache (transformers'
-    DynamicCache, mlx-lm's KVCache): ``2 × kv_heads × head_dim``; MLA models cache the
-    decompressed per-head keys (nope + rope) and values, not the latent
-    (transformers modeling_deepseek_v2.py l.367-379; mlx-lm deepseek_v2.py ``keys = concat(k_nope,
-    k_pe repeated per head)``)."""
-    a = arch.attention
-    if a.kind is AttentionKind.MLA:
-        assert a.v_head_dim is not None
-        return a.num_heads * (a.head_dim + a.v_head_dim)
-    return 2 * a.num_kv_heads * a.head_dim
+    DynamicCache, mlx-lm's KVCache): MLA models cache the decompressed per-head keys (nope +
+    rope) and values, not the latent (transformers modeling_deepseek_v2.py l.367-379; mlx-lm
+    deepseek_v2.py ``keys = concat(k_nope, k_pe repeated per head)``)."""
+    return arch.attention.kv_elems_per_token(KVLayout.PER_HEAD)
 
 
 def kind_of_name(name: str) -> tuple[Kind, int | None]:
