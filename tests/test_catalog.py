@@ -165,3 +165,20 @@ def test_apple_default_working_set_is_three_quarters(gpu_id: str) -> None:
     assert gpu.driver_reported_bytes is not None
     ratio = gpu.driver_reported_bytes / gpu.memory_bytes
     assert abs(ratio - APPLE_DEFAULT_WORKING_SET_FRACTION) < 1e-6
+
+
+def test_name_index_is_current() -> None:
+    """index.json (a lookup by name reads one file) matches the records' names."""
+    from rigfit.catalog.loader import build_index, read_index
+    from rigfit.catalog.lookup import names_index
+
+    assert build_index(names_index()) == read_index(), "run python -m rigfit.catalog --write-index"
+
+
+def test_a_name_reads_the_same_record_as_the_full_catalog() -> None:
+    from rigfit.catalog.lookup import get_gpu, get_model, list_gpus, list_models
+
+    m = get_model("r1-distill-llama-70b")
+    assert m is next(x for x in list_models() if x.id == m.id)
+    g = get_gpu("RTX 4090")
+    assert g is next(x for x in list_gpus() if x.id == g.id)

@@ -8,7 +8,7 @@ from functools import cache, cached_property
 from typing import TypeVar
 
 from rigfit.arch import Architecture, from_config
-from rigfit.catalog.loader import load_gpus, load_models
+from rigfit.catalog.loader import load_gpus, load_models, load_record, record_file
 from rigfit.catalog.schema import GPURecord, ModelRecord
 from rigfit.errors import CatalogError, UnknownGPUError, UnknownModelError, closest
 
@@ -20,6 +20,7 @@ __all__ = [
     "get_model",
     "list_gpus",
     "list_models",
+    "names_index",
 ]
 
 
@@ -70,11 +71,32 @@ def _build_index(
     return index
 
 
+_MODELS: dict[str, Model] = {}
+
+
+def _model(record: ModelRecord) -> Model:
+    """One Model per record, however it was found (its architecture is built once)."""
+    model = _MODELS.get(record.id)
+    if model is None or model.record is not record:
+        model = _MODELS[record.id] = Model(record)
+    return model
+
+
 @cache
 def _model_index() -> dict[str, Model]:
     return _build_index(
-        (Model(rec) for rec in load_models()), lambda m: _keys_model(m.record), lambda m: m.id
+        (_model(rec) for rec in load_models()), lambda m: _keys_model(m.record), lambda m: m.id
     )
+
+
+def names_index() -> dict[str, list[str]]:
+    """Every record's normalized names by id, as the committed index.json stores them."""
+    out = {m.id: sorted({_norm(k) for k in _keys_model(m)}) for m in load_models()}
+    for g in load_gpus():
+        out[g.id] = sorted(
+            {_norm(k) for k in _keys_gpu(g)} | {_norm(k).replace(" ", "-") for k in _keys_gpu(g)}
+        )
+    return out
 
 
 @cache
@@ -83,7 +105,11 @@ def _gpu_index() -> dict[str, GPURecord]:
 
 
 def get_model(name: str) -> Model:
-    """A catalog model by Hugging Face id (any case), name or alias."""
+    """A catalog model by Hugging Face id (any case), name or alias; a known name reads its
+    one file, an unknown one every file (for the closest matches)."""
+    path = record_file("models", _norm(name))
+    if path is not None:
+        return _model(load_record(path, ModelRecord))
     index = _model_index()
     model = index.get(_norm(name))
     if model is None:
@@ -92,7 +118,10 @@ def get_model(name: str) -> Model:
 
 
 def get_gpu(name: str) -> GPURecord:
-    """A catalog accelerator by id, name or alias (any case)."""
+    """A catalog accelerator by id, name or alias (any case); a known name reads one file."""
+    path = record_file("gpus", _norm(name)) or record_file("gpus", _norm(name).replace(" ", "-"))
+    if path is not None:
+        return load_record(path, GPURecord)
     index = _gpu_index()
     gpu = index.get(_norm(name)) or index.get(_norm(name).replace(" ", "-"))
     if gpu is None:

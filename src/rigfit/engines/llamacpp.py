@@ -178,6 +178,23 @@ def layout(req: Request) -> Layout:
     return Layout(tuple(device(i) for i in range(n)), device(n), tuple(weights))
 
 
+@dataclass(frozen=True)
+class _Placement:
+    """The weights of one tensor list under one layout, summed where they land."""
+
+    device_bytes: tuple[int, ...]
+    host_bytes: int
+    expert_host_bytes: int
+    tied_duplicate_bytes: int  # token_embd copied as the head of a tied model
+    host_largest_bytes: int  # the largest layer or expert tensor left in host memory
+
+
+# Memo of placements: keyed by the tensor list's identity (request_tensors returns one tuple per
+# model and format) and the layout; bounded, cleared when full.
+_PLACEMENTS: dict[object, tuple[tuple[PlacedTensor, ...], _Placement]] = {}
+_PLACEMENTS_MAX = 4096
+
+
 class LlamaCpp(ProfileBase):
     name = "llama.cpp"
     description = (
@@ -243,27 +260,12 @@ class LlamaCpp(ProfileBase):
         self._check(req)
         arch, n_dev = req.arch, req.system.n_devices
         lay = layout(req)
-        s = req.engine
 
-        # weights, tensor by tensor
-        dev_w = [0] * n_dev
-        host_w = 0
-        expert_host = 0
-        tied_dup = 0
+        # weights, tensor by tensor (the same for every context and concurrency: cached)
         tensors = request_tensors(req)
-        has_output = any(_is_head(t) for t in tensors)
-        for t in tensors:
-            dev = self._tensor_device(t, lay, arch, s.cpu_moe, s.n_cpu_moe)
-            if dev is None:
-                host_w += t.nbytes
-                if t.kind is Kind.EXPERT:
-                    expert_host += t.nbytes
-            else:
-                dev_w[dev] += t.nbytes
-            if t.kind is Kind.EMBEDDING and not has_output and lay.output_device is not None:
-                # tied head: llama.cpp duplicates token_embd as output.weight on its device
-                dev_w[lay.output_device] += t.nbytes
-                tied_dup = t.nbytes
+        placed = self._placement(req, tensors, lay)
+        dev_w, host_w = list(placed.device_bytes), placed.host_bytes
+        expert_host, tied_dup = placed.expert_host_bytes, placed.tied_duplicate_bytes
         gpu_layers = sum(d is not None for d in lay.layer_device)
         terms = [
             Term(
@@ -334,6 +336,39 @@ class LlamaCpp(ProfileBase):
             )
         )
         return terms
+
+    def _placement(
+        self, req: Request, tensors: tuple[PlacedTensor, ...], lay: Layout
+    ) -> _Placement:
+        """Where each tensor goes under ``lay`` and the expert options, summed per device;
+        memoized per tensor list, since searches over context and concurrency ask again."""
+        s, arch = req.engine, req.arch
+        key = ("llama.cpp placement", id(tensors), lay, s.cpu_moe, s.n_cpu_moe)
+        hit = _PLACEMENTS.get(key)
+        if hit is not None and hit[0] is tensors:
+            return hit[1]
+        dev_w = [0] * req.system.n_devices
+        host_w = expert_host = tied_dup = host_largest = 0
+        has_output = any(_is_head(t) for t in tensors)
+        for t in tensors:
+            dev = self._tensor_device(t, lay, arch, s.cpu_moe, s.n_cpu_moe)
+            if dev is None:
+                host_w += t.nbytes
+                if t.kind is Kind.EXPERT:
+                    expert_host += t.nbytes
+                if t.kind in (Kind.EXPERT, Kind.LAYER):
+                    host_largest = max(host_largest, t.nbytes)
+            else:
+                dev_w[dev] += t.nbytes
+            if t.kind is Kind.EMBEDDING and not has_output and lay.output_device is not None:
+                # tied head: llama.cpp duplicates token_embd as output.weight on its device
+                dev_w[lay.output_device] += t.nbytes
+                tied_dup = t.nbytes
+        placed = _Placement(tuple(dev_w), host_w, expert_host, tied_dup, host_largest)
+        if len(_PLACEMENTS) >= _PLACEMENTS_MAX:
+            _PLACEMENTS.clear()
+        _PLACEMENTS[key] = (tensors, placed)
+        return placed
 
     @staticmethod
     def _tensor_device(
@@ -489,16 +524,7 @@ class LlamaCpp(ProfileBase):
             attn += n_kv * ub * (a.num_heads + 1) * F32_BYTES  # KQ scores + f32 mask
         ffn_bytes = ub * 2 * ffn * F32_BYTES  # gate and up outputs live together
         layer_phase = 2 * ub * h * F32_BYTES + max(attn, ffn_bytes)
-        host_largest = max(
-            (
-                t.nbytes
-                for t in tensors
-                if self._tensor_device(t, lay, arch, req.engine.cpu_moe, req.engine.n_cpu_moe)
-                is None
-                and t.kind in (Kind.EXPERT, Kind.LAYER)
-            ),
-            default=0,
-        )
+        host_largest = self._placement(req, tensors, lay).host_largest_bytes
         logits_phase = ub * (arch.vocab_size + h) * F32_BYTES
         per = [0] * n_dev
         for d in range(n_dev):
