@@ -11,6 +11,7 @@ import pytest
 
 from rigfit.arch import Architecture
 from rigfit.catalog.lookup import get_model
+from rigfit.estimate.weights import tensor_storage, weight_breakdown
 from rigfit.formats.gguf.quantize import (
     LLAMA_QUANT_SOURCE,
     gguf_tensors,
@@ -24,7 +25,6 @@ from rigfit.formats.gguf.size import (
     gguf_file_size,
     metadata_estimate_bytes,
 )
-from rigfit.estimate.weights import tensor_storage, weight_breakdown
 from rigfit.quant import GGMLType, GGUFRecipe, LlamaFtype, WeightFormat
 
 F = LlamaFtype

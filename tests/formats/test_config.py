@@ -10,7 +10,6 @@ import pytest
 from readers_kit import LLAMA
 
 from rigfit.arch import from_config
-from rigfit.quant import WeightFormat
 from rigfit.formats import (
     ReaderError,
     UnsupportedQuantizationError,
@@ -21,6 +20,7 @@ from rigfit.formats import (
     quant_format,
 )
 from rigfit.formats.config_json import CONFIG_MAX_BYTES, parse_config
+from rigfit.quant import WeightFormat
 
 # google/gemma-3-4b-it config.json, abridged to its structure: text_config omits the keys
 # Gemma3TextConfig defaults (heads, vocab, head_dim...)

@@ -26,7 +26,6 @@ from readers_kit import (
 import rigfit
 from rigfit.arch import Architecture, from_config
 from rigfit.errors import RigfitError, UnsupportedArchitectureError
-from rigfit.quant import KVCacheType, WeightFormat
 from rigfit.formats import ReaderError, arch_from_gguf, config_from_dict, open_model, read_gguf
 from rigfit.formats.gguf.header import (
     MAX_KV,
@@ -38,6 +37,7 @@ from rigfit.formats.gguf.header import (
 )
 from rigfit.formats.gguf.metadata import SUPPORTED_GGUF_ARCHITECTURES, map_gguf
 from rigfit.formats.source import FIRST_CHUNK_BYTES, FileSource
+from rigfit.quant import KVCacheType, WeightFormat
 
 CONFIGS = {
     "llama": LLAMA,

@@ -15,9 +15,9 @@ import gguf
 import pytest
 from readers_kit import LLAMA, QWEN3_MOE, build_gguf, write_safetensors_model
 
-from rigfit.quant import WeightFormat
 from rigfit.formats import HubError, ModelKind, ReaderError, open_model
 from rigfit.formats.hub import HUB_EXTRA_MESSAGE
+from rigfit.quant import WeightFormat
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 TOKEN = "hf_test_token_123"

@@ -11,8 +11,8 @@ import pytest
 from readers_kit import LLAMA, QWEN3_MOE, build_gguf, write_config, write_safetensors_model
 
 from rigfit.arch import from_config
-from rigfit.quant import WeightFormat
 from rigfit.formats import FileModel, ModelKind, ReaderError, config_from_dict, open_model
+from rigfit.quant import WeightFormat
 
 SUPPORTED = (
     "rigfit reads config.json, *.gguf, *.safetensors, a folder holding them,"

@@ -15,7 +15,6 @@ from safetensors.numpy import save_file
 
 from rigfit.arch import from_config
 from rigfit.errors import RigfitError
-from rigfit.quant import WeightFormat
 from rigfit.formats import ModelKind, ReaderError, config_from_dict, open_model
 from rigfit.formats.safetensors import (
     DTYPE_BITS,
@@ -25,6 +24,7 @@ from rigfit.formats.safetensors import (
     weights_from_headers,
 )
 from rigfit.formats.source import FileSource
+from rigfit.quant import WeightFormat
 
 
 @pytest.mark.parametrize("config", [LLAMA, QWEN3_MOE], ids=["llama", "qwen3_moe"])
