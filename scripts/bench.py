@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 import rigfit
+from rigfit.engines.choice import AUTO
+from rigfit.engines.generic import GENERIC
 from rigfit.estimate import estimate
-from rigfit.estimate.memory import Request
+from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.hardware import System
 from rigfit.quant import KVCacheType, WeightFormat
 
@@ -36,19 +38,22 @@ def bench_one() -> None:
         "meta-llama/Llama-3.3-70B-Instruct", "h100-sxm", quant="Q4_K_M", ctx="32k"
     )
     t0 = time.perf_counter()
-    estimate(req)
+    estimate(req, GENERIC)
     first = time.perf_counter() - t0
-    n = 20_000
-    t0 = time.perf_counter()
-    for _ in range(n):
-        estimate(req)
-    warm = (time.perf_counter() - t0) / n
-    t0 = time.perf_counter()
-    rigfit.fit(req)
-    fit_s = time.perf_counter() - t0
     print(f"estimate, first call (prices all tensors): {first * 1e3:.3f} ms")
-    print(f"estimate, warm (mean of {n}): {warm * 1e6:.1f} µs")
-    print(f"fit (estimate + max context + max seqs + suggestions): {fit_s * 1e3:.2f} ms")
+    for profile, n in ((GENERIC, 20_000), (AUTO, 500)):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            estimate(req, profile)
+        warm = (time.perf_counter() - t0) / n
+        t0 = time.perf_counter()
+        rigfit.fit(req, profile)
+        fit_s = time.perf_counter() - t0
+        name = profile.resolve(req).name
+        print(f"estimate ({profile.name}: {name}), warm (mean of {n}): {warm * 1e6:.1f} µs")
+        print(
+            f"fit ({name}: estimate + max context + max seqs + suggestions): {fit_s * 1e3:.2f} ms"
+        )
 
 
 def bench_cli(runs: int = 10) -> None:
@@ -77,8 +82,10 @@ def bench_cli(runs: int = 10) -> None:
     )
 
 
-def bench_sweep() -> None:
-    models, gpus = rigfit.list_models(), rigfit.list_gpus()
+def bench_sweep(profile: EngineProfile, gpu_count: int | None = None) -> None:
+    """Every model × quant × accelerator × context under ``profile`` (the generic arithmetic,
+    or the default engine choice on the first ``gpu_count`` accelerators)."""
+    models, gpus = rigfit.list_models(), rigfit.list_gpus()[:gpu_count]
     t0 = time.perf_counter()
     count = fits = skipped = 0
     for m in models:
@@ -90,13 +97,14 @@ def bench_sweep() -> None:
                         req = Request(
                             m.arch, q, KVCacheType.F16, ctx, 1, system, allow_ctx_over_max=True
                         )
-                        fits += estimate(req).fits
+                        fits += estimate(req, profile).fits
                     except rigfit.RigfitError:
-                        skipped += 1  # a format this model cannot use (e.g. none here)
+                        skipped += 1  # a format the model or the engine cannot use
                     count += 1
     dt = time.perf_counter() - t0
     print(
-        f"sweep: {len(models)} models x {len(gpus)} accelerators x {len(QUANTS)} quants x"
+        f"sweep ({profile.name}): {len(models)} models x {len(gpus)} accelerators x"
+        f" {len(QUANTS)} quants x"
         f" {len(CTXS)} contexts = {count:,} estimates in {dt:.2f} s"
         f" ({dt / count * 1e6:.1f} µs each; {fits:,} fit, {skipped} refused)"
     )
@@ -106,4 +114,5 @@ if __name__ == "__main__":
     print(f"python {sys.version.split()[0]}, rigfit {rigfit.__name__}")
     bench_one()
     bench_cli()
-    bench_sweep()
+    bench_sweep(GENERIC)
+    bench_sweep(AUTO, gpu_count=12)
