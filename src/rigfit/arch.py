@@ -20,6 +20,7 @@ from functools import cached_property
 
 from rigfit.catalog.schema import HFConfig, VisionConfig
 from rigfit.errors import UnsupportedArchitectureError
+from rigfit.families import FAMILIES
 from rigfit.quant import KVCacheType
 
 __all__ = [
@@ -505,22 +506,8 @@ def _vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor]:
 # --------------------------------------------------------------------------------------------
 
 _LLAMA_LIKE = {"llama", "mistral", "qwen2", "qwen3", "phi3", "granite"}
-SUPPORTED_MODEL_TYPES = frozenset(
-    _LLAMA_LIKE
-    | {
-        "mixtral",
-        "qwen3_moe",
-        "qwen3_next",
-        "gemma2",
-        "gemma3",
-        "gemma3_text",
-        "deepseek_v2",
-        "deepseek_v3",
-        "kimi_k2",
-        "gpt_oss",
-        "glm4_moe",
-    }
-)
+# every model_type with a family record (rigfit.families); the readers below cover them
+SUPPORTED_MODEL_TYPES = frozenset(FAMILIES)
 
 
 def _need(value: int | None, key: str, model_type: str) -> int:

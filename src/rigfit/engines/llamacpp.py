@@ -28,6 +28,7 @@ from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_b
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import ProfileBase, Request, Term
 from rigfit.estimate.terms import TermKind
+from rigfit.families import family
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.units import GIB
 
@@ -83,11 +84,6 @@ SUPPORTED_KV = (
 # MXFP4 (GGML_TYPE_MXFP4, ggml.h; gpt-oss's GGUF keeps its experts in it). AWQ, GPTQ, FP8,
 # bitsandbytes and NVFP4 checkpoints have no GGUF form llama.cpp loads.
 GGUF_GPU_FORMATS = (WeightFormat.MXFP4, WeightFormat.MXFP4_EXPERTS)
-# Architectures whose sliding-window layers llama.cpp caches over the window only
-# (llama_kv_cache_iswa; hparams.swa_type set in llama-model.cpp load_hparams). Mistral, Mixtral
-# and Qwen2 GGUFs load as archs without SWA and Phi-3's is disabled ("Phi SWA is currently
-# disabled"): llama.cpp caches the full context for them.
-SWA_MODEL_TYPES = frozenset({"gemma2", "gemma3", "gemma3_text", "gpt_oss"})
 # Names of the output head: GGUF's output.weight, a Hugging Face checkpoint's lm_head.weight
 _HEAD_NAMES = ("output.weight", "lm_head.weight")
 
@@ -220,7 +216,7 @@ class LlamaCpp(ProfileBase):
         pad = CTX_PAD_TOKENS if b.pad_always_256 or self.flash_attn(req) else OLD_PAD_NO_FA_TOKENS
         base = _pad(req.ctx_tokens, pad)
         window = next((x.window for x in req.arch.layers if x.window), None)
-        if window is None or req.arch.model_type not in SWA_MODEL_TYPES:
+        if window is None or not family(req.arch.model_type).llamacpp_window_cache:
             return base, 0
         swa = min(base, _pad(window + self.ubatch(req), SWA_PAD_TOKENS))
         return base, swa

@@ -27,6 +27,7 @@ from rigfit.engines.tensors import per_head_kv_elems
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
 from rigfit.estimate.terms import TermKind
+from rigfit.families import FAMILIES, MLXRouter, family
 from rigfit.quant import KVCacheType, WeightFormat
 
 __all__ = ["MLX", "MLXProfile", "mlx_tensor_bytes"]
@@ -40,15 +41,10 @@ DEFAULT_BITS = 4
 ALLOWED_BITS = (2, 3, 4, 5, 6, 8)
 SCALE_BIAS_PER_GROUP = 2  # one scale and one bias per group, in the weights' dtype
 # qwen3_moe.py / gpt_oss.py quant_predicate: the router ("mlp.gate", "router") at 8 bits, g64
+# (which families: rigfit.families, mlx_router)
 ROUTER_BITS = 8
-ROUTER_8BIT_MODELS = frozenset({"qwen3_moe", "gpt_oss"})
-# deepseek_v2.py MoEGate holds a bare weight (no to_quantized): it stays 16-bit
-ROUTER_FLOAT_MODELS = frozenset({"deepseek_v2", "deepseek_v3", "kimi_k2"})
 KV_STEP = 256  # KVCache.step = 256 (models/cache.py l.340)
 PREFILL_STEP = 2048  # generate_step(prefill_step_size=2048) (generate.py l.323)
-# Models whose make_cache gives sliding layers a RotatingKVCache (gemma3_text.py l.247-257,
-# gpt_oss.py l.313-320); mlx-lm runs Mistral, Qwen2 and Gemma 2 windows as full attention.
-ROTATING_MODELS = frozenset({"gemma3", "gemma3_text", "gpt_oss"})
 SUPPORTED_WEIGHTS = (WeightFormat.F16, WeightFormat.BF16)
 
 
@@ -78,9 +74,10 @@ def mlx_tensor_bytes(t: Tensor, bits: int | None, model_type: str) -> int:
     """
     if bits is None or not _quantizable(t) or t.cols % GROUP_SIZE:
         return 2 * t.numel
-    if t.role is Role.ROUTER and model_type in ROUTER_FLOAT_MODELS:
+    router = FAMILIES[model_type].mlx_router if model_type in FAMILIES else MLXRouter.QUANTIZED
+    if t.role is Role.ROUTER and router is MLXRouter.FLOAT:
         return 2 * t.numel
-    if t.role is Role.ROUTER and model_type in ROUTER_8BIT_MODELS:
+    if t.role is Role.ROUTER and router is MLXRouter.EIGHT_BIT:
         bits = ROUTER_BITS
     groups = t.numel // GROUP_SIZE
     return t.numel * bits // 8 + groups * SCALE_BIAS_PER_GROUP * 2
@@ -162,7 +159,9 @@ class MLXProfile(ProfileBase):
     def layer_tokens(self, req: Request, layer: LayerSpec) -> int:
         """Slots one sequence's cache holds in this layer at its largest."""
         full = _pad(req.ctx_tokens, KV_STEP)
-        rotating = layer.kind is LayerKind.SLIDING and req.arch.model_type in ROTATING_MODELS
+        rotating = (
+            layer.kind is LayerKind.SLIDING and family(req.arch.model_type).mlx_rotating_cache
+        )
         if not rotating:
             return full
         assert layer.window is not None

@@ -34,6 +34,7 @@ from rigfit.engines.llamacpp import LlamaCpp
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Request, Term
 from rigfit.estimate.terms import TermKind
+from rigfit.families import OllamaFlashAttn, family
 from rigfit.quant import KVCacheType
 from rigfit.units import GIB, MIB, fmt_bytes
 
@@ -59,24 +60,8 @@ MIN_MEMORY_METAL_BYTES = 512 * MIB
 # fs/ggml/ggml.go SupportsKVCacheType: "", "f16", "q8_0", "q4_0"
 SUPPORTED_KV = (KVCacheType.F16, KVCacheType.Q8_0, KVCacheType.Q4_0)
 # rigfit model_type -> the GGUF general.architecture Ollama sees (llama.cpp convert_hf_to_gguf)
-GGUF_ARCH = {
-    "mistral": "llama",
-    "mixtral": "llama",
-    "qwen3_moe": "qwen3moe",
-    "qwen3_next": "qwen3next",
-    "gemma3_text": "gemma3",
-    "deepseek_v2": "deepseek2",
-    "deepseek_v3": "deepseek2",
-    "kimi_k2": "deepseek2",
-    "gpt_oss": "gptoss",
-    "glm4_moe": "glm4moe",
-}
-# fs/ggml/ggml.go OllamaEngineRequired (v0.24.0 l.277-302), restricted to rigfit's models
-OLLAMA_ENGINE_ARCHS = frozenset({"deepseek2", "gemma3", "gptoss", "qwen3", "qwen3moe", "qwen3next"})
-# fs/ggml/ggml.go FlashAttention(): flash attention on by default (l.890-907)
-FA_DEFAULT_ARCHS = frozenset({"gemma3", "gptoss", "qwen3", "qwen3moe", "qwen3next"})
-# SupportsFlashAttention: never gemma2 (l.868-887); MLA's K (576) and V (512) lengths differ
-FA_UNSUPPORTED_ARCHS = frozenset({"gemma2", "deepseek2"})
+# Which architectures Ollama's Go engine runs, and its flash attention per architecture:
+# rigfit.families (ollama_arch, ollama_engine, ollama_flash_attn)
 
 
 def default_num_ctx(capacities: tuple[int, ...]) -> int:
@@ -105,21 +90,20 @@ class Ollama(LlamaCpp):
 
     @staticmethod
     def gguf_arch(req: Request) -> str:
-        mt = req.arch.model_type
-        return GGUF_ARCH.get(mt, mt)
+        return family(req.arch.model_type).ollama_arch
 
     def ollama_engine(self, req: Request) -> bool:
         """Whether Ollama runs this model on its own Go engine (else llama.cpp's runner)."""
-        return self.gguf_arch(req) in OLLAMA_ENGINE_ARCHS
+        return family(req.arch.model_type).ollama_engine
 
     def effective_flash_attn(self, req: Request) -> bool:
-        arch = self.gguf_arch(req)
-        if arch in FA_UNSUPPORTED_ARCHS:
+        fa = family(req.arch.model_type).ollama_flash_attn
+        if fa is OllamaFlashAttn.NEVER:
             return False
         if req.engine.flash_attn is not None:
             return req.engine.flash_attn
         if self.ollama_engine(req):
-            return arch in FA_DEFAULT_ARCHS
+            return fa is OllamaFlashAttn.DEFAULT_ON
         # llama.cpp runner: FlashAttentionAuto, on where the device supports it (ec98)
         return True
 
@@ -149,7 +133,7 @@ class Ollama(LlamaCpp):
         if req.kv_type is not KVCacheType.F16 and not self.effective_flash_attn(req):
             why = (
                 f"Ollama never enables flash attention for {self.gguf_arch(req)}"
-                if self.gguf_arch(req) in FA_UNSUPPORTED_ARCHS
+                if family(req.arch.model_type).ollama_flash_attn is OllamaFlashAttn.NEVER
                 or (self.ollama_engine(req) and s.flash_attn is None)
                 else "flash attention is off"
             )

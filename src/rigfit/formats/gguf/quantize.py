@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 from rigfit.arch import Architecture, AttentionKind, Role, Tensor
 from rigfit.errors import InvalidSpecError
+from rigfit.families import family
 from rigfit.quant import LLAMA_QUANT_SOURCE, GGMLType, LlamaFtype
 
 __all__ = [
@@ -234,7 +235,7 @@ def gguf_tensors(arch: Architecture) -> tuple[ConvertedTensor, ...]:
         if t.role is Role.VISION:
             continue
         out.extend(_split_tensors(arch, t))
-    if arch.model_type == "phi3":
+    if family(arch.model_type).gguf_fused_qkv:
         out = _fuse_phi3(out)
     result = tuple(sorted(out, key=_order_key))
     arch.cache["gguf_tensors"] = result
@@ -287,7 +288,7 @@ def _quantizable(t: ConvertedTensor) -> bool:
 
 def _converter_type(t: ConvertedTensor, outtype: GGMLType, arch: Architecture) -> GGMLType:
     """The type ``convert_hf_to_gguf.py --outtype <outtype>`` writes ``t`` in."""
-    if arch.model_type == "gpt_oss" and t.role.is_expert:
+    if family(arch.model_type).gguf_mxfp4_experts and t.role.is_expert:
         # GptOssModel repacks the checkpoint's MXFP4 expert blocks as GGML MXFP4 whatever
         # --outtype says, so every GGUF of gpt-oss starts with MXFP4 experts
         return T.MXFP4
@@ -339,10 +340,6 @@ _FALLBACK = {
     T.Q5_K: T.Q5_1,
     T.Q6_K: T.Q8_0,
 }
-
-# Model types llama.cpp's load_hparams calls LLM_TYPE_70B at 80 layers (llama-model.cpp l.652,
-# l.997): LLAMA (which Mistral and Mixtral convert to) with n_head != n_head_kv, and QWEN2.
-_LLAMA_ARCH = frozenset({"llama", "mistral", "mixtral"})
 
 
 def use_more_bits(i_layer: int, n_layers: int) -> bool:
@@ -584,9 +581,11 @@ def _model_facts(arch: Architecture) -> tuple[int, int, bool]:
     n_head_kv = 1 if a.kind is AttentionKind.MLA else a.num_kv_heads
     n_gqa = a.num_heads // n_head_kv
     n = arch.num_layers
+    # llama.cpp's load_hparams calls LLM_TYPE_70B at 80 layers (llama-model.cpp l.652, l.997):
+    # LLAMA (which Mistral and Mixtral convert to) with n_head != n_head_kv, and QWEN2
+    f = family(arch.model_type)
     is_70b = n == 80 and (
-        (arch.model_type in _LLAMA_ARCH and a.num_heads != a.num_kv_heads)
-        or arch.model_type == "qwen2"
+        (f.gguf_arch == "llama" and a.num_heads != a.num_kv_heads) or f.gguf_arch == "qwen2"
     )
     return n_expert, n_gqa, is_70b
 

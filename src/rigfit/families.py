@@ -1,0 +1,138 @@
+"""One record per ``model_type``: what each engine and file format does differently for it.
+
+The quirks of model families used to live as string sets in the engines and the GGUF code;
+each is now a field of the family's :class:`Family`, with the source it comes from, so adding a
+family is one record here (and its config reader in :mod:`rigfit.arch`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from rigfit.errors import UnsupportedArchitectureError
+
+__all__ = ["FAMILIES", "Family", "MLXRouter", "OllamaFlashAttn", "family"]
+
+
+class MLXRouter(StrEnum):
+    """How mlx-lm stores a MoE router when it quantizes a model."""
+
+    # quantized like every Linear (the default predicate)
+    QUANTIZED = "quantized"
+    # qwen3_moe.py / gpt_oss.py quant_predicate: the router at 8 bits, group 64
+    EIGHT_BIT = "8-bit"
+    # deepseek_v2.py MoEGate holds a bare weight (no to_quantized): it stays 16-bit
+    FLOAT = "16-bit"
+
+
+class OllamaFlashAttn(StrEnum):
+    """Ollama v0.24.0's flash attention for a GGUF architecture (fs/ggml/ggml.go)."""
+
+    # FlashAttention(): on by default for these (l.890-907)
+    DEFAULT_ON = "on by default"
+    # SupportsFlashAttention: never gemma2 (l.868-887); MLA's K (576) and V (512) lengths differ
+    NEVER = "never"
+    # as OLLAMA_FLASH_ATTENTION says
+    SETTING = "as set"
+
+
+@dataclass(frozen=True)
+class Family:
+    """What differs for one Hugging Face ``model_type``."""
+
+    model_type: str
+    # llama.cpp's LLM_ARCH name, GGUF's general.architecture (convert_hf_to_gguf.py): Mistral
+    # and Mixtral convert to "llama", Kimi-K2 and DeepSeek-V3 to "deepseek2"
+    gguf_arch: str
+    # the name Ollama's Go code knows the architecture by (it spells gpt-oss "gptoss")
+    ollama_arch: str
+    # llama.cpp caches sliding-window layers over the window only (llama_kv_cache_iswa;
+    # hparams.swa_type set in llama-model.cpp load_hparams). Mistral, Mixtral and Qwen2 GGUFs
+    # load as archs without SWA and Phi-3's is disabled ("Phi SWA is currently disabled").
+    llamacpp_window_cache: bool = False
+    # mlx-lm's make_cache gives sliding layers a RotatingKVCache (gemma3_text.py l.247-257,
+    # gpt_oss.py l.313-320); it runs Mistral, Qwen2 and Gemma 2 windows as full attention
+    mlx_rotating_cache: bool = False
+    mlx_router: MLXRouter = MLXRouter.QUANTIZED
+    # fs/ggml/ggml.go OllamaEngineRequired (v0.24.0 l.277-302): Ollama's Go engine runs it
+    ollama_engine: bool = False
+    ollama_flash_attn: OllamaFlashAttn = OllamaFlashAttn.SETTING
+    # convert_hf_to_gguf.py writes Phi-3's fused qkv_proj as one attn_qkv tensor
+    gguf_fused_qkv: bool = False
+    # convert_hf_to_gguf.py repacks gpt-oss's MXFP4 expert blocks as GGML MXFP4 whatever
+    # --outtype says
+    gguf_mxfp4_experts: bool = False
+
+
+def _f(model_type: str, gguf: str, ollama: str | None = None, **kw: object) -> Family:
+    return Family(model_type, gguf, ollama or gguf, **kw)  # type: ignore[arg-type]
+
+
+_ON, _NEVER = OllamaFlashAttn.DEFAULT_ON, OllamaFlashAttn.NEVER
+FAMILIES: dict[str, Family] = {
+    f.model_type: f
+    for f in (
+        _f("llama", "llama"),
+        _f("mistral", "llama"),
+        _f("mixtral", "llama"),
+        _f("granite", "granite"),
+        _f("qwen2", "qwen2"),
+        _f("qwen3", "qwen3", ollama_engine=True, ollama_flash_attn=_ON),
+        _f(
+            "qwen3_moe",
+            "qwen3moe",
+            mlx_router=MLXRouter.EIGHT_BIT,
+            ollama_engine=True,
+            ollama_flash_attn=_ON,
+        ),
+        _f("qwen3_next", "qwen3next", ollama_engine=True, ollama_flash_attn=_ON),
+        _f("phi3", "phi3", gguf_fused_qkv=True),
+        _f("gemma2", "gemma2", llamacpp_window_cache=True, ollama_flash_attn=_NEVER),
+        *(
+            _f(
+                mt,
+                "gemma3",
+                llamacpp_window_cache=True,
+                mlx_rotating_cache=True,
+                ollama_engine=True,
+                ollama_flash_attn=_ON,
+            )
+            for mt in ("gemma3", "gemma3_text")
+        ),
+        *(
+            _f(
+                mt,
+                "deepseek2",
+                mlx_router=MLXRouter.FLOAT,
+                ollama_engine=True,
+                ollama_flash_attn=_NEVER,
+            )
+            for mt in ("deepseek_v2", "deepseek_v3", "kimi_k2")
+        ),
+        _f(
+            "gpt_oss",
+            "gpt-oss",
+            "gptoss",
+            llamacpp_window_cache=True,
+            mlx_rotating_cache=True,
+            mlx_router=MLXRouter.EIGHT_BIT,
+            ollama_engine=True,
+            ollama_flash_attn=_ON,
+            gguf_mxfp4_experts=True,
+        ),
+        _f("glm4_moe", "glm4moe"),
+    )
+}
+
+
+def family(model_type: str) -> Family:
+    """The record of a supported ``model_type``; others fail closed, naming the supported."""
+    f = FAMILIES.get(model_type)
+    if f is None:
+        raise UnsupportedArchitectureError(
+            f"model_type {model_type!r} is not supported (supported: "
+            + ", ".join(sorted(FAMILIES))
+            + ")"
+        )
+    return f
