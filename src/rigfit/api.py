@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Union
 
 from rigfit.catalog.lookup import Model, get_gpu, get_model, list_models
 from rigfit.catalog.schema import ModelRecord
+from rigfit.engines.checks import makes_at_load
 from rigfit.errors import InvalidSpecError, UnknownModelError
 from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.estimate.settings import EngineSettings
 from rigfit.estimate.weights import WeightBreakdown
 from rigfit.hardware import System
-from rigfit.quant import GPUScheme, WeightFormat, parse_kv_type, parse_quant
+from rigfit.quant import WeightFormat, parse_kv_type, parse_quant
 from rigfit.units import parse_bytes, parse_tokens
 
 if TYPE_CHECKING:
@@ -126,21 +127,12 @@ def checkpoint_ref(model: AnyModel, req: Request, engine: str) -> tuple[str, str
     if not req.quantized_at_load():
         return model.id, None
     source = req.source_format.label if req.source_format else fmt.label
-    if _makes_at_load(engine, fmt):
+    if makes_at_load(engine, fmt):
         return model.id, f"{engine} quantizes the {source} weights to {fmt.label} as they load"
     return f"<{fmt.label} checkpoint of {model.id}>", (
         f"{engine} cannot make {fmt.label} weights from the {source} checkpoint as it loads:"
         f" put the repository or path of a {fmt.label} checkpoint of {model.id} in the command"
     )
-
-
-def _makes_at_load(engine: str, fmt: WeightFormat) -> bool:
-    """Whether ``engine`` quantizes a 16-bit checkpoint to ``fmt`` while loading it."""
-    from rigfit.engines.checks import LOAD_QUANTIZED
-
-    if engine in ("vllm", "sglang"):
-        return fmt in LOAD_QUANTIZED
-    return engine == "transformers" and fmt.layout in _BNB_SCHEMES
 
 
 # A format name a user gives, and the variant a checkpoint may be published in
@@ -150,7 +142,6 @@ _PUBLISHED_VARIANT = {
 }
 # Engines that load GGUF files only: a catalog model is named by its GGUF file
 GGUF_ENGINES = frozenset({"llama.cpp", "ollama"})
-_BNB_SCHEMES = frozenset({GPUScheme.NF4, GPUScheme.NF4_DQ, GPUScheme.FP4, GPUScheme.BNB_INT8})
 
 # The context used when none is given: 8,192 tokens, or the model's maximum if smaller.
 DEFAULT_CTX_TOKENS = 8192

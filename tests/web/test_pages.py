@@ -183,3 +183,22 @@ def test_model_page_lists_predicted_gguf_files(client: TestClient) -> None:
     q8 = gguf_file_bytes(get_model("meta-llama/Llama-3.1-8B-Instruct").arch, WeightFormat.Q8_0)
     assert "GGUF file" in page
     assert f'<td class="num">{fmt_bytes(q8)}</td>' in page
+
+
+def test_calculator_offers_every_engine_option(client: TestClient) -> None:
+    """The form's engine fields are generated from the option table, and they price."""
+    from rigfit.estimate.settings import OPTIONS
+
+    page = client.get("/").text
+    for o in OPTIONS:
+        assert f'name="{o.param}"' in page, o.flag
+    assert 'name="ram"' in page
+    offload = client.get(
+        "/", params={"model": "Qwen/Qwen3-8B", "gpu": "rtx-4090", "ngl": "10", "ctx": "8192"}
+    ).text
+    assert 'id="engine-name">llama.cpp' in offload  # --ngl picks llama.cpp
+    assert "-ngl 10" in offload
+    assert 'id="engine-options" open' in offload
+    bad = client.get("/", params={"model": "Qwen/Qwen3-8B", "gpu": "rtx-4090", "ngl": "many"})
+    assert bad.status_code == 400
+    assert "ngl: Input should be a valid integer" in bad.text

@@ -17,9 +17,11 @@ from rigfit.estimate.memory import Request
 from rigfit.quant import Family, KVCacheType, WeightFormat
 
 __all__ = [
+    "BNB_FORMATS",
     "LOAD_QUANTIZED",
     "cuda_capability",
     "emulation_note",
+    "makes_at_load",
     "parse_engine_version",
     "refuse_for_tp_engine",
     "refuse_format_on_device",
@@ -30,6 +32,19 @@ __all__ = [
 # (vLLM fp8.py Fp8Config with is_checkpoint_fp8_serialized false: per-tensor dynamic scales;
 # SGLang quantization/fp8.py the same): the command names the 16-bit repository
 LOAD_QUANTIZED = frozenset({WeightFormat.FP8})
+# transformers quantizes a 16-bit checkpoint to these with BitsAndBytesConfig as it loads
+BNB_FORMATS = frozenset(
+    {WeightFormat.BNB_NF4, WeightFormat.BNB_NF4_DQ, WeightFormat.BNB_FP4, WeightFormat.BNB_INT8}
+)
+
+
+def makes_at_load(engine: str, fmt: WeightFormat) -> bool:
+    """Whether ``engine`` quantizes a 16-bit checkpoint to ``fmt`` while loading it, so the
+    published checkpoint serves (vLLM/SGLang ``--quantization fp8``, transformers'
+    bitsandbytes)."""
+    if engine in ("vllm", "sglang"):
+        return fmt in LOAD_QUANTIZED
+    return engine == "transformers" and fmt in BNB_FORMATS
 
 
 def parse_engine_version(

@@ -192,7 +192,11 @@ def suggestions(req: Request, profile: EngineProfile | None = None) -> list[Sugg
         _offload_suggestions(req, profile, add)
     family = req.weight_format.family
     candidates = [f for f in WeightFormat if f.family is family or family is Family.FLOAT]
-    for fmt in sorted(candidates, key=lambda f: f.nominal_bits, reverse=True):
+    # a format the engine makes from the checkpoint as it loads (vLLM's FP8) needs no other
+    # checkpoint: it comes first; else the highest-precision smaller format that fits
+    by_bits = sorted(candidates, key=lambda f: f.nominal_bits, reverse=True)
+    source = req.source_format or req.weight_format
+    for fmt in sorted(by_bits, key=lambda f: not _loads_from(engine, f, source)):
         if fmt.nominal_bits < req.weight_format.nominal_bits:
             est = _try(replace(req, weight_format=fmt), profile)
             if est is not None:
@@ -219,6 +223,13 @@ def suggestions(req: Request, profile: EngineProfile | None = None) -> list[Sugg
         )
     out.sort(key=lambda x: _COST_ORDER.index(x.cost))
     return out
+
+
+def _loads_from(engine: str, fmt: WeightFormat, source: WeightFormat) -> bool:
+    """Whether ``engine`` makes ``fmt`` from a ``source`` checkpoint as it loads it."""
+    from rigfit.engines.checks import makes_at_load
+
+    return source.family is Family.FLOAT and makes_at_load(engine, fmt)
 
 
 def estimate_engine(req: Request) -> EngineProfile:

@@ -77,6 +77,13 @@ class EstimateQuery(_Shape, EngineOptions):
     ram: ShortName | None = Field(
         None, description="system RAM of the host (64GB, 128GiB): checks what the plan puts there"
     )
+    wired_limit_mb: int | None = Field(
+        None,
+        ge=1,
+        le=1 << 24,
+        description="Apple silicon: the GPU memory limit set with sudo sysctl"
+        " iogpu.wired_limit_mb=N",
+    )
 
 
 class TableQuery(_Shape):

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 
 from rigfit.api import native_format
@@ -19,6 +20,7 @@ from rigfit.catalog.lookup import Model, get_gpu, get_model, list_gpus, list_mod
 from rigfit.engines import ENGINES
 from rigfit.errors import InvalidSpecError, RigfitError, UnknownNameError
 from rigfit.estimate.memory import MAX_SEQS
+from rigfit.estimate.settings import OPTIONS
 from rigfit.estimate.sweep import TABLE_CTX_TOKENS, context_stops, dominant_term
 from rigfit.hardware import MAX_GPUS
 from rigfit.quant import Family, KVCacheType, WeightFormat
@@ -119,6 +121,17 @@ def _options() -> dict[str, Any]:
         "quant_groups": [("llama.cpp GGUF", gguf), ("GPU formats", other)],
         "kv_types": [k.flag for k in KVCacheType],
         "engines": list(ENGINES),
+        "engine_options": [
+            {
+                "param": o.param,
+                "flag": o.flag,
+                "kind": o.kind,
+                "choices": o.choices,
+                "help": o.help,
+                "engines": ", ".join(sorted(o.engines)),
+            }
+            for o in OPTIONS
+        ],
     }
 
 
@@ -140,8 +153,15 @@ def calculator(request: Request) -> Response:
         "gpus": form.text("gpus") or "1",
         "engine": form.text("engine") or "auto",
         "unit": "GiB" if form.text("unit") == "GiB" else "GB",
+        "ram": form.text("ram"),
+        "wired_limit_mb": form.text("wired_limit_mb"),
+        # the engine options, one field each, from the option table (estimate/settings.py)
+        **{o.param: form.text(o.param) for o in OPTIONS},
     }
     view["state"] = state
+    view["options_open"] = any(
+        state[k] for k in ("ram", "wired_limit_mb", *(o.param for o in OPTIONS))
+    )
     status = 200
     try:
         m = get_model(state["model"] or "")
@@ -159,16 +179,23 @@ def calculator(request: Request) -> Response:
                 )
                 tokens = m.arch.context_length
             state["ctx"] = str(tokens)
-        q = EstimateQuery(
-            model=m.id,
-            gpu=state["gpu"] or "",
-            gpus=form.integer("gpus", 1, MAX_GPUS, 1),
-            quant=state["quant"],
-            kv_type=state["kv_type"] or "f16",
-            ctx=state["ctx"],
-            seqs=form.integer("seqs", 1, MAX_SEQS, 1),
-            engine=state["engine"] or "auto",
-        )
+        extra = {k: state[k] for k in ("ram", "wired_limit_mb", *(o.param for o in OPTIONS))}
+        try:
+            q = EstimateQuery(
+                model=m.id,
+                gpu=state["gpu"] or "",
+                gpus=form.integer("gpus", 1, MAX_GPUS, 1),
+                quant=state["quant"],
+                kv_type=state["kv_type"] or "f16",
+                ctx=state["ctx"],
+                seqs=form.integer("seqs", 1, MAX_SEQS, 1),
+                engine=state["engine"] or "auto",
+                **{k: v for k, v in extra.items() if v is not None},
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            raise InvalidSpecError(f"{where}: {first['msg']}") from None
         fit = service.estimate(q)
         state.update(
             gpu=fit.gpu,

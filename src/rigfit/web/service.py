@@ -80,6 +80,7 @@ def resolve(q: EstimateQuery) -> Query:
         engine=get_engine(q.engine).name,
         settings=EngineSettings(**settings_from({o.field: getattr(q, o.param) for o in OPTIONS})),
         ram=None if q.ram is None else parse_bytes(q.ram),
+        wired_limit_mb=q.wired_limit_mb,
     )
 
 
