@@ -77,6 +77,9 @@ class TermReport(_Report):
     inputs: dict[str, int | float | str]
     host: bool = False  # system RAM, not GPU memory
     per_device: list[int] = []  # bytes on each device, when devices differ
+    summary: str = (
+        ""  # the summary field it adds to: weights, kv_cache, state, activations, reserve
+    )
 
 
 class DeviceReport(_Report):
@@ -351,6 +354,7 @@ def fit_report(
                 inputs=t.inputs,
                 host=t.host,
                 per_device=list(t.per_device),
+                summary=t.kind.summary.value,
             )
             for t in est.terms
         ],

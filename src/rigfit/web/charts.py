@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rigfit.estimate.terms import Summary, TermKind
+from rigfit.estimate.terms import Summary
 from rigfit.report import CurveReport, FitReport
 from rigfit.units import fmt_tokens, to_gb
 
@@ -51,9 +51,7 @@ def stacked_bar(fit: FitReport) -> Bar:
     on_tight = dict.fromkeys(Summary, 0)
     for t in fit.terms:
         if not t.host:
-            on_tight[TermKind[t.key.upper()].summary] += (
-                t.per_device[tight] if t.per_device else t.per_gpu_bytes
-            )
+            on_tight[Summary(t.summary)] += t.per_device[tight] if t.per_device else t.per_gpu_bytes
     for group, label in _GROUP_LABELS.items():
         nbytes = on_tight[group]
         if nbytes <= 0:
