@@ -25,6 +25,7 @@ __all__ = [
     "parse_engine_version",
     "refuse_for_tp_engine",
     "refuse_format_on_device",
+    "refuse_transformers_fp8",
 ]
 
 
@@ -197,6 +198,26 @@ def refuse_format_on_device(fmt: WeightFormat, gpu: GPURecord, engine: str) -> N
             f" capability {cap / 10:.1f}; they need {need / 10:.1f} or later): use BF16"
             + (", AWQ or GPTQ" if need > 75 else "")
             + " there, or a GGUF type with --engine llama.cpp"
+        )
+
+
+# transformers' FineGrainedFP8 quantizer (quantizers/quantizer_finegrained_fp8.py, 4.57):
+# "FP8 quantized models is only supported on GPUs with compute capability >= 8.9 (e.g
+# 4090/H100) ... We will default to dequantizing the model to bf16"
+TRANSFORMERS_FP8_MIN_CAPABILITY = 89
+
+
+def refuse_transformers_fp8(fmt: WeightFormat, gpu: GPURecord) -> None:
+    """Refuse pricing FP8 weights under transformers where it would load them as BF16."""
+    if fmt not in _FP8_CORES:
+        return
+    cap = cuda_capability(gpu)
+    amd_old = gpu.vendor is Vendor.AMD and gpu.architecture.lower() not in _AMD_FP8
+    if amd_old or (cap is not None and cap < TRANSFORMERS_FP8_MIN_CAPABILITY):
+        raise InvalidSpecError(
+            f"transformers dequantizes {fmt.label} weights to BF16 on {gpu.name} (no FP8"
+            " compute below compute capability 8.9): price --quant BF16 for --engine"
+            " transformers"
         )
 
 

@@ -100,6 +100,13 @@ def choose_engine(req: Request) -> EngineChoice:
         elif tried:
             reason += f" ({', '.join(tried)} cannot: {first_error})"
         return EngineChoice(name, reason)
+    fmt, gpu = req.weights().format, req.system.gpu
+    if gpu.unified_memory and fmt.family is Family.GPU and pinned is None:
+        raise InvalidSpecError(
+            f"{fmt.label} weights have no Apple silicon kernels in the engines rigfit prices:"
+            " use a GGUF type with llama.cpp (--quant Q4_K_M) or 16-bit weights with MLX"
+            " (--quant BF16, --q-bits 4 to quantize them)"
+        )
     if first_error is not None:
         raise first_error
     if pinned is not None:

@@ -26,6 +26,7 @@ rigfit prices the worst case: the whole context arrives as the prompt.
 from __future__ import annotations
 
 from rigfit.arch import AttentionKind, LayerKind, LayerSpec
+from rigfit.engines.checks import refuse_transformers_fp8
 from rigfit.engines.tensors import Kind, per_head_kv_elems, request_tensors
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
@@ -122,6 +123,7 @@ class TransformersProfile(ProfileBase):
                 f"transformers dequantizes GGUF {fmt.label} files to 16 bits on load; price"
                 " --quant BF16 (or AWQ, GPTQ, BNB-NF4, FP8) for --engine transformers"
             )
+        refuse_transformers_fp8(fmt, req.system.gpu)
         if fmt in _REJECTED:
             raise InvalidSpecError(
                 f"{_REJECTED[fmt]}; price --quant BF16 for --engine transformers"
