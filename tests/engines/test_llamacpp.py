@@ -220,3 +220,16 @@ def test_qwen3_next_state_of_cpu_layers_is_host_memory() -> None:
     linear_on_gpu = sum(1 for x in req.arch.layers[-24:] if x.kind.value == "linear_attention")
     assert _term(est, "state") == linear_on_gpu * per_layer
     assert _term(est, "host_state") == (36 - linear_on_gpu) * per_layer
+
+
+def test_swa_full_keeps_the_whole_context_in_sliding_layers() -> None:
+    """--swa-full (llama_context_params.swa_full): Gemma 2's sliding layers cache every cell,
+    as Ollama's llama.cpp runner does by default."""
+    base = _req("google/gemma-2-9b-it", ctx=8192)
+    windowed = LLAMACPP.cells(base)
+    full = LLAMACPP.cells(replace(base, engine=EngineSettings(swa_full=True)))
+    assert windowed[1] < windowed[0]
+    assert full == (windowed[0], windowed[0])
+    assert "--swa-full" in LLAMACPP.command(
+        replace(base, engine=EngineSettings(swa_full=True)), "m"
+    )

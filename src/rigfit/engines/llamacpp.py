@@ -218,6 +218,8 @@ class LlamaCpp(ProfileBase):
         window = next((x.window for x in req.arch.layers if x.window), None)
         if window is None or not family(req.arch.model_type).llamacpp_window_cache:
             return base, 0
+        if req.engine.swa_full:
+            return base, base  # --swa-full: the sliding layers' cache is full-size too
         swa = min(base, _pad(window + self.ubatch(req), SWA_PAD_TOKENS))
         return base, swa
 
@@ -612,6 +614,8 @@ class LlamaCpp(ProfileBase):
             parts += ["--n-cpu-moe", str(s.n_cpu_moe)]
         if s.n_ubatch is not None:
             parts += ["-ub", str(s.n_ubatch)]
+        if s.swa_full:
+            parts.append("--swa-full")
         if req.arch.vision is not None:
             parts += ["--mmproj", "mmproj-F16.gguf"]
         return " ".join(parts)

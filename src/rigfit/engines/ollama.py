@@ -30,9 +30,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rigfit.engines.llamacpp import LlamaCpp
+from rigfit.engines.llamacpp import LLAMACPP
 from rigfit.errors import InvalidSpecError
-from rigfit.estimate.memory import Request, Term
+from rigfit.estimate.memory import ProfileBase, Request, Term
 from rigfit.estimate.terms import TermKind
 from rigfit.families import OllamaFlashAttn, family
 from rigfit.quant import KVCacheType
@@ -77,7 +77,10 @@ def default_num_ctx(capacities: tuple[int, ...]) -> int:
     return CTX_SMALL
 
 
-class Ollama(LlamaCpp):
+class Ollama(ProfileBase):
+    """Ollama: its own choices (context, layers, GPUs, flash attention, reserve) around the
+    llama.cpp plan its runner makes, which the llama.cpp profile prices."""
+
     name = "ollama"
     description = (
         "Ollama on llama.cpp: num_ctx × OLLAMA_NUM_PARALLEL cells, flash attention and KV type"
@@ -167,11 +170,14 @@ class Ollama(LlamaCpp):
             flash_attn=self.effective_flash_attn(req),
             n_ubatch=min(NUM_BATCH, req.ctx_tokens),
             tensor_split=split if n > 1 else None,
+            # llama_context_default_params() has swa_full = true and llama.cpp's runner keeps
+            # it; Ollama's own engine keeps window + batch cells
+            swa_full=not self.ollama_engine(req),
         )
         return replace(req, engine=engine)
 
     def _device_bytes(self, req: Request, inner: Request) -> tuple[int, ...]:
-        terms = LlamaCpp.terms(self, inner)
+        terms = LLAMACPP.terms(inner)
         n = req.system.n_devices
         used = [
             any(t.on_device(i) for t in terms if t.key in ("weights", "kv_cache")) or i == 0
@@ -220,22 +226,13 @@ class Ollama(LlamaCpp):
             return full, req.system.n_devices
         return ngl, gpus
 
-    # ---- llama.cpp hooks --------------------------------------------------------------------
-
-    def cells(self, req: Request) -> tuple[int, int]:
-        full, swa = super().cells(req)
-        if swa and not self.ollama_engine(req):
-            # llama_context_default_params() has swa_full = true and the runner keeps it
-            return full, full
-        return full, swa
-
     # ---- the profile ------------------------------------------------------------------------
 
     def terms(self, req: Request) -> list[Term]:
         self._check_ollama(req)
         ngl, gpus = self.placement(req)
         inner = self._inner(req, ngl, gpus)
-        terms = [t for t in LlamaCpp.terms(self, inner) if t.key != "reserve"]
+        terms = [t for t in LLAMACPP.terms(inner) if t.key != "reserve"]
         n = req.system.n_devices
         used = [
             any(t.on_device(i) for t in terms if t.key in ("weights", "kv_cache")) or i == 0

@@ -157,6 +157,14 @@ OPTIONS: tuple[Option, ...] = (
         choices=("on", "off"),
     ),
     Option(
+        "swa_full",
+        "--swa-full",
+        "bool",
+        "llama.cpp --swa-full: full-size cache for sliding-window layers.",
+        LLAMA_CPP,
+        "llama.cpp --swa-full (common/arg.cpp; llama_context_params.swa_full)",
+    ),
+    Option(
         "n_ubatch",
         "--ubatch",
         "int",
@@ -257,6 +265,7 @@ class EngineSettings:
     n_cpu_moe: int = 0  # llama.cpp --n-cpu-moe N: the experts of the first N layers in RAM
     tensor_split: tuple[float, ...] | None = None  # llama.cpp --tensor-split, one per device
     flash_attn: bool | None = None  # llama.cpp -fa on/off; None: auto
+    swa_full: bool = False  # llama.cpp --swa-full: sliding layers keep the whole context
     n_ubatch: int | None = None  # llama.cpp -ub (physical batch)
     gpu_memory_utilization: float | None = None  # vLLM --gpu-memory-utilization
     mem_fraction_static: float | None = None  # SGLang --mem-fraction-static
