@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from rigfit.engines import flag, get_engine, uses
+from rigfit.engines.llamacpp import GGUF_GPU_FORMATS
 from rigfit.errors import InvalidSpecError, RigfitError
 from rigfit.estimate.memory import EngineProfile, KVPool, ProfileBase, Request, Term
 from rigfit.estimate.settings import DEFAULT_SETTINGS
@@ -101,7 +102,12 @@ def choose_engine(req: Request) -> EngineChoice:
             reason += f" ({', '.join(tried)} cannot: {first_error})"
         return EngineChoice(name, reason)
     fmt, gpu = req.weights().format, req.system.gpu
-    if gpu.unified_memory and fmt.family is Family.GPU and pinned is None:
+    if (
+        gpu.unified_memory
+        and fmt.family is Family.GPU
+        and fmt not in GGUF_GPU_FORMATS
+        and pinned is None
+    ):
         raise InvalidSpecError(
             f"{fmt.label} weights have no Apple silicon kernels in the engines rigfit prices:"
             " use a GGUF type with llama.cpp (--quant Q4_K_M) or 16-bit weights with MLX"
