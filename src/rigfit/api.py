@@ -14,13 +14,12 @@ from rigfit.engines.checks import makes_at_load
 from rigfit.errors import InvalidSpecError, UnknownModelError
 from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.estimate.settings import EngineSettings
-from rigfit.estimate.weights import WeightBreakdown
+from rigfit.estimate.weights import Kind, PlacedTensor, WeightBreakdown, kind_of_name
 from rigfit.hardware import System
 from rigfit.quant import WeightFormat, parse_kv_type, parse_quant
 from rigfit.units import parse_bytes, parse_tokens
 
 if TYPE_CHECKING:
-    from rigfit.engines.tensors import PlacedTensor
     from rigfit.formats import FileModel
 
 __all__ = [
@@ -67,22 +66,18 @@ def resolve_model(name: str, *, files: bool = False, progress: bool = False) -> 
         ) from None
 
 
-def _file_weights(
-    fm: FileModel, fmt: WeightFormat
-) -> tuple[WeightBreakdown, tuple[PlacedTensor, ...]]:
-    """The file's own tensor bytes as a breakdown, and its tensors for engines to place."""
-    from rigfit.engines.tensors import PlacedTensor, kind_of_name
-
+def _file_weights(fm: FileModel, fmt: WeightFormat) -> WeightBreakdown:
+    """The file's own tensor bytes, and its tensors for engines to place, as one value."""
     assert fm.weights is not None
     placed = []
     experts = 0
     for t in fm.weights.tensors:
         kind, layer = kind_of_name(t.name)
         placed.append(PlacedTensor(t.name, kind, layer, t.nbytes))
-        if kind.name == "EXPERT":
+        if kind is Kind.EXPERT:
             experts += t.nbytes
     params = fm.weights.params or fm.arch.params_total
-    wb = WeightBreakdown(
+    return WeightBreakdown(
         format=fmt,
         total_bytes=fm.weights.total_bytes,
         by_type=fm.weights.by_dtype,
@@ -90,8 +85,8 @@ def _file_weights(
         expert_bytes=experts,
         params=params,
         excluded="" if fm.weights.params else "parameter count from the config (packed tensors)",
+        tensors=tuple(placed),
     )
-    return wb, tuple(placed)
 
 
 def checkpoint_ref(model: AnyModel, req: Request, engine: str) -> tuple[str, str | None]:
@@ -188,7 +183,6 @@ def make_request(
     m = resolve_model(model, files=files) if isinstance(model, str) else model
     g = get_gpu(gpu)
     file_weights: WeightBreakdown | None = None
-    file_tensors: tuple[PlacedTensor, ...] = ()
     if isinstance(quant, WeightFormat):
         fmt = quant
     elif quant is not None:
@@ -210,7 +204,7 @@ def make_request(
             # own, experts only: the tensors a format leaves alone keep their precision
             fmt = source
     if not isinstance(m, Model) and m.weights is not None and fmt is m.native_format:
-        file_weights, file_tensors = _file_weights(m, fmt)
+        file_weights = _file_weights(m, fmt)
     ctx_tokens = (
         min(DEFAULT_CTX_TOKENS, m.arch.context_length) if ctx is None else parse_tokens(ctx)
     )
@@ -230,7 +224,6 @@ def make_request(
         allow_ctx_over_max=force_ctx,
         engine=engine or EngineSettings(),
         file_weights=file_weights,
-        file_tensors=file_tensors,
         source_format=source,
     )
     return m, req

@@ -8,10 +8,10 @@ import pytest
 
 from rigfit.api import make_request
 from rigfit.engines.llamacpp import LLAMACPP, behaviour, build_number, layout
-from rigfit.engines.tensors import Kind, PlacedTensor
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.estimate.settings import EngineSettings
+from rigfit.estimate.weights import Kind, PlacedTensor
 
 LLAMA8B = "meta-llama/Llama-3.1-8B-Instruct"  # 32 layers, 8 KV heads of 128, vocab 128256
 DSV3 = "deepseek-ai/DeepSeek-V3"  # 61 layers, 128 heads, MLA latent 512 + rope 64
@@ -177,7 +177,12 @@ def test_a_hugging_face_head_is_not_taken_for_a_tied_one() -> None:
     layers = tuple(
         PlacedTensor(f"model.layers.{i}.mlp.up_proj.weight", Kind.LAYER, i, 500) for i in range(32)
     )
-    req = replace(_req(LLAMA8B), file_tensors=(embd, head, norm, *layers))
+    base = _req(LLAMA8B)
+
+    def with_tensors(*tensors: PlacedTensor) -> Request:
+        return replace(base, file_weights=replace(base.weights(), tensors=tensors))
+
+    req = with_tensors(embd, head, norm, *layers)
     est = estimate(req, LLAMACPP)
     assert _term(est, "weights") == 1000 + 8 + 32 * 500
     assert _term(est, "host_weights") == 1000
@@ -185,7 +190,7 @@ def test_a_hugging_face_head_is_not_taken_for_a_tied_one() -> None:
     w = next(t for t in est.terms if t.key == "weights")
     assert w.inputs["tied_output_duplicate_bytes"] == 0
     # without a head the embedding is duplicated as output.weight, as llama.cpp does
-    tied = estimate(replace(req, file_tensors=(embd, norm, *layers)), LLAMACPP)
+    tied = estimate(with_tensors(embd, norm, *layers), LLAMACPP)
     w = next(t for t in tied.terms if t.key == "weights")
     assert w.inputs["tied_output_duplicate_bytes"] == 1000
 

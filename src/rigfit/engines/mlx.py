@@ -105,7 +105,7 @@ class MLXProfile(ProfileBase):
                 f"MLX runs on Apple silicon only, not {gpu.name}; use --engine vllm, sglang,"
                 " transformers or llama.cpp"
             )
-        if req.file_weights is not None or req.file_tensors:
+        if req.file_weights is not None:
             raise InvalidSpecError(
                 "rigfit prices MLX from the model's tensor inventory, not a GGUF or safetensors"
                 " file; drop the file and give --quant BF16 (with --q-bits 4 or 8)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from rigfit.arch import Architecture
 from rigfit.errors import InvalidSpecError
@@ -19,9 +19,6 @@ from rigfit.estimate.terms import KVPool, Summary, Term, TermKind
 from rigfit.estimate.weights import WeightBreakdown, weight_breakdown
 from rigfit.hardware import System
 from rigfit.quant import KVCacheType, WeightFormat
-
-if TYPE_CHECKING:
-    from rigfit.engines.tensors import PlacedTensor
 
 __all__ = [
     "DEFAULT_CTX_TOKENS",
@@ -53,11 +50,9 @@ class Request:
     system: System
     allow_ctx_over_max: bool = False
     engine: EngineSettings = DEFAULT_SETTINGS
-    # exact weight bytes read from a file's headers (GGUF, safetensors); None: priced from
-    # the architecture's tensor inventory in ``weight_format``
+    # the weights a file's headers give (GGUF, safetensors: exact bytes and every tensor);
+    # None: priced from the architecture's tensor inventory in ``weight_format``
     file_weights: WeightBreakdown | None = None
-    # the same file's tensors, for engines that place or shard them (rigfit.engines.tensors)
-    file_tensors: tuple[PlacedTensor, ...] = ()
     # the format of the checkpoint the engine loads (a catalog model's published one); an
     # engine that can quantize at load time (vLLM's --quantization fp8) goes from it to
     # ``weight_format``. None: the checkpoint is in ``weight_format`` already.

@@ -10,8 +10,10 @@ the tensor data llama.cpp loads, without the file's header and alignment padding
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
+from enum import Enum
 from functools import cached_property
 
 from rigfit.arch import Architecture, Role, Tensor
@@ -19,7 +21,15 @@ from rigfit.errors import InvalidSpecError
 from rigfit.formats.gguf.quantize import replay, use_more_bits
 from rigfit.quant import Family, GGMLType, GGUFRecipe, GPUScheme, WeightFormat, gpu_tensor_bytes
 
-__all__ = ["WeightBreakdown", "tensor_storage", "use_more_bits", "weight_breakdown"]
+__all__ = [
+    "Kind",
+    "PlacedTensor",
+    "WeightBreakdown",
+    "kind_of_name",
+    "tensor_storage",
+    "use_more_bits",
+    "weight_breakdown",
+]
 
 
 def _gguf_parts(arch: Architecture, fmt: WeightFormat) -> dict[str, list[tuple[str, int]]]:
@@ -65,6 +75,60 @@ def _gpu_quantized(t: Tensor, scheme: GPUScheme) -> bool:
     return t.role.is_expert if scheme.experts_only else t.role.quantizable
 
 
+class Kind(Enum):
+    """Where an engine puts a tensor: with its layer, or one of the special places."""
+
+    EMBEDDING = "token embedding"
+    OUTPUT = "output head and final norm"
+    LAYER = "a repeating layer's tensor"
+    EXPERT = "a routed expert stack"
+    VISION = "vision tower"
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedTensor:
+    name: str
+    kind: Kind
+    layer: int | None
+    nbytes: int
+    role: Role | None = None  # known for priced inventories; None for a file's tensors
+
+
+_ROLE_KIND = {Role.TOKEN_EMBD: Kind.EMBEDDING, Role.OUTPUT: Kind.OUTPUT, Role.VISION: Kind.VISION}
+
+# GGUF names blocks "blk.N."; Hugging Face checkpoints "model.layers.N." (or "layers.N.").
+_LAYER = re.compile(r"(?:^|\.)(?:blk|layers|h)\.(\d+)\.")
+# llama.cpp's expert stacks end in _exps (common.h LLM_FFN_EXPS_REGEX); HF checkpoints keep
+# per-expert matrices under ".experts." (Mixtral: block_sparse_moe.experts.N).
+_EXPERT = re.compile(r"_(?:ch)?exps\.|\.experts\.\d+\.|\.experts\.(?:gate_up|down)_proj")
+
+
+def _kind_of_name(name: str) -> tuple[Kind, int | None]:
+    m = _LAYER.search(name)
+    if m is not None:
+        layer = int(m.group(1))
+        return (Kind.EXPERT if _EXPERT.search(name) else Kind.LAYER), layer
+    low = name.lower()
+    if low.startswith(("v.", "mm.", "vision", "visual", "multi_modal")):
+        return Kind.VISION, None
+    if "embed_tokens" in low or low.startswith("token_embd"):
+        return Kind.EMBEDDING, None
+    return Kind.OUTPUT, None  # output.weight, output_norm, lm_head, model.norm
+
+
+def kind_of_name(name: str) -> tuple[Kind, int | None]:
+    """Kind and layer of a tensor known only by its name (GGUF or Hugging Face naming).
+
+    >>> kind_of_name("blk.3.ffn_up_exps.weight")
+    (<Kind.EXPERT: 'a routed expert stack'>, 3)
+    >>> kind_of_name("model.layers.10.self_attn.q_proj.weight")
+    (<Kind.LAYER: "a repeating layer's tensor">, 10)
+    >>> kind_of_name("token_embd.weight")[0]
+    <Kind.EMBEDDING: 'token embedding'>
+    """
+    return _kind_of_name(name)
+
+
 @dataclass(frozen=True)
 class WeightBreakdown:
     """Weight bytes of one model in one format."""
@@ -76,6 +140,8 @@ class WeightBreakdown:
     expert_bytes: int  # routed experts, for offload planning
     params: int  # parameters priced (excludes what ``excluded`` names)
     excluded: str = ""  # what is not in these bytes, in words
+    # every tensor with its bytes, for engines that place or shard them: one weights value
+    tensors: tuple[PlacedTensor, ...] = ()
 
     @property
     def bits_per_weight_avg(self) -> float:
@@ -109,6 +175,7 @@ def weight_breakdown(arch: Architecture, fmt: WeightFormat) -> WeightBreakdown:
     by_role: Counter[str] = Counter()
     experts = params = 0
     excluded = ""
+    placed: list[PlacedTensor] = []
     for t in arch.tensors():
         if t.role is Role.VISION and fmt.family is Family.GGUF:
             excluded = "vision tower (llama.cpp loads it from a separate mmproj file)"
@@ -130,6 +197,10 @@ def weight_breakdown(arch: Architecture, fmt: WeightFormat) -> WeightBreakdown:
             by_type[name] += n
             nbytes += n
         by_role[t.role.gguf_name] += nbytes
+        kind = Kind.EXPERT if t.role.is_expert else _ROLE_KIND.get(t.role, Kind.LAYER)
+        if t.layer is None and kind is Kind.LAYER:
+            kind = Kind.OUTPUT  # output_norm
+        placed.append(PlacedTensor(t.name, kind, t.layer, nbytes, t.role))
         params += t.numel
         if t.role.is_expert:
             experts += nbytes
@@ -141,6 +212,7 @@ def weight_breakdown(arch: Architecture, fmt: WeightFormat) -> WeightBreakdown:
         expert_bytes=experts,
         excluded=excluded,
         params=params,
+        tensors=tuple(placed),
     )
     arch.cache[("weights", fmt)] = out
     return out
