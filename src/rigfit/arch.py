@@ -184,6 +184,63 @@ class AttentionSpec:
         """Cached elements per token per layer (of one rank): K and V of :meth:`kv_row`."""
         return sum(self.kv_row(layout, tp))
 
+    def tensors(self, h: int, p: str, i: int) -> Iterator[Tensor]:
+        """The attention tensors of layer ``i`` (``p`` names the block), GGUF-named."""
+        if self.kind is AttentionKind.MLA:
+            yield from self._mla_tensors(h, p, i)
+            return
+        # grouped-query, multi-query or multi-head attention
+        a = self
+        q_rows = a.num_heads * a.head_dim * (2 if a.q_gate else 1)
+        kv_rows = a.num_kv_heads * a.head_dim
+        yield Tensor(p + "attn_q.weight", q_rows, h, Role.ATTN_Q, i)
+        yield Tensor(p + "attn_k.weight", kv_rows, h, Role.ATTN_K, i)
+        yield Tensor(p + "attn_v.weight", kv_rows, h, Role.ATTN_V, i)
+        yield Tensor(p + "attn_output.weight", h, a.num_heads * a.head_dim, Role.ATTN_OUTPUT, i)
+        if a.qkv_bias:
+            yield Tensor(
+                p + "attn_qkv.bias", 1, a.num_heads * a.head_dim + 2 * kv_rows, Role.BIAS, i
+            )
+        if a.o_bias:
+            yield Tensor(p + "attn_output.bias", 1, h, Role.BIAS, i)
+        if a.qk_norm:
+            yield Tensor(p + "attn_q_norm.weight", 1, a.head_dim, Role.NORM, i)
+            yield Tensor(p + "attn_k_norm.weight", 1, a.head_dim, Role.NORM, i)
+        if a.sinks:
+            yield Tensor(p + "attn_sinks.weight", 1, a.num_heads, Role.ATTN_SINKS, i)
+
+    def _mla_tensors(self, h: int, p: str, i: int) -> Iterator[Tensor]:
+        # DeepSeek-V2/V3 MLA, transformers modeling_deepseek_v3.py DeepseekV3Attention
+        assert self.kv_lora_rank
+        assert self.qk_rope_head_dim
+        assert self.qk_nope_head_dim
+        assert self.v_head_dim
+        q_dim = self.num_heads * (self.qk_nope_head_dim + self.qk_rope_head_dim)
+        if self.q_lora_rank:
+            yield Tensor(p + "attn_q_a.weight", self.q_lora_rank, h, Role.ATTN_Q_A, i)
+            yield Tensor(p + "attn_q_a_norm.weight", 1, self.q_lora_rank, Role.NORM, i)
+            yield Tensor(p + "attn_q_b.weight", q_dim, self.q_lora_rank, Role.ATTN_Q_B, i)
+        else:
+            yield Tensor(p + "attn_q.weight", q_dim, h, Role.ATTN_Q, i)
+        yield Tensor(
+            p + "attn_kv_a_mqa.weight",
+            self.kv_lora_rank + self.qk_rope_head_dim,
+            h,
+            Role.ATTN_KV_A,
+            i,
+        )
+        yield Tensor(p + "attn_kv_a_norm.weight", 1, self.kv_lora_rank, Role.NORM, i)
+        yield Tensor(
+            p + "attn_kv_b.weight",
+            self.num_heads * (self.qk_nope_head_dim + self.v_head_dim),
+            self.kv_lora_rank,
+            Role.ATTN_KV_B,
+            i,
+        )
+        yield Tensor(
+            p + "attn_output.weight", h, self.num_heads * self.v_head_dim, Role.ATTN_OUTPUT, i
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class MoESpec:
@@ -195,6 +252,27 @@ class MoESpec:
     shared_expert_gate: bool = False  # Qwen-MoE's sigmoid gate on the shared expert
     router_bias: bool = False  # gpt-oss router bias; DeepSeek-V3's e_score_correction_bias
     expert_bias: bool = False  # gpt-oss expert biases
+
+    def tensors(self, h: int, p: str, i: int, gated: bool) -> Iterator[Tensor]:
+        """The layer's routed experts, router and shared expert (``p`` names the block)."""
+        e, inter = self.num_experts, self.expert_intermediate_size
+        yield Tensor(p + "ffn_gate_inp.weight", e, h, Role.ROUTER, i)
+        if self.router_bias:
+            yield Tensor(p + "ffn_gate_inp.bias", 1, e, Role.BIAS, i)
+        if gated:
+            yield Tensor(p + "ffn_gate_exps.weight", inter, h, Role.EXP_GATE, i, count=e)
+        yield Tensor(p + "ffn_up_exps.weight", inter, h, Role.EXP_UP, i, count=e)
+        yield Tensor(p + "ffn_down_exps.weight", h, inter, Role.EXP_DOWN, i, count=e)
+        if self.expert_bias:
+            yield Tensor(
+                p + "ffn_exps.bias", 1, e * ((2 if gated else 1) * inter + h), Role.BIAS, i
+            )
+        if self.shared_intermediate_size:
+            yield from _mlp_tensors(
+                h, self.shared_intermediate_size, p, i, gated, False, shared=True
+            )
+            if self.shared_expert_gate:
+                yield Tensor(p + "ffn_gate_inp_shexp.weight", 1, h, Role.SHEXP_ROUTER, i)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +306,18 @@ class LinearAttentionSpec:
         conv = (self.conv_kernel - 1) * self.conv_dim
         recurrent = self.num_value_heads * self.key_head_dim * self.value_head_dim
         return conv + recurrent
+
+    def tensors(self, h: int, p: str, i: int) -> Iterator[Tensor]:
+        """The gated DeltaNet tensors of layer ``i`` (``p`` names the block)."""
+        # transformers modeling_qwen3_next.py Qwen3NextGatedDeltaNet
+        yield Tensor(
+            p + "ssm_in_qkvz.weight", 2 * self.key_dim + 2 * self.value_dim, h, Role.SSM_IN, i
+        )
+        yield Tensor(p + "ssm_in_ba.weight", 2 * self.num_value_heads, h, Role.SSM_IN, i)
+        yield Tensor(p + "ssm_conv1d.weight", self.conv_dim, self.conv_kernel, Role.SSM_CONV, i)
+        yield Tensor(p + "ssm_a_dt.weight", 1, 2 * self.num_value_heads, Role.SSM_OTHER, i)
+        yield Tensor(p + "ssm_norm.weight", 1, self.value_head_dim, Role.NORM, i)
+        yield Tensor(p + "ssm_out.weight", h, self.value_dim, Role.SSM_OUT, i)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,32 +406,15 @@ class Architecture:
         p = f"blk.{i}."
         for n in range(self.norms_per_layer):
             yield Tensor(p + f"norm_{n}.weight", 1, h, Role.NORM, i)
+        # each layer kind owns its tensors (AttentionSpec, LinearAttentionSpec, MoESpec)
         if layer.kind is LayerKind.LINEAR:
             assert self.linear_attention is not None
-            yield from _deltanet_tensors(self.linear_attention, h, p, i)
-        elif a.kind is AttentionKind.MLA:
-            yield from _mla_tensors(a, h, p, i)
+            yield from self.linear_attention.tensors(h, p, i)
         else:
-            q_rows = a.num_heads * a.head_dim * (2 if a.q_gate else 1)
-            kv_rows = a.num_kv_heads * a.head_dim
-            yield Tensor(p + "attn_q.weight", q_rows, h, Role.ATTN_Q, i)
-            yield Tensor(p + "attn_k.weight", kv_rows, h, Role.ATTN_K, i)
-            yield Tensor(p + "attn_v.weight", kv_rows, h, Role.ATTN_V, i)
-            yield Tensor(p + "attn_output.weight", h, a.num_heads * a.head_dim, Role.ATTN_OUTPUT, i)
-            if a.qkv_bias:
-                yield Tensor(
-                    p + "attn_qkv.bias", 1, a.num_heads * a.head_dim + 2 * kv_rows, Role.BIAS, i
-                )
-            if a.o_bias:
-                yield Tensor(p + "attn_output.bias", 1, h, Role.BIAS, i)
-            if a.qk_norm:
-                yield Tensor(p + "attn_q_norm.weight", 1, a.head_dim, Role.NORM, i)
-                yield Tensor(p + "attn_k_norm.weight", 1, a.head_dim, Role.NORM, i)
-            if a.sinks:
-                yield Tensor(p + "attn_sinks.weight", 1, a.num_heads, Role.ATTN_SINKS, i)
+            yield from a.tensors(h, p, i)
         if layer.moe:
             assert self.moe is not None
-            yield from _moe_tensors(self.moe, h, p, i, self.gated_ffn)
+            yield from self.moe.tensors(h, p, i, self.gated_ffn)
         else:
             yield from _mlp_tensors(
                 h, layer.dense_intermediate_size, p, i, self.gated_ffn, self.mlp_bias, shared=False
@@ -429,60 +502,6 @@ def _mlp_tensors(
     yield Tensor(p + down.gguf_name + ".weight", h, inter, down, i)
     if bias:
         yield Tensor(p + "ffn.bias", 1, (2 if gated else 1) * inter + h, Role.BIAS, i)
-
-
-def _moe_tensors(m: MoESpec, h: int, p: str, i: int, gated: bool) -> Iterator[Tensor]:
-    e, inter = m.num_experts, m.expert_intermediate_size
-    yield Tensor(p + "ffn_gate_inp.weight", e, h, Role.ROUTER, i)
-    if m.router_bias:
-        yield Tensor(p + "ffn_gate_inp.bias", 1, e, Role.BIAS, i)
-    if gated:
-        yield Tensor(p + "ffn_gate_exps.weight", inter, h, Role.EXP_GATE, i, count=e)
-    yield Tensor(p + "ffn_up_exps.weight", inter, h, Role.EXP_UP, i, count=e)
-    yield Tensor(p + "ffn_down_exps.weight", h, inter, Role.EXP_DOWN, i, count=e)
-    if m.expert_bias:
-        yield Tensor(p + "ffn_exps.bias", 1, e * ((2 if gated else 1) * inter + h), Role.BIAS, i)
-    if m.shared_intermediate_size:
-        yield from _mlp_tensors(h, m.shared_intermediate_size, p, i, gated, False, shared=True)
-        if m.shared_expert_gate:
-            yield Tensor(p + "ffn_gate_inp_shexp.weight", 1, h, Role.SHEXP_ROUTER, i)
-
-
-def _mla_tensors(a: AttentionSpec, h: int, p: str, i: int) -> Iterator[Tensor]:
-    # DeepSeek-V2/V3 MLA, transformers modeling_deepseek_v3.py DeepseekV3Attention
-    assert a.kv_lora_rank
-    assert a.qk_rope_head_dim
-    assert a.qk_nope_head_dim
-    assert a.v_head_dim
-    q_dim = a.num_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim)
-    if a.q_lora_rank:
-        yield Tensor(p + "attn_q_a.weight", a.q_lora_rank, h, Role.ATTN_Q_A, i)
-        yield Tensor(p + "attn_q_a_norm.weight", 1, a.q_lora_rank, Role.NORM, i)
-        yield Tensor(p + "attn_q_b.weight", q_dim, a.q_lora_rank, Role.ATTN_Q_B, i)
-    else:
-        yield Tensor(p + "attn_q.weight", q_dim, h, Role.ATTN_Q, i)
-    yield Tensor(
-        p + "attn_kv_a_mqa.weight", a.kv_lora_rank + a.qk_rope_head_dim, h, Role.ATTN_KV_A, i
-    )
-    yield Tensor(p + "attn_kv_a_norm.weight", 1, a.kv_lora_rank, Role.NORM, i)
-    yield Tensor(
-        p + "attn_kv_b.weight",
-        a.num_heads * (a.qk_nope_head_dim + a.v_head_dim),
-        a.kv_lora_rank,
-        Role.ATTN_KV_B,
-        i,
-    )
-    yield Tensor(p + "attn_output.weight", h, a.num_heads * a.v_head_dim, Role.ATTN_OUTPUT, i)
-
-
-def _deltanet_tensors(s: LinearAttentionSpec, h: int, p: str, i: int) -> Iterator[Tensor]:
-    # transformers modeling_qwen3_next.py Qwen3NextGatedDeltaNet
-    yield Tensor(p + "ssm_in_qkvz.weight", 2 * s.key_dim + 2 * s.value_dim, h, Role.SSM_IN, i)
-    yield Tensor(p + "ssm_in_ba.weight", 2 * s.num_value_heads, h, Role.SSM_IN, i)
-    yield Tensor(p + "ssm_conv1d.weight", s.conv_dim, s.conv_kernel, Role.SSM_CONV, i)
-    yield Tensor(p + "ssm_a_dt.weight", 1, 2 * s.num_value_heads, Role.SSM_OTHER, i)
-    yield Tensor(p + "ssm_norm.weight", 1, s.value_head_dim, Role.NORM, i)
-    yield Tensor(p + "ssm_out.weight", h, s.value_dim, Role.SSM_OUT, i)
 
 
 def _vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor]:
