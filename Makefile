@@ -8,13 +8,18 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint bench load chromium clean
 
-$(BIN)/rigfit: pyproject.toml
+# `make run` installs what running needs (the web extra); `make test` adds the test tools.
+$(VENV)/.run-installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[web]'
+	touch $@
+
+$(BIN)/rigfit: pyproject.toml $(VENV)/.run-installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-run: $(BIN)/rigfit  ## install, then start the web app on http://127.0.0.1:8000 (or ARGS="fit ...")
+run: $(VENV)/.run-installed  ## install, then start the web app on http://127.0.0.1:8000 (or ARGS="fit ...")
 	$(BIN)/rigfit $(ARGS)
 
 lint: $(BIN)/rigfit

@@ -600,6 +600,11 @@ def serve(host: str, port: int, workers: int) -> None:
         raise RigfitError(
             "the web app needs its extra dependencies: pip install 'rigfit[web]'"
         ) from exc
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    click.echo(
+        f"rigfit: serving on http://{shown}:{port}/ (another port: --port N;"
+        " make run ARGS='serve --port N'; Ctrl-C stops)"
+    )
     uvicorn.run(
         "rigfit.web:create_app",
         factory=True,
