@@ -202,3 +202,10 @@ def test_calculator_offers_every_engine_option(client: TestClient) -> None:
     bad = client.get("/", params={"model": "Qwen/Qwen3-8B", "gpu": "rtx-4090", "ngl": "many"})
     assert bad.status_code == 400
     assert "ngl: Input should be a valid integer" in bad.text
+
+
+def test_model_page_rounds_bits_per_weight(client: TestClient) -> None:
+    """FP8's per-tensor scale makes its nominal bits 8.0000019...: the page shows 8.00."""
+    page = client.get("/models/Qwen/Qwen3-8B").text
+    assert "8.00</td>" in page
+    assert "8.000001" not in page
