@@ -85,7 +85,7 @@ def test_suggestion_links_apply_the_change(client: TestClient) -> None:
         ("/models/nope/nope", 404, "unknown model"),
         ("/gpus/h1000", 404, "unknown GPU"),
         ("/gpus/h100-sxm?ctx=0", 400, "between 1 and"),
-        ("/compare?models=Qwen/Qwen3-8B", 400, "two to four"),
+        ("/compare?models=Qwen/Qwen3-8B&gpus_compared=h100-sxm", 400, "either models"),
         ("/no-such-page", 404, "no such page"),
     ],
 )
@@ -209,3 +209,21 @@ def test_model_page_rounds_bits_per_weight(client: TestClient) -> None:
     page = client.get("/models/Qwen/Qwen3-8B").text
     assert "8.00</td>" in page
     assert "8.000001" not in page
+
+
+def test_model_page_opens_the_calculator_on_a_system_that_holds_it(client: TestClient) -> None:
+    """DeepSeek-R1 does not fit one RTX 4090: the link opens it on enough reference GPUs."""
+    page = client.get("/models/deepseek-ai/DeepSeek-R1").text
+    link = re.search(r'class="button" href="([^"]*)"', page)
+    assert link is not None
+    calc = client.get(link.group(1).replace("&amp;", "&"))
+    assert calc.status_code == 200
+    assert "Fits." in calc.text
+
+
+def test_compare_with_one_entry_waits_for_the_others(client: TestClient) -> None:
+    for params in ({"models": "Qwen/Qwen3-8B"}, {"gpus_compared": "h100-sxm"}):
+        resp = client.get("/compare", params=params)
+        assert resp.status_code == 200
+        assert 'id="compare-hint"' in resp.text
+        assert 'class="error"' not in resp.text

@@ -71,20 +71,23 @@ V0_MAX_SEQS = 256
 # outside PyTorch"), each figure as vLLM printed it:
 # * vLLM up to 0.6.4.post1 ("Memory profiling results: ... non_torch_memory=0.35GiB", the
 #   only clean log of that accounting: one RTX 3090, vllm-project/vllm#10517);
-# * 0.6.5 on, one GPU: 0.16 (H100, vllm-project/vllm#12126) and 0.26 GiB (an 80 GB card,
-#   xinyuwei-david/david-share); median 0.21;
+# * 0.6.5 on, one GPU: 0.16 (H100, vllm-project/vllm#12126), 0.26 (an 80 GB card,
+#   xinyuwei-david/david-share), 0.08 (RTX 4090 48 GB, johnson7788/RLDecisionAgent) and 0.09 GiB
+#   (A100-SXM4-80GB, datawhalechina/self-llm); median 0.125;
 # * several GPUs on PCIe, where vLLM turns its custom all-reduce off ("not supported on more
 #   than two PCIe-only GPUs"): 0.20, 0.20, 0.20 and 0.20 (4× RTX 2080 Ti and an RTX 3090 rig,
 #   jackypanster/deploy-qwen, deploy-DeepSeek-R1-0528-Qwen3-8B, vllm#14447), 0.25 (2× RTX
 #   4090, vllm#13061), 0.36 GiB (8× L40S, gnosia93/vlm-distillation); median 0.20;
-# * GPUs on one NVLink/NVSwitch or Infinity Fabric, custom all-reduce on: the ranks of a node
-#   print 1.03-1.07 GiB in four multi-node A100 SXM4 runs (surajssd/llm-k8s); median 1.05;
+# * GPUs on one NVLink/NVSwitch or Infinity Fabric, custom all-reduce on: 1.03, 1.04, 1.07 and
+#   1.07 GiB on the in-node ranks of four multi-node A100 SXM4 runs (surajssd/llm-k8s), 1.39
+#   (TP 4 with LoRA, QMMMS/QMMMS.github.io) and 2.10 GiB (8× A100 SXM4 40GB,
+#   aws-samples/aws-ai-ml-workshop-kr); median 1.07;
 # * the last pipeline stage when it sits in another node: 2.11, 2.11, 2.15, 2.24 (surajssd
 #   /llm-k8s) and 2.53 GiB (DeepSeek-R1 TP8×PP2, vllm#13004); median 2.15.
 NON_TORCH_V064_BYTES = int(0.35 * GIB)
-NON_TORCH_SINGLE_BYTES = int(0.21 * GIB)
+NON_TORCH_SINGLE_BYTES = int(0.125 * GIB)
 NON_TORCH_PCIE_BYTES = int(0.20 * GIB)
-NON_TORCH_FABRIC_BYTES = int(1.05 * GIB)
+NON_TORCH_FABRIC_BYTES = int(1.07 * GIB)
 NON_TORCH_REMOTE_STAGE_BYTES = int(2.15 * GIB)
 V064_ACCOUNTING_UNTIL = (0, 6, 4)  # PR #10511 (0.6.5) replaced that profiling and its log
 # GPUs one node holds: HGX/DGX and UBB boards carry 8; more GPUs mean more than one node

@@ -151,9 +151,13 @@ def format_table(
 
 def dominant_term(est: Estimate) -> str:
     """One sentence on what dominates the memory of an estimate, and what that implies."""
-    total = est.total_bytes
+    # what the request needs: a pre-allocated pool counts as the sequences' share of it
+    total = est.needed_total_bytes
     weights = est.summary_bytes(Summary.WEIGHTS)
     cache = est.summary_bytes(Summary.KV_CACHE) + est.summary_bytes(Summary.STATE)
+    if est.pool is not None:
+        n = est.request.system.n_devices
+        cache = est.pool.demand_per_gpu_bytes * n + est.summary_bytes(Summary.STATE)
     req = est.request
     share_w, share_c = weights / total, cache / total
     ctx = f"{req.ctx_tokens:,} tokens × {req.seqs}"

@@ -24,6 +24,7 @@ from rigfit.estimate.settings import OPTIONS
 from rigfit.estimate.sweep import TABLE_CTX_TOKENS, context_stops, dominant_term
 from rigfit.hardware import MAX_GPUS
 from rigfit.quant import Family, KVCacheType, WeightFormat
+from rigfit.report import FormatTableReport
 from rigfit.units import fmt_bytes, fmt_tokens, parse_tokens, to_gb
 from rigfit.web import charts, service
 from rigfit.web.errors import ErrorEnvelope, from_rigfit
@@ -332,10 +333,21 @@ def model_page(request: Request, model_id: str) -> Response:
         "spec": spec,
         "formats": fmts,
         "dominant": notes,
-        "calc": _link("/", {"model": m.id, "gpu": "rtx-4090", "gpus": "1"}),
+        "calc": _link("/", {"model": m.id, **_system_that_holds(fmts, native)}),
         "reference": get_gpu(service.REFERENCE_GPU),
     }
     return _render(request, "model.html", view)
+
+
+def _system_that_holds(fmts: FormatTableReport, native: WeightFormat) -> dict[str, str]:
+    """Where "Open in the calculator" starts: the smallest single accelerator that holds the
+    published checkpoint at the table's first context, else as many reference GPUs as it needs
+    (the format table's own answers)."""
+    row = next((r for r in fmts.rows if r.quant == native.label), None)
+    if row is not None and row.single_gpus_that_fit:
+        return {"gpu": row.single_gpus_that_fit[0], "gpus": "1"}
+    needed = row.reference_gpus_needed if row is not None else None
+    return {"gpu": service.REFERENCE_GPU, "gpus": str(needed or 1)}
 
 
 @router.get("/gpus", response_class=HTMLResponse)
@@ -394,9 +406,12 @@ def compare_page(request: Request) -> Response:
     form = _Form(request.query_params)
     models = form.many("models", MAX_COMPARE)
     gpus = form.many("gpus_compared", MAX_COMPARE)
-    view: dict[str, Any] = {"options": _options(), "error": None, "report": None}
+    view: dict[str, Any] = {"options": _options(), "error": None, "report": None, "hint": None}
     status = 200
-    if models or gpus:
+    if len(models) + len(gpus) == 1:
+        # "Compare with..." from a model or GPU page: the form, filled in, waits for the others
+        view["hint"] = "Pick one to three more to compare with."
+    elif models or gpus:
         try:
             view["report"] = service.compare(
                 CompareQuery(
