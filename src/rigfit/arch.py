@@ -524,7 +524,6 @@ def _vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor]:
 # config.json -> Architecture
 # --------------------------------------------------------------------------------------------
 
-_LLAMA_LIKE = {"llama", "mistral", "qwen2", "qwen3", "phi3", "granite"}
 # every model_type with a family record (rigfit.families); the readers below cover them
 SUPPORTED_MODEL_TYPES = frozenset(FAMILIES)
 

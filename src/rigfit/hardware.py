@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from rigfit.catalog.schema import GPURecord, Vendor
 from rigfit.errors import InvalidSpecError
+from rigfit.units import MIB
 
 __all__ = [
     "APPLE_DEFAULT_WORKING_SET_FRACTION",
@@ -29,7 +30,6 @@ __all__ = [
 # (48 GiB), M2 Max 96GB (72 GiB) and M2 Ultra 192GB (144 GiB). Used only for Apple entries
 # without a reading of their own.
 APPLE_DEFAULT_WORKING_SET_FRACTION = 0.75
-MIB_BYTES = 1024**2
 
 
 def capacity_bytes(gpu: GPURecord) -> int:
@@ -115,7 +115,7 @@ class System:
                     f"--wired-limit-mb is macOS's GPU memory limit on Apple silicon, not an"
                     f" option for {self.gpu.name}"
                 )
-            top = self.gpu.memory_bytes // MIB_BYTES
+            top = self.gpu.memory_bytes // MIB
             if not 1 <= self.wired_limit_mb <= top:
                 raise InvalidSpecError(
                     f"--wired-limit-mb must be between 1 and the machine's {top:,} MiB,"
@@ -161,7 +161,7 @@ class System:
         """Capacity of each device, in :attr:`devices` order (on Apple silicon, the wired
         limit when one is set)."""
         if self.wired_limit_mb is not None:
-            return (self.wired_limit_mb * MIB_BYTES,)
+            return (self.wired_limit_mb * MIB,)
         return tuple(capacity_bytes(g) for g in self.devices)
 
     @property

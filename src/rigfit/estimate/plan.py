@@ -164,7 +164,7 @@ def suggestions(req: Request, profile: EngineProfile | None = None) -> list[Sugg
     re-estimated under the same engine, cheapest for the user first (see :class:`Cost`)."""
     if fits(req, profile):
         return []
-    engine = (profile.resolve(req) if profile is not None else estimate_engine(req)).name
+    engine = (profile or _auto()).resolve(req).name
     out: list[Suggestion] = []
 
     def add(cost: Cost, change: str, est: Estimate | None, option: str, value: object) -> None:
@@ -232,11 +232,11 @@ def _loads_from(engine: str, fmt: WeightFormat, source: WeightFormat) -> bool:
     return source.family is Family.FLOAT and makes_at_load(engine, fmt)
 
 
-def estimate_engine(req: Request) -> EngineProfile:
-    """The engine that prices ``req`` by default."""
+def _auto() -> EngineProfile:
+    """The default engine choice (imported late: the engines import this package)."""
     from rigfit.engines.choice import AUTO
 
-    return AUTO.resolve(req)
+    return AUTO
 
 
 _Add = Callable[[Cost, str, "Estimate | None", str, object], None]

@@ -53,6 +53,22 @@ class Option:
     lo: float | None = None
     hi: float | None = None
     choices: tuple[str, ...] = ()
+    # the settings value each choice stands for (empty: the choice itself)
+    values: tuple[object, ...] = ()
+
+    def parse(self, given: object) -> object:
+        """The settings value of an option as the CLI or the API gives it."""
+        if self.kind == "split":
+            return _split(str(given))
+        if self.values:
+            return dict(zip(self.choices, self.values, strict=True))[str(given)]
+        return given
+
+    def given(self, value: object) -> object:
+        """A settings value as the option is given (the inverse of :meth:`parse`)."""
+        if value is None or not self.values:
+            return value
+        return dict(zip(self.values, self.choices, strict=True)).get(value, str(value))
 
     @property
     def param(self) -> str:
@@ -155,6 +171,7 @@ OPTIONS: tuple[Option, ...] = (
         LAYER_SPLIT,
         "llama.cpp -fa on|off; Ollama OLLAMA_FLASH_ATTENTION",
         choices=("on", "off"),
+        values=(True, False),
     ),
     Option(
         "swa_full",
@@ -249,6 +266,7 @@ OPTIONS: tuple[Option, ...] = (
         frozenset({"mlx"}),
         "mlx_lm.convert --q-bits",
         choices=("2", "3", "4", "5", "6", "8"),
+        values=(2, 3, 4, 5, 6, 8),
     ),
 )
 
@@ -278,7 +296,8 @@ class EngineSettings:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            option(f.name).check(_as_given(f.name, getattr(self, f.name)))
+            o = option(f.name)
+            o.check(o.given(getattr(self, f.name)))
         if self.tensor_split is not None:
             if not self.tensor_split or any(
                 not math.isfinite(x) or x < 0 for x in self.tensor_split
@@ -291,17 +310,6 @@ class EngineSettings:
                 raise InvalidSpecError(
                     "--tensor-split needs at least one positive proportion, and a finite sum"
                 )
-
-
-def _as_given(field_name: str, value: object) -> object:
-    """A settings value as its option is given (flash_attn True -> 'on', mlx_bits 4 -> '4')."""
-    if value is None:
-        return None
-    if field_name == "flash_attn":
-        return "on" if value else "off"
-    if field_name == "mlx_bits":
-        return str(value)
-    return value
 
 
 _BY_FIELD = {o.field: o for o in OPTIONS}
@@ -331,13 +339,7 @@ def settings_from(values: Mapping[str, Any]) -> dict[str, Any]:
         value = values.get(o.field)
         if value is None or value is False:
             continue
-        if o.field == "flash_attn":
-            value = value == "on"
-        elif o.field == "mlx_bits":
-            value = int(value)
-        elif o.kind == "split":
-            value = _split(str(value))
-        out[o.field] = value
+        out[o.field] = o.parse(value)
     return out
 
 
