@@ -15,12 +15,19 @@ from rigfit.catalog.lookup import list_gpus
 from rigfit.engines import AUTO_ENGINE, check_settings, command_line, get_engine
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, EngineProfile, Request
-from rigfit.estimate.plan import fit, gpu_table
+from rigfit.estimate.plan import FitResult, fit, gpu_table, max_seqs
 from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings
 from rigfit.quant import WeightFormat
 from rigfit.report import FitReport, GPUTableReport, fit_report, gpu_table_report
+from rigfit.speed import (
+    SpeedEstimate,
+    Workload,
+    default_workload,
+    estimate_speed,
+    parse_ram_bandwidth,
+)
 
-__all__ = ["Plan", "Query", "answer", "answer_table", "plan"]
+__all__ = ["Plan", "Query", "answer", "answer_table", "plan", "workload"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,13 @@ class Query:
     ram: str | int | None = None
     wired_limit_mb: int | None = None  # Apple silicon: iogpu.wired_limit_mb
     files: bool = False  # the model may be a path or a Hugging Face id (the CLI's show/fit)
+    # speed: the request priced (None: rigfit's default lengths, users = seqs) and the host
+    # RAM's bandwidth for weights kept there (--ram-bandwidth)
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    users: int | None = None
+    ram_bandwidth: str | None = None
+    speed: bool = True
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,7 @@ def answer(q: Query) -> FitReport:
     command = command_line(profile, req, ref)
     version = q.settings.version or getattr(profile, "reference_version", None)
     notes = (ref_note,) if command is not None and ref_note else ()
+    speed, speed_note = _speed(q, p, result) if q.speed else (None, None)
     return fit_report(
         p.model,
         result,
@@ -119,7 +134,57 @@ def answer(q: Query) -> FitReport:
         engine_reason=p.engine_reason,
         ctx_reason=p.ctx_reason,
         notes=notes,
+        speed=speed,
+        speed_note=speed_note,
     )
+
+
+def workload(q: Query, req: Request) -> Workload:
+    """The request the speed answer prices: the lengths given, else rigfit's default turn;
+    users default to the plan's sequences."""
+    users = q.users if q.users is not None else req.seqs
+    base = default_workload(req.ctx_tokens, users)
+    return Workload(
+        q.prompt_tokens if q.prompt_tokens is not None else base.prompt_tokens,
+        q.output_tokens if q.output_tokens is not None else base.output_tokens,
+        users,
+    )
+
+
+def _speed(q: Query, p: Plan, result: FitResult) -> tuple[SpeedEstimate | None, str | None]:
+    """The speed of the plan's workload: ``users`` requests of prompt + output tokens.
+
+    Engines with a KV pool admit requests by the tokens they hold, not by --ctx, so the
+    workload may run where --ctx × --seqs does not fit; then the speed is for the workload
+    and says so. The curve stops at the most such requests the memory holds."""
+    req = p.request
+    w = workload(q, req)
+    w.check(req.ctx_tokens)
+    ram = parse_ram_bandwidth(q.ram_bandwidth) if q.ram_bandwidth else None
+    length = w.prompt_tokens + w.output_tokens
+    at_length = replace(req, ctx_tokens=length, seqs=1)
+    most = max_seqs(at_length, p.profile)
+    if most < 1:
+        return None, "not estimated: the weights do not fit (see the suggestions)"
+    if w.users > most:
+        if q.users is not None:
+            raise InvalidSpecError(
+                f"{w.users} users of {length:,} tokens ({w.prompt_tokens:,} in,"
+                f" {w.output_tokens:,} out) do not fit in memory; the most that fit: {most}"
+                f" (give --users {most} or fewer)"
+            )
+        return None, (
+            f"not estimated: {w.users} sequences of {length:,} tokens do not fit; the most"
+            f" that fit: {most} (rigfit speed --users {most})"
+        )
+    notes: tuple[str, ...] = ()
+    if not result.fits:
+        notes = (
+            f"{req.seqs} × {req.ctx_tokens:,} tokens do not fit, but {w.users} request(s) of"
+            f" {length:,} tokens do: the speeds are for those",
+        )
+    est = estimate_speed(req, p.profile, w, max_users=most, ram=ram)
+    return replace(est, notes=notes + est.notes), None
 
 
 def answer_table(q: Query) -> GPUTableReport:

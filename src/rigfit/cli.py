@@ -12,7 +12,7 @@ import click
 from rigfit.answer import Query, answer, answer_table
 from rigfit.api import resolve_model
 from rigfit.catalog.lookup import Model, find_gpus, find_models
-from rigfit.errors import RigfitError
+from rigfit.errors import InvalidSpecError, RigfitError
 from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
 from rigfit.formats.gguf.size import gguf_file_table
 from rigfit.hardware import MAX_GPUS
@@ -142,6 +142,11 @@ def _engine_options(f: Any) -> Any:
     type=click.IntRange(1, 1 << 24),
     help="Apple silicon: the GPU memory limit set with sudo sysctl iogpu.wired_limit_mb=N.",
 )
+@click.option(
+    "--ram-bandwidth",
+    help="Host RAM bandwidth for weights kept in RAM: 90GB/s, DDR5-6000x2 (MT/s × channels)"
+    " or a preset (ddr4-2x, ddr5-2x, ddr5-4x, ddr5-8x, ddr5-12x).",
+)
 @_engine_options
 @_UNIT
 @_JSON
@@ -158,15 +163,19 @@ def fit(
     engine: str,
     ram: str | None,
     wired_limit_mb: int | None,
+    ram_bandwidth: str | None,
     unit: str,
     as_json: bool,
     **engine_options: Any,
 ) -> None:
-    """Will MODEL fit? Memory per term, per GPU and in total, headroom or shortfall.
+    """Will MODEL fit? Memory per term, per GPU and in total, headroom or shortfall, and how
+    fast it runs.
 
     MODEL is a catalog id or alias, a path to a config.json, a .gguf or .safetensors file or a
     folder of them, or a Hugging Face id (only configs and headers are fetched).
     """
+    speed_opts = {k: engine_options.pop(k, None) for k in ("_prompt", "_output", "_users")}
+    speed_only = bool(engine_options.pop("_speed_only", False))
     settings = EngineSettings(**settings_from(engine_options))
     query = Query(
         model,
@@ -183,15 +192,117 @@ def fit(
         ram=ram,
         wired_limit_mb=wired_limit_mb,
         files=True,
+        ram_bandwidth=ram_bandwidth,
+        prompt_tokens=speed_opts["_prompt"],
+        output_tokens=speed_opts["_output"],
+        users=speed_opts["_users"],
     )
     if gpu is None:
+        if speed_only:
+            raise InvalidSpecError("rigfit speed needs --gpu: the accelerator to price")
         _fit_table(answer_table(query), unit, as_json)
         return
     report = answer(query)
     if as_json:
-        _emit_json(report.model_dump(mode="json"))
+        data = report.model_dump(mode="json")
+        _emit_json(data if not speed_only else {"speed": data["speed"], **_speed_head(data)})
+        return
+    if speed_only:
+        _render_speed_only(report.model_dump(mode="json"), unit)
         return
     _render_fit(report.model_dump(mode="json"), unit)
+
+
+def _speed_head(d: dict[str, Any]) -> dict[str, Any]:
+    keys = ("schema_version", "model", "gpu", "gpus", "quant", "kv_type", "ctx_tokens", "seqs")
+    return {k: d[k] for k in keys} | {
+        "profile": d["profile"],
+        "fits": d["fits"],
+        "speed_note": d.get("speed_note"),
+    }
+
+
+def _fmt_rate(f: dict[str, Any]) -> str:
+    def r(x: float) -> str:
+        return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
+
+    if f["low"] == f["high"]:
+        return f"{r(f['value'])} {f['unit']}"
+    return f"{r(f['value'])} {f['unit']} ({r(f['low'])}-{r(f['high'])})"
+
+
+def _fmt_time(f: dict[str, Any]) -> str:
+    def t(x: float) -> str:
+        return f"{x * 1000:,.0f} ms" if x < 1 else f"{x:,.1f} s"
+
+    if f["low"] == f["high"]:
+        return t(f["value"])
+    return f"{t(f['value'])} ({t(f['low'])}-{t(f['high'])})"
+
+
+def _render_speed(d: dict[str, Any]) -> None:
+    """The speed section of a report: figures with their bands, the curve, notes."""
+    sp = d.get("speed")
+    if sp is None:
+        if d.get("speed_note"):
+            click.echo(f"speed: {d['speed_note']}")
+        return
+    click.echo(
+        f"speed ({sp['engine']}; a {sp['prompt_tokens']:,}-token prompt,"
+        f" {sp['output_tokens']:,} tokens out; band: 10th-90th percentile of measured/predicted"
+        f" on {sp['calibration_key']})"
+    )
+    rows = [["decode, 1 user", _fmt_rate(sp["decode_tok_s"])]]
+    rows.append(
+        [f"decode, 1 user at {d['ctx_tokens']:,} tokens", _fmt_rate(sp["decode_full_ctx_tok_s"])]
+    )
+    if sp["users"] > 1:
+        rows.append([f"decode, each of {sp['users']} users", _fmt_rate(sp["per_user_tok_s"])])
+        rows.append([f"output, {sp['users']} users together", _fmt_rate(sp["aggregate_tok_s"])])
+    if sp["prefill_tok_s"] is not None:
+        rows.append(["prefill", _fmt_rate(sp["prefill_tok_s"])])
+        rows.append(["time to first token", _fmt_time(sp["ttft_s"])])
+        rows.append(["whole request", _fmt_time(sp["request_s"])])
+    click.echo(_table(["", "speed"], rows, {1}))
+    curve = sp["throughput_curve"]
+    if len(curve) > 1:
+        pts = ", ".join(f"{p['users']}: {p['output_tok_s']:,.0f}" for p in curve)
+        click.echo(f"output tok/s by concurrent users (memory allows {curve[-1]['users']}): {pts}")
+        if sp["best_users"] is not None:
+            click.echo(f"95% of the most output from {sp['best_users']} users on")
+    for part in sp["parts"]:
+        click.echo(f"  runs on {part}")
+    for note in sp["notes"]:
+        click.echo(f"note: {note}")
+
+
+def _render_speed_only(d: dict[str, Any], unit: str) -> None:
+    click.echo(
+        f"{d['model']}  {d['quant']} weights on {_system_label(d)}, {d['kv_type']} KV cache,"
+        f" {d['ctx_tokens']:,}-token context; engine: {d['profile']}"
+    )
+    if d.get("engine_reason"):
+        click.echo(f"engine chosen by default: {d['engine_reason']} (--engine names another)")
+    if not d["fits"]:
+        click.echo(f"DOES NOT FIT: {fmt_bytes(d['shortfall_per_gpu_bytes'], unit)} short")
+        for s in d["suggestions"][:3]:
+            click.echo(f"  - would fit with: {s['change']}")
+    click.echo("")
+    _render_speed(d)
+
+
+@main.command("speed")
+@click.option("--prompt", "_prompt", type=int, help="Prompt tokens per request (default 1024).")
+@click.option("--output", "_output", type=int, help="Output tokens per request (default 256).")
+@click.option("--users", "_users", type=int, help="Concurrent requests (default: --seqs).")
+def speed_cmd(**kwargs: Any) -> None:
+    """How fast MODEL runs on --gpu: decode and prefill tokens/s, time to first token, the
+    whole request, and output against concurrency, each with its measured band."""
+    click.get_current_context().invoke(fit, _speed_only=True, **kwargs)
+
+
+# rigfit speed takes every option of rigfit fit (one table of plan options), then its own
+speed_cmd.params = [*fit.params, *speed_cmd.params]
 
 
 def _system_label(d: dict[str, Any]) -> str:
@@ -304,6 +415,9 @@ def _render_fit(d: dict[str, Any], unit: str) -> None:
                 f"  - {s['change']}: {b(s['per_gpu_bytes'])} per GPU,"
                 f" {b(s['headroom_per_gpu_bytes'])} free; costs {s['cost']}"
             )
+    if d.get("speed") is not None or d.get("speed_note"):
+        click.echo("")
+        _render_speed(d)
     if d.get("command"):
         click.echo("")
         click.echo("command:")

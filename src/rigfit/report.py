@@ -22,6 +22,7 @@ from rigfit.estimate.terms import Summary
 from rigfit.formats.gguf.size import GGUFFileRow
 from rigfit.hardware import System, capacity_basis, capacity_bytes
 from rigfit.quant import LLAMA_QUANT_SOURCE, KVCacheType
+from rigfit.speed.estimate import Figure, SpeedEstimate
 
 if TYPE_CHECKING:
     from rigfit.formats import FileModel
@@ -37,6 +38,7 @@ __all__ = [
     "GPUTableRow",
     "ModelReport",
     "ModelsOnGPUReport",
+    "SpeedReport",
     "SuggestionReport",
     "TermReport",
     "curve_report",
@@ -50,6 +52,7 @@ __all__ = [
     "model_dict",
     "model_report",
     "models_on_gpu_report",
+    "speed_report",
 ]
 
 SCHEMA_VERSION = 1
@@ -118,6 +121,44 @@ class SuggestionReport(_Report):
     cost: str = ""  # what it costs the user: a setting, accuracy, speed, ... (cheapest first)
 
 
+class FigureReport(_Report):
+    """A speed figure: the central value and the band the calibration residuals give."""
+
+    value: float
+    low: float
+    high: float
+    unit: str
+
+
+class ThroughputPointReport(_Report):
+    users: int
+    output_tok_s: float
+    per_user_tok_s: float
+
+
+class SpeedReport(_Report):
+    """How fast the plan runs (docs/speed.md): every figure with its band."""
+
+    engine: str
+    prompt_tokens: int
+    output_tokens: int
+    users: int
+    decode_tok_s: FigureReport  # one user, at the prompt's end
+    decode_full_ctx_tok_s: FigureReport  # one user, at the end of the full context
+    per_user_tok_s: FigureReport  # each of ``users`` decoding together
+    aggregate_tok_s: FigureReport  # all users together
+    prefill_tok_s: FigureReport | None  # None: the compute figure it needs is missing
+    ttft_s: FigureReport | None
+    request_s: FigureReport | None
+    throughput_curve: list[ThroughputPointReport]
+    best_users: int | None  # fewest users reaching 95% of the most output memory allows
+    bound: str
+    parts: list[str]
+    calibration_key: str  # engine/hardware class whose constants priced it
+    calibration_rows: int
+    notes: list[str]
+
+
 class FitReport(_Report):
     """The answer of ``rigfit fit MODEL --gpu GPU``."""
 
@@ -160,6 +201,9 @@ class FitReport(_Report):
     # --ram: the host's system RAM, what the plan leaves of it (negative: the shortfall)
     host_ram_bytes: int | None = None
     host_headroom_bytes: int | None = None
+    # how fast it runs (None when it does not fit, or speed was not asked); speed_note says why
+    speed: SpeedReport | None = None
+    speed_note: str | None = None
 
 
 class ModelReport(_Report):
@@ -300,6 +344,49 @@ class GPUTableReport(_Report):
     rows: list[GPUTableRow]
 
 
+def _figure(f: Figure | None) -> FigureReport | None:
+    if f is None:
+        return None
+    return FigureReport(
+        value=round(f.value, 4), low=round(f.low, 4), high=round(f.high, 4), unit=f.unit
+    )
+
+
+def speed_report(s: SpeedEstimate) -> SpeedReport:
+    def fig(f: Figure) -> FigureReport:
+        out = _figure(f)
+        assert out is not None
+        return out
+
+    return SpeedReport(
+        engine=s.engine,
+        prompt_tokens=s.workload.prompt_tokens,
+        output_tokens=s.workload.output_tokens,
+        users=s.workload.users,
+        decode_tok_s=fig(s.decode_tok_s),
+        decode_full_ctx_tok_s=fig(s.decode_full_ctx_tok_s),
+        per_user_tok_s=fig(s.per_user_tok_s),
+        aggregate_tok_s=fig(s.aggregate_tok_s),
+        prefill_tok_s=_figure(s.prefill_tok_s),
+        ttft_s=_figure(s.ttft_s),
+        request_s=_figure(s.request_s),
+        throughput_curve=[
+            ThroughputPointReport(
+                users=p.users,
+                output_tok_s=round(p.output_tok_s, 4),
+                per_user_tok_s=round(p.per_user_tok_s, 4),
+            )
+            for p in s.curve
+        ],
+        best_users=s.best_users,
+        bound=s.bound,
+        parts=list(s.parts),
+        calibration_key=s.constants_key,
+        calibration_rows=s.calibration_rows,
+        notes=list(s.notes),
+    )
+
+
 def fit_report(
     model: _Named,
     result: FitResult,
@@ -309,9 +396,13 @@ def fit_report(
     engine_reason: str | None = None,
     ctx_reason: str | None = None,
     notes: tuple[str, ...] = (),
+    speed: SpeedEstimate | None = None,
+    speed_note: str | None = None,
 ) -> FitReport:
     est, req = result.estimate, result.estimate.request
     return FitReport(
+        speed=None if speed is None else speed_report(speed),
+        speed_note=speed_note,
         engine_reason=engine_reason,
         ctx_reason=ctx_reason,
         host_ram_bytes=req.system.host_ram_bytes,

@@ -27,6 +27,7 @@ from rigfit.arch import Architecture, AttentionKind, KVLayout, LayerKind, Role
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import ProfileBase, Request, Term
+from rigfit.estimate.split import Split, SplitKind
 from rigfit.estimate.terms import TermKind
 from rigfit.families import family
 from rigfit.quant import Family, KVCacheType, WeightFormat
@@ -571,6 +572,20 @@ class LlamaCpp(ProfileBase):
                 host=True,
             ),
         ]
+
+    def split(self, req: Request) -> Split:
+        """Layers on the devices -ngl and --tensor-split give, run in order; the rest, and
+        the experts --cpu-moe/--n-cpu-moe keep in RAM, run on the CPU."""
+        lay = layout(req)
+        s, n = req.engine, req.arch.num_layers
+        host_experts = frozenset(
+            i
+            for i in range(n)
+            if lay.layer_device[i] is not None and (s.cpu_moe or i < s.n_cpu_moe)
+        )
+        if req.arch.moe is None:
+            host_experts = frozenset()
+        return Split(SplitKind.LAYERS, lay.layer_device, lay.output_device, host_experts)
 
     def default_ctx(self, req: Request) -> tuple[int, str]:
         from rigfit.estimate.plan import max_context

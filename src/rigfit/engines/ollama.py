@@ -33,6 +33,7 @@ from dataclasses import replace
 from rigfit.engines.llamacpp import LLAMACPP
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import ProfileBase, Request, Term
+from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
 from rigfit.families import OllamaFlashAttn, family
 from rigfit.quant import KVCacheType
@@ -225,6 +226,11 @@ class Ollama(ProfileBase):
         if req.engine.ngl is None and ngl < full:
             return full, req.system.n_devices
         return ngl, gpus
+
+    def split(self, req: Request) -> Split:
+        """The llama.cpp runner's split at the num_gpu the terms price."""
+        ngl, gpus = self.placement(req)
+        return LLAMACPP.split(self._inner(req, ngl, gpus))
 
     # ---- the profile ------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from rigfit.engines.sharding import (
 )
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
+from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
 from rigfit.hardware import driver_capacity_bytes
 from rigfit.quant import KVCacheType
@@ -139,6 +140,9 @@ class SGLangProfile(ProfileBase):
 
     def tp_pp(self, req: Request) -> tuple[int, int]:
         return tp_pp_grid(req, "SGLang", "--tp × --pp-size")
+
+    def split(self, req: Request) -> Split:
+        return Split.tensor(*self.tp_pp(req))
 
     def gpu_mem_mib(self, req: Request) -> int:
         """nvidia-smi's memory.total in MiB, the minimum over GPUs (utils/common.py)."""

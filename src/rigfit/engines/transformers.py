@@ -30,6 +30,7 @@ from rigfit.engines.checks import refuse_transformers_fp8
 from rigfit.engines.tensors import Kind, per_head_kv_elems, request_tensors
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
+from rigfit.estimate.split import Split, SplitKind
 from rigfit.estimate.terms import TermKind
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.units import GIB
@@ -179,6 +180,10 @@ class TransformersProfile(ProfileBase):
             where.append(d)
             per[d] += b
         return where[1:-1], tuple(per), where[0], where[-1]
+
+    def split(self, req: Request) -> Split:
+        layers, _, _, head = self.placement(req)
+        return Split(SplitKind.LAYERS, tuple(layers), head)
 
     # ---- bytes ------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from rigfit.engines.sharding import (
 )
 from rigfit.engines.tensors import request_tensors
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
+from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
 from rigfit.hardware import peer_fabric
 from rigfit.quant import KVCacheType, WeightFormat
@@ -151,6 +152,9 @@ class VLLMProfile(ProfileBase):
 
     def tp_pp(self, req: Request) -> tuple[int, int]:
         return tp_pp_grid(req, "vLLM", "tensor-parallel × pipeline-parallel")
+
+    def split(self, req: Request) -> Split:
+        return Split.tensor(*self.tp_pp(req))
 
     def utilization(self, req: Request) -> float:
         return req.engine.gpu_memory_utilization or GPU_MEMORY_UTILIZATION

@@ -15,6 +15,7 @@ from typing import Protocol
 from rigfit.arch import Architecture
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings
+from rigfit.estimate.split import Split
 from rigfit.estimate.terms import KVPool, Summary, Term, TermKind
 from rigfit.estimate.weights import WeightBreakdown, weight_breakdown
 from rigfit.hardware import System
@@ -116,6 +117,10 @@ class EngineProfile(Protocol):
         """What the user should know about this plan under this engine."""
         ...
 
+    def split(self, req: Request) -> Split:
+        """How the engine divides one token's work over the devices (for speed)."""
+        ...
+
 
 class ProfileBase(ABC):
     """Defaults of an engine profile: the whole device is usable, no pool, no notes."""
@@ -148,6 +153,9 @@ class ProfileBase(ABC):
 
     def notes(self, req: Request) -> tuple[str, ...]:
         return ()
+
+    def split(self, req: Request) -> Split:
+        return Split.layers(req.arch.num_layers, req.system.n_devices)
 
 
 # ---- the estimate ----------------------------------------------------------------------------

@@ -9,10 +9,10 @@ import math
 from dataclasses import dataclass
 
 from rigfit.estimate.terms import Summary
-from rigfit.report import CurveReport, FitReport
+from rigfit.report import CurveReport, FitReport, SpeedReport
 from rigfit.units import fmt_tokens, to_gb
 
-__all__ = ["Bar", "LineChart", "Segment", "line_chart", "stacked_bar"]
+__all__ = ["Bar", "LineChart", "Segment", "line_chart", "stacked_bar", "throughput_chart"]
 
 # One segment per summary group, labelled as the result table's summary rows are
 _GROUP_LABELS = {
@@ -123,3 +123,39 @@ def line_chart(curve: CurveReport, ctx_tokens: int) -> LineChart:
         max(fitting, default=0),
         summary,
     )
+
+
+def throughput_chart(speed: SpeedReport) -> LineChart | None:
+    """Output tokens/s of all users together against concurrent users (log scale), up to
+    the most the memory holds; the marker is the users asked for. None for a single point."""
+    pts = speed.throughput_curve
+    if len(pts) < 2:
+        return None
+    w, h, left, right, top, bottom = 640, 240, 64, 12, 12, 36
+    x0, x1 = math.log2(pts[0].users), math.log2(pts[-1].users)
+    span_x = (x1 - x0) or 1.0
+    ymax = max(p.output_tok_s for p in pts) * 1.08
+
+    def px(users: int) -> float:
+        return round(left + (math.log2(users) - x0) / span_x * (w - left - right), 1)
+
+    def py(v: float) -> float:
+        return round(h - bottom - v / ymax * (h - top - bottom), 1)
+
+    line = " ".join(f"{px(p.users)},{py(p.output_tok_s)}" for p in pts)
+    x_ticks = [(px(p.users), f"{p.users:,}") for p in pts[:: max(1, len(pts) // 8)]]
+    step = 10 ** math.floor(math.log10(ymax / 4 or 1))
+    step *= 5 if ymax / step > 20 else 2 if ymax / step > 8 else 1
+    y_ticks = []
+    v = 0.0
+    while v <= ymax:
+        y_ticks.append((py(v), f"{v:,.0f}"))
+        v += step
+    at = [p for p in pts if p.users == speed.users]
+    marker = (px(speed.users), py(at[0].output_tok_s)) if at else None
+    summary = (
+        f"Output rises from {pts[0].output_tok_s:,.0f} tok/s with {pts[0].users} user to"
+        f" {pts[-1].output_tok_s:,.0f} tok/s with {pts[-1].users:,} (the most the memory"
+        f" holds), {pts[-1].per_user_tok_s:,.1f} tok/s each."
+    )
+    return LineChart(w, h, left, bottom, line, py(0), x_ticks, y_ticks, marker, 0, summary)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_mod
 from rigfit.estimate.memory import MAX_SEQS
 from rigfit.estimate.settings import OPTIONS, Option
 from rigfit.hardware import MAX_GPUS
+from rigfit.units import MAX_TOKENS
 
 __all__ = [
     "MAX_COMPARE",
@@ -83,6 +84,20 @@ class EstimateQuery(_Shape, EngineOptions):
         le=1 << 24,
         description="Apple silicon: the GPU memory limit set with sudo sysctl"
         " iogpu.wired_limit_mb=N",
+    )
+    prompt: int | None = Field(
+        None, ge=1, le=MAX_TOKENS, description="speed: prompt tokens per request (default 1024)"
+    )
+    output: int | None = Field(
+        None, ge=1, le=MAX_TOKENS, description="speed: output tokens per request (default 256)"
+    )
+    users: int | None = Field(
+        None, ge=1, le=MAX_SEQS, description="speed: concurrent requests (default: seqs)"
+    )
+    ram_bandwidth: ShortName | None = Field(
+        None,
+        description="speed: host RAM bandwidth for weights kept in RAM: 90GB/s, DDR5-6000x2,"
+        " or a preset (ddr4-2x, ddr5-2x, ddr5-4x, ddr5-8x, ddr5-12x)",
     )
 
 

@@ -62,6 +62,8 @@ def _bytes(n: int | None, unit: str = "GB") -> str:
 templates.env.filters["bytes"] = _bytes
 templates.env.filters["tokens"] = fmt_tokens
 templates.env.filters["gb"] = lambda n: f"{to_gb(n):,.1f}"
+templates.env.filters["rate"] = lambda v: f"{v:,.0f} tok/s" if v >= 100 else f"{v:,.1f} tok/s"
+templates.env.filters["seconds"] = lambda v: f"{v * 1000:,.0f} ms" if v < 1 else f"{v:,.1f} s"
 templates.env.globals["vendor_htmx"] = "/static/vendor/htmx/htmx.min.js?v=2.0.11"
 
 
@@ -140,6 +142,10 @@ def _link(path: str, state: Mapping[str, str | None]) -> str:
     return path + "?" + urlencode({k: v for k, v in state.items() if v not in (None, "")})
 
 
+# the calculator's speed inputs (rigfit speed --prompt/--output/--users, --ram-bandwidth)
+_SPEED_FIELDS = ("prompt", "output", "users", "ram_bandwidth")
+
+
 @router.get("/", response_class=HTMLResponse)
 def calculator(request: Request) -> Response:
     form = _Form(request.query_params, DEFAULT_STATE if not request.query_params else {})
@@ -156,12 +162,14 @@ def calculator(request: Request) -> Response:
         "unit": "GiB" if form.text("unit") == "GiB" else "GB",
         "ram": form.text("ram"),
         "wired_limit_mb": form.text("wired_limit_mb"),
+        # the speed answer's request (empty: rigfit's default turn) and the RAM's bandwidth
+        **{k: form.text(k) for k in _SPEED_FIELDS},
         # the engine options, one field each, from the option table (estimate/settings.py)
         **{o.param: form.text(o.param) for o in OPTIONS},
     }
     view["state"] = state
     view["options_open"] = any(
-        state[k] for k in ("ram", "wired_limit_mb", *(o.param for o in OPTIONS))
+        state[k] for k in ("ram", "wired_limit_mb", "ram_bandwidth", *(o.param for o in OPTIONS))
     )
     status = 200
     try:
@@ -180,7 +188,10 @@ def calculator(request: Request) -> Response:
                 )
                 tokens = m.arch.context_length
             state["ctx"] = str(tokens)
-        extra = {k: state[k] for k in ("ram", "wired_limit_mb", *(o.param for o in OPTIONS))}
+        extra = {
+            k: state[k]
+            for k in ("ram", "wired_limit_mb", *_SPEED_FIELDS, *(o.param for o in OPTIONS))
+        }
         try:
             q = EstimateQuery(
                 model=m.id,
@@ -207,6 +218,7 @@ def calculator(request: Request) -> Response:
         view["fit"] = fit
         view["bar"] = charts.stacked_bar(fit)
         view["chart"] = charts.line_chart(service.curve(q), fit.ctx_tokens)
+        view["speed_chart"] = charts.throughput_chart(fit.speed) if fit.speed else None
         view["gpu_rec"] = get_gpu(fit.gpu)
         # a suggestion links to the calculator where it changes one of the calculator's own
         # inputs; engine options it does not have yet are shown as text

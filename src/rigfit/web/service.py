@@ -34,6 +34,7 @@ from rigfit.report import (
     model_report,
     models_on_gpu_report,
 )
+from rigfit.speed.ram import parse_ram_bandwidth
 from rigfit.units import parse_bytes, parse_tokens
 from rigfit.web.inputs import (
     CompareQuery,
@@ -81,7 +82,17 @@ def resolve(q: EstimateQuery) -> Query:
         settings=EngineSettings(**settings_from({o.field: getattr(q, o.param) for o in OPTIONS})),
         ram=None if q.ram is None else parse_bytes(q.ram),
         wired_limit_mb=q.wired_limit_mb,
+        prompt_tokens=q.prompt,
+        output_tokens=q.output,
+        users=q.users,
+        ram_bandwidth=None if q.ram_bandwidth is None else _ram_bandwidth(q.ram_bandwidth),
     )
+
+
+def _ram_bandwidth(text: str) -> str:
+    """The --ram-bandwidth text, checked and written one way (one cache entry per value)."""
+    parse_ram_bandwidth(text)
+    return text.strip().lower().replace(" ", "")
 
 
 @lru_cache(maxsize=CACHE_ENTRIES)

@@ -1,0 +1,182 @@
+"""The speed model's efficiency constants, fitted on the sourced speed measurements.
+
+No constant here is chosen by hand: ``scripts/fit_speed.py`` fits them on the fit share of
+``rigfit/validation/data/speed/speed.jsonl`` (a quarter of the rows, picked by a hash of their id,
+held out) and writes ``calibration.json`` beside this module, with the rows each constant
+rests on and the errors on the fit and held-out rows. ``tests/speed/test_calibration.py``
+re-fits and requires the committed file to be what the fit gives.
+
+A key is ``engine/class``: the engine (Ollama runs llama.cpp's kernels and takes its
+constants) and the hardware class (:func:`hardware_class`). A pair with no rows falls back to
+the engine's constants over every class, then to every engine's; the answer then says so and
+its band is widened.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+from rigfit.catalog.schema import GPURecord, Segment, Vendor
+
+__all__ = [
+    "CALIBRATION_PATH",
+    "Band",
+    "Calibration",
+    "Constants",
+    "HardwareClass",
+    "calibration",
+    "hardware_class",
+    "kernel_engine",
+]
+
+CALIBRATION_PATH = Path(__file__).parent / "calibration.json"
+
+# A band rests on at least this many rows; with fewer, the pooled band is widened by
+# WIDEN (a margin rigfit chooses: the residuals of a handful of rows say little).
+MIN_BAND_ROWS = 5
+WIDEN = 1.5
+
+
+class HardwareClass(StrEnum):
+    NVIDIA_DATACENTER = "nvidia-datacenter"
+    NVIDIA_DESKTOP = "nvidia-desktop"  # GeForce and RTX workstation cards
+    APPLE = "apple"
+    AMD = "amd"
+    OTHER = "other"
+
+
+def hardware_class(gpu: GPURecord) -> HardwareClass:
+    if gpu.vendor is Vendor.APPLE:
+        return HardwareClass.APPLE
+    if gpu.vendor is Vendor.AMD:
+        return HardwareClass.AMD
+    if gpu.vendor is Vendor.NVIDIA:
+        if gpu.segment is Segment.DATACENTER:
+            return HardwareClass.NVIDIA_DATACENTER
+        return HardwareClass.NVIDIA_DESKTOP
+    return HardwareClass.OTHER
+
+
+def kernel_engine(engine: str) -> str:
+    """The engine whose kernels run a plan: Ollama's are llama.cpp's."""
+    return "llama.cpp" if engine == "ollama" else engine
+
+
+class Metric(StrEnum):
+    DECODE = "decode"  # one sequence's tokens/s
+    PREFILL = "prefill"  # prompt tokens/s
+    THROUGHPUT = "throughput"  # aggregate output tokens/s under concurrency
+
+
+@dataclass(frozen=True)
+class Band:
+    """Measured/predicted ratios of the calibration rows: the 10th and 90th percentiles."""
+
+    low: float
+    high: float
+    rows: int
+
+
+@dataclass(frozen=True)
+class Constants:
+    """One engine's constants on one hardware class."""
+
+    key: str
+    bandwidth_efficiency: float  # share of the datasheet bandwidth a decode step reaches
+    compute_efficiency: float  # share of the datasheet tensor throughput prefill reaches
+    layer_overhead_s: float  # per layer per step: kernel launches, sampling, scheduling
+    bands: dict[str, Band]
+    rows: int  # calibration rows behind these constants
+    fallback: str | None = None  # why a wider key was used, in words
+    # the same share for block-quantized weights (GGUF k-quants, MLX affine, AWQ/GPTQ
+    # through Marlin), whose kernels unpack each block as they read it; None: as 16-bit
+    quantized_bandwidth_efficiency: float | None = None
+    # and of the tensor throughput (llama.cpp's int8 MMQ against cuBLAS at 16-bit)
+    quantized_compute_efficiency: float | None = None
+
+    def bandwidth(self, quantized: bool) -> float:
+        """The bandwidth share for block-quantized or plain weights."""
+        if quantized and self.quantized_bandwidth_efficiency is not None:
+            return self.quantized_bandwidth_efficiency
+        return self.bandwidth_efficiency
+
+    def compute(self, quantized: bool) -> float:
+        """The tensor-throughput share for block-quantized or plain weights."""
+        if quantized and self.quantized_compute_efficiency is not None:
+            return self.quantized_compute_efficiency
+        return self.compute_efficiency
+
+    def band(self, metric: str) -> Band | None:
+        return self.bands.get(metric)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    constants: dict[str, Constants]
+    # the CPU's share of its RAM's peak bandwidth when it runs offloaded layers or experts
+    host_bandwidth_efficiency: float
+    # one all-reduce's fixed cost in a tensor-parallel step (launch and synchronisation)
+    allreduce_latency_s: float
+    meta: dict[str, object]
+
+    def lookup(self, engine: str, cls: HardwareClass) -> Constants:
+        eng = kernel_engine(engine)
+        for key, why in (
+            (f"{eng}/{cls}", None),
+            (f"{eng}/*", f"no {eng} measurements on {cls} hardware: {eng}'s constants over"),
+            (f"*/{cls}", f"no {eng} measurements: every engine's constants on {cls} hardware"),
+            ("*/*", f"no {eng} measurements on {cls} hardware: every engine's constants"),
+        ):
+            c = self.constants.get(key)
+            if c is not None:
+                if why is None:
+                    return c
+                if key.endswith("/*") and key != "*/*":
+                    why += " every hardware class"
+                return Constants(
+                    c.key,
+                    c.bandwidth_efficiency,
+                    c.compute_efficiency,
+                    c.layer_overhead_s,
+                    {m: Band(b.low / WIDEN, b.high * WIDEN, b.rows) for m, b in c.bands.items()},
+                    c.rows,
+                    why + "; band widened ×1.5",
+                    c.quantized_bandwidth_efficiency,
+                    c.quantized_compute_efficiency,
+                )
+        raise LookupError("the speed calibration has no pooled constants")  # pragma: no cover
+
+
+def _parse(data: dict[str, object]) -> Calibration:
+    consts: dict[str, Constants] = {}
+    raw = data["constants"]
+    assert isinstance(raw, dict)
+    for key, c in raw.items():
+        bands = {m: Band(b["low"], b["high"], b["rows"]) for m, b in c["bands"].items()}
+        consts[key] = Constants(
+            key,
+            c["bandwidth_efficiency"],
+            c["compute_efficiency"],
+            c["layer_overhead_s"],
+            bands,
+            c["rows"],
+            quantized_bandwidth_efficiency=c.get("quantized_bandwidth_efficiency"),
+            quantized_compute_efficiency=c.get("quantized_compute_efficiency"),
+        )
+    host = data["host_bandwidth_efficiency"]
+    ar = data["allreduce_latency_s"]
+    meta = data["meta"]
+    assert isinstance(host, float)
+    assert isinstance(ar, float)
+    assert isinstance(meta, dict)
+    return Calibration(consts, host, ar, meta)
+
+
+@cache
+def calibration() -> Calibration:
+    """The committed calibration (``calibration.json``)."""
+    return _parse(json.loads(CALIBRATION_PATH.read_text()))

@@ -1,0 +1,264 @@
+"""The speed answers users ask for, each a central value and a measured band.
+
+* decode tokens/s of one user, at the start of the answer and at the end of a full context;
+* per-user and aggregate decode tokens/s with ``users`` concurrent sequences;
+* prefill tokens/s and time to first token for the prompt;
+* the time of a whole request (prompt in, output out);
+* aggregate output tokens/s against concurrency (continuous batching: each request's prefill
+  costs its FLOPs between decode steps, each decode step serves every active sequence), and
+  the concurrency that gives the most within the memory the plan leaves.
+
+Bands are the 10th-90th percentiles of measured/predicted on the calibration rows of the same
+engine and hardware class (:mod:`rigfit.speed.calibration`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rigfit.errors import InvalidSpecError
+from rigfit.estimate.memory import EngineProfile, Request
+from rigfit.speed.calibration import Band, Calibration, Constants, calibration, hardware_class
+from rigfit.speed.model import MissingFigureError, SpeedModel
+from rigfit.speed.ram import RamBandwidth
+
+__all__ = [
+    "DEFAULT_OUTPUT_TOKENS",
+    "DEFAULT_PROMPT_TOKENS",
+    "Figure",
+    "SpeedEstimate",
+    "ThroughputPoint",
+    "Workload",
+    "default_workload",
+    "estimate_speed",
+]
+
+# The request priced when the user gives no lengths: a 1,024-token prompt and a 256-token
+# answer (rigfit's choice of a typical chat turn, not a measurement), shrunk to the context.
+DEFAULT_PROMPT_TOKENS = 1024
+DEFAULT_OUTPUT_TOKENS = 256
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The request a speed answer prices: its prompt and output lengths, and how many such
+    requests run at once."""
+
+    prompt_tokens: int
+    output_tokens: int
+    users: int = 1
+
+    def check(self, ctx_tokens: int) -> None:
+        if self.prompt_tokens < 1 or self.output_tokens < 1:
+            raise InvalidSpecError(
+                f"prompt and output lengths must be at least 1 token, got"
+                f" {self.prompt_tokens:,} and {self.output_tokens:,}"
+            )
+        if self.prompt_tokens + self.output_tokens > ctx_tokens:
+            raise InvalidSpecError(
+                f"a {self.prompt_tokens:,}-token prompt and {self.output_tokens:,} output tokens"
+                f" exceed the context of {ctx_tokens:,} tokens (allowed: prompt + output ≤"
+                " --ctx; raise --ctx or shorten them)"
+            )
+        if self.users < 1:
+            raise InvalidSpecError(f"users must be at least 1, got {self.users}")
+
+
+def default_workload(ctx_tokens: int, users: int = 1) -> Workload:
+    """1,024 tokens in and 256 out, or 4/5 and 1/5 of a context shorter than that."""
+    if ctx_tokens >= DEFAULT_PROMPT_TOKENS + DEFAULT_OUTPUT_TOKENS:
+        return Workload(DEFAULT_PROMPT_TOKENS, DEFAULT_OUTPUT_TOKENS, users)
+    prompt = max(1, ctx_tokens * 4 // 5)
+    return Workload(prompt, max(1, ctx_tokens - prompt), users)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A central value and the band the calibration residuals give around it."""
+
+    value: float
+    low: float
+    high: float
+    unit: str
+
+    @staticmethod
+    def of(value: float, band: Band | None, unit: str, *, inverse: bool = False) -> Figure:
+        """``band`` is measured/predicted for a rate; a time (``inverse``) takes 1/ratio."""
+        if band is None:
+            return Figure(value, value, value, unit)
+        lo, hi = (1 / band.high, 1 / band.low) if inverse else (band.low, band.high)
+        return Figure(value, value * lo, value * hi, unit)
+
+
+@dataclass(frozen=True)
+class ThroughputPoint:
+    users: int
+    output_tok_s: float  # all users together
+    per_user_tok_s: float
+
+
+@dataclass(frozen=True)
+class SpeedEstimate:
+    workload: Workload
+    engine: str
+    constants_key: str
+    calibration_rows: int
+    decode_tok_s: Figure  # one user, context at the prompt's end
+    decode_full_ctx_tok_s: Figure  # one user, at the end of the full context
+    per_user_tok_s: Figure  # with ``users`` decoding together
+    aggregate_tok_s: Figure  # all users together
+    prefill_tok_s: Figure | None  # None: the compute figure is missing
+    ttft_s: Figure | None
+    request_s: Figure | None
+    curve: tuple[ThroughputPoint, ...]
+    best_users: int | None  # the concurrency that gives the most output within memory
+    bound: str  # what limits one decode step: memory bandwidth or compute
+    parts: tuple[str, ...]  # where the work runs, in words
+    notes: tuple[str, ...]
+
+
+def _constants(cal: Calibration, engine: str, model: SpeedModel) -> Constants:
+    return cal.lookup(engine, hardware_class(model.req.system.gpu))
+
+
+def estimate_speed(
+    req: Request,
+    profile: EngineProfile,
+    workload: Workload,
+    *,
+    max_users: int | None = None,
+    ram: RamBandwidth | None = None,
+    cal: Calibration | None = None,
+) -> SpeedEstimate:
+    """Price ``workload`` on the plan ``req`` under ``profile`` (resolved: a real engine).
+
+    ``max_users``: the most sequences of the workload's length the memory holds (the curve
+    stops there, and the best concurrency is searched below it)."""
+    workload.check(req.ctx_tokens)
+    cal = cal or calibration()
+    profile = profile.resolve(req)
+    m = SpeedModel(req, profile, ram)
+    c = _constants(cal, profile.name, m)
+    host, ar = cal.host_bandwidth_efficiency, cal.allreduce_latency_s
+    prompt, out, users = workload.prompt_tokens, workload.output_tokens, workload.users
+    bd = c.band("decode")
+    bt = c.band("throughput") or bd
+    notes: list[str] = []
+    if c.fallback:
+        notes.append(c.fallback)
+
+    step1 = m.decode_step_s(1, prompt + 1, c, host, ar)
+    step_full = m.decode_step_s(1, req.ctx_tokens, c, host, ar)
+    mid = prompt + out // 2
+    step_users = m.decode_step_s(users, mid, c, host, ar)
+
+    missing = [
+        f"{p.gpu.name} has no published {m.path(p.gpu).figure.replace('_', ' ')}"
+        for p in m.parts
+        if p.gpu is not None and m.path(p.gpu).flops_per_s is None
+    ]
+    prefill = ttft = request = None
+    if missing:
+        notes.append(
+            "prefill and time to first token not estimated: "
+            + "; ".join(dict.fromkeys(missing))
+            + " (the compute figure prefill needs; rigfit does not guess it)"
+        )
+        flops_cost = 0.0
+    else:
+        pre = m.prefill_s(prompt, c, host, ar)
+        bp = c.band("prefill")
+        prefill = Figure.of(prompt / pre, bp, "tok/s")
+        ttft = Figure.of(pre, bp, "s", inverse=True)
+        req_s = pre + (out - 1) * step_users
+        request = Figure.of(req_s, bd, "s", inverse=True)
+        flops_cost = _prefill_compute_s(m, prompt, c)
+
+    def served(n: int) -> ThroughputPoint:
+        cycle = n * flops_cost + out * m.decode_step_s(n, mid, c, host, ar)
+        agg = n * out / cycle
+        return ThroughputPoint(n, agg, agg / n)
+
+    top = max_users if max_users is not None else max(users, 1)
+    curve: list[ThroughputPoint] = []
+    best = None
+    if top >= 1:
+        counts = {top, *(2**i for i in range(top.bit_length()) if 2**i < top)}
+        if users <= top:
+            counts.add(users)
+        curve = [served(n) for n in sorted(counts)]
+        peak = max(p.output_tok_s for p in curve)
+        best = next(p.users for p in curve if p.output_tok_s >= 0.95 * peak)
+    at_users = served(users)
+    per_user = Figure.of(at_users.per_user_tok_s, bt if users > 1 else bd, "tok/s")
+    aggregate = Figure.of(at_users.output_tok_s, bt if users > 1 else bd, "tok/s")
+
+    if m.ram.assumed and any(p.gpu is None for p in m.parts):
+        notes.append(f"system RAM bandwidth {m.ram.label}")
+    if any(p.gpu is None for p in m.parts):
+        notes.append(
+            "layers or experts in system RAM run on the CPU at its RAM's bandwidth; prompt"
+            " batches of 32 tokens or more copy those weights to the GPU over PCIe"
+            " (llama.cpp's op offload)"
+        )
+    notes.append("speculative decoding and MTP draft heads are not modelled")
+
+    return SpeedEstimate(
+        workload=workload,
+        engine=profile.name,
+        constants_key=c.key,
+        calibration_rows=c.rows,
+        decode_tok_s=Figure.of(1 / step1, bd, "tok/s"),
+        decode_full_ctx_tok_s=Figure.of(1 / step_full, bd, "tok/s"),
+        per_user_tok_s=per_user,
+        aggregate_tok_s=aggregate,
+        prefill_tok_s=prefill,
+        ttft_s=ttft,
+        request_s=request,
+        curve=tuple(curve),
+        best_users=best,
+        bound=_bound(m, c),
+        parts=tuple(_describe(m)),
+        notes=tuple(notes),
+    )
+
+
+def _prefill_compute_s(m: SpeedModel, prompt: int, c: Constants) -> float:
+    """The compute time of one prompt's prefill when it rides along decode steps (its weight
+    reads are shared with them): FLOPs over the slowest part's throughput."""
+    mm = 2.0 * m.matmul_params * prompt
+    attn = m.attention_flops(0, prompt)
+    t = 0.0
+    for p in m.parts:
+        if p.gpu is None:
+            continue
+        path = m.path(p.gpu)
+        assert path.flops_per_s is not None
+        t += (
+            (mm * p.flop_share + attn * p.layer_share)
+            / p.ranks
+            / (path.flops_per_s * c.compute(m.quantized))
+        )
+    return t
+
+
+def _bound(m: SpeedModel, c: Constants) -> str:
+    """What limits a one-user decode step, in words."""
+    if any(p.gpu is None for p in m.parts):
+        return "system RAM bandwidth (weights in RAM)"
+    return "memory bandwidth"
+
+
+def _describe(m: SpeedModel) -> list[str]:
+    out = []
+    for p in m.parts:
+        gb = (p.dense_bytes + p.expert_bytes) / 1e9
+        where = p.label
+        what = f"{gb:.2f} GB of weights" + (" per rank" if p.ranks > 1 else "")
+        if p.expert_bytes and p.dense_bytes == 0:
+            what = f"{gb:.2f} GB of routed experts"
+        out.append(f"{where}: {what}, {p.layers} layers")
+    return out
+
+
+__all__ += ["MissingFigureError"]

@@ -1,0 +1,120 @@
+"""The speed answers: workload checks, bands, and the answer path's speed section."""
+
+from __future__ import annotations
+
+import pytest
+
+from rigfit.answer import Query, answer, plan
+from rigfit.errors import InvalidSpecError
+from rigfit.estimate.settings import EngineSettings
+from rigfit.speed import Workload, default_workload, estimate_speed
+from rigfit.speed.calibration import Band
+from rigfit.speed.estimate import Figure
+
+
+def test_default_workload_fits_the_context() -> None:
+    assert default_workload(8192) == Workload(1024, 256, 1)
+    w = default_workload(1000, 3)
+    assert w.prompt_tokens + w.output_tokens == 1000
+    assert w.users == 3
+
+
+@pytest.mark.parametrize(
+    ("w", "message"),
+    [
+        (Workload(0, 10), "at least 1 token"),
+        (Workload(10, -1), "at least 1 token"),
+        (Workload(4000, 200), "exceed the context of 4,096"),
+        (Workload(10, 10, 0), "users must be at least 1"),
+    ],
+)
+def test_bad_workloads_are_refused(w: Workload, message: str) -> None:
+    with pytest.raises(InvalidSpecError, match=message):
+        w.check(4096)
+
+
+def test_a_rate_band_and_a_time_band() -> None:
+    b = Band(0.8, 1.1, 10)
+    rate = Figure.of(100, b, "tok/s")
+    assert (rate.low, rate.high) == pytest.approx((80, 110))
+    t = Figure.of(2.0, b, "s", inverse=True)
+    assert (t.low, t.high) == pytest.approx((2 / 1.1, 2 / 0.8))
+
+
+def test_answer_carries_a_speed_section() -> None:
+    r = answer(Query("meta-llama/Llama-3.1-8B-Instruct", gpu="h100", ctx=8192))
+    assert r.speed is not None
+    s = r.speed
+    assert s.engine == "vllm"
+    assert s.decode_tok_s.low <= s.decode_tok_s.value <= s.decode_tok_s.high
+    assert s.prefill_tok_s is not None
+    assert s.prefill_tok_s.value > s.decode_tok_s.value
+    curve = [p.output_tok_s for p in s.throughput_curve]
+    assert curve == sorted(curve)  # more users, more output in all
+    assert s.throughput_curve[-1].users >= 1
+
+
+def test_speed_of_a_plan_that_holds_no_weights_is_none() -> None:
+    r = answer(Query("meta-llama/Llama-3.1-405B-Instruct", gpu="rtx-4090", ctx=8192))
+    assert not r.fits
+    assert r.speed is None
+    assert r.speed_note is not None
+    assert "not estimated" in r.speed_note
+
+
+def test_too_many_users_names_the_most_that_fit() -> None:
+    q = Query(
+        "meta-llama/Llama-3.1-8B-Instruct",
+        gpu="rtx-4090",
+        quant="Q4_K_M",
+        engine="llama.cpp",
+        ctx=8192,
+        users=100_000,
+    )
+    with pytest.raises(InvalidSpecError, match=r"the most that fit: \d+ \(give --users"):
+        answer(q)
+
+
+def test_apple_prefill_is_not_guessed() -> None:
+    p = plan(
+        Query(
+            "meta-llama/Llama-3.1-8B-Instruct",
+            gpu="m2-ultra-192gb",
+            quant="Q4_0",
+            engine="llama.cpp",
+            ctx=4096,
+        )
+    )
+    s = estimate_speed(p.request, p.profile, default_workload(4096))
+    assert s.prefill_tok_s is None
+    assert s.ttft_s is None
+    assert any("rigfit does not guess it" in n for n in s.notes)
+    assert s.decode_tok_s.value > 0
+
+
+def test_offload_without_a_ram_figure_says_what_it_assumed() -> None:
+    r = answer(
+        Query(
+            "openai/gpt-oss-120b",
+            gpu="rtx-4090",
+            quant="MXFP4_MOE",
+            engine="llama.cpp",
+            ctx=8192,
+            settings=EngineSettings(cpu_moe=True),
+        )
+    )
+    assert r.speed is not None
+    assert any("assumed DDR5-5600" in n for n in r.speed.notes)
+    given = answer(
+        Query(
+            "openai/gpt-oss-120b",
+            gpu="rtx-4090",
+            quant="MXFP4_MOE",
+            engine="llama.cpp",
+            ctx=8192,
+            ram_bandwidth="ddr5-12x",
+            settings=EngineSettings(cpu_moe=True),
+        )
+    )
+    assert given.speed is not None
+    assert given.speed.decode_tok_s.value > r.speed.decode_tok_s.value
