@@ -156,3 +156,60 @@ def test_gpus_filters() -> None:
     assert code == 0
     assert "h200" in out
     assert "rtx-4090" not in out
+
+
+def test_speed_prints_figures_with_bands() -> None:
+    code, out, _ = run(
+        "speed",
+        "llama-3.1-8b",
+        "--gpu",
+        "rtx-4090",
+        "--quant",
+        "Q4_K_M",
+        "--engine",
+        "llama.cpp",
+        "--ctx",
+        "8k",
+        "--users",
+        "4",
+    )
+    assert code == 0
+    assert "decode, 1 user" in out
+    assert "decode, each of 4 users" in out
+    assert "time to first token" in out
+    assert "output tok/s by concurrent users" in out
+
+
+def test_speed_json_carries_the_speed_report() -> None:
+    code, out, _ = run("speed", "llama-3.1-8b", "--gpu", "h100", "--json", "--prompt", "2000")
+    assert code == 0
+    d = json.loads(out)
+    s = d["speed"]
+    assert s["prompt_tokens"] == 2000
+    assert s["decode_tok_s"]["low"] <= s["decode_tok_s"]["value"] <= s["decode_tok_s"]["high"]
+    assert d["profile"] == "vllm"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--prompt", "0"], "at least 1 token"),
+        (["--prompt", "9000", "--ctx", "8k"], "exceed the context"),
+        (["--users", "100000"], "the most that fit"),
+        (["--ram-bandwidth", "fast"], "is not a bandwidth"),
+    ],
+)
+def test_speed_bad_input_is_one_line(args: list[str], message: str) -> None:
+    code, _, err = run("speed", "llama-3.1-8b", "--gpu", "rtx-4090", "--quant", "Q4_K_M", *args)
+    assert code != 0
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_fit_has_a_speed_section_and_the_table_a_tok_s_column() -> None:
+    code, out, _ = run("fit", "llama-3.1-8b", "--gpu", "rtx-4090", "--quant", "Q4_K_M")
+    assert code == 0
+    assert "speed (llama.cpp;" in out
+    code, out, _ = run("fit", "llama-3.1-8b", "--quant", "Q4_K_M", "--ctx", "4k", "--json")
+    rows = json.loads(out)["rows"]
+    assert any(r["decode_tok_s"] for r in rows)

@@ -17,11 +17,13 @@ from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, EngineProfile, Request
 from rigfit.estimate.plan import FitResult, fit, gpu_table, max_seqs
 from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings
+from rigfit.hardware import System
 from rigfit.quant import WeightFormat
 from rigfit.report import FitReport, GPUTableReport, fit_report, gpu_table_report
 from rigfit.speed import (
     SpeedEstimate,
     Workload,
+    decode_rate,
     default_workload,
     estimate_speed,
     parse_ram_bandwidth,
@@ -192,6 +194,12 @@ def answer_table(q: Query) -> GPUTableReport:
     p = plan(replace(q, gpu=None))
     rows = gpu_table(p.request, list_gpus(), p.profile)
     req = p.request
+    speeds = [
+        None
+        if r.gpus_needed is None
+        else decode_rate(replace(req, system=System(r.gpu, r.gpus_needed)), p.profile)
+        for r in rows
+    ]
     return gpu_table_report(
         p.model,
         rows,
@@ -199,4 +207,5 @@ def answer_table(q: Query) -> GPUTableReport:
         kv_type=req.kv_type.flag,
         ctx_tokens=req.ctx_tokens,
         seqs=req.seqs,
+        speeds=speeds,
     )

@@ -445,14 +445,19 @@ def _fit_table(report: GPUTableReport, unit: str, as_json: bool) -> None:
                 fmt_bytes(r["capacity_per_gpu_bytes"], unit),
                 "-" if r["per_gpu_bytes"] is None else fmt_bytes(r["per_gpu_bytes"], unit),
                 "> 64 needed" if need is None else fmt_bytes(r["headroom_per_gpu_bytes"], unit),
+                "-" if r["decode_tok_s"] is None else f"{r['decode_tok_s']:,.1f}",
             ]
         )
     click.echo(
         _table(
-            ["id", "name", "engine", "GPUs", "capacity", "used/GPU", "free/GPU"],
+            ["id", "name", "engine", "GPUs", "capacity", "used/GPU", "free/GPU", "tok/s"],
             out,
-            {3, 4, 5, 6},
+            {3, 4, 5, 6, 7},
         )
+    )
+    click.echo(
+        "tok/s: one user's decode speed on that many (a 1,024-token prompt; rigfit speed"
+        " gives its range)"
     )
 
 
@@ -600,13 +605,17 @@ def validate(engine: str | None, rows: bool, as_json: bool) -> None:
     """Score rigfit against the measurement set: error per row, median and p90 per engine and
     term, and whether each accuracy target holds (exit 1 if one does not)."""
     from rigfit.validation.report import render_validation, validation_dict
+    from rigfit.validation.speed_report import render_speed_validation, speed_validation_dict
 
     data = validation_dict(engine)
+    speed = speed_validation_dict(engine)
     if as_json:
-        _emit_json(data)
+        _emit_json({**data, "speed": speed})
     else:
         click.echo(render_validation(data, rows=rows))
-    if not all(t["holds"] for t in data["targets"]):
+        click.echo("")
+        click.echo(render_speed_validation(speed, rows=rows))
+    if not all(t["holds"] for t in data["targets"]) or not all(t["met"] for t in speed["targets"]):
         sys.exit(1)
 
 

@@ -15,7 +15,7 @@ from rigfit.api import ModelOnGPU
 from rigfit.arch import Architecture, LayerKind, kv_heads_note
 from rigfit.catalog.lookup import Model
 from rigfit.catalog.schema import Disagreement, GPURecord
-from rigfit.estimate.memory import Request
+from rigfit.estimate.memory import Estimate, Request
 from rigfit.estimate.plan import FitResult, GPURow
 from rigfit.estimate.sweep import CurvePoint, FormatRow
 from rigfit.estimate.terms import Summary
@@ -330,6 +330,8 @@ class GPUTableRow(_Report):
     capacity_per_gpu_bytes: int
     headroom_per_gpu_bytes: int | None
     engine: str | None = None  # the engine that prices it there
+    # one user's decode tokens/s on that many (rigfit's default request; docs/speed.md)
+    decode_tok_s: float | None = None
 
 
 class GPUTableReport(_Report):
@@ -596,7 +598,14 @@ def gpu_report(g: GPURecord) -> GPUReport:
 
 
 def gpu_table_report(
-    model: _Named, rows: list[GPURow], *, quant: str, kv_type: str, ctx_tokens: int, seqs: int
+    model: _Named,
+    rows: list[GPURow],
+    *,
+    quant: str,
+    kv_type: str,
+    ctx_tokens: int,
+    seqs: int,
+    speeds: list[float | None] | None = None,
 ) -> GPUTableReport:
     return GPUTableReport(
         model=model.id,
@@ -613,8 +622,9 @@ def gpu_table_report(
                 capacity_per_gpu_bytes=r.capacity_per_gpu_bytes,
                 headroom_per_gpu_bytes=r.headroom_per_gpu_bytes,
                 engine=r.engine,
+                decode_tok_s=None if not speeds or speeds[i] is None else round(speeds[i] or 0, 2),
             )
-            for r in rows
+            for i, r in enumerate(rows)
         ],
     )
 
@@ -686,6 +696,8 @@ class FormatRowReport(_Report):
     single_gpus_that_fit: list[str]
     error: str
     gguf_file_bytes: int | None = None  # predicted .gguf file size (GGUF formats)
+    # one user's decode tokens/s on the reference GPUs it needs (rigfit's default request)
+    decode_tok_s: float | None = None
 
 
 class FormatTableReport(_Report):
@@ -707,6 +719,7 @@ class ModelOnGPUReport(_Report):
     per_gpu_bytes: int | None
     headroom_per_gpu_bytes: int | None
     error: str
+    decode_tok_s: float | None = None  # one user's decode speed when it fits (docs/speed.md)
 
 
 class ModelsOnGPUReport(_Report):
@@ -758,6 +771,7 @@ def format_table_report(
                 single_gpus_that_fit=list(r.single_gpus_that_fit),
                 error=r.error,
                 gguf_file_bytes=r.gguf_file_bytes,
+                decode_tok_s=None if r.decode_tok_s is None else round(r.decode_tok_s, 2),
             )
             for r in rows
         ],
@@ -778,10 +792,20 @@ def models_on_gpu_report(gpu: GPURecord, count: int, rows: list[ModelOnGPU]) -> 
                 per_gpu_bytes=r.estimate.per_gpu_bytes if r.estimate else None,
                 headroom_per_gpu_bytes=r.estimate.headroom_per_gpu_bytes if r.estimate else None,
                 error=r.error,
+                decode_tok_s=_rate_of(r.estimate) if r.fits and r.estimate else None,
             )
             for r in rows
         ],
     )
+
+
+def _rate_of(est: Estimate) -> float | None:
+    """One user's decode tokens/s of an estimate's plan, under the engine that priced it."""
+    from rigfit.engines import get_engine
+    from rigfit.speed.estimate import decode_rate
+
+    rate = decode_rate(est.request, get_engine(est.profile))
+    return None if rate is None else round(rate, 2)
 
 
 class CompareReport(_Report):

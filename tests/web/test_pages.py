@@ -140,6 +140,7 @@ def test_gpu_pages_and_compare(client: TestClient) -> None:
     ).text
     assert "does not fit" in cmp_
     assert "fits</span>" in cmp_
+    assert "Decode, one user" in cmp_
 
 
 def test_pages_are_accessible_basics(client: TestClient) -> None:
@@ -227,3 +228,35 @@ def test_compare_with_one_entry_waits_for_the_others(client: TestClient) -> None
         assert resp.status_code == 200
         assert 'id="compare-hint"' in resp.text
         assert 'class="error"' not in resp.text
+
+
+def test_calculator_shows_speed_with_ranges_and_a_throughput_chart(client: TestClient) -> None:
+    r = client.get(
+        "/?model=meta-llama/Llama-3.1-8B-Instruct&gpu=rtx-4090&quant=Q4_K_M&engine=llama.cpp"
+        "&ctx=8192&users=4"
+    )
+    assert r.status_code == 200
+    assert 'id="speed-table"' in r.text
+    assert 'id="decode-tok-s"' in r.text
+    assert "Time to first token" in r.text
+    assert "concurrent users (log scale)" in r.text
+
+
+def test_speed_matches_the_api(client: TestClient) -> None:
+    q = "model=llama-3.1-8b&gpu=h100&ctx=8192&prompt=2000&output=100"
+    api = client.get(f"/api/v1/estimate?{q}").json()["speed"]
+    page = client.get(f"/?{q}").text
+    v = api["decode_tok_s"]["value"]
+    shown = f"{v:,.0f} tok/s" if v >= 100 else f"{v:,.1f} tok/s"
+    assert shown in page
+
+
+def test_a_plan_without_weights_room_says_speed_is_not_estimated(client: TestClient) -> None:
+    r = client.get("/?model=meta-llama/Llama-3.1-405B-Instruct&gpu=rtx-4090&ctx=8192")
+    assert 'id="speed-note"' in r.text
+    assert "not estimated" in r.text
+
+
+def test_model_and_gpu_pages_show_tokens_per_second(client: TestClient) -> None:
+    assert "tok/s on them" in client.get("/models/meta-llama/Llama-3.1-8B-Instruct").text
+    assert "tok/s" in client.get("/gpus/rtx-4090").text

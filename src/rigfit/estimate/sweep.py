@@ -114,6 +114,7 @@ class FormatRow:
     single_gpus_that_fit: tuple[str, ...]  # catalog ids, smallest capacity first
     error: str = ""
     gguf_file_bytes: int | None = None  # the predicted .gguf file, for GGUF formats
+    decode_tok_s: float | None = None  # one user on the reference GPUs it needs
 
 
 def format_table(
@@ -143,9 +144,14 @@ def format_table(
             continue
         singles = tuple(g.id for g in pool if fits(replace(base, system=System(g, 1)), profile))
         file_bytes = gguf_file_bytes(arch, fmt) if fmt.family is Family.GGUF else None
-        rows.append(
-            FormatRow(fmt, weights, totals, min_gpus(base, profile), singles, "", file_bytes)
-        )
+        n = min_gpus(base, profile)
+        rate = None
+        if n is not None:
+            from rigfit.engines.choice import AUTO
+            from rigfit.speed.estimate import decode_rate
+
+            rate = decode_rate(replace(base, system=System(reference, n)), profile or AUTO)
+        rows.append(FormatRow(fmt, weights, totals, n, singles, "", file_bytes, rate))
     return rows
 
 

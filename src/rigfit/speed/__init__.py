@@ -10,6 +10,7 @@ from rigfit.speed.estimate import (
     SpeedEstimate,
     ThroughputPoint,
     Workload,
+    decode_rate,
     default_workload,
     estimate_speed,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "SpeedEstimate",
     "ThroughputPoint",
     "Workload",
+    "decode_rate",
     "default_workload",
     "estimate_speed",
     "parse_ram_bandwidth",

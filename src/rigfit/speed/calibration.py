@@ -1,9 +1,9 @@
 """The speed model's efficiency constants, fitted on the sourced speed measurements.
 
-No constant here is chosen by hand: ``scripts/fit_speed.py`` fits them on the fit share of
-``rigfit/validation/data/speed/speed.jsonl`` (a quarter of the rows, picked by a hash of their id,
-held out) and writes ``calibration.json`` beside this module, with the rows each constant
-rests on and the errors on the fit and held-out rows. ``tests/speed/test_calibration.py``
+No constant here is chosen by hand: ``scripts/fit_speed.py`` fits them on the rows of
+``rigfit/validation/data/speed/speed.jsonl`` that are not held out (a quarter is, picked by a
+hash of each row's id) and writes ``calibration.json`` beside this module, with the rows each
+key rests on and its bands. ``tests/speed/test_calibration.py``
 re-fits and requires the committed file to be what the fit gives.
 
 A key is ``engine/class``: the engine (Ollama runs llama.cpp's kernels and takes its
@@ -20,7 +20,7 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
-from rigfit.catalog.schema import GPURecord, Segment, Vendor
+from rigfit.catalog.schema import GPURecord, Vendor
 
 __all__ = [
     "CALIBRATION_PATH",
@@ -42,22 +42,27 @@ WIDEN = 1.5
 
 
 class HardwareClass(StrEnum):
-    NVIDIA_DATACENTER = "nvidia-datacenter"
-    NVIDIA_DESKTOP = "nvidia-desktop"  # GeForce and RTX workstation cards
+    """Accelerators whose kernels reach like shares of their datasheet figures: by vendor and
+    memory technology (HBM needs far more bytes in flight than GDDR to reach its peak, and
+    the measurement set shows llama.cpp reaching a smaller share of it), and Apple's unified
+    LPDDR."""
+
+    NVIDIA_HBM = "nvidia-hbm"
+    NVIDIA_GDDR = "nvidia-gddr"
+    AMD_HBM = "amd-hbm"
+    AMD_GDDR = "amd-gddr"
     APPLE = "apple"
-    AMD = "amd"
     OTHER = "other"
 
 
 def hardware_class(gpu: GPURecord) -> HardwareClass:
     if gpu.vendor is Vendor.APPLE:
         return HardwareClass.APPLE
+    hbm = gpu.memory_type.upper().startswith("HBM")
     if gpu.vendor is Vendor.AMD:
-        return HardwareClass.AMD
+        return HardwareClass.AMD_HBM if hbm else HardwareClass.AMD_GDDR
     if gpu.vendor is Vendor.NVIDIA:
-        if gpu.segment is Segment.DATACENTER:
-            return HardwareClass.NVIDIA_DATACENTER
-        return HardwareClass.NVIDIA_DESKTOP
+        return HardwareClass.NVIDIA_HBM if hbm else HardwareClass.NVIDIA_GDDR
     return HardwareClass.OTHER
 
 

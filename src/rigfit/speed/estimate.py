@@ -29,6 +29,7 @@ __all__ = [
     "SpeedEstimate",
     "ThroughputPoint",
     "Workload",
+    "decode_rate",
     "default_workload",
     "estimate_speed",
 ]
@@ -221,6 +222,25 @@ def estimate_speed(
         parts=tuple(_describe(m)),
         notes=tuple(notes),
     )
+
+
+def decode_rate(req: Request, profile: EngineProfile) -> float | None:
+    """One user's decode tokens/s for the plan at rigfit's default request (the tables'
+    speed column); None when the engine refuses the plan."""
+    from rigfit.errors import RigfitError
+
+    try:
+        profile = profile.resolve(req)
+        w = default_workload(req.ctx_tokens)
+        m = SpeedModel(req, profile)
+        c = calibration().lookup(profile.name, hardware_class(req.system.gpu))
+        cal = calibration()
+        step = m.decode_step_s(
+            1, w.prompt_tokens + 1, c, cal.host_bandwidth_efficiency, cal.allreduce_latency_s
+        )
+    except RigfitError:
+        return None
+    return 1 / step
 
 
 def _prefill_compute_s(m: SpeedModel, prompt: int, c: Constants) -> float:

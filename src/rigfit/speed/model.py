@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
-from rigfit.catalog.schema import GPURecord, Vendor
+from rigfit.catalog.schema import GPURecord
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.estimate.split import Split, SplitKind
@@ -125,9 +125,8 @@ def compute_path(gpu: GPURecord, fmt: WeightFormat, engine: str) -> ComputePath:
         WeightFormat.BF16,
         WeightFormat.F32,
     ):
-        if gpu.int8_dense_tops is not None or gpu.vendor is Vendor.APPLE:
-            return pick("int8_dense_tops", "quantized GGUF products run in int8 (MMQ)")
-        return pick(sixteen, "quantized GGUF products; no int8 figure, so 16-bit")
+        # no int8 figure: the datasheet gives none (or Apple, none at all); not guessed
+        return pick("int8_dense_tops", "quantized GGUF products run in int8 (MMQ)")
     if fmt in (WeightFormat.FP8, WeightFormat.FP8_BLOCK):
         if gpu.fp8_dense_tflops is not None:
             return pick("fp8_dense_tflops", "FP8 weights and activations on FP8 tensor cores")

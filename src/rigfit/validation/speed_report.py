@@ -72,9 +72,16 @@ def speed_targets(groups: list[SpeedGroup]) -> list[tuple[str, str, float, float
     return out
 
 
-def speed_validation_dict() -> dict[str, Any]:
+def speed_validation_dict(engine: str | None = None) -> dict[str, Any]:
+    """Every speed row's score, the statistics per key and metric group (fit and held-out
+    rows apart), and the targets; ``engine`` keeps its rows and groups (targets stay global)."""
     scores = score_speed()
     groups = speed_groups(scores)
+    targets = speed_targets(groups)
+    if engine is not None:
+        kernel = "llama.cpp" if engine == "ollama" else engine
+        scores = [s for s in scores if s.row.engine == engine]
+        groups = [g for g in groups if g.name.startswith(f"{kernel}/")]
     return {
         "rows": [
             {
@@ -85,6 +92,7 @@ def speed_validation_dict() -> dict[str, Any]:
                 "unit": s.row.unit,
                 "predicted": None if s.predicted is None else round(s.predicted, 4),
                 "error": None if s.error is None else round(s.error, 4),
+                "group": s.group,
                 "held_out": s.held_out,
                 "key": s.key,
                 "not_scored": s.reason,
@@ -92,40 +100,50 @@ def speed_validation_dict() -> dict[str, Any]:
             }
             for s in scores
         ],
-        "groups": [g.__dict__ for g in groups],
+        "groups": [
+            {"group": g.name, "part": g.part, "n": g.n, "median_abs": g.median, "p90_abs": g.p90}
+            for g in groups
+        ],
         "targets": [
             {"group": g, "statistic": st, "bound": b, "value": v, "met": ok}
-            for g, st, b, v, ok in speed_targets(groups)
+            for g, st, b, v, ok in targets
         ],
     }
 
 
-def render_speed_validation(rows: bool = False) -> str:
-    scores = score_speed()
-    groups = speed_groups(scores)
-    lines = ["Speed (|predicted/measured − 1|; rates and times alike)", ""]
-    lines.append(f"{'group':48} {'part':9} {'n':>4} {'median':>8} {'p90':>8}")
-    for g in groups:
-        lines.append(f"{g.name:48} {g.part:9} {g.n:>4} {g.median:>8.1%} {g.p90:>8.1%}")
-    not_scored = [s for s in scores if s.error is None]
+def render_speed_validation(data: dict[str, Any] | None = None, rows: bool = False) -> str:
+    """The speed part of ``rigfit validate``, from :func:`speed_validation_dict`."""
+    data = data if data is not None else speed_validation_dict()
+    lines = ["Speed rows (|predicted/measured − 1|; fit and held-out rows apart)", ""]
+    lines.append(f"{'group':42} {'part':9} {'n':>4} {'median':>8} {'p90':>8}")
+    for g in data["groups"]:
+        lines.append(
+            f"{g['group']:42} {g['part']:9} {g['n']:>4} {g['median_abs']:>8.1%}"
+            f" {g['p90_abs']:>8.1%}"
+        )
+    scored = [r for r in data["rows"] if r["error"] is not None]
     lines.append("")
     lines.append(
-        f"{len(scores) - len(not_scored)} rows scored, {len(not_scored)} kept but not scored"
-        " (rigfit validate --rows says why)"
+        f"{len(scored)} rows scored, {len(data['rows']) - len(scored)} kept but not scored"
+        + (" (--rows says why)" if not rows else "")
     )
     lines.append("")
     lines.append("Speed targets (all scored rows)")
-    for group, stat, bound, v, ok in speed_targets(groups):
-        shown = "n/a" if v is None else f"{v:.1%}"
-        lines.append(f"  {group} {stat} ≤ {bound:.0%}: {shown} {'met' if ok else 'NOT met'}")
+    for t in data["targets"]:
+        shown = "n/a" if t["value"] is None else f"{t['value']:.1%}"
+        verdict = "holds" if t["met"] else "DOES NOT HOLD"
+        lines.append(
+            f"  {t['group']} {t['statistic']} |error| ≤ {t['bound']:.0%}: {shown} {verdict}"
+        )
     if rows:
         lines.append("")
-        for s in scores:
-            if s.error is None:
-                lines.append(f"  {s.row.id}: not scored: {s.reason}")
+        for r in data["rows"]:
+            if r["error"] is None:
+                lines.append(f"  {r['id']}: not scored: {r['not_scored']}")
             else:
+                held = " (held out)" if r["held_out"] else ""
                 lines.append(
-                    f"  {s.row.id}: measured {s.row.value:g} {s.row.unit}, predicted"
-                    f" {s.predicted:.4g}, {s.error:+.1%}{' (held out)' if s.held_out else ''}"
+                    f"  {r['id']}: measured {r['measured']:g} {r['unit']}, predicted"
+                    f" {r['predicted']:.4g}, {r['error']:+.1%}{held}"
                 )
     return "\n".join(lines)

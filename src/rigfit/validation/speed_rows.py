@@ -95,6 +95,9 @@ class SpeedSetup(_Strict):
     max_num_seqs: int | None = Field(default=None, gt=0)
     max_num_batched_tokens: int | None = Field(default=None, gt=0)
     dataset: str | None = None
+    random_range_ratio: float | None = Field(
+        default=None, ge=0, le=1, description="bench_serving --random-range-ratio as given"
+    )
     tensor_split: str | None = None
 
 
@@ -156,10 +159,12 @@ def parse_speed_rows(text: str, where: str = "<text>") -> tuple[SpeedRow, ...]:
             continue
         try:
             row = SpeedRow.model_validate(json.loads(line), strict=False)
-        except (ValidationError, ValueError, RigfitError) as exc:
-            first = str(exc).splitlines()
-            detail = first[-1] if len(first) < 4 else "; ".join(first[1:3])
-            raise SpeedRowError(f"{where}:{n}: {detail}") from None
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(x) for x in err["loc"])
+            raise SpeedRowError(f"{where}:{n}: {loc + ': ' if loc else ''}{err['msg']}") from None
+        except (ValueError, RigfitError) as exc:
+            raise SpeedRowError(f"{where}:{n}: {exc}") from None
         if row.id in seen:
             raise SpeedRowError(f"{where}:{n}: duplicate id {row.id!r}")
         seen.add(row.id)

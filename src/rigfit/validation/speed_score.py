@@ -92,12 +92,26 @@ def _concurrency(row: SpeedRow) -> int:
     return 1
 
 
+# SGLang's bench_serving draws each random request's lengths uniformly from
+# [max(int(L × ratio), 1), L] with --random-range-ratio defaulting to 0.0 (python/sglang/
+# bench_serving.py, sample_random_requests), so a run that does not set it averages about L/2;
+# vLLM's random dataset keeps L fixed at its default ratio 0.0.
+SGLANG_DEFAULT_RANGE_RATIO = 0.0
+
+
+def _mean_length(length: int, ratio: float) -> int:
+    return (max(int(length * ratio), 1) + length) // 2
+
+
 def _lengths(row: SpeedRow) -> tuple[int, int, int]:
-    """(tokens already cached, prompt tokens, output tokens) of the benchmark."""
+    """(tokens already cached, prompt tokens, output tokens) of the benchmark, on average."""
     s = row.setup
     depth = s.depth or 0
     prompt = s.input_len or s.n_prompt or 0
     out = s.output_len or s.n_gen or 0
+    if row.engine == "sglang" and s.input_len and s.dataset in (None, "random"):
+        ratio = SGLANG_DEFAULT_RANGE_RATIO if s.random_range_ratio is None else s.random_range_ratio
+        prompt, out = _mean_length(prompt, ratio), _mean_length(out, ratio)
     return depth, prompt, out
 
 
@@ -245,7 +259,8 @@ def predict_row(row: SpeedRow, c: Constants, host_eff: float, allreduce_s: float
         if metric is SpeedMetric.TOTAL_THROUGHPUT:
             return conc * (prompt + out) / cycle
         if metric in (SpeedMetric.TPOT, SpeedMetric.ITL):
-            return 1000.0 * cycle / out
+            # a request decodes while the other requests' prefills run between its steps
+            return 1000.0 * (cycle - flops) / out
     except MissingFigureError as exc:  # pragma: no cover - raised as NotScored below
         raise NotScoredError(str(exc)) from None
     raise NotScoredError(f"metric {metric} is not scored")
@@ -283,6 +298,9 @@ class SpeedScore:
     reason: str | None = None  # why not scored
 
 
+_PROBE = Constants("probe", 0.7, 0.5, 1e-5, {}, 0)
+
+
 def scorable(rows: Iterable[SpeedRow]) -> list[SpeedRow]:
     """Rows the model can replay (the rest are reported by :func:`score_speed`)."""
     out = []
@@ -290,7 +308,7 @@ def scorable(rows: Iterable[SpeedRow]) -> list[SpeedRow]:
         if r.excluded:
             continue
         try:
-            speed_model_for(r)
+            predict_row(r, _PROBE, 0.6, 2e-5)
         except NotScoredError:
             continue
         out.append(r)

@@ -1,0 +1,53 @@
+"""The committed calibration is what the fit on the measurement set gives, and it is sane."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from rigfit.catalog.lookup import get_gpu
+from rigfit.speed.calibration import HardwareClass, calibration, hardware_class
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_calibration_is_the_fit() -> None:
+    """scripts/fit_speed.py --check re-fits on data/speed/speed.jsonl and compares."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "fit_speed.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_efficiencies_are_shares_and_overheads_small() -> None:
+    cal = calibration()
+    assert "*/*" in cal.constants
+    for c in cal.constants.values():
+        assert 0 < c.bandwidth_efficiency <= 1
+        assert 0 < c.compute_efficiency <= 1
+        assert c.quantized_bandwidth_efficiency is None or 0 < c.quantized_bandwidth_efficiency <= 1
+        assert 0 <= c.layer_overhead_s < 1e-3
+        for b in c.bands.values():
+            assert 0 < b.low <= 1.0 <= b.high or b.low <= b.high
+    assert 0 < cal.host_bandwidth_efficiency <= 1
+
+
+def test_lookup_falls_back_and_says_so() -> None:
+    cal = calibration()
+    c = cal.lookup("transformers", HardwareClass.NVIDIA_HBM)
+    assert c.fallback is not None
+    assert "no transformers measurements" in c.fallback
+    assert cal.lookup("ollama", HardwareClass.APPLE).key.startswith(("llama.cpp/", "*/"))
+
+
+def test_hardware_classes() -> None:
+    assert hardware_class(get_gpu("h100")) is HardwareClass.NVIDIA_HBM
+    assert hardware_class(get_gpu("l40s")) is HardwareClass.NVIDIA_GDDR
+    assert hardware_class(get_gpu("rtx-4090")) is HardwareClass.NVIDIA_GDDR
+    assert hardware_class(get_gpu("m2-ultra-192gb")) is HardwareClass.APPLE
+    assert hardware_class(get_gpu("mi300x")) is HardwareClass.AMD_HBM
+    assert hardware_class(get_gpu("rx-7900-xtx")) is HardwareClass.AMD_GDDR
