@@ -56,6 +56,39 @@ def bench_one() -> None:
         )
 
 
+def bench_speed() -> None:
+    """One speed estimate (decode at the prompt's end and at full context, users' decode,
+    prefill, the request, the throughput curve) for the issue's two example plans."""
+    from rigfit.answer import Query, plan
+    from rigfit.speed import default_workload, estimate_speed
+
+    for q in (
+        Query(
+            "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+            gpu="rtx-4090",
+            gpus=2,
+            quant="Q4_K_M",
+            ctx="16k",
+            engine="llama.cpp",
+        ),
+        Query("deepseek-r1", gpu="h200", gpus=8, ctx="32k", engine="sglang", seqs=64),
+    ):
+        p = plan(q)
+        w = default_workload(p.request.ctx_tokens, p.request.seqs)
+        t0 = time.perf_counter()
+        estimate_speed(p.request, p.profile, w, max_users=512)
+        first = time.perf_counter() - t0
+        n = 500
+        t0 = time.perf_counter()
+        for _ in range(n):
+            estimate_speed(p.request, p.profile, w, max_users=512)
+        warm = (time.perf_counter() - t0) / n
+        print(
+            f"speed estimate ({p.profile.name}, {p.model.id} on {p.request.system.label}):"
+            f" first {first * 1e3:.2f} ms, warm (mean of {n}) {warm * 1e3:.3f} ms"
+        )
+
+
 def bench_cli(runs: int = 10) -> None:
     exe = Path(sys.executable).parent / "rigfit"
     args = [
@@ -113,6 +146,7 @@ def bench_sweep(profile: EngineProfile, gpu_count: int | None = None) -> None:
 if __name__ == "__main__":
     print(f"python {sys.version.split()[0]}, rigfit {rigfit.__name__}")
     bench_one()
+    bench_speed()
     bench_cli()
     bench_sweep(GENERIC)
     bench_sweep(AUTO, gpu_count=12)

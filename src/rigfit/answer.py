@@ -156,9 +156,10 @@ def workload(q: Query, req: Request) -> Workload:
 def _speed(q: Query, p: Plan, result: FitResult) -> tuple[SpeedEstimate | None, str | None]:
     """The speed of the plan's workload: ``users`` requests of prompt + output tokens.
 
-    Engines with a KV pool admit requests by the tokens they hold, not by --ctx, so the
-    workload may run where --ctx × --seqs does not fit; then the speed is for the workload
-    and says so. The curve stops at the most such requests the memory holds."""
+    Engines with a KV pool (vLLM, SGLang) admit requests by the tokens they hold, not by
+    --ctx, so the workload may run where --ctx × --seqs does not fit; then the speed is for
+    the workload and says so. Engines that allocate --ctx up front (llama.cpp) do not start a
+    plan that does not fit: no speed. The curve stops at the most requests the memory holds."""
     req = p.request
     w = workload(q, req)
     w.check(req.ctx_tokens)
@@ -180,6 +181,11 @@ def _speed(q: Query, p: Plan, result: FitResult) -> tuple[SpeedEstimate | None, 
             f" that fit: {most} (rigfit speed --users {most})"
         )
     notes: tuple[str, ...] = ()
+    if not result.fits and result.estimate.pool is None:
+        return None, (
+            "not estimated: the plan does not fit (a suggestion above, or a shorter --ctx,"
+            " makes one whose speed rigfit prices)"
+        )
     if not result.fits:
         notes = (
             f"{req.seqs} × {req.ctx_tokens:,} tokens do not fit, but {w.users} request(s) of"

@@ -100,7 +100,8 @@ class Constants:
     # the same share for block-quantized weights (GGUF k-quants, MLX affine, AWQ/GPTQ
     # through Marlin), whose kernels unpack each block as they read it; None: as 16-bit
     quantized_bandwidth_efficiency: float | None = None
-    # and of the tensor throughput (llama.cpp's int8 MMQ against cuBLAS at 16-bit)
+    # the share of the tensor peak llama.cpp's MMQ reaches on quantized blocks, against
+    # dense GEMMs
     quantized_compute_efficiency: float | None = None
 
     def bandwidth(self, quantized: bool) -> float:
@@ -109,9 +110,9 @@ class Constants:
             return self.quantized_bandwidth_efficiency
         return self.bandwidth_efficiency
 
-    def compute(self, quantized: bool) -> float:
-        """The tensor-throughput share for block-quantized or plain weights."""
-        if quantized and self.quantized_compute_efficiency is not None:
+    def compute(self, block_products: bool) -> float:
+        """The tensor-throughput share for products on quantized blocks, or dense GEMMs."""
+        if block_products and self.quantized_compute_efficiency is not None:
             return self.quantized_compute_efficiency
         return self.compute_efficiency
 

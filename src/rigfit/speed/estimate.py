@@ -257,7 +257,7 @@ def _prefill_compute_s(m: SpeedModel, prompt: int, c: Constants) -> float:
         t += (
             (mm * p.flop_share + attn * p.layer_share)
             / p.ranks
-            / (path.flops_per_s * c.compute(m.quantized))
+            / (path.flops_per_s * c.compute(m.block_products))
         )
     return t
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
-from rigfit.catalog.schema import GPURecord
+from rigfit.catalog.schema import GPURecord, Segment, Vendor
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.estimate.split import Split, SplitKind
@@ -103,6 +103,13 @@ class ComputePath:
 
 
 _TFLOPS = 1e12
+# GeForce tensor cores: FP16 with FP16 accumulate runs at twice FP16 with FP32 accumulate
+# (NVIDIA's Ampere GA102 and Ada whitepapers, the two rows of each card's table)
+GEFORCE_FP16_ACCUMULATE_SPEEDUP = 2.0
+
+
+def _geforce(gpu: GPURecord) -> bool:
+    return gpu.vendor is Vendor.NVIDIA and gpu.segment is Segment.CONSUMER
 
 
 def compute_path(gpu: GPURecord, fmt: WeightFormat, engine: str) -> ComputePath:
@@ -138,7 +145,18 @@ def compute_path(gpu: GPURecord, fmt: WeightFormat, engine: str) -> ComputePath:
             return pick("fp4_dense_tflops", "FP4 tensor cores")
         return pick(sixteen, "4-bit weights dequantized: products at 16-bit")
     if fmt is WeightFormat.F16:
-        return pick("fp16_dense_tflops", "16-bit products")
+        path = pick("fp16_dense_tflops", "16-bit products")
+        if engine in ("llama.cpp", "ollama") and _geforce(gpu) and path.flops_per_s:
+            # llama.cpp multiplies F16 matrices with cuBLAS at FP16 accumulation
+            # (ggml-cuda.cu, CUBLAS_COMPUTE_16F), which GeForce runs at twice its FP32-
+            # accumulate rate, the catalog's figure (Ada whitepaper, RTX 4090: 330.3 against
+            # 165.2 dense TFLOPS; GA102 whitepaper, RTX 3090: 142 against 71)
+            return ComputePath(
+                "fp16_dense_tflops",
+                path.flops_per_s * GEFORCE_FP16_ACCUMULATE_SPEEDUP,
+                "F16 products with FP16 accumulation (twice GeForce's FP32-accumulate rate)",
+            )
+        return path
     return pick(sixteen, "16-bit products")
 
 
@@ -310,6 +328,13 @@ class SpeedModel:
             and fmt not in (WeightFormat.F16, WeightFormat.BF16, WeightFormat.F32)
         )
 
+    @cached_property
+    def block_products(self) -> bool:
+        """Whether prompt products run on quantized blocks (llama.cpp's MMQ on GGUF k- and
+        legacy quants), whose share of the tensor peak differs from dense 16-bit GEMMs; GPU
+        formats (AWQ, GPTQ, FP4) dequantize to 16-bit tiles and run as dense GEMMs."""
+        return self.quantized and self.engine in ("llama.cpp", "ollama")
+
     def path(self, gpu: GPURecord) -> ComputePath:
         return compute_path(gpu, self.req.weights().format, self.engine)
 
@@ -345,14 +370,14 @@ class SpeedModel:
                 path = self.path(gpu0)
                 comp = 0.0
                 if path.flops_per_s is not None:
-                    comp = flops / (path.flops_per_s * c.compute(self.quantized))
+                    comp = flops / (path.flops_per_s * c.compute(self.block_products))
                 return max(copy / pcie_bytes_per_s(gpu0)[0], comp)
             return bytes_read / (self.ram.bytes_per_s * host_eff)
         mem = bytes_read / (p.gpu.bandwidth_gb_s * GB * c.bandwidth(self.quantized))
         path = self.path(p.gpu)
         if path.flops_per_s is None:
             return mem
-        return max(mem, flops / (path.flops_per_s * c.compute(self.quantized)))
+        return max(mem, flops / (path.flops_per_s * c.compute(self.block_products)))
 
     def _pass(
         self,

@@ -339,40 +339,36 @@ def _with(c: Constants, **kw: float) -> Constants:
     return replace(c, **kw)  # type: ignore[arg-type]
 
 
+# A key gets constants of its own from this many fit rows; a field of them (a kernel class's
+# bandwidth, the overhead, a compute share) from this many rows that depend on it. Below
+# that, the wider key's fitted value stands (engine/class from engine/*, and engine/* and
+# */class from */*): few rows say little, and the pooled value is the better estimate.
+MIN_KEY_ROWS = 8
+MIN_FIELD_ROWS = 3
+
+
 def _fit_key(
-    key: str, rows: Sequence[SpeedRow], host: float, ar: float, start: Constants | None
+    key: str, rows: Sequence[SpeedRow], host: float, ar: float, start: Constants
 ) -> Constants:
-    c = start or Constants(key, 0.7, 0.5, 1e-5, {}, len(rows))
-    c = replace(c, key=key, rows=len(rows))
+    c = replace(start, key=key, rows=len(rows), bands={})
     mem_rows = [r for r in rows if metric_group(r.metric, _concurrency(r)) != "prefill"]
-    pre_rows = [
-        r
-        for r in rows
-        if metric_group(r.metric, _concurrency(r)) == "prefill" and not _needs_compute(r)
-    ]
+    pre_rows = [r for r in rows if metric_group(r.metric, _concurrency(r)) == "prefill"]
     plain = [r for r in mem_rows if not speed_model_for(r).quantized]
     packed = [r for r in mem_rows if speed_model_for(r).quantized]
-    pre_plain = [r for r in pre_rows if not speed_model_for(r).quantized]
-    pre_packed = [r for r in pre_rows if speed_model_for(r).quantized]
+    pre_plain = [r for r in pre_rows if not speed_model_for(r).block_products]
+    pre_packed = [r for r in pre_rows if speed_model_for(r).block_products]
 
     def best(rs: Sequence[SpeedRow], field: str, grid: Sequence[float]) -> Constants:
+        if len(rs) < MIN_FIELD_ROWS:
+            return c
         return min((_with(c, **{field: v}) for v in grid), key=lambda x: _loss(rs, x, host, ar))
 
     for _ in range(3):
-        if plain:
-            c = best(plain, "bandwidth_efficiency", _BW_GRID)
-        if packed:
-            c = best(packed, "quantized_bandwidth_efficiency", _BW_GRID)
-        if mem_rows:
-            c = best(mem_rows, "layer_overhead_s", _LAYER_GRID)
-        if pre_plain:
-            c = best(pre_plain, "compute_efficiency", _COMPUTE_GRID)
-        if pre_packed:
-            c = best(pre_packed, "quantized_compute_efficiency", _COMPUTE_GRID)
-    if not plain and c.quantized_bandwidth_efficiency is not None:
-        c = _with(c, bandwidth_efficiency=c.quantized_bandwidth_efficiency)
-    if not pre_plain and c.quantized_compute_efficiency is not None:
-        c = _with(c, compute_efficiency=c.quantized_compute_efficiency)
+        c = best(plain, "bandwidth_efficiency", _BW_GRID)
+        c = best(packed, "quantized_bandwidth_efficiency", _BW_GRID)
+        c = best(mem_rows, "layer_overhead_s", _LAYER_GRID)
+        c = best(pre_plain, "compute_efficiency", _COMPUTE_GRID)
+        c = best(pre_packed, "quantized_compute_efficiency", _COMPUTE_GRID)
     return c
 
 
@@ -390,7 +386,9 @@ def _band(errors: Sequence[float]) -> Band | None:
 
 
 def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
-    """Fit every key's constants on the rows not held out; bands from their residuals."""
+    """Fit every key's constants on the rows not held out, widest key first (each narrower
+    key starts from, and keeps where its rows are too few, the wider key's values); bands
+    from each key's residuals."""
     all_rows = scorable(load_speed_rows() if rows is None else rows)
     fit_rows = [r for r in all_rows if not held_out(r.id)]
     groups: dict[str, list[SpeedRow]] = {}
@@ -399,21 +397,35 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
         eng, cls = k.split("/")
         for kk in (k, f"{eng}/*", f"*/{cls}", "*/*"):
             groups.setdefault(kk, []).append(r)
+    groups = {k: rs for k, rs in groups.items() if k == "*/*" or len(rs) >= MIN_KEY_ROWS}
+
+    def wider(k: str) -> str:
+        eng, cls = k.split("/")
+        if k == "*/*":
+            return k
+        if eng == "*" or cls == "*":
+            return "*/*"
+        return f"{eng}/*" if f"{eng}/*" in groups else "*/*"
+
+    order = sorted(groups, key=lambda k: (k != "*/*", k.endswith("/*") is False, k))
     host, ar = 0.6, 2e-5
+    seed = Constants("*/*", 0.7, 0.5, 1e-5, {}, 0, None, 0.7, 0.5)
     consts: dict[str, Constants] = {}
     for _ in range(2):
-        for k, rs in sorted(groups.items()):
-            consts[k] = _fit_key(k, rs, host, ar, consts.get(k))
+        for k in order:
+            start = consts.get(k) or consts.get(wider(k)) or seed
+            consts[k] = _fit_key(k, groups[k], host, ar, start)
+
+        def own(r: SpeedRow) -> Constants:
+            k = key_of(r)
+            return consts.get(k) or consts[wider(k)]
+
         offload = [r for r in fit_rows if any(p.gpu is None for p in speed_model_for(r).parts)]
-        if offload:
-            host = min(
-                _HOST_GRID, key=lambda h: sum(_loss([r], consts[key_of(r)], h, ar) for r in offload)
-            )
+        if len(offload) >= MIN_FIELD_ROWS:
+            host = min(_HOST_GRID, key=lambda h: sum(_loss([r], own(r), h, ar) for r in offload))
         tp_rows = [r for r in fit_rows if speed_model_for(r).split.tp > 1]
-        if tp_rows:
-            ar = min(
-                _AR_GRID, key=lambda a: sum(_loss([r], consts[key_of(r)], host, a) for r in tp_rows)
-            )
+        if len(tp_rows) >= MIN_FIELD_ROWS:
+            ar = min(_AR_GRID, key=lambda a: sum(_loss([r], own(r), host, a) for r in tp_rows))
     out: dict[str, Constants] = {}
     for k, c in consts.items():
         bands: dict[str, Band] = {}
