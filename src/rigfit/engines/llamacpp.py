@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from rigfit.arch import Architecture, AttentionKind, KVLayout, LayerKind, Role
+from rigfit.arch import AttentionKind, KVLayout, LayerKind, Role
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import ProfileBase, Request, Term
@@ -186,6 +186,55 @@ class _Placement:
     host_largest_bytes: int  # the largest layer or expert tensor left in host memory
 
 
+@dataclass(frozen=True)
+class _LayerSums:
+    """One tensor list summed where llama.cpp's placement can tell its tensors apart."""
+
+    # layer -> (dense bytes, largest dense tensor, expert bytes, largest expert tensor)
+    layers: dict[int, tuple[int, int, int, int]]
+    host_bytes: int  # token embedding and vision tower: never offloaded
+    output_bytes: int  # the output head and final norm
+    embedding: tuple[int, ...]  # each token-embedding tensor's bytes
+    has_head: bool
+
+
+_SUMS: dict[int, tuple[tuple[PlacedTensor, ...], _LayerSums]] = {}
+
+
+def _layer_sums(tensors: tuple[PlacedTensor, ...]) -> _LayerSums:
+    hit = _SUMS.get(id(tensors))
+    if hit is not None and hit[0] is tensors:
+        return hit[1]
+    layers: dict[int, list[int]] = {}
+    host = output = 0
+    embedding: list[int] = []
+    for t in tensors:
+        if t.kind is Kind.EMBEDDING or t.kind is Kind.VISION:
+            host += t.nbytes  # the input layer is never offloaded (llama-model.cpp)
+            if t.kind is Kind.EMBEDDING:
+                embedding.append(t.nbytes)
+            continue
+        if t.kind is Kind.OUTPUT:
+            output += t.nbytes
+            continue
+        assert t.layer is not None
+        row = layers.setdefault(t.layer, [0, 0, 0, 0])
+        i = 2 if t.kind is Kind.EXPERT else 0
+        row[i] += t.nbytes
+        row[i + 1] = max(row[i + 1], t.nbytes)
+    sums = _LayerSums(
+        {k: (v[0], v[1], v[2], v[3]) for k, v in sorted(layers.items())},
+        host,
+        output,
+        tuple(embedding),
+        any(_is_head(t) for t in tensors),
+    )
+    if len(_SUMS) >= _PLACEMENTS_MAX:
+        _SUMS.clear()
+    _SUMS[id(tensors)] = (tensors, sums)
+    return sums
+
+
 # Memo of placements: keyed by the tensor list's identity (request_tensors returns one tuple per
 # model and format) and the layout; bounded, cleared when full.
 _PLACEMENTS: dict[object, tuple[tuple[PlacedTensor, ...], _Placement]] = {}
@@ -340,49 +389,48 @@ class LlamaCpp(ProfileBase):
         self, req: Request, tensors: tuple[PlacedTensor, ...], lay: Layout
     ) -> _Placement:
         """Where each tensor goes under ``lay`` and the expert options, summed per device;
-        memoized per tensor list, since searches over context and concurrency ask again."""
-        s, arch = req.engine, req.arch
+        memoized per tensor list, since searches over context and concurrency ask again.
+        The tensors are summed per layer once (:func:`_layer_sums`), so a new layout costs a
+        pass over the layers, not over every tensor."""
+        s = req.engine
         key = ("llama.cpp placement", id(tensors), lay, s.cpu_moe, s.n_cpu_moe)
         hit = _PLACEMENTS.get(key)
         if hit is not None and hit[0] is tensors:
             return hit[1]
+        sums = _layer_sums(tensors)
         dev_w = [0] * req.system.n_devices
-        host_w = expert_host = tied_dup = host_largest = 0
-        has_output = any(_is_head(t) for t in tensors)
-        for t in tensors:
-            dev = self._tensor_device(t, lay, arch, s.cpu_moe, s.n_cpu_moe)
+        host_w = sums.host_bytes  # token embedding, vision tower
+        expert_host = tied_dup = 0
+        host_largest = 0
+        n = len(lay.layer_device)
+        for il, (dense, dense_max, experts, experts_max) in sums.layers.items():
+            dev = lay.layer_device[il] if il < n else None  # an MTP layer stays in RAM
             if dev is None:
-                host_w += t.nbytes
-                if t.kind is Kind.EXPERT:
-                    expert_host += t.nbytes
-                if t.kind in (Kind.EXPERT, Kind.LAYER):
-                    host_largest = max(host_largest, t.nbytes)
+                host_w += dense
+                host_largest = max(host_largest, dense_max)
             else:
-                dev_w[dev] += t.nbytes
-            if t.kind is Kind.EMBEDDING and not has_output and lay.output_device is not None:
+                dev_w[dev] += dense
+            if experts:
+                experts_dev = None if (s.cpu_moe or il < s.n_cpu_moe) else dev
+                if experts_dev is None:
+                    host_w += experts
+                    expert_host += experts
+                    host_largest = max(host_largest, experts_max)
+                else:
+                    dev_w[experts_dev] += experts
+        if lay.output_device is None:
+            host_w += sums.output_bytes
+        else:
+            dev_w[lay.output_device] += sums.output_bytes
+            if not sums.has_head and sums.embedding:
                 # tied head: llama.cpp duplicates token_embd as output.weight on its device
-                dev_w[lay.output_device] += t.nbytes
-                tied_dup = t.nbytes
+                dev_w[lay.output_device] += sum(sums.embedding)
+                tied_dup = sums.embedding[-1]
         placed = _Placement(tuple(dev_w), host_w, expert_host, tied_dup, host_largest)
         if len(_PLACEMENTS) >= _PLACEMENTS_MAX:
             _PLACEMENTS.clear()
         _PLACEMENTS[key] = (tensors, placed)
         return placed
-
-    @staticmethod
-    def _tensor_device(
-        t: PlacedTensor, lay: Layout, arch: Architecture, cpu_moe: bool, n_cpu_moe: int
-    ) -> int | None:
-        if t.kind is Kind.EMBEDDING or t.kind is Kind.VISION:
-            return None  # the input layer is never offloaded (llama-model.cpp load_tensors)
-        if t.kind is Kind.OUTPUT:
-            return lay.output_device
-        assert t.layer is not None
-        if t.layer >= len(lay.layer_device):
-            return None  # an MTP layer llama.cpp loads but never offloads
-        if t.kind is Kind.EXPERT and (cpu_moe or t.layer < n_cpu_moe):
-            return None
-        return lay.layer_device[t.layer]
 
     def _kv_terms(self, req: Request, lay: Layout) -> list[Term]:
         arch, n_dev = req.arch, req.system.n_devices

@@ -13,7 +13,7 @@ stage and the head to the last (vLLM get_pp_indices).
 from __future__ import annotations
 
 from rigfit.arch import Architecture, KVLayout, Role
-from rigfit.engines.tensors import Kind, request_tensors
+from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Request
 
@@ -114,11 +114,33 @@ def _rank_bytes(nbytes: int, role: Role | None, kind: Kind, arch: Architecture, 
     return -(-nbytes // tp)
 
 
+# Memo of rank_weight_bytes: keyed by the tensor list's identity (request_tensors returns one
+# tuple per model and format) and the shard; bounded, cleared when full. Searches over context
+# and concurrency ask the same question hundreds of times.
+_RANK_BYTES: dict[object, tuple[object, int]] = {}
+_RANK_BYTES_MAX = 4096
+
+
 def rank_weight_bytes(req: Request, tp: int, stage: range, first: bool, last: bool) -> int:
     """Weight bytes on one rank of a pipeline stage holding ``stage`` layers."""
+    tensors = request_tensors(req)
+    key = (id(tensors), tp, stage.start, stage.stop, first, last)
+    hit = _RANK_BYTES.get(key)
+    if hit is not None and hit[0] is tensors:
+        return hit[1]
+    total = _rank_weight_bytes(req, tensors, tp, stage, first, last)
+    if len(_RANK_BYTES) >= _RANK_BYTES_MAX:
+        _RANK_BYTES.clear()
+    _RANK_BYTES[key] = (tensors, total)
+    return total
+
+
+def _rank_weight_bytes(
+    req: Request, tensors: tuple[PlacedTensor, ...], tp: int, stage: range, first: bool, last: bool
+) -> int:
     arch = req.arch
     total = 0
-    for t in request_tensors(req):
+    for t in tensors:
         if t.kind is Kind.EMBEDDING:
             if not (first or (last and arch.tie_word_embeddings)):
                 continue

@@ -32,6 +32,7 @@ from rigfit.errors import RigfitError
 from rigfit.estimate.settings import DEFAULT_SETTINGS
 from rigfit.speed.calibration import (
     MIN_BAND_ROWS,
+    WIDEN,
     Band,
     Calibration,
     Constants,
@@ -460,10 +461,10 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
         for g in ("decode", "prefill", "throughput"):
             if g in c.bands:
                 continue
-            for wider in (f"{eng}/*", "*/*"):
-                b = out.get(wider, c).bands.get(g)
-                if b is not None and wider != k:
-                    c.bands[g] = Band(round(b.low / 1.5, 4), round(b.high * 1.5, 4), b.rows)
+            for broader in (f"{eng}/*", "*/*"):
+                b = out.get(broader, c).bands.get(g)
+                if b is not None and broader != k:
+                    c.bands[g] = Band(round(b.low / WIDEN, 4), round(b.high * WIDEN, 4), b.rows)
                     break
     return Calibration(out, host, ar, {"rows_fit": len(fit_rows), "rows_scorable": len(all_rows)})
 
