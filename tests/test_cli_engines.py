@@ -133,13 +133,17 @@ def test_validate_prints_rows_groups_and_targets() -> None:
     code, out, _ = run("validate", "--engine", "llama.cpp")
     assert "kv cache" in out
     assert "target: kv cache (llama.cpp, ik_llama.cpp) median |error| <= 0.5%" in out
-    assert "kv tokens (vllm)" not in out  # only the targets that concern llama.cpp
-    assert code == 0
+    assert "kv tokens (vllm)" not in out  # only the memory targets that concern llama.cpp
+    assert "Speed targets" in out
+    # exit 1 when a target does not hold: the speed targets are over every engine's rows
+    assert code == (1 if "DOES NOT HOLD" in out else 0)
     code, out, _ = run("validate", "--engine", "vllm", "--json")
-    targets = json.loads(out)["targets"]
+    d = json.loads(out)
+    targets = d["targets"]
     assert targets
     assert all("vllm" in t["engines"] for t in targets)
-    assert code == (0 if all(t["holds"] for t in targets) else 1)
+    speed_ok = all(t["met"] for t in d["speed"]["targets"])
+    assert code == (0 if all(t["holds"] for t in targets) and speed_ok else 1)
     code, out, _ = run("validate", "--json", "--no-rows")
     d = json.loads(out)
     assert len(d["rows"]) >= 80

@@ -289,6 +289,12 @@ def _render_speed_only(d: dict[str, Any], unit: str) -> None:
             click.echo(f"  - would fit with: {s['change']}")
     click.echo("")
     _render_speed(d)
+    sp = d.get("speed")
+    if sp and sp.get("how"):
+        click.echo("")
+        click.echo("how (docs/speed.md):")
+        for line in sp["how"]:
+            click.echo(f"  {line}")
 
 
 @main.command("speed")

@@ -157,6 +157,7 @@ class SpeedReport(_Report):
     calibration_key: str  # engine/hardware class whose constants priced it
     calibration_rows: int
     notes: list[str]
+    how: list[str] = []  # one user's decode step and the prompt's first chunk, line by line
 
 
 class FitReport(_Report):
@@ -386,6 +387,7 @@ def speed_report(s: SpeedEstimate) -> SpeedReport:
         calibration_key=s.constants_key,
         calibration_rows=s.calibration_rows,
         notes=list(s.notes),
+        how=list(s.how),
     )
 
 

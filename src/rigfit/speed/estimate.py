@@ -116,6 +116,8 @@ class SpeedEstimate:
     bound: str  # what limits one decode step: memory bandwidth or compute
     parts: tuple[str, ...]  # where the work runs, in words
     notes: tuple[str, ...]
+    # the arithmetic of one user's decode step and of the prompt's first chunk, line by line
+    how: tuple[str, ...] = ()
 
 
 def _constants(cal: Calibration, engine: str, model: SpeedModel) -> Constants:
@@ -148,7 +150,8 @@ def estimate_speed(
     if c.fallback:
         notes.append(c.fallback)
 
-    step1 = m.decode_step_s(1, prompt + 1, c, host, ar)
+    how: list[str] = [f"decode step, 1 user at {prompt + 1:,} tokens:"]
+    step1 = m.decode_step_s(1, prompt + 1, c, host, ar, how)
     step_full = m.decode_step_s(1, req.ctx_tokens, c, host, ar)
     mid = prompt + out // 2
     step_users = m.decode_step_s(users, mid, c, host, ar)
@@ -167,7 +170,8 @@ def estimate_speed(
         )
         flops_cost = 0.0
     else:
-        pre = m.prefill_s(prompt, c, host, ar)
+        how.append(f"prefill of {prompt:,} tokens:")
+        pre = m.prefill_s(prompt, c, host, ar, why=how)
         bp = c.band("prefill")
         prefill = Figure.of(prompt / pre, bp, "tok/s")
         ttft = Figure.of(pre, bp, "s", inverse=True)
@@ -221,6 +225,7 @@ def estimate_speed(
         bound=_bound(m, c),
         parts=tuple(_describe(m)),
         notes=tuple(notes),
+        how=tuple(how),
     )
 
 

@@ -49,8 +49,10 @@ __all__ = [
 ]
 
 # llama.cpp runs a matrix product whose weights sit in host RAM on the GPU once the batch
-# has at least 32 rows, copying the weights over PCIe (ggml-cuda.cu
-# ggml_backend_cuda_device_offload_op: min_batch_size = 32); below that the CPU runs it.
+# has at least 32 tokens, copying the weights over PCIe (ggml-cuda.cu
+# ggml_backend_cuda_device_offload_op: min_batch_size = 32, against get_op_batch_size: ne[1]
+# of a MUL_MAT, ne[2] of a MUL_MAT_ID, the batch's tokens); below that the CPU runs it. A
+# decode step of 32 or more sequences crosses it too.
 OP_OFFLOAD_MIN_BATCH = 32
 # The prompt batch each engine computes at once when the user sets none: llama.cpp n_ubatch
 # 512 (common.h); vLLM V1 max_num_batched_tokens 8192 for `vllm serve` (vllm/engine/
@@ -361,7 +363,8 @@ class SpeedModel:
         bytes_read: float,
         flops: float,
         tokens: int,
-    ) -> float:
+    ) -> tuple[float, float, str]:
+        """(memory time, compute time, how) of one part's share of a pass."""
         if p.gpu is None:
             if tokens >= OP_OFFLOAD_MIN_BATCH and self.engine in ("llama.cpp", "ollama"):
                 # the GPU runs it: the weights cross PCIe, the products run on device 0
@@ -371,13 +374,21 @@ class SpeedModel:
                 comp = 0.0
                 if path.flops_per_s is not None:
                     comp = flops / (path.flops_per_s * c.compute(self.block_products))
-                return max(copy / pcie_bytes_per_s(gpu0)[0], comp)
-            return bytes_read / (self.ram.bytes_per_s * host_eff)
-        mem = bytes_read / (p.gpu.bandwidth_gb_s * GB * c.bandwidth(self.quantized))
+                pcie, said = pcie_bytes_per_s(gpu0)
+                return copy / pcie, comp, f"{copy / GB:.2f} GB copied over {said} to GPU 0"
+            bw = self.ram.bytes_per_s * host_eff
+            how = f"{bytes_read / GB:.3f} GB at {host_eff:.2f} × {self.ram.bytes_per_s / GB:g} GB/s"
+            return bytes_read / bw, 0.0, how
+        eff = c.bandwidth(self.quantized)
+        mem = bytes_read / (p.gpu.bandwidth_gb_s * GB * eff)
+        how = f"{bytes_read / GB:.3f} GB at {eff:.2f} × {p.gpu.bandwidth_gb_s:g} GB/s"
         path = self.path(p.gpu)
         if path.flops_per_s is None:
-            return mem
-        return max(mem, flops / (path.flops_per_s * c.compute(self.block_products)))
+            return mem, 0.0, how
+        ce = c.compute(self.block_products)
+        comp = flops / (path.flops_per_s * ce)
+        how += f"; {flops / 1e12:.3g} TFLOP at {ce:.3f} × {path.flops_per_s / 1e12:g} TFLOPS"
+        return mem, comp, how
 
     def _pass(
         self,
@@ -389,9 +400,11 @@ class SpeedModel:
         c: Constants,
         host_eff: float,
         allreduce_s: float,
+        why: list[str] | None = None,
     ) -> float:
         """One forward pass over ``tokens`` new tokens of ``seqs`` sequences, with
-        ``ctx_after`` tokens of KV each read, ``attn_flops`` of attention in all."""
+        ``ctx_after`` tokens of KV each read, ``attn_flops`` of attention in all; ``why``
+        collects the arithmetic line by line."""
         kv = seqs * self.kv_bytes(int(ctx_after)) * self.kv_rank_factor
         touched = self.experts_touched(tokens)
         mm = 2.0 * self.matmul_params * tokens
@@ -399,21 +412,50 @@ class SpeedModel:
         for p in self.parts:
             read = p.dense_bytes + p.expert_bytes * touched + (kv + extra) * p.layer_share
             flops = (mm * p.flop_share + attn_flops * p.layer_share) / p.ranks
-            t += self._part_time(p, c, host_eff, bytes_read=read, flops=flops, tokens=tokens)
-        t += c.layer_overhead_s * self.arch.num_layers
+            mem, comp, how = self._part_time(
+                p, c, host_eff, bytes_read=read, flops=flops, tokens=tokens
+            )
+            t += max(mem, comp)
+            if why is not None:
+                bound = "memory" if mem >= comp else "compute"
+                why.append(
+                    f"{p.label}: {how}: {max(mem, comp) * 1e3:.3f} ms ({bound}-bound)"
+                    + (f"; experts touched {touched:.1%}" if p.expert_bytes else "")
+                )
+        over = c.layer_overhead_s * self.arch.num_layers
+        t += over
+        if why is not None:
+            why.append(
+                f"overhead: {self.arch.num_layers} layers × {c.layer_overhead_s * 1e6:.1f} µs"
+                f" = {over * 1e3:.3f} ms"
+            )
         if self.split.kind is SplitKind.TENSOR and self.split.tp > 1:
             tp = self.split.tp
             size = tokens * self.arch.hidden_size * ALLREDUCE_ELEM_BYTES
             one = allreduce_s + 2 * (tp - 1) / tp * size / self.link_bytes_per_s()
             t += 2 * self.arch.num_layers * one
+            if why is not None:
+                why.append(
+                    f"all-reduce: 2 × {self.arch.num_layers} layers × ({allreduce_s * 1e6:.0f} µs"
+                    f" + {size / 1e3:.1f} kB over {self.link_bytes_per_s() / GB:g} GB/s)"
+                    f" = {2 * self.arch.num_layers * one * 1e3:.3f} ms"
+                )
+        if why is not None:
+            why.append(f"step: {t * 1e3:.3f} ms")
         return t
 
     def decode_step_s(
-        self, seqs: int, ctx: int, c: Constants, host_eff: float, allreduce_s: float
+        self,
+        seqs: int,
+        ctx: int,
+        c: Constants,
+        host_eff: float,
+        allreduce_s: float,
+        why: list[str] | None = None,
     ) -> float:
         """One decode step: each of ``seqs`` sequences adds a token at ``ctx`` tokens."""
         attn = seqs * self.attention_flops(ctx - 1, ctx)
-        return self._pass(seqs, seqs, ctx, attn, 0.0, c, host_eff, allreduce_s)
+        return self._pass(seqs, seqs, ctx, attn, 0.0, c, host_eff, allreduce_s, why)
 
     def prefill_chunk(self) -> int:
         s = self.req.engine
@@ -436,9 +478,16 @@ class SpeedModel:
         return self.engine not in ("transformers",)  # transformers' default is sdpa/eager
 
     def prefill_s(
-        self, prompt: int, c: Constants, host_eff: float, allreduce_s: float, start: int = 0
+        self,
+        prompt: int,
+        c: Constants,
+        host_eff: float,
+        allreduce_s: float,
+        start: int = 0,
+        why: list[str] | None = None,
     ) -> float:
-        """Time to process ``prompt`` tokens after ``start`` cached ones, chunk by chunk."""
+        """Time to process ``prompt`` tokens after ``start`` cached ones, chunk by chunk;
+        ``why`` gets the first chunk's arithmetic and the total."""
         chunk = self.prefill_chunk()
         heads = self._attn_dims[0]
         fa = self.flash_attention()
@@ -452,8 +501,17 @@ class SpeedModel:
                 full, windows, _ = _layer_groups(self.arch)
                 layers = full + sum(k for _, k in windows)
                 extra = 2.0 * SCORE_BYTES * heads * n * (done + n) * layers
-            t += self._pass(n, 1, done + n, attn, extra, c, host_eff, allreduce_s)
+            first = why if why is not None and done == start else None
+            if first is not None:
+                first.append(f"chunk of {n:,} tokens (the engine's batch: {chunk:,}):")
+            t += self._pass(n, 1, done + n, attn, extra, c, host_eff, allreduce_s, first)
             done += n
+        if why is not None:
+            chunks = -(-prompt // chunk)
+            why.append(
+                f"{chunks:,} chunk(s), attention growing with the tokens before each:"
+                f" {t * 1e3:.1f} ms for {prompt:,} tokens"
+            )
         return t
 
 

@@ -319,7 +319,7 @@ def scorable(rows: Iterable[SpeedRow]) -> list[SpeedRow]:
 # ---- fitting ---------------------------------------------------------------------------------
 
 _BW_GRID = [round(0.30 + 0.02 * i, 2) for i in range(36)]  # 0.30 ... 1.00
-_LAYER_GRID = [i * 2e-6 for i in range(41)]  # 0 ... 80 µs per layer per step
+_LAYER_GRID = [i * 2.5e-6 for i in range(81)]  # 0 ... 200 µs per layer per step
 _COMPUTE_GRID = [round(0.05 + 0.025 * i, 3) for i in range(39)]  # 0.05 ... 1.00
 _HOST_GRID = [round(0.20 + 0.05 * i, 2) for i in range(17)]  # 0.20 ... 1.00
 _AR_GRID = [i * 5e-6 for i in range(21)]  # 0 ... 100 µs per all-reduce
