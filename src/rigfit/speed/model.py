@@ -236,6 +236,7 @@ class SpeedModel:
         self.split = profile.split(req)
         self.ram = ram or DEFAULT_RAM
         self.ram_given = ram is not None
+        self._paths: dict[str, ComputePath] = {}
 
     # ---- the model's per-token figures ----------------------------------------------------
 
@@ -338,7 +339,10 @@ class SpeedModel:
         return self.quantized and self.engine in ("llama.cpp", "ollama")
 
     def path(self, gpu: GPURecord) -> ComputePath:
-        return compute_path(gpu, self.req.weights().format, self.engine)
+        hit = self._paths.get(gpu.id)
+        if hit is None:
+            hit = self._paths[gpu.id] = compute_path(gpu, self.req.weights().format, self.engine)
+        return hit
 
     def link_bytes_per_s(self) -> float:
         """All-reduce bandwidth between tensor-parallel ranks, one direction: the switched
@@ -363,8 +367,10 @@ class SpeedModel:
         bytes_read: float,
         flops: float,
         tokens: int,
+        explain: bool = False,
     ) -> tuple[float, float, str]:
-        """(memory time, compute time, how) of one part's share of a pass."""
+        """(memory time, compute time, how) of one part's share of a pass; ``how`` is empty
+        unless ``explain``."""
         if p.gpu is None:
             if tokens >= OP_OFFLOAD_MIN_BATCH and self.engine in ("llama.cpp", "ollama"):
                 # the GPU runs it: the weights cross PCIe, the products run on device 0
@@ -375,19 +381,28 @@ class SpeedModel:
                 if path.flops_per_s is not None:
                     comp = flops / (path.flops_per_s * c.compute(self.block_products))
                 pcie, said = pcie_bytes_per_s(gpu0)
-                return copy / pcie, comp, f"{copy / GB:.2f} GB copied over {said} to GPU 0"
+                how = f"{copy / GB:.2f} GB copied over {said} to GPU 0" if explain else ""
+                return copy / pcie, comp, how
             bw = self.ram.bytes_per_s * host_eff
-            how = f"{bytes_read / GB:.3f} GB at {host_eff:.2f} × {self.ram.bytes_per_s / GB:g} GB/s"
+            how = ""
+            if explain:
+                ram = self.ram.bytes_per_s / GB
+                how = f"{bytes_read / GB:.3f} GB at {host_eff:.2f} × {ram:g} GB/s"
             return bytes_read / bw, 0.0, how
         eff = c.bandwidth(self.quantized)
         mem = bytes_read / (p.gpu.bandwidth_gb_s * GB * eff)
-        how = f"{bytes_read / GB:.3f} GB at {eff:.2f} × {p.gpu.bandwidth_gb_s:g} GB/s"
+        how = (
+            f"{bytes_read / GB:.3f} GB at {eff:.2f} × {p.gpu.bandwidth_gb_s:g} GB/s"
+            if explain
+            else ""
+        )
         path = self.path(p.gpu)
         if path.flops_per_s is None:
             return mem, 0.0, how
         ce = c.compute(self.block_products)
         comp = flops / (path.flops_per_s * ce)
-        how += f"; {flops / 1e12:.3g} TFLOP at {ce:.3f} × {path.flops_per_s / 1e12:g} TFLOPS"
+        if explain:
+            how += f"; {flops / 1e12:.3g} TFLOP at {ce:.3f} × {path.flops_per_s / 1e12:g} TFLOPS"
         return mem, comp, how
 
     def _pass(
@@ -413,7 +428,7 @@ class SpeedModel:
             read = p.dense_bytes + p.expert_bytes * touched + (kv + extra) * p.layer_share
             flops = (mm * p.flop_share + attn_flops * p.layer_share) / p.ranks
             mem, comp, how = self._part_time(
-                p, c, host_eff, bytes_read=read, flops=flops, tokens=tokens
+                p, c, host_eff, bytes_read=read, flops=flops, tokens=tokens, explain=why is not None
             )
             t += max(mem, comp)
             if why is not None:
