@@ -87,11 +87,13 @@ def test_calculator_flow(browser: Browser, base_url: str) -> None:
     expect(page.locator("#verdict")).to_contain_text("Fits.")
     expect(page.locator(".summary")).to_contain_text("Q4_K_M weights")
     expect(page.locator(".summary")).to_contain_text("4,096 tokens")
+    expect(page.locator("#decode-tok-s")).to_contain_text("tok/s")  # the speed section
     page.screenshot(path=str(ARTIFACTS / "1-q4_k_m-fits.png"), full_page=True)
 
     page.select_option("#quant", "BF16")  # 141 GB of weights on 2 × 24 GB
     expect(page.locator("#verdict")).to_contain_text("Does not fit.")
     expect(page).to_have_url(re.compile(r"quant=BF16"))
+    expect(page.locator("#speed-note")).to_contain_text("not estimated")
     page.screenshot(path=str(ARTIFACTS / "2-bf16-does-not-fit.png"), full_page=True)
 
     shared = page.locator("#share-link").get_attribute("href")

@@ -260,3 +260,12 @@ def test_a_plan_without_weights_room_says_speed_is_not_estimated(client: TestCli
 def test_model_and_gpu_pages_show_tokens_per_second(client: TestClient) -> None:
     assert "tok/s on them" in client.get("/models/meta-llama/Llama-3.1-8B-Instruct").text
     assert "tok/s" in client.get("/gpus/rtx-4090").text
+
+
+def test_accuracy_page_shows_memory_and_speed_with_held_out_rows(client: TestClient) -> None:
+    r = client.get("/accuracy")
+    assert r.status_code == 200
+    assert 'id="memory"' in r.text
+    assert 'id="speed"' in r.text
+    assert "held out" in r.text
+    assert "all/decode" in r.text

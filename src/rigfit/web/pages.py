@@ -362,6 +362,17 @@ def _system_that_holds(fmts: FormatTableReport, native: WeightFormat) -> dict[st
     return {"gpu": service.REFERENCE_GPU, "gpus": str(needed or 1)}
 
 
+@router.get("/accuracy", response_class=HTMLResponse)
+def accuracy_page(request: Request) -> Response:
+    """rigfit against the measurement sets: memory and speed, per engine and metric."""
+    memory, speed = service.accuracy()
+
+    def pct(x: float | None) -> str:
+        return "–" if x is None else f"{100 * x:.1f}%"
+
+    return _render(request, "accuracy.html", {"memory": memory, "speed": speed, "pct": pct})
+
+
 @router.get("/gpus", response_class=HTMLResponse)
 def gpus_page(request: Request) -> Response:
     form = _Form(request.query_params)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import lru_cache
+from typing import Any
 
 from rigfit.answer import Query, answer, answer_table, plan
 from rigfit.api import models_on_gpu
@@ -86,6 +87,19 @@ def resolve(q: EstimateQuery) -> Query:
         output_tokens=q.output,
         users=q.users,
         ram_bandwidth=None if q.ram_bandwidth is None else _ram_bandwidth(q.ram_bandwidth),
+    )
+
+
+@lru_cache(maxsize=1)
+def accuracy() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The memory and speed validation (groups and targets; rows left out): computed once."""
+    from rigfit.validation.report import validation_dict
+    from rigfit.validation.speed_report import speed_validation_dict
+
+    memory, speed = validation_dict(), speed_validation_dict()
+    return (
+        {"groups": memory["groups"], "targets": memory["targets"]},
+        {"groups": speed["groups"], "targets": speed["targets"]},
     )
 
 
