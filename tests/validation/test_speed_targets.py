@@ -11,7 +11,6 @@ import pytest
 from rigfit.validation.speed_report import speed_groups, speed_targets
 from rigfit.validation.speed_score import SPEED_TARGETS, score_speed
 
-
 # Targets the set does not reach yet, each with what it reaches and why (strict: a change that
 # makes one hold fails here until it is moved back to the holding ones).
 NOT_YET = {
