@@ -264,6 +264,7 @@ def _render_speed(d: dict[str, Any]) -> None:
         rows.append(["time to first token", _fmt_time(sp["ttft_s"])])
         rows.append(["whole request", _fmt_time(sp["request_s"])])
     click.echo(_table(["", "speed"], rows, {1}))
+    click.echo(f"one user's step is limited by {sp['bound']}")
     curve = sp["throughput_curve"]
     if len(curve) > 1:
         pts = ", ".join(f"{p['users']}: {p['output_tok_s']:,.0f}" for p in curve)

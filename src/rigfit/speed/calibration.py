@@ -71,12 +71,6 @@ def kernel_engine(engine: str) -> str:
     return "llama.cpp" if engine == "ollama" else engine
 
 
-class Metric(StrEnum):
-    DECODE = "decode"  # one sequence's tokens/s
-    PREFILL = "prefill"  # prompt tokens/s
-    THROUGHPUT = "throughput"  # aggregate output tokens/s under concurrency
-
-
 @dataclass(frozen=True)
 class Band:
     """Measured/predicted ratios of the calibration rows: the 10th and 90th percentiles."""

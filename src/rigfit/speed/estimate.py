@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.speed.calibration import Band, Calibration, Constants, calibration, hardware_class
-from rigfit.speed.model import MissingFigureError, SpeedModel
+from rigfit.speed.model import SpeedModel
 from rigfit.speed.ram import RamBandwidth
 
 __all__ = [
@@ -151,7 +151,8 @@ def estimate_speed(
         notes.append(c.fallback)
 
     how: list[str] = [f"decode step, 1 user at {prompt + 1:,} tokens:"]
-    step1 = m.decode_step_s(1, prompt + 1, c, host, ar, how)
+    terms: list[tuple[str, float]] = []
+    step1 = m.decode_step_s(1, prompt + 1, c, host, ar, how, terms)
     step_full = m.decode_step_s(1, req.ctx_tokens, c, host, ar)
     mid = prompt + out // 2
     step_users = m.decode_step_s(users, mid, c, host, ar)
@@ -177,7 +178,7 @@ def estimate_speed(
         ttft = Figure.of(pre, bp, "s", inverse=True)
         req_s = pre + (out - 1) * step_users
         request = Figure.of(req_s, bd, "s", inverse=True)
-        flops_cost = _prefill_compute_s(m, prompt, c)
+        flops_cost = prefill_compute_s(m, prompt, c)
 
     def served(n: int) -> ThroughputPoint:
         cycle = n * flops_cost + out * m.decode_step_s(n, mid, c, host, ar)
@@ -222,7 +223,7 @@ def estimate_speed(
         request_s=request,
         curve=tuple(curve),
         best_users=best,
-        bound=_bound(m, c),
+        bound=_bound(terms),
         parts=tuple(_describe(m)),
         notes=tuple(notes),
         how=tuple(how),
@@ -248,7 +249,7 @@ def decode_rate(req: Request, profile: EngineProfile) -> float | None:
     return 1 / step
 
 
-def _prefill_compute_s(m: SpeedModel, prompt: int, c: Constants) -> float:
+def prefill_compute_s(m: SpeedModel, prompt: int, c: Constants) -> float:
     """The compute time of one prompt's prefill when it rides along decode steps (its weight
     reads are shared with them): FLOPs over the slowest part's throughput."""
     mm = 2.0 * m.matmul_params * prompt
@@ -267,11 +268,15 @@ def _prefill_compute_s(m: SpeedModel, prompt: int, c: Constants) -> float:
     return t
 
 
-def _bound(m: SpeedModel, c: Constants) -> str:
-    """What limits a one-user decode step, in words."""
-    if any(p.gpu is None for p in m.parts):
-        return "system RAM bandwidth (weights in RAM)"
-    return "memory bandwidth"
+def _bound(terms: list[tuple[str, float]]) -> str:
+    """What takes most of a one-user decode step, in words, with its share."""
+    total = sum(t for _, t in terms) or 1.0
+    by: dict[str, float] = {}
+    for what, t in terms:
+        key = "GPU memory bandwidth" if what.endswith(" bandwidth") and "RAM" not in what else what
+        by[key] = by.get(key, 0.0) + t
+    what, t = max(by.items(), key=lambda x: x[1])
+    return f"{what} ({t / total:.0%} of a step)"
 
 
 def _describe(m: SpeedModel) -> list[str]:
@@ -284,6 +289,3 @@ def _describe(m: SpeedModel) -> list[str]:
             what = f"{gb:.2f} GB of routed experts"
         out.append(f"{where}: {what}, {p.layers} layers")
     return out
-
-
-__all__ += ["MissingFigureError"]

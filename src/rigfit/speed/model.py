@@ -29,7 +29,6 @@ from functools import cached_property
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
 from rigfit.catalog.schema import GPURecord, Segment, Vendor
-from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.estimate.split import Split, SplitKind
 from rigfit.estimate.weights import Kind, PlacedTensor
@@ -41,7 +40,6 @@ from rigfit.units import GB
 
 __all__ = [
     "ComputePath",
-    "MissingFigureError",
     "Part",
     "SpeedModel",
     "compute_path",
@@ -91,10 +89,6 @@ QUANTIZED_KERNEL_FORMATS = frozenset(
         WeightFormat.MXFP4_EXPERTS,
     }
 )
-
-
-class MissingFigureError(InvalidSpecError):
-    """The accelerator's datasheet gives no throughput for the format's compute path."""
 
 
 @dataclass(frozen=True)
@@ -235,7 +229,6 @@ class SpeedModel:
         self.arch = req.arch
         self.split = profile.split(req)
         self.ram = ram or DEFAULT_RAM
-        self.ram_given = ram is not None
         self._paths: dict[str, ComputePath] = {}
 
     # ---- the model's per-token figures ----------------------------------------------------
@@ -416,10 +409,11 @@ class SpeedModel:
         host_eff: float,
         allreduce_s: float,
         why: list[str] | None = None,
+        record: list[tuple[str, float]] | None = None,
     ) -> float:
         """One forward pass over ``tokens`` new tokens of ``seqs`` sequences, with
         ``ctx_after`` tokens of KV each read, ``attn_flops`` of attention in all; ``why``
-        collects the arithmetic line by line."""
+        collects the arithmetic line by line, ``record`` (what limits, seconds) per term."""
         kv = seqs * self.kv_bytes(int(ctx_after)) * self.kv_rank_factor
         touched = self.experts_touched(tokens)
         mm = 2.0 * self.matmul_params * tokens
@@ -431,6 +425,10 @@ class SpeedModel:
                 p, c, host_eff, bytes_read=read, flops=flops, tokens=tokens, explain=why is not None
             )
             t += max(mem, comp)
+            if record is not None:
+                where = "system RAM" if p.gpu is None else p.label
+                limit = f"{where} bandwidth" if mem >= comp else f"{where} compute"
+                record.append((limit, max(mem, comp)))
             if why is not None:
                 bound = "memory" if mem >= comp else "compute"
                 why.append(
@@ -439,6 +437,8 @@ class SpeedModel:
                 )
         over = c.layer_overhead_s * self.arch.num_layers
         t += over
+        if record is not None:
+            record.append(("per-layer overhead (launches, sampling)", over))
         if why is not None:
             why.append(
                 f"overhead: {self.arch.num_layers} layers × {c.layer_overhead_s * 1e6:.1f} µs"
@@ -449,6 +449,8 @@ class SpeedModel:
             size = tokens * self.arch.hidden_size * ALLREDUCE_ELEM_BYTES
             one = allreduce_s + 2 * (tp - 1) / tp * size / self.link_bytes_per_s()
             t += 2 * self.arch.num_layers * one
+            if record is not None:
+                record.append(("tensor-parallel all-reduces", 2 * self.arch.num_layers * one))
             if why is not None:
                 why.append(
                     f"all-reduce: 2 × {self.arch.num_layers} layers × ({allreduce_s * 1e6:.0f} µs"
@@ -467,10 +469,11 @@ class SpeedModel:
         host_eff: float,
         allreduce_s: float,
         why: list[str] | None = None,
+        record: list[tuple[str, float]] | None = None,
     ) -> float:
         """One decode step: each of ``seqs`` sequences adds a token at ``ctx`` tokens."""
         attn = seqs * self.attention_flops(ctx - 1, ctx)
-        return self._pass(seqs, seqs, ctx, attn, 0.0, c, host_eff, allreduce_s, why)
+        return self._pass(seqs, seqs, ctx, attn, 0.0, c, host_eff, allreduce_s, why, record)
 
     def prefill_chunk(self) -> int:
         s = self.req.engine

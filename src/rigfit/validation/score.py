@@ -431,7 +431,7 @@ class GroupStats:
     p90_abs: float | None
 
 
-def _p90(xs: list[float]) -> float:
+def p90(xs: list[float]) -> float:
     """The 90th percentile by the nearest-rank method (no interpolation)."""
     s = sorted(xs)
     return s[max(0, -(-9 * len(s) // 10) - 1)]
@@ -460,7 +460,7 @@ def group_stats(scores: list[RowScore]) -> list[GroupStats]:
                 len(items),
                 len(errs),
                 statistics.median(errs) if errs else None,
-                _p90(errs) if errs else None,
+                p90(errs) if errs else None,
             )
         )
     return out

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from rigfit.validation.score import _p90
+from rigfit.validation.score import p90
 from rigfit.validation.speed_score import SPEED_TARGETS, SpeedScore, score_speed
 
 __all__ = [
@@ -32,7 +32,7 @@ def _stats(name: str, part: str, errs: list[float]) -> SpeedGroup | None:
     if not errs:
         return None
     a = [abs(e) for e in errs]
-    return SpeedGroup(name, part, len(a), statistics.median(a), _p90(a))
+    return SpeedGroup(name, part, len(a), statistics.median(a), p90(a))
 
 
 def speed_groups(scores: list[SpeedScore]) -> list[SpeedGroup]:

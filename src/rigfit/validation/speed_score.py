@@ -40,7 +40,8 @@ from rigfit.speed.calibration import (
     hardware_class,
     kernel_engine,
 )
-from rigfit.speed.model import MissingFigureError, SpeedModel
+from rigfit.speed.estimate import prefill_compute_s
+from rigfit.speed.model import SpeedModel
 from rigfit.speed.ram import parse_ram_bandwidth
 from rigfit.validation.speed_rows import SpeedMetric, SpeedRow, held_out, load_speed_rows
 
@@ -212,12 +213,6 @@ def speed_model_for(row: SpeedRow) -> SpeedModel:
     return m
 
 
-def _prefill_compute_s(m: SpeedModel, prompt: int, c: Constants) -> float:
-    from rigfit.speed.estimate import _prefill_compute_s as f
-
-    return f(m, prompt, c)
-
-
 def predict_row(row: SpeedRow, c: Constants, host_eff: float, allreduce_s: float) -> float:
     """The speed model's figure for the row's metric, in the row's unit."""
     m = speed_model_for(row)
@@ -230,40 +225,37 @@ def predict_row(row: SpeedRow, c: Constants, host_eff: float, allreduce_s: float
         and _needs_compute(row)
     ):
         raise NotScoredError("the accelerator publishes no tensor throughput, which prefill needs")
-    try:
-        if metric is SpeedMetric.DECODE:
-            n = out or 1
-            step = m.decode_step_s(conc, depth + prompt + max(1, n // 2), c, host_eff, allreduce_s)
-            return 1.0 / step
-        if metric is SpeedMetric.PREFILL:
-            if row.backend == "CPU":
-                raise NotScoredError("prefill on the CPU alone: CPU FLOPs are not modelled")
-            if prompt <= 0:
-                raise NotScoredError("prefill row without a prompt length")
-            tokens = prompt * conc
-            return tokens / m.prefill_s(tokens, c, host_eff, allreduce_s, start=depth)
-        if metric is SpeedMetric.TTFT:
-            if conc > 1:
-                raise NotScoredError("time to first token under load (queueing) is not modelled")
-            return 1000.0 * m.prefill_s(prompt, c, host_eff, allreduce_s, start=depth)
-        if prompt <= 0 or out <= 0:
-            raise NotScoredError("served benchmark without input and output lengths")
-        if metric is SpeedMetric.LATENCY:
-            pre = m.prefill_s(prompt * conc, c, host_eff, allreduce_s)
-            step = m.decode_step_s(conc, prompt + out // 2, c, host_eff, allreduce_s)
-            return pre + (out - 1) * step
-        flops = _prefill_compute_s(m, prompt, c)
+    if metric is SpeedMetric.DECODE:
+        n = out or 1
+        step = m.decode_step_s(conc, depth + prompt + max(1, n // 2), c, host_eff, allreduce_s)
+        return 1.0 / step
+    if metric is SpeedMetric.PREFILL:
+        if row.backend == "CPU":
+            raise NotScoredError("prefill on the CPU alone: CPU FLOPs are not modelled")
+        if prompt <= 0:
+            raise NotScoredError("prefill row without a prompt length")
+        tokens = prompt * conc
+        return tokens / m.prefill_s(tokens, c, host_eff, allreduce_s, start=depth)
+    if metric is SpeedMetric.TTFT:
+        if conc > 1:
+            raise NotScoredError("time to first token under load (queueing) is not modelled")
+        return 1000.0 * m.prefill_s(prompt, c, host_eff, allreduce_s, start=depth)
+    if prompt <= 0 or out <= 0:
+        raise NotScoredError("served benchmark without input and output lengths")
+    if metric is SpeedMetric.LATENCY:
+        pre = m.prefill_s(prompt * conc, c, host_eff, allreduce_s)
         step = m.decode_step_s(conc, prompt + out // 2, c, host_eff, allreduce_s)
-        cycle = conc * flops + out * step
-        if metric is SpeedMetric.OUTPUT_THROUGHPUT:
-            return conc * out / cycle
-        if metric is SpeedMetric.TOTAL_THROUGHPUT:
-            return conc * (prompt + out) / cycle
-        if metric in (SpeedMetric.TPOT, SpeedMetric.ITL):
-            # a request decodes while the other requests' prefills run between its steps
-            return 1000.0 * (cycle - flops) / out
-    except MissingFigureError as exc:  # pragma: no cover - raised as NotScored below
-        raise NotScoredError(str(exc)) from None
+        return pre + (out - 1) * step
+    flops = prefill_compute_s(m, prompt, c)
+    step = m.decode_step_s(conc, prompt + out // 2, c, host_eff, allreduce_s)
+    cycle = conc * flops + out * step
+    if metric is SpeedMetric.OUTPUT_THROUGHPUT:
+        return conc * out / cycle
+    if metric is SpeedMetric.TOTAL_THROUGHPUT:
+        return conc * (prompt + out) / cycle
+    if metric in (SpeedMetric.TPOT, SpeedMetric.ITL):
+        # a request decodes while the other requests' prefills run between its steps
+        return 1000.0 * (cycle - flops) / out
     raise NotScoredError(f"metric {metric} is not scored")
 
 
