@@ -140,3 +140,23 @@ def test_phone_width(browser: Browser, base_url: str) -> None:
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 390px"
     page.goto(base_url + "/")
     page.screenshot(path=str(ARTIFACTS / "5-phone.png"), full_page=True)
+
+
+def test_invalid_input_replaces_the_verdict(browser: Browser, base_url: str) -> None:
+    page = browser.new_page()
+    page.goto(base_url + f"/?model={R1_70B}&quant=Q4_K_M&gpu=rtx-4090&gpus=2&ctx=4096")
+    expect(page.locator("#verdict")).to_contain_text("Fits.")
+    page.fill("#ctx", "lots")
+    expect(page.locator("#result .error")).to_be_visible()
+    expect(page.locator("#verdict")).to_have_count(0)
+
+
+def test_typed_context_survives_a_model_change(browser: Browser, base_url: str) -> None:
+    page = browser.new_page()
+    page.goto(base_url + f"/?model={R1_70B}&quant=Q4_K_M&gpu=rtx-4090&gpus=2&ctx=4096")
+    page.fill("#ctx", "6000")
+    expect(page.locator(".summary")).to_contain_text("6,000 tokens")
+    page.select_option("#model", "meta-llama/Llama-3.1-8B-Instruct")
+    expect(page.locator(".summary")).to_contain_text("Llama-3.1-8B-Instruct")
+    expect(page.locator(".summary")).to_contain_text("6,000 tokens")
+    assert page.url.count("ctx=") == 1

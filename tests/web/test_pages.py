@@ -269,3 +269,21 @@ def test_accuracy_page_shows_memory_and_speed_with_held_out_rows(client: TestCli
     assert 'id="speed"' in r.text
     assert "held out" in r.text
     assert "all/decode" in r.text
+
+
+def test_api_docs_are_served_offline_from_the_openapi_document(client: TestClient) -> None:
+    r = client.get("/api/docs")
+    assert r.status_code == 200
+    assert "/api/v1/estimate" in r.text
+    assert "<code>prompt</code>" in r.text  # the speed parameters, from the same schema
+    assert not re.search(r'(src|href)="https?://', r.text)  # nothing from another host
+
+
+def test_htmx_answers_push_the_canonical_link(client: TestClient) -> None:
+    r = client.get(
+        "/?model=meta-llama/Llama-3.1-8B-Instruct&gpu=h100-sxm&ctx=6000&ctx=6000&quant=",
+        headers={"HX-Request": "true"},
+    )
+    pushed = r.headers["HX-Push-Url"]
+    assert pushed.count("ctx=") == 1
+    assert "quant=&" not in pushed

@@ -86,8 +86,9 @@ def get_gpu(gpu_id: PathId) -> GPUReport:
 
 @router.get("/estimate", response_model=FitReport, tags=["estimate"])
 def estimate(q: Annotated[EstimateQuery, Query()]) -> Response:
-    """Will it fit: every term with its formula, per GPU and in total, headroom or shortfall,
-    the largest context and concurrency that fit, and what would make it fit."""
+    """Will it fit, and how fast: every term with its formula, per GPU and in total, headroom
+    or shortfall, the largest context and concurrency that fit, what would make it fit, and
+    the speed (decode, prefill, time to first token, output against users, with bands)."""
     return _json(service.estimate_json(q))
 
 

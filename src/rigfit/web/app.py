@@ -38,7 +38,9 @@ def create_app() -> FastAPI:
         title="rigfit",
         version=version("rigfit"),
         summary="Will this open-weight LLM fit on these GPUs, and why? Exact, sourced estimates.",
-        docs_url="/api/docs",
+        # /api/docs is rigfit's own page (web/pages.py), drawn from /openapi.json: FastAPI's
+        # Swagger UI loads its scripts from a CDN and is blank offline
+        docs_url=None,
         redoc_url=None,
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

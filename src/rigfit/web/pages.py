@@ -251,7 +251,12 @@ def calculator(request: Request) -> Response:
         view["error"] = str(exc)
         status = 400
     view["share"] = _link("/", state)
-    return _render(request, "calculator.html", view, status)
+    response = _render(request, "calculator.html", view, status)
+    if request.headers.get("HX-Request"):
+        # the address bar shows the answer's canonical link (each input once, none empty),
+        # whatever the request carried
+        response.headers["HX-Push-Url"] = view["share"]
+    return response
 
 
 @router.get("/models", response_class=HTMLResponse)
@@ -360,6 +365,68 @@ def _system_that_holds(fmts: FormatTableReport, native: WeightFormat) -> dict[st
         return {"gpu": row.single_gpus_that_fit[0], "gpus": "1"}
     needed = row.reference_gpus_needed if row is not None else None
     return {"gpu": service.REFERENCE_GPU, "gpus": str(needed or 1)}
+
+
+def _schema_type(schema: dict[str, Any]) -> str:
+    """A parameter's JSON-schema type in a few words (``integer ≥ 1``, ``string or null``)."""
+    if "anyOf" in schema:
+        return " or ".join(_schema_type(x) for x in schema["anyOf"])
+    if "enum" in schema:
+        return "one of " + ", ".join(map(str, schema["enum"]))
+    kind = str(schema.get("type", "any"))
+    bounds = [
+        f"{op} {schema[k]:g}"
+        for k, op in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"))
+        if k in schema
+    ]
+    return kind + (" " + ", ".join(bounds) if bounds else "")
+
+
+@router.get("/api/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> Response:
+    """The REST API's reference, drawn from the app's own OpenAPI document (no CDN)."""
+    spec = request.app.openapi()
+    endpoints = []
+    for path, ops in spec["paths"].items():
+        op = ops.get("get")
+        if op is None or not path.startswith("/api/"):
+            continue
+        ok = op.get("responses", {}).get("200", {}).get("content", {})
+        ref = ok.get("application/json", {}).get("schema", {})
+        returns = ref.get("$ref", "").rsplit("/", 1)[-1] or (
+            "list of " + ref.get("items", {}).get("$ref", "").rsplit("/", 1)[-1]
+            if ref.get("type") == "array"
+            else "JSON"
+        )
+        params = [
+            {
+                "name": p["name"],
+                "where": p["in"],
+                "required": p.get("required", False),
+                "type": _schema_type(p.get("schema", {})),
+                "default": p.get("schema", {}).get("default", ""),
+                "description": p.get("description") or p.get("schema", {}).get("description", ""),
+            }
+            for p in op.get("parameters", [])
+        ]
+        endpoints.append(
+            {
+                "path": path,
+                "anchor": path.strip("/").replace("/", "-").replace("{", "").replace("}", ""),
+                "summary": op.get("summary", ""),
+                "description": (op.get("description") or "").strip(),
+                "returns": returns,
+                "params": params,
+            }
+        )
+    info = spec["info"]
+    view = {
+        "endpoints": endpoints,
+        "summary": info.get("summary", ""),
+        "version": info.get("version", ""),
+        "openapi": spec.get("openapi", ""),
+    }
+    return _render(request, "api_docs.html", view)
 
 
 @router.get("/accuracy", response_class=HTMLResponse)

@@ -37,6 +37,14 @@
     });
   }
   function init(root) { bindSlider(root); bindCopy(root); }
+  // A 400 answer carries the page's own one-line error in #result: show it in place of the
+  // previous answer (htmx leaves the old content for error statuses), so no stale verdict stays.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (e.detail.xhr && e.detail.xhr.status === 400) {
+      e.detail.shouldSwap = true;
+      e.detail.isError = false;
+    }
+  });
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function () { init(document); });
 })();
