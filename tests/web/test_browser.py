@@ -140,6 +140,23 @@ def test_phone_width(browser: Browser, base_url: str) -> None:
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 390px"
     page.goto(base_url + "/")
     page.screenshot(path=str(ARTIFACTS / "5-phone.png"), full_page=True)
+    # the verdict within the first screen's height, not below every field
+    verdict_top = page.locator("#verdict").bounding_box()
+    assert verdict_top is not None
+    assert verdict_top["y"] < 844, f"the verdict starts {verdict_top['y']:.0f}px down"
+    # chart labels readable: at least 9 px as drawn
+    tick_px = page.evaluate(
+        "Math.min(...[...document.querySelectorAll('.chart .tick')]"
+        ".map(t => t.getBoundingClientRect().height))"
+    )
+    assert tick_px >= 9, f"chart labels {tick_px:.1f}px high"
+    # numbers never break inside
+    wrapped = page.evaluate(
+        "[...document.querySelectorAll('td.num')].filter(td => {"
+        " const r = document.createRange(); r.selectNodeContents(td);"
+        " return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1; }).length"
+    )
+    assert wrapped == 0
 
 
 def test_invalid_input_replaces_the_verdict(browser: Browser, base_url: str) -> None:
