@@ -29,7 +29,16 @@ from rigfit.speed import (
     parse_ram_bandwidth,
 )
 
-__all__ = ["Plan", "Query", "answer", "answer_table", "plan", "workload"]
+__all__ = [
+    "Plan",
+    "Query",
+    "SpeedOn",
+    "answer",
+    "answer_table",
+    "plan",
+    "speeds_on",
+    "workload",
+]
 
 
 @dataclass(frozen=True)
@@ -215,3 +224,45 @@ def answer_table(q: Query) -> GPUTableReport:
         seqs=req.seqs,
         speeds=speeds,
     )
+
+
+@dataclass(frozen=True)
+class SpeedOn:
+    """One format of a model on the fewest of one accelerator that hold it, and one user's
+    decode speed there (rigfit's default request), under the engine the format implies."""
+
+    gpu: str
+    quant: str
+    gpus_needed: int | None  # None: more than the search limit, or refused
+    engine: str | None
+    decode_tok_s: float | None
+
+
+def speeds_on(
+    model: str | AnyModel,
+    gpus: tuple[str, ...],
+    quants: tuple[str, ...],
+    ctx: int,
+    max_devices: int = 8,
+) -> list[SpeedOn]:
+    """For each accelerator and format: how many it takes at ``ctx`` and how fast one user
+    decodes there; no speed beyond ``max_devices`` (one node: rigfit prices links inside a
+    node, not the network between nodes)."""
+    from rigfit.errors import RigfitError
+    from rigfit.estimate.plan import min_gpus
+
+    out = []
+    for gpu in gpus:
+        for quant in quants:
+            try:
+                p = plan(Query(model, gpu=gpu, quant=quant, ctx=ctx))
+                n = min_gpus(p.request, p.profile)
+            except RigfitError:
+                out.append(SpeedOn(gpu, quant, None, None, None))
+                continue
+            if n is None or n > max_devices:
+                out.append(SpeedOn(gpu, quant, n, p.profile.name, None))
+                continue
+            req = replace(p.request, system=p.request.system.with_count(n))
+            out.append(SpeedOn(gpu, quant, n, p.profile.name, decode_rate(req, p.profile)))
+    return out

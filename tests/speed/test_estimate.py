@@ -118,3 +118,17 @@ def test_offload_without_a_ram_figure_says_what_it_assumed() -> None:
     )
     assert given.speed is not None
     assert given.speed.decode_tok_s.value > r.speed.decode_tok_s.value
+
+
+def test_speeds_on_accelerators_stop_at_one_node() -> None:
+    from rigfit.answer import speeds_on
+
+    rows = speeds_on("deepseek-ai/DeepSeek-R1", ("rtx-4090", "h200"), ("Q4_K_M",), 8192)
+    small, big = rows
+    assert small.gpus_needed is not None
+    assert small.gpus_needed > 8
+    assert small.decode_tok_s is None
+    assert big.gpus_needed is not None
+    assert big.gpus_needed <= 8
+    assert big.decode_tok_s is not None
+    assert big.decode_tok_s > 0

@@ -287,3 +287,13 @@ def test_htmx_answers_push_the_canonical_link(client: TestClient) -> None:
     pushed = r.headers["HX-Push-Url"]
     assert pushed.count("ctx=") == 1
     assert "quant=&" not in pushed
+
+
+def test_model_page_times_one_user_on_common_accelerators(client: TestClient) -> None:
+    page = client.get("/models/meta-llama/Llama-3.1-8B-Instruct").text
+    assert "How fast on common accelerators" in page
+    assert "NVIDIA GeForce RTX 4090" in page
+    assert "#speed" in page  # each speed links to the calculator's speed section
+    r1 = client.get("/models/deepseek-ai/DeepSeek-R1").text
+    assert "more than one 8-GPU node" in r1  # 64 × RTX 3090: no speed across nodes
+    assert "not run there" in r1  # FP8 on Apple silicon

@@ -352,6 +352,8 @@ def model_page(request: Request, model_id: str) -> Response:
         "dominant": notes,
         "calc": _link("/", {"model": m.id, **_system_that_holds(fmts, native)}),
         "reference": get_gpu(service.REFERENCE_GPU),
+        "speeds": service.common_speeds(m.id),
+        "gpu_names": {g: get_gpu(g).name for g in service.COMMON_GPUS},
     }
     return _render(request, "model.html", view)
 

@@ -10,8 +10,8 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from rigfit.answer import Query, answer, answer_table, plan
-from rigfit.api import models_on_gpu
+from rigfit.answer import Query, SpeedOn, answer, answer_table, plan, speeds_on
+from rigfit.api import models_on_gpu, native_format
 from rigfit.catalog.lookup import Model, find_gpus, find_models, get_gpu, get_model, list_gpus
 from rigfit.engines import get_engine
 from rigfit.errors import InvalidSpecError
@@ -167,6 +167,22 @@ def _formats(model_id: str, kv: KVCacheType) -> FormatTableReport:
     ctxs = table_contexts(m.arch.context_length)
     rows = format_table(m.arch, ctxs, get_gpu(REFERENCE_GPU), list_gpus(), kv_type=kv)
     return format_table_report(m, rows, ctxs=ctxs, reference=REFERENCE_GPU, kv_type=kv.flag)
+
+
+# The accelerators a model page times one user on: what people own and rent most (a judgment
+# of rigfit's, not a measurement; the calculator prices any of the catalog's).
+COMMON_GPUS = ("rtx-3090", "rtx-4090", "rtx-5090", "m4-max-128gb", "h100-sxm", "mi300x")
+
+
+@lru_cache(maxsize=256)
+def common_speeds(model_id: str) -> list[SpeedOn]:
+    """One user's decode speed of the model's checkpoint and of Q4_K_M on the fewest of each
+    common accelerator that hold it at 8,192 tokens (or the model's maximum)."""
+    m = get_model(model_id)
+    native = native_format(m.record).label
+    quants = tuple(dict.fromkeys((native, "Q4_K_M")))
+    ctx = min(8192, m.arch.context_length)
+    return speeds_on(m.id, COMMON_GPUS, quants, ctx)
 
 
 def formats(model_id: str, kv_type: str = "f16") -> FormatTableReport:
