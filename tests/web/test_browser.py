@@ -177,3 +177,25 @@ def test_typed_context_survives_a_model_change(browser: Browser, base_url: str) 
     expect(page.locator(".summary")).to_contain_text("Llama-3.1-8B-Instruct")
     expect(page.locator(".summary")).to_contain_text("6,000 tokens")
     assert page.url.count("ctx=") == 1
+
+
+def test_pages_load_nothing_from_other_hosts(browser: Browser, base_url: str) -> None:
+    """Every script, style, font and image comes from the app itself (it works offline)."""
+    page = browser.new_page()
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url))
+    for path in (
+        "/",
+        f"/models/{R1_70B}",
+        "/models",
+        "/gpus",
+        "/gpus/rtx-4090",
+        "/compare",
+        "/accuracy",
+        "/api/docs",
+    ):
+        page.goto(base_url + path)
+        page.wait_for_load_state("networkidle")
+    foreign = [u for u in seen if not u.startswith(base_url) and not u.startswith("data:")]
+    assert not foreign, foreign[:5]
+    assert len(seen) >= 8
