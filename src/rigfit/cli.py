@@ -17,7 +17,7 @@ from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
 from rigfit.formats.gguf.size import gguf_file_table
 from rigfit.hardware import MAX_GPUS
 from rigfit.report import GPUTableReport, gguf_files_dict, gpu_dict, model_dict
-from rigfit.units import fmt_bytes
+from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds
 
 __all__ = ["main"]
 
@@ -223,21 +223,18 @@ def _speed_head(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fmt_rate(f: dict[str, Any]) -> str:
-    def r(x: float) -> str:
-        return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
-
+    """A rate figure and its band: ``19.3 tok/s (17.5-21.3)``."""
     if f["low"] == f["high"]:
-        return f"{r(f['value'])} {f['unit']}"
-    return f"{r(f['value'])} {f['unit']} ({r(f['low'])}-{r(f['high'])})"
+        return fmt_rate(f["value"])
+    band = "-".join(fmt_rate(x).removesuffix(" tok/s") for x in (f["low"], f["high"]))
+    return f"{fmt_rate(f['value'])} ({band})"
 
 
 def _fmt_time(f: dict[str, Any]) -> str:
-    def t(x: float) -> str:
-        return f"{x * 1000:,.0f} ms" if x < 1 else f"{x:,.1f} s"
-
+    """A time figure and its band: ``1.3 s (1.2 s-1.8 s)``."""
     if f["low"] == f["high"]:
-        return t(f["value"])
-    return f"{t(f['value'])} ({t(f['low'])}-{t(f['high'])})"
+        return fmt_seconds(f["value"])
+    return f"{fmt_seconds(f['value'])} ({fmt_seconds(f['low'])}-{fmt_seconds(f['high'])})"
 
 
 def _render_speed(d: dict[str, Any]) -> None:

@@ -18,6 +18,8 @@ __all__ = [
     "MB",
     "MIB",
     "fmt_bytes",
+    "fmt_rate",
+    "fmt_seconds",
     "fmt_tokens",
     "parse_bytes",
     "parse_tokens",
@@ -63,6 +65,24 @@ def fmt_bytes(n_bytes: float, unit: str = "GB") -> str:
     if unit == "GiB":
         return f"{to_gib(n_bytes):,.2f} GiB"
     raise InvalidSpecError(f"unknown unit {unit!r} (allowed: GB, GiB)")
+
+
+def fmt_rate(tok_s: float) -> str:
+    """Tokens per second, whole from 100 up, else to a tenth.
+
+    >>> fmt_rate(1234.5), fmt_rate(19.34)
+    ('1,234 tok/s', '19.3 tok/s')
+    """
+    return f"{tok_s:,.0f} tok/s" if tok_s >= 100 else f"{tok_s:,.1f} tok/s"
+
+
+def fmt_seconds(s: float) -> str:
+    """A duration: milliseconds under a second, else seconds to a tenth.
+
+    >>> fmt_seconds(0.0684), fmt_seconds(14.53)
+    ('68 ms', '14.5 s')
+    """
+    return f"{s * 1000:,.0f} ms" if s < 1 else f"{s:,.1f} s"
 
 
 def fmt_tokens(n: int) -> str:

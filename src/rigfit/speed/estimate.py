@@ -21,6 +21,7 @@ from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.speed.calibration import Band, Calibration, Constants, calibration, hardware_class
 from rigfit.speed.model import SpeedModel
 from rigfit.speed.ram import RamBandwidth
+from rigfit.units import GB
 
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
@@ -239,8 +240,8 @@ def decode_rate(req: Request, profile: EngineProfile) -> float | None:
         profile = profile.resolve(req)
         w = default_workload(req.ctx_tokens)
         m = SpeedModel(req, profile)
-        c = calibration().lookup(profile.name, hardware_class(req.system.gpu))
         cal = calibration()
+        c = cal.lookup(profile.name, hardware_class(req.system.gpu))
         step = m.decode_step_s(
             1, w.prompt_tokens + 1, c, cal.host_bandwidth_efficiency, cal.allreduce_latency_s
         )
@@ -282,7 +283,7 @@ def _bound(terms: list[tuple[str, float]]) -> str:
 def _describe(m: SpeedModel) -> list[str]:
     out = []
     for p in m.parts:
-        gb = (p.dense_bytes + p.expert_bytes) / 1e9
+        gb = (p.dense_bytes + p.expert_bytes) / GB
         where = p.label
         what = f"{gb:.2f} GB of weights" + (" per rank" if p.ranks > 1 else "")
         if p.expert_bytes and p.dense_bytes == 0:

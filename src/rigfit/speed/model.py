@@ -36,7 +36,7 @@ from rigfit.hardware import peer_fabric
 from rigfit.quant import Family, WeightFormat
 from rigfit.speed.calibration import Constants
 from rigfit.speed.ram import DEFAULT_RAM, RamBandwidth
-from rigfit.units import GB
+from rigfit.units import GB, GIB
 
 __all__ = [
     "ComputePath",
@@ -480,7 +480,7 @@ class SpeedModel:
         if self.engine in ("llama.cpp", "ollama"):
             return s.n_ubatch or LLAMACPP_UBATCH
         if self.engine == "vllm":
-            big = self.req.system.gpu.memory_bytes >= 70 * 2**30
+            big = self.req.system.gpu.memory_bytes >= 70 * GIB
             return s.max_num_batched_tokens or (8192 if big else 2048)
         if self.engine == "sglang":
             mem_gb = self.req.system.gpu.memory_bytes / GB

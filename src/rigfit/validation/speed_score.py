@@ -291,6 +291,8 @@ class SpeedScore:
     reason: str | None = None  # why not scored
 
 
+# Any constants serve to ask whether a row can be replayed at all (predict_row refuses by
+# the row's setup, never by the constants' values); these are the fit's starting point.
 _PROBE = Constants("probe", 0.7, 0.5, 1e-5, {}, 0)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from rigfit.estimate.terms import Summary
 from rigfit.report import CurveReport, FitReport, SpeedReport
-from rigfit.units import fmt_tokens, to_gb
+from rigfit.units import GB, fmt_tokens, to_gb
 
 __all__ = ["Bar", "LineChart", "Segment", "line_chart", "stacked_bar", "throughput_chart"]
 
@@ -79,6 +79,18 @@ class LineChart:
     summary: str  # the chart in words, for screen readers
 
 
+def _nice_steps(top: float) -> list[float]:
+    """Tick values 0, s, 2s ... up to ``top``, with s a 1, 2 or 5 times a power of ten giving
+    between 4 and about 10 ticks."""
+    step = 10 ** math.floor(math.log10(top / 4 or 1))
+    step *= 5 if top / step > 20 else 2 if top / step > 8 else 1
+    ticks, v = [], 0.0
+    while v <= top:
+        ticks.append(v)
+        v += step
+    return ticks
+
+
 def line_chart(curve: CurveReport, ctx_tokens: int) -> LineChart:
     w, h, left, right, top, bottom = 640, 260, 56, 12, 12, 36
     pts = curve.points
@@ -95,13 +107,7 @@ def line_chart(curve: CurveReport, ctx_tokens: int) -> LineChart:
 
     line = " ".join(f"{px(p.ctx_tokens)},{py(p.per_gpu_bytes)}" for p in pts)
     x_ticks = [(px(p.ctx_tokens), fmt_tokens(p.ctx_tokens)) for p in pts[:: max(1, len(pts) // 8)]]
-    step = 10 ** math.floor(math.log10(to_gb(ymax) / 4 or 1))
-    step *= 5 if to_gb(ymax) / step > 20 else 2 if to_gb(ymax) / step > 8 else 1
-    y_ticks = []
-    v = 0.0
-    while v * 1e9 <= ymax:
-        y_ticks.append((py(v * 1e9), f"{v:g}"))
-        v += step
+    y_ticks = [(py(v * GB), f"{v:g}") for v in _nice_steps(to_gb(ymax))]
     in_range = [p for p in pts if p.ctx_tokens == ctx_tokens]
     marker = (px(ctx_tokens), py(in_range[0].per_gpu_bytes)) if in_range else None
     fitting = [p.ctx_tokens for p in pts if p.fits]
@@ -144,13 +150,7 @@ def throughput_chart(speed: SpeedReport) -> LineChart | None:
 
     line = " ".join(f"{px(p.users)},{py(p.output_tok_s)}" for p in pts)
     x_ticks = [(px(p.users), f"{p.users:,}") for p in pts[:: max(1, len(pts) // 8)]]
-    step = 10 ** math.floor(math.log10(ymax / 4 or 1))
-    step *= 5 if ymax / step > 20 else 2 if ymax / step > 8 else 1
-    y_ticks = []
-    v = 0.0
-    while v <= ymax:
-        y_ticks.append((py(v), f"{v:,.0f}"))
-        v += step
+    y_ticks = [(py(v), f"{v:,.0f}") for v in _nice_steps(ymax)]
     at = [p for p in pts if p.users == speed.users]
     marker = (px(speed.users), py(at[0].output_tok_s)) if at else None
     summary = (

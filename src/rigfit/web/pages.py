@@ -25,7 +25,7 @@ from rigfit.estimate.sweep import TABLE_CTX_TOKENS, context_stops, dominant_term
 from rigfit.hardware import MAX_GPUS
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.report import FormatTableReport
-from rigfit.units import fmt_bytes, fmt_tokens, parse_tokens, to_gb
+from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds, fmt_tokens, parse_tokens, to_gb
 from rigfit.web import charts, service
 from rigfit.web.errors import ErrorEnvelope, from_rigfit
 from rigfit.web.inputs import (
@@ -62,8 +62,8 @@ def _bytes(n: int | None, unit: str = "GB") -> str:
 templates.env.filters["bytes"] = _bytes
 templates.env.filters["tokens"] = fmt_tokens
 templates.env.filters["gb"] = lambda n: f"{to_gb(n):,.1f}"
-templates.env.filters["rate"] = lambda v: f"{v:,.0f} tok/s" if v >= 100 else f"{v:,.1f} tok/s"
-templates.env.filters["seconds"] = lambda v: f"{v * 1000:,.0f} ms" if v < 1 else f"{v:,.1f} s"
+templates.env.filters["rate"] = fmt_rate
+templates.env.filters["seconds"] = fmt_seconds
 templates.env.globals["vendor_htmx"] = "/static/vendor/htmx/htmx.min.js?v=2.0.11"
 
 
@@ -353,6 +353,7 @@ def model_page(request: Request, model_id: str) -> Response:
         "calc": _link("/", {"model": m.id, **_system_that_holds(fmts, native)}),
         "reference": get_gpu(service.REFERENCE_GPU),
         "speeds": service.common_speeds(m.id),
+        "speed_ctx": service.common_speed_ctx(m.id),
         "gpu_names": {g: get_gpu(g).name for g in service.COMMON_GPUS},
     }
     return _render(request, "model.html", view)

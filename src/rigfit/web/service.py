@@ -15,7 +15,7 @@ from rigfit.api import models_on_gpu, native_format
 from rigfit.catalog.lookup import Model, find_gpus, find_models, get_gpu, get_model, list_gpus
 from rigfit.engines import get_engine
 from rigfit.errors import InvalidSpecError
-from rigfit.estimate.memory import Estimate
+from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, Estimate
 from rigfit.estimate.memory import estimate as estimate_request
 from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
 from rigfit.estimate.sweep import context_curve, format_table, table_contexts
@@ -174,15 +174,23 @@ def _formats(model_id: str, kv: KVCacheType) -> FormatTableReport:
 COMMON_GPUS = ("rtx-3090", "rtx-4090", "rtx-5090", "m4-max-128gb", "h100-sxm", "mi300x")
 
 
+# The context the common-accelerator table holds (rigfit's default context; the model's
+# maximum when that is shorter)
+COMMON_SPEED_CTX = DEFAULT_CTX_TOKENS
+
+
+def common_speed_ctx(model_id: str) -> int:
+    return min(COMMON_SPEED_CTX, get_model(model_id).arch.context_length)
+
+
 @lru_cache(maxsize=256)
 def common_speeds(model_id: str) -> list[SpeedOn]:
     """One user's decode speed of the model's checkpoint and of Q4_K_M on the fewest of each
-    common accelerator that hold it at 8,192 tokens (or the model's maximum)."""
+    common accelerator that hold it at :func:`common_speed_ctx` tokens."""
     m = get_model(model_id)
     native = native_format(m.record).label
     quants = tuple(dict.fromkeys((native, "Q4_K_M")))
-    ctx = min(8192, m.arch.context_length)
-    return speeds_on(m.id, COMMON_GPUS, quants, ctx)
+    return speeds_on(m.id, COMMON_GPUS, quants, common_speed_ctx(m.id))
 
 
 def formats(model_id: str, kv_type: str = "f16") -> FormatTableReport:
