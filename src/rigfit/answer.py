@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 
 from rigfit.api import AnyModel, checkpoint_ref, make_request, resolve_model
 from rigfit.catalog.lookup import list_gpus
+from rigfit.catalog.schema import GPURecord
 from rigfit.engines import AUTO_ENGINE, check_settings, command_line, get_engine
-from rigfit.errors import InvalidSpecError
+from rigfit.errors import InvalidSpecError, MissingFigureError
 from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, EngineProfile, Request
 from rigfit.estimate.plan import FitResult, fit, gpu_table, max_seqs
 from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings
@@ -28,14 +29,18 @@ from rigfit.speed import (
     estimate_speed,
     parse_ram_bandwidth,
 )
+from rigfit.units import GIB
 
 __all__ = [
+    "AUTO_GPU",
     "Plan",
     "Query",
     "SpeedOn",
     "answer",
     "answer_table",
+    "is_auto",
     "plan",
+    "resolve_auto",
     "speeds_on",
     "workload",
 ]
@@ -46,19 +51,21 @@ class Query:
     """One "will it fit?" question, in the words and strings users give.
 
     ``gpu`` None asks for the table of every catalog accelerator (:func:`answer_table`);
+    ``auto`` detects this machine (:mod:`rigfit.detect`); ``custom:memory=...`` describes a
+    card in one string. ``gpus`` None: one, or every detected device under ``auto``.
     ``ctx`` None takes the engine's default context; ``engine`` ``auto`` takes the engine
     the format and device imply.
     """
 
     model: str | AnyModel
-    gpu: str | None = None
-    gpus: int = 1
+    gpu: str | GPURecord | None = None
+    gpus: int | None = None
     quant: str | WeightFormat | None = None
     ctx: str | int | None = None
     kv_type: str = "f16"
     seqs: int = 1
     force_ctx: bool = False
-    add_gpu: tuple[str, ...] = ()
+    add_gpu: tuple[str | GPURecord, ...] = ()
     engine: str = AUTO_ENGINE
     settings: EngineSettings = DEFAULT_SETTINGS
     ram: str | int | None = None
@@ -82,10 +89,60 @@ class Plan:
     profile: EngineProfile
     engine_reason: str | None  # None: the user named the engine
     ctx_reason: str | None  # None: the user gave the context
+    detected: str | None = None  # --gpu auto: what was found, in words
+
+
+AUTO_GPU = "auto"
+
+
+def is_auto(gpu: str | GPURecord | None) -> bool:
+    return isinstance(gpu, str) and gpu.strip().lower() == AUTO_GPU
+
+
+def resolve_auto(q: Query) -> tuple[Query, str]:
+    """``--gpu auto``: the query on this machine's devices, host RAM and RAM bandwidth (each
+    only where the user gave none), and a line saying what was found."""
+    from rigfit.detect import detect
+
+    if q.add_gpu:
+        raise InvalidSpecError(
+            "--add-gpu does not go with --gpu auto: every detected device is used already"
+            " (name the devices with --gpu and --add-gpu instead)"
+        )
+    machine = detect()
+    system = machine.system()
+    count = system.count
+    if q.gpus is not None:
+        if q.gpus > system.count:
+            raise InvalidSpecError(
+                f"--gpus {q.gpus} with --gpu auto: this machine has {system.count} ×"
+                f" {system.gpu.name} ({machine.summary})"
+            )
+        count = q.gpus
+    mix = system.mix if q.gpus is None else ()
+    ram_total = machine.host.total_bytes
+    said = f"--gpu auto: {machine.summary}"
+    if ram_total:
+        said += f"; host RAM {ram_total / GIB:.1f} GiB"
+    if machine.host.bandwidth and q.ram_bandwidth is None:
+        said += f" ({machine.host.bandwidth})"
+    resolved = replace(
+        q,
+        gpu=system.gpu,
+        gpus=count,
+        add_gpu=mix,
+        ram=q.ram if q.ram is not None else ram_total,
+        wired_limit_mb=q.wired_limit_mb or system.wired_limit_mb,
+        ram_bandwidth=q.ram_bandwidth or machine.host.bandwidth,
+    )
+    return resolved, said
 
 
 def plan(q: Query) -> Plan:
     """Resolve names and strings, choose the engine and the context; no estimate is made."""
+    detected = None
+    if is_auto(q.gpu):
+        q, detected = resolve_auto(q)
     profile = get_engine(q.engine)
     check_settings(profile, q.settings)
     if q.gpu is None and q.add_gpu:
@@ -94,7 +151,7 @@ def plan(q: Query) -> Plan:
     m, req = make_request(
         model,
         q.gpu or list_gpus()[0].id,
-        gpus=q.gpus if q.gpu else 1,
+        gpus=(q.gpus or 1) if q.gpu else 1,
         quant=q.quant,
         ctx=model.arch.context_length if q.ctx is None else q.ctx,
         kv_type=q.kv_type,
@@ -121,7 +178,7 @@ def plan(q: Query) -> Plan:
     elif q.ctx is None:
         ctx, ctx_reason = profile.resolve(req).default_ctx(req)
         req = replace(req, ctx_tokens=ctx)
-    return Plan(m, req, profile, engine_reason, ctx_reason)
+    return Plan(m, req, profile, engine_reason, ctx_reason, detected)
 
 
 def answer(q: Query) -> FitReport:
@@ -136,6 +193,8 @@ def answer(q: Query) -> FitReport:
     command = command_line(profile, req, ref)
     version = q.settings.version or getattr(profile, "reference_version", None)
     notes = (ref_note,) if command is not None and ref_note else ()
+    if p.detected:
+        notes = (p.detected, *notes)
     speed, speed_note = _speed(q, p, result) if q.speed else (None, None)
     return fit_report(
         p.model,
@@ -200,7 +259,10 @@ def _speed(q: Query, p: Plan, result: FitResult) -> tuple[SpeedEstimate | None, 
             f"{req.seqs} × {req.ctx_tokens:,} tokens do not fit, but {w.users} request(s) of"
             f" {length:,} tokens do: the speeds are for those",
         )
-    est = estimate_speed(req, p.profile, w, max_users=most, ram=ram)
+    try:
+        est = estimate_speed(req, p.profile, w, max_users=most, ram=ram)
+    except MissingFigureError as exc:
+        return None, str(exc)
     return replace(est, notes=notes + est.notes), None
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from rigfit.catalog.lookup import Model, get_gpu, get_model, list_models
-from rigfit.catalog.schema import ModelRecord
+from rigfit.catalog.schema import GPURecord, ModelRecord
 from rigfit.engines.checks import makes_at_load
 from rigfit.errors import InvalidSpecError, UnknownModelError
 from rigfit.estimate.memory import Estimate, Request, estimate
@@ -159,7 +159,7 @@ def native_format(record: ModelRecord) -> WeightFormat:
 
 def make_request(
     model: str | AnyModel,
-    gpu: str,
+    gpu: str | GPURecord,
     *,
     gpus: int = 1,
     quant: str | WeightFormat | None = None,
@@ -168,7 +168,7 @@ def make_request(
     seqs: int = 1,
     force_ctx: bool = False,
     engine: EngineSettings | None = None,
-    mix: Sequence[str] = (),
+    mix: Sequence[str | GPURecord] = (),
     files: bool = False,
     ram: str | int | None = None,
     wired_limit_mb: int | None = None,
@@ -181,7 +181,7 @@ def make_request(
     macOS's GPU memory limit on Apple silicon (``iogpu.wired_limit_mb``).
     """
     m = resolve_model(model, files=files) if isinstance(model, str) else model
-    g = get_gpu(gpu)
+    g = gpu if isinstance(gpu, GPURecord) else get_gpu(gpu)
     file_weights: WeightBreakdown | None = None
     if isinstance(quant, WeightFormat):
         fmt = quant
@@ -217,7 +217,7 @@ def make_request(
         system=System(
             g,
             gpus,
-            tuple(get_gpu(x) for x in mix),
+            tuple(x if isinstance(x, GPURecord) else get_gpu(x) for x in mix),
             None if ram is None else parse_bytes(ram),
             wired_limit_mb,
         ),

@@ -90,13 +90,15 @@ def _engine_options(f: Any) -> Any:
 
 @main.command()
 @click.argument("model")
-@click.option("--gpu", help="Accelerator id or alias (e.g. rtx-4090, h200). Omit to compare all.")
+@click.option(
+    "--gpu",
+    help="Accelerator id or alias (rtx-4090, h200); auto: this machine's; custom:memory=24GiB,"
+    "bandwidth=1008GB/s,bf16=165TFLOPS for any other. Omit to compare all.",
+)
 @click.option(
     "--gpus",
     type=click.IntRange(1, MAX_GPUS),
-    default=1,
-    show_default=True,
-    help="Number of identical accelerators.",
+    help="Number of identical accelerators (default 1; with --gpu auto, all detected).",
 )
 @click.option(
     "--quant",
@@ -153,7 +155,7 @@ def _engine_options(f: Any) -> Any:
 def fit(
     model: str,
     gpu: str | None,
-    gpus: int,
+    gpus: int | None,
     quant: str | None,
     ctx: str | None,
     kv_type: str,
@@ -711,6 +713,82 @@ def gpus_cmd(
         )
     )
     click.echo(f"{len(picked)} accelerator(s); throughput is dense (no sparsity)")
+
+
+@main.command()
+@_JSON
+def doctor(as_json: bool) -> None:
+    """What --gpu auto finds on this machine, how, and how rigfit prices it."""
+    from rigfit.detect import DetectionError, detect
+    from rigfit.hardware import capacity_basis, capacity_bytes
+
+    machine = detect()
+    try:
+        system = machine.system()
+    except DetectionError:
+        system = None
+    flags: list[str] = []
+    if system is not None:
+        flags += ["--gpu", system.gpu.id]
+        if system.count > 1:
+            flags += ["--gpus", str(system.count)]
+        flags += [x for g in system.mix for x in ("--add-gpu", g.id)]
+        if system.wired_limit_mb:
+            flags += ["--wired-limit-mb", str(system.wired_limit_mb)]
+    if machine.host.total_bytes:
+        flags += ["--ram", f"{machine.host.total_bytes / 2**30:.0f}GiB"]
+    if machine.host.bandwidth:
+        flags += ["--ram-bandwidth", machine.host.bandwidth]
+    devices = [
+        {
+            "name": f.seen.name,
+            "via": f.seen.via,
+            "pci_id": f.seen.pci_id,
+            "driver_total_bytes": f.seen.memory_bytes,
+            "catalog_id": f.catalog_id,
+            "capacity_bytes": capacity_bytes(f.record),
+            "capacity_basis": capacity_basis(f.record),
+        }
+        for f in machine.devices
+    ]
+    if as_json:
+        _emit_json(
+            {
+                "looked": list(machine.said),
+                "devices": devices,
+                "host_ram_bytes": machine.host.total_bytes,
+                "ram_bandwidth": machine.host.bandwidth,
+                "flags": flags if system is not None else None,
+            }
+        )
+        return
+    click.echo("looked for:")
+    for line in machine.said:
+        click.echo(f"  {line}")
+    if not devices:
+        click.echo("\nno accelerator found: name one with --gpu, or --gpu custom:memory=...")
+        return
+    click.echo()
+    rows = [
+        [
+            i,
+            f.seen.name,
+            f.seen.via,
+            f.seen.pci_id or "-",
+            f"{f.seen.memory_bytes // 2**20:,} MiB" if f.seen.memory_bytes else "-",
+            f.catalog_id or "not in the catalog",
+            fmt_bytes(capacity_bytes(f.record)),
+        ]
+        for i, f in enumerate(machine.devices)
+    ]
+    heads = ["#", "device", "via", "pci id", "driver total", "catalog", "capacity"]
+    click.echo(_table(heads, rows, {0, 4, 6}))
+    click.echo(f"\n--gpu auto means: {' '.join(flags)}")
+    if any(f.catalog_id is None for f in machine.devices):
+        click.echo(
+            "a device not in the catalog is priced on its driver total; its speed is not"
+            " estimated (describe it in accelerators.toml, or use --gpu custom:...)"
+        )
 
 
 @main.command()

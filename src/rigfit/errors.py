@@ -113,5 +113,10 @@ class UnsupportedArchitectureError(RigfitError):
     """An architecture rigfit cannot account for exactly (fails closed, never guesses)."""
 
 
+class MissingFigureError(RigfitError):
+    """A figure an answer needs is not known for this hardware (a custom accelerator given
+    without its bandwidth): that answer is not estimated, never guessed."""
+
+
 class CatalogError(RigfitError):
     """A catalog data file that does not validate; the message names the entry."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rigfit.catalog.schema import GPURecord, Vendor
+from rigfit.catalog.schema import GPURecord, Origin, Vendor
 from rigfit.errors import InvalidSpecError
-from rigfit.units import MIB
+from rigfit.units import GIB, MIB
 
 __all__ = [
     "APPLE_DEFAULT_WORKING_SET_FRACTION",
@@ -57,6 +57,8 @@ def driver_capacity_bytes(gpu: GPURecord) -> int:
 
 def capacity_basis(gpu: GPURecord) -> str:
     """Where :func:`capacity_bytes` comes from, in words."""
+    if gpu.origin is Origin.CUSTOM:
+        return f"given: memory={gpu.memory_bytes / GIB:g} GiB, taken as the driver's total"
     if gpu.runtime_total_bytes is not None:
         return f"runtime reading ({gpu.runtime_total_reading})"
     if gpu.driver_reported_bytes is not None:

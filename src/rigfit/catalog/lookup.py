@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import TypeVar
 
 from rigfit.arch import Architecture, from_config
+from rigfit.catalog.custom import is_custom, load_user_gpus, parse_custom
 from rigfit.catalog.loader import load_gpus, load_models, load_record, record_file
-from rigfit.catalog.schema import GPURecord, ModelRecord
+from rigfit.catalog.schema import GPURecord, ModelRecord, Vendor
 from rigfit.errors import CatalogError, UnknownGPUError, UnknownModelError, closest
 
 __all__ = [
     "Model",
+    "closest_gpus",
     "find_gpus",
     "find_models",
     "get_gpu",
@@ -117,15 +121,62 @@ def get_model(name: str) -> Model:
     return model
 
 
+# What a name's first letters say about its maker: "m2" is an Apple chip, "rx 7600" a Radeon,
+# "b580" an Arc card; a suggestion from the same maker comes before a look-alike from another.
+_VENDOR_HINTS: tuple[tuple[re.Pattern[str], Vendor], ...] = (
+    (re.compile(r"^(apple|mac|m[1-9](\b|[-\s]|pro|max|ultra|$))"), Vendor.APPLE),
+    (re.compile(r"^(arc|intel|gaudi|b5[0-9]0|b60|a[357][0-9]0\b)"), Vendor.INTEL),
+    (re.compile(r"^(amd|radeon|rx|mi[0-9]|w[0-9]{4}|instinct|strix|ryzen)"), Vendor.AMD),
+    (re.compile(r"^(nvidia|geforce|rtx|gtx|quadro|tesla|dgx|gb[0-9]|[abhlt][0-9])"), Vendor.NVIDIA),
+)
+
+
+def _vendor_hint(name: str) -> Vendor | None:
+    low = _norm(name)
+    return next((v for pattern, v in _VENDOR_HINTS if pattern.match(low)), None)
+
+
+def closest_gpus(name: str, gpus: Iterable[GPURecord], n: int = 3) -> list[str]:
+    """Up to ``n`` accelerator ids for "did you mean": names that begin with what was typed
+    and close spellings, those of the maker the name suggests first.
+
+    >>> closest_gpus("m2", list_gpus())[:2]
+    ['m2-max-96gb', 'm2-ultra-192gb']
+    """
+    low = _norm(name).replace(" ", "-")
+    hint = _vendor_hint(low)
+    scored: dict[str, tuple[bool, float]] = {}
+    for g in gpus:
+        best = 0.0
+        for key in _keys_gpu(g):
+            k = _norm(key).replace(" ", "-")
+            ratio = difflib.SequenceMatcher(None, low, k).ratio()
+            if k.startswith(low):
+                ratio = max(ratio, 0.9)
+            best = max(best, ratio)
+        if best >= 0.5:
+            scored[g.id] = (hint is not None and g.vendor is hint, best)
+    ranked = sorted(scored, key=lambda gid: (not scored[gid][0], -scored[gid][1], gid))
+    return ranked[:n]
+
+
 def get_gpu(name: str) -> GPURecord:
-    """A catalog accelerator by id, name or alias (any case); a known name reads one file."""
+    """An accelerator by id, name or alias (any case): a ``custom:`` spec, then the user's
+    accelerators file, then the catalog (a known catalog name reads one file)."""
+    if is_custom(name):
+        return parse_custom(name)
+    user = load_user_gpus()
+    if user:
+        hit = _build_index(user, _keys_gpu, lambda g: g.id).get(_norm(name))
+        if hit is not None:
+            return hit
     path = record_file("gpus", _norm(name)) or record_file("gpus", _norm(name).replace(" ", "-"))
     if path is not None:
         return load_record(path, GPURecord)
     index = _gpu_index()
     gpu = index.get(_norm(name)) or index.get(_norm(name).replace(" ", "-"))
     if gpu is None:
-        raise UnknownGPUError(name, closest(name, {k: g.id for k, g in index.items()}))
+        raise UnknownGPUError(name, closest_gpus(name, list_gpus()))
     return gpu
 
 
@@ -137,7 +188,13 @@ def list_models() -> tuple[Model, ...]:
 
 
 def list_gpus() -> tuple[GPURecord, ...]:
-    return load_gpus()
+    """The user's accelerators (first), then the catalog's; a user entry with a catalog id
+    replaces the catalog entry."""
+    user = load_user_gpus()
+    if not user:
+        return load_gpus()
+    ids = {g.id for g in user}
+    return user + tuple(g for g in load_gpus() if g.id not in ids)
 
 
 def find_models(

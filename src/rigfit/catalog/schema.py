@@ -11,6 +11,7 @@ an architecture. That way a catalog entry and a user's ``config.json`` go throug
 from __future__ import annotations
 
 import datetime as dt
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +26,10 @@ __all__ = [
     "ModelRecord",
     "ModelSources",
     "OfficialParams",
+    "Origin",
+    "PriceTable",
+    "PurchasePrice",
+    "RentalPrice",
     "Segment",
     "Vendor",
     "VisionConfig",
@@ -243,6 +248,18 @@ class Segment(StrEnum):
     APPLE_SILICON = "apple-silicon"
 
 
+class Origin(StrEnum):
+    """Where an accelerator's figures come from."""
+
+    CATALOG = "catalog"  # rigfit's bundled catalog: every figure has a source
+    USER = "user"  # the user's accelerators file (~/.config/rigfit/accelerators.toml)
+    CUSTOM = "custom"  # typed on the command line: --gpu custom:memory=24GiB,...
+    DETECTED = "detected"  # a catalog entry with the memory this machine's driver reports
+
+
+_PCI_ID = r"^[0-9a-f]{4}:[0-9a-f]{4}$"
+
+
 class GPURecord(_Strict):
     """One accelerator (one GPU, or one Apple SoC at one unified-memory size)."""
 
@@ -266,7 +283,9 @@ class GPURecord(_Strict):
     driver_reported_reading: str | None = Field(
         default=None, description="the reading as printed, e.g. 'nvidia-smi: 81559MiB'"
     )
-    driver_reported_source: HttpUrl | None = None
+    driver_reported_source: HttpUrl | None = Field(
+        default=None, description="where the reading was printed; None only off the catalog"
+    )
     runtime_total_bytes: int | None = Field(
         default=None,
         gt=0,
@@ -281,7 +300,12 @@ class GPURecord(_Strict):
     devices_per_board: int = Field(
         default=1, ge=1, le=8, description="GPUs the software sees per board (MI250X: 2 GCDs)"
     )
-    bandwidth_gb_s: float = Field(gt=0, description="peak memory bandwidth, decimal GB/s")
+    bandwidth_gb_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="peak memory bandwidth, decimal GB/s; required for catalog entries (None:"
+        " a custom accelerator given without one, whose speed is not estimated)",
+    )
     bf16_dense_tflops: float | None = Field(default=None, gt=0)
     fp16_dense_tflops: float | None = Field(default=None, gt=0)
     fp8_dense_tflops: float | None = Field(default=None, gt=0)
@@ -290,21 +314,39 @@ class GPURecord(_Strict):
     interconnect: str
     interconnect_gb_s: float | None = Field(default=None, gt=0)
     tdp_w: float | None = Field(default=None, gt=0, description="None where none is published")
-    source: HttpUrl
+    source: HttpUrl | None = Field(
+        default=None, description="the datasheet; required for catalog entries"
+    )
     throughput_source: HttpUrl | None = None
     notes: str = ""
+    pci_ids: tuple[str, ...] = Field(
+        default=(),
+        description="PCI vendor:device ids (lowercase hex, from pci.ids) the driver reports for"
+        " this part, e.g. 10de:2684",
+    )
+    origin: Origin = Origin.CATALOG
 
     @model_validator(mode="after")
     def _checks(self) -> GPURecord:
+        sourced = self.origin is Origin.CATALOG
+        if sourced and self.source is None:
+            raise ValueError("source: every catalog accelerator names its datasheet")
+        if sourced and self.bandwidth_gb_s is None:
+            raise ValueError("bandwidth_gb_s: every catalog accelerator has its datasheet's")
+        for pci in self.pci_ids:
+            if not re.match(_PCI_ID, pci):
+                raise ValueError(f"pci_ids: {pci!r} is not vendor:device in lowercase hex")
         if self.driver_reported_bytes is not None:
-            if self.driver_reported_source is None or not self.driver_reported_reading:
+            if (sourced and self.driver_reported_source is None) or not (
+                self.driver_reported_reading
+            ):
                 raise ValueError(
                     "driver_reported_bytes needs driver_reported_reading and driver_reported_source"
                 )
             if self.driver_reported_bytes > self.memory_bytes:
                 raise ValueError("driver_reported_bytes exceeds memory_bytes")
         if self.runtime_total_bytes is not None:
-            if self.runtime_total_source is None or not self.runtime_total_reading:
+            if (sourced and self.runtime_total_source is None) or not self.runtime_total_reading:
                 raise ValueError(
                     "runtime_total_bytes needs runtime_total_reading and runtime_total_source"
                 )
@@ -313,3 +355,32 @@ class GPURecord(_Strict):
         if self.unified_memory != (self.segment is Segment.APPLE_SILICON):
             raise ValueError("unified_memory must be true exactly for apple-silicon entries")
         return self
+
+
+class PurchasePrice(_Strict):
+    """What one accelerator costs to buy, as a dated, sourced figure."""
+
+    gpu: str
+    usd: float = Field(gt=0)
+    kind: str = Field(description="launch MSRP, list price, street price")
+    date: dt.date = Field(description="the day the price applies (launch, or the page's date)")
+    source: HttpUrl | None = Field(default=None, description="required in the bundled table")
+    quote: str = ""
+
+
+class RentalPrice(_Strict):
+    """What one accelerator costs an hour on demand at one provider, dated and sourced."""
+
+    gpu: str
+    usd_per_hour: float = Field(gt=0, description="per GPU, on demand")
+    provider: str
+    date: dt.date
+    source: HttpUrl | None = Field(default=None, description="required in the bundled table")
+    quote: str = ""
+
+
+class PriceTable(_Strict):
+    """``prices.toml``: ``[[purchase]]`` and ``[[rental]]`` rows."""
+
+    purchase: tuple[PurchasePrice, ...] = ()
+    rental: tuple[RentalPrice, ...] = ()

@@ -29,6 +29,7 @@ from functools import cached_property
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
 from rigfit.catalog.schema import GPURecord, Segment, Vendor
+from rigfit.errors import MissingFigureError
 from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.estimate.split import Split, SplitKind
 from rigfit.estimate.weights import Kind, PlacedTensor
@@ -230,6 +231,12 @@ class SpeedModel:
         self.split = profile.split(req)
         self.ram = ram or DEFAULT_RAM
         self._paths: dict[str, ComputePath] = {}
+        for gpu in req.system.devices:
+            if gpu.bandwidth_gb_s is None:
+                raise MissingFigureError(
+                    f"speed not estimated: {gpu.name} has no memory bandwidth (give"
+                    " bandwidth=...GB/s in its spec)"
+                )
 
     # ---- the model's per-token figures ----------------------------------------------------
 
@@ -383,12 +390,9 @@ class SpeedModel:
                 how = f"{bytes_read / GB:.3f} GB at {host_eff:.2f} × {ram:g} GB/s"
             return bytes_read / bw, 0.0, how
         eff = c.bandwidth(self.quantized)
-        mem = bytes_read / (p.gpu.bandwidth_gb_s * GB * eff)
-        how = (
-            f"{bytes_read / GB:.3f} GB at {eff:.2f} × {p.gpu.bandwidth_gb_s:g} GB/s"
-            if explain
-            else ""
-        )
+        peak = p.gpu.bandwidth_gb_s or 0.0  # every device has one: checked in __init__
+        mem = bytes_read / (peak * GB * eff)
+        how = f"{bytes_read / GB:.3f} GB at {eff:.2f} × {peak:g} GB/s" if explain else ""
         path = self.path(p.gpu)
         if path.flops_per_s is None:
             return mem, 0.0, how

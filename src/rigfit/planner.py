@@ -1,0 +1,564 @@
+"""The plan: the least hardware that serves a model at a context, a concurrency and a speed.
+
+:func:`plan_hardware` searches accelerators × weight formats × device counts. For each
+accelerator and format it takes the engine the format implies (or the one named), the fewest
+devices that hold ``users`` sequences of ``ctx`` tokens (the memory answer), and, when a speed
+is asked for, adds devices while the speed model says each user decodes too slowly and more
+devices still help (tensor parallel does; llama.cpp's layer split does not). Each accelerator
+keeps its best option: the least of what is minimized, then the most precise weights. The
+options are ranked by what the user minimizes: devices, purchase price, hourly rent, or power.
+
+Everything an option says comes from the one answer path (:func:`rigfit.answer.answer`): its
+memory, its speed and the command that runs it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from rigfit.answer import Plan, Query, answer, is_auto, plan, resolve_auto
+from rigfit.api import AnyModel, resolve_model
+from rigfit.catalog.lookup import get_gpu, list_gpus
+from rigfit.catalog.schema import GPURecord, PurchasePrice, RentalPrice, Segment, Vendor
+from rigfit.engines import AUTO_ENGINE
+from rigfit.errors import InvalidSpecError, RigfitError
+from rigfit.estimate.memory import EngineProfile, Request
+from rigfit.estimate.plan import max_seqs, min_gpus
+from rigfit.estimate.weights import weight_breakdown
+from rigfit.hardware import MAX_GPUS
+from rigfit.prices import Prices, load_prices
+from rigfit.quant import WeightFormat
+from rigfit.report import FitReport
+from rigfit.speed import Workload, default_workload, estimate_speed
+from rigfit.units import parse_tokens
+
+__all__ = [
+    "DEFAULT_FORMATS",
+    "DEFAULT_MAX_GPUS",
+    "Budget",
+    "HardwarePlan",
+    "Minimize",
+    "PlanOption",
+    "PlanQuery",
+    "parse_budget",
+    "plan_hardware",
+]
+
+# One node: rigfit prices the links inside a node (NVLink, PCIe), not the network between
+# nodes, so a plan that needs more devices is out of its reach unless --max-gpus says so.
+DEFAULT_MAX_GPUS = 8
+
+# The formats a plan tries besides the checkpoint's own: the GPU servers' 8-bit and 4-bit
+# (FP8, AWQ) and llama.cpp's common GGUF types from near-lossless to the usual 4-bit.
+DEFAULT_FORMATS = (
+    WeightFormat.BF16,
+    WeightFormat.FP8,
+    WeightFormat.AWQ,
+    WeightFormat.Q8_0,
+    WeightFormat.Q6_K,
+    WeightFormat.Q5_K_M,
+    WeightFormat.Q4_K_M,
+)
+
+
+class Minimize(StrEnum):
+    """What the ranking puts first."""
+
+    GPUS = "gpus"  # fewest devices
+    PRICE = "price"  # purchase price of the devices
+    RENT = "rent"  # on-demand hourly rent of the devices
+    POWER = "power"  # board power of the devices (TDP): the energy drawn at full load
+
+
+@dataclass(frozen=True)
+class Budget:
+    usd: float
+    hourly: bool  # True: USD an hour (rent), False: USD to buy
+
+    def __str__(self) -> str:
+        return f"${self.usd:,.2f}/h" if self.hourly else f"${self.usd:,.0f}"
+
+
+_BUDGET = re.compile(r"^\$?\s*(\d+(?:\.\d+)?)\s*(k)?\s*(/h|/hr|/hour|per hour)?$")
+
+
+def parse_budget(text: str) -> Budget:
+    """``5000`` or ``$5k``: to buy; ``12/h``: to rent by the hour.
+
+    >>> parse_budget("$5k"), parse_budget("12.5/h")
+    (Budget(usd=5000.0, hourly=False), Budget(usd=12.5, hourly=True))
+    """
+    m = _BUDGET.match(text.strip().lower())
+    if m is None or float(m.group(1)) <= 0:
+        raise InvalidSpecError(
+            f"--budget {text!r} is not an amount (allowed: US dollars to buy, like 5000 or $5k,"
+            " or an hourly rent, like 12/h)"
+        )
+    return Budget(float(m.group(1)) * (1000 if m.group(2) else 1), m.group(3) is not None)
+
+
+@dataclass(frozen=True)
+class PlanQuery:
+    """ "What is the least hardware for this?", as users ask it.
+
+    ``gpus``: the accelerators to consider (None: the whole catalog; ``("auto",)``: this
+    machine, with at most its devices); ``quants``: the formats to try (None: the checkpoint's
+    own and :data:`DEFAULT_FORMATS`); ``min_tok_s``: each user's decode speed at ``users``
+    concurrent requests."""
+
+    model: str | AnyModel
+    ctx: str | int | None = None
+    users: int = 1
+    min_tok_s: float | None = None
+    engine: str = AUTO_ENGINE
+    max_gpus: int = DEFAULT_MAX_GPUS
+    budget: Budget | None = None
+    minimize: Minimize = Minimize.GPUS
+    gpus: tuple[str, ...] | None = None
+    quants: tuple[str, ...] | None = None
+    kv_type: str = "f16"
+    vendor: str | None = None
+    segment: str | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    files: bool = False
+    limit: int = 10
+
+
+@dataclass(frozen=True)
+class PlanOption:
+    """One way to serve the request."""
+
+    gpu: GPURecord
+    count: int
+    quant: str
+    engine: str
+    weights_bytes: int
+    per_user_tok_s: float | None  # each of ``users`` decoding together; None: not estimated
+    aggregate_tok_s: float | None
+    buy: PurchasePrice | None
+    rent: RentalPrice | None
+    report: FitReport | None = None  # the full answer, for the options shown
+
+    @property
+    def price_usd(self) -> float | None:
+        return None if self.buy is None else self.buy.usd * self.count
+
+    @property
+    def rent_usd_per_hour(self) -> float | None:
+        return None if self.rent is None else self.rent.usd_per_hour * self.count
+
+    @property
+    def power_w(self) -> float | None:
+        return None if self.gpu.tdp_w is None else self.gpu.tdp_w * self.count
+
+    def metric(self, what: Minimize) -> float | None:
+        if what is Minimize.GPUS:
+            return float(self.count)
+        if what is Minimize.PRICE:
+            return self.price_usd
+        if what is Minimize.RENT:
+            return self.rent_usd_per_hour
+        return self.power_w
+
+
+@dataclass(frozen=True)
+class HardwarePlan:
+    """The options that meet the request, best first, and what the search left out."""
+
+    model: str
+    ctx_tokens: int
+    users: int
+    workload: Workload
+    minimize: Minimize
+    options: tuple[PlanOption, ...]
+    considered: int  # accelerator × format pairs tried
+    rejected: tuple[tuple[str, int], ...]  # (reason, how many accelerator × format pairs)
+    binding: str | None  # when nothing meets the request: the constraint that bound
+    nearest: PlanOption | None  # ... and the option closest to meeting it
+    scope: str  # which accelerators were searched, in words
+    notes: tuple[str, ...]
+
+
+def _accelerators(q: PlanQuery) -> tuple[list[GPURecord], int | None, str, tuple[str, ...]]:
+    """(accelerators, most devices of each, scope in words, notes)."""
+    notes: tuple[str, ...] = ()
+    if q.gpus and any(is_auto(g) for g in q.gpus):
+        if len(q.gpus) > 1:
+            raise InvalidSpecError("--gpu auto plans on this machine; give it alone")
+        resolved, said = resolve_auto(Query(q.model, gpu="auto"))
+        gpu = resolved.gpu
+        assert isinstance(gpu, GPURecord)
+        if resolved.add_gpu:
+            raise InvalidSpecError(
+                "rigfit plan --gpu auto: this machine mixes kinds of accelerator; plan on one"
+                " kind with --gpu ID (rigfit fit --gpu auto prices the mixed system)"
+            )
+        return [gpu], resolved.gpus or 1, "this machine", (said,)
+    if q.gpus:
+        return [get_gpu(g) for g in q.gpus], None, ", ".join(q.gpus), notes
+    pool = list(list_gpus())
+    if q.vendor:
+        try:
+            vendor = Vendor(q.vendor.lower())
+        except ValueError:
+            raise InvalidSpecError(
+                f"--vendor {q.vendor!r}: allowed " + ", ".join(v.value for v in Vendor)
+            ) from None
+        pool = [g for g in pool if g.vendor is vendor]
+    if q.segment:
+        try:
+            segment = Segment(q.segment.lower())
+        except ValueError:
+            raise InvalidSpecError(
+                f"--segment {q.segment!r}: allowed " + ", ".join(s.value for s in Segment)
+            ) from None
+        pool = [g for g in pool if g.segment is segment]
+    scope = "every catalog accelerator" + (
+        f" ({', '.join(x for x in (q.vendor, q.segment) if x)})" if q.vendor or q.segment else ""
+    )
+    return pool, None, scope, notes
+
+
+def _formats(model: AnyModel, q: PlanQuery) -> list[str]:
+    if q.quants:
+        return list(dict.fromkeys(q.quants))
+    native = plan(Query(model, gpu=list_gpus()[0].id, ctx=512)).request.weight_format
+    return list(dict.fromkeys([native.label, *(f.label for f in DEFAULT_FORMATS)]))
+
+
+def _check(q: PlanQuery) -> None:
+    if q.users < 1:
+        raise InvalidSpecError(f"--users must be at least 1, got {q.users}")
+    if not 1 <= q.max_gpus <= MAX_GPUS:
+        raise InvalidSpecError(f"--max-gpus must be between 1 and {MAX_GPUS}, got {q.max_gpus}")
+    if q.min_tok_s is not None and not 0 < q.min_tok_s <= 100_000:
+        raise InvalidSpecError(
+            f"--min-tok-s must be above 0 and at most 100,000 tokens/s, got {q.min_tok_s:g}"
+        )
+    if q.limit < 1:
+        raise InvalidSpecError(f"--limit must be at least 1, got {q.limit}")
+    if q.budget is not None:
+        want = Minimize.RENT if q.budget.hourly else Minimize.PRICE
+        if q.minimize not in (want, Minimize.GPUS, Minimize.POWER):
+            raise InvalidSpecError(
+                f"--budget {q.budget} is {'an hourly rent' if q.budget.hourly else 'a price'}"
+                f" but --minimize {q.minimize} ranks by the other (give {want} or a budget"
+                f" in its unit)"
+            )
+
+
+def _quality(model: AnyModel, quant: str) -> float:
+    """Bytes of weights: more is closer to the checkpoint (the tie-break between formats)."""
+    req = plan(Query(model, gpu=list_gpus()[0].id, quant=quant, ctx=512)).request
+    return weight_breakdown(req.arch, req.weight_format).total_bytes
+
+
+def plan_hardware(q: PlanQuery) -> HardwarePlan:
+    """Search, filter and rank; see the module's docstring."""
+    _check(q)
+    model = resolve_model(q.model, files=q.files) if isinstance(q.model, str) else q.model
+    ctx = None if q.ctx is None else parse_tokens(q.ctx)
+    pool, most, scope, notes = _accelerators(q)
+    cap = min(q.max_gpus, most) if most is not None else q.max_gpus
+    prices = load_prices()
+    formats = _formats(model, q)
+    quality = {f: _quality(model, f) for f in formats if _valid(model, f)}
+    rejected: Counter[str] = Counter()
+    near: list[tuple[float, PlanOption, str]] = []
+    best: dict[str, PlanOption] = {}
+    considered = 0
+    workload: Workload | None = None
+    ctx_tokens = 0
+    for gpu in pool:
+        for quant in quality:
+            considered += 1
+            try:
+                p = plan(
+                    Query(
+                        model,
+                        gpu=gpu,
+                        quant=quant,
+                        ctx=ctx if ctx is not None else None,
+                        kv_type=q.kv_type,
+                        seqs=q.users,
+                        engine=q.engine,
+                    )
+                )
+            except RigfitError as exc:
+                rejected[_reason(exc)] += 1
+                continue
+            req = p.request
+            ctx_tokens = req.ctx_tokens
+            w = _workload(q, ctx_tokens)
+            workload = workload or w
+            n = min_gpus(req, p.profile)
+            if n is None or n > cap:
+                rejected[f"needs more than {cap} device(s) at this context"] += 1
+                continue
+            speed = q.min_tok_s is not None
+            option = _option(p, quant, n, w, prices, speed=speed)
+            while (
+                q.min_tok_s is not None
+                and option.per_user_tok_s is not None
+                and option.per_user_tok_s < q.min_tok_s
+                and option.count < cap
+                and not gpu.unified_memory
+            ):
+                more = _option(p, quant, option.count + 1, w, prices, speed=True)
+                if more.per_user_tok_s is None or more.per_user_tok_s <= option.per_user_tok_s:
+                    break  # more devices do not make a user faster (llama.cpp's layer split)
+                option = more
+            why = _fails(q, option)
+            if why is not None:
+                rejected[why] += 1
+                near.append((_distance(q, option), option, why))
+                continue
+            key = (option.metric(q.minimize), -quality[quant], option.count)
+            held = best.get(gpu.id)
+            if held is None or key < (
+                held.metric(q.minimize),
+                -quality[held.quant],
+                held.count,
+            ):
+                best[gpu.id] = option
+    unpriced = [o for o in best.values() if o.metric(q.minimize) is None]
+    ranked = sorted(
+        (o for o in best.values() if o.metric(q.minimize) is not None),
+        key=lambda o: (
+            o.metric(q.minimize),
+            -quality[o.quant],
+            -(o.per_user_tok_s or 0.0),
+            o.gpu.id,
+        ),
+    )
+    if unpriced:
+        figure = {Minimize.PRICE: "purchase price", Minimize.RENT: "rental price"}.get(
+            q.minimize, "power figure"
+        )
+        notes += (
+            f"{len(unpriced)} accelerator(s) that would serve it have no {figure} in rigfit's"
+            " table, so they are not ranked (a prices.toml row adds one)",
+        )
+    shown = tuple(_full(q, model, o, ctx) for o in ranked[: q.limit])
+    binding = nearest = None
+    if not shown:
+        binding, nearest = _binding(q, rejected, near, model, ctx)
+    return HardwarePlan(
+        model=model.id,
+        ctx_tokens=ctx_tokens,
+        users=q.users,
+        workload=workload or _workload(q, ctx_tokens or 4096),
+        minimize=q.minimize,
+        options=shown,
+        considered=considered,
+        rejected=tuple(rejected.most_common()),
+        binding=binding,
+        nearest=nearest,
+        scope=scope,
+        notes=notes,
+    )
+
+
+def _valid(model: AnyModel, quant: str) -> bool:
+    try:
+        plan(Query(model, gpu=list_gpus()[0].id, quant=quant, ctx=512))
+    except RigfitError:
+        return False
+    return True
+
+
+def _workload(q: PlanQuery, ctx_tokens: int) -> Workload:
+    base = default_workload(ctx_tokens, q.users)
+    return Workload(
+        q.prompt_tokens if q.prompt_tokens is not None else base.prompt_tokens,
+        q.output_tokens if q.output_tokens is not None else base.output_tokens,
+        q.users,
+    )
+
+
+def _reason(exc: RigfitError) -> str:
+    text = str(exc)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _speed_of(req: Request, profile: EngineProfile, w: Workload) -> tuple[float | None, ...]:
+    """(each user's decode tok/s, all users' tok/s) with ``w.users`` together; (None, None)
+    when the workload does not fit or a figure is missing."""
+    try:
+        w.check(req.ctx_tokens)
+        length = w.prompt_tokens + w.output_tokens
+        most = max_seqs(replace(req, ctx_tokens=length, seqs=1), profile)
+        if most < w.users:
+            return None, None
+        est = estimate_speed(req, profile, w, max_users=most)
+    except RigfitError:
+        return None, None
+    return est.per_user_tok_s.value, est.aggregate_tok_s.value
+
+
+def _option(
+    p: Plan, quant: str, count: int, w: Workload, prices: Prices, *, speed: bool
+) -> PlanOption:
+    """``count`` of the plan's accelerator in ``quant``; its speed only when asked for."""
+    req = replace(p.request, system=p.request.system.with_count(count))
+    per_user, aggregate = _speed_of(req, p.profile, w) if speed else (None, None)
+    gpu = req.system.gpu
+    return PlanOption(
+        gpu,
+        count,
+        quant,
+        p.profile.resolve(req).name,
+        weight_breakdown(req.arch, req.weight_format).total_bytes,
+        per_user,
+        aggregate,
+        prices.buy(gpu.id),
+        prices.rent(gpu.id),
+    )
+
+
+def _fails(q: PlanQuery, o: PlanOption) -> str | None:
+    """The first constraint an option breaks, in words; None when it meets them all."""
+    if q.min_tok_s is not None:
+        if o.per_user_tok_s is None:
+            return "speed not estimated (a figure is missing), so --min-tok-s cannot be checked"
+        if o.per_user_tok_s < q.min_tok_s:
+            return f"under --min-tok-s {q.min_tok_s:g} per user"
+    if q.budget is not None:
+        cost = o.rent_usd_per_hour if q.budget.hourly else o.price_usd
+        if cost is None:
+            return f"no {'rental' if q.budget.hourly else 'purchase'} price to check --budget"
+        if cost > q.budget.usd:
+            return f"over --budget {q.budget}"
+    return None
+
+
+def _distance(q: PlanQuery, o: PlanOption) -> float:
+    """How far an option is from meeting the request (0: meets it): the worse ratio."""
+    gaps = [0.0]
+    if q.min_tok_s is not None and o.per_user_tok_s:
+        gaps.append(max(0.0, q.min_tok_s / o.per_user_tok_s - 1))
+    if q.budget is not None:
+        cost = o.rent_usd_per_hour if q.budget.hourly else o.price_usd
+        if cost is not None:
+            gaps.append(max(0.0, cost / q.budget.usd - 1))
+    if len(gaps) == 1:
+        return float("inf")
+    return max(gaps)
+
+
+def _binding(
+    q: PlanQuery,
+    rejected: Counter[str],
+    near: Sequence[tuple[float, PlanOption, str]],
+    model: AnyModel,
+    ctx: int | None,
+) -> tuple[str, PlanOption | None]:
+    if near:
+        _, option, why = min(near, key=lambda t: (t[0], t[1].count, t[1].gpu.id))
+        return why, _full(q, model, option, ctx)
+    if rejected:
+        return rejected.most_common(1)[0][0], None
+    return "no accelerator matched the filters", None
+
+
+def _full(q: PlanQuery, model: AnyModel, o: PlanOption, ctx: int | None) -> PlanOption:
+    """The option with its full answer (memory terms, speed, command line)."""
+    report = answer(
+        Query(
+            model,
+            gpu=o.gpu,
+            gpus=o.count,
+            quant=o.quant,
+            ctx=ctx,
+            kv_type=q.kv_type,
+            seqs=q.users,
+            engine=o.engine if q.engine == AUTO_ENGINE else q.engine,
+            prompt_tokens=q.prompt_tokens,
+            output_tokens=q.output_tokens,
+            users=q.users,
+        )
+    )
+    return replace(o, report=report)
+
+
+# The formats "which models run here?" tries, most precise first: the checkpoint's own, then
+# the 8-bit formats, then llama.cpp's GGUF types down to 3 bits (below that quality falls
+# off, and a user should choose it knowingly with --quant).
+FITS_FORMATS = (
+    WeightFormat.FP8,
+    WeightFormat.Q8_0,
+    WeightFormat.Q6_K,
+    WeightFormat.Q5_K_M,
+    WeightFormat.Q4_K_M,
+    WeightFormat.Q3_K_M,
+)
+
+
+@dataclass(frozen=True)
+class ModelFit:
+    """One catalog model on one system: the most precise format that fits, if any."""
+
+    model: str
+    quant: str | None  # None: no format tried fits
+    engine: str | None
+    weights_bytes: int | None
+    used_per_gpu_bytes: int | None
+    decode_tok_s: float | None
+
+
+def models_that_fit(
+    gpu: str | GPURecord,
+    *,
+    gpus: int | None = None,
+    ctx: str | int | None = None,
+    models: Sequence[str] | None = None,
+) -> tuple[str, tuple[ModelFit, ...]]:
+    """Each catalog model (or ``models``) on a system (``auto``: this machine), in the most
+    precise format that fits at ``ctx`` (rigfit's default context when None), under the
+    engine that format implies; (the system in words, rows: those that fit first, largest
+    first)."""
+    from rigfit.catalog.lookup import list_models
+    from rigfit.estimate.memory import estimate
+    from rigfit.speed import decode_rate
+
+    base = Query("", gpu=gpu, gpus=gpus)
+    said = ""
+    if is_auto(gpu):
+        base, said = resolve_auto(base)
+    ctx_tokens = 4096 if ctx is None else parse_tokens(ctx)
+    names = models if models is not None else [m.id for m in list_models()]
+    rows = []
+    for name in names:
+        chosen = None
+        for quant in (None, *(f.label for f in FITS_FORMATS)):
+            try:
+                p = plan(replace(base, model=name, quant=quant, ctx=ctx_tokens))
+                est = estimate(p.request, p.profile)
+            except RigfitError:
+                continue
+            if est.fits:
+                chosen = (p, est)
+                break
+        if chosen is None:
+            rows.append(ModelFit(name, None, None, None, None, None))
+            continue
+        p, est = chosen
+        req = p.request
+        rows.append(
+            ModelFit(
+                name,
+                req.weight_format.label,
+                p.profile.resolve(req).name,
+                weight_breakdown(req.arch, req.weight_format).total_bytes,
+                est.needed_per_gpu_bytes,
+                decode_rate(req, p.profile),
+            )
+        )
+    rows.sort(key=lambda r: (r.quant is None, -(r.weights_bytes or 0), r.model))
+    system = said or (gpu.id if isinstance(gpu, GPURecord) else gpu)
+    return system, tuple(rows)
