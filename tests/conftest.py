@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
+
+# The suite never reads the developer's own accelerators or prices files, nor a recorded
+# machine: rigfit's user folder is an empty one for the whole run.
+os.environ["RIGFIT_CONFIG_DIR"] = tempfile.mkdtemp(prefix="rigfit-test-config-")
+os.environ.pop("RIGFIT_MACHINE", None)
 
 import rigfit
 

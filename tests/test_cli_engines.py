@@ -217,7 +217,8 @@ def test_gpu_table_leaves_out_accelerators_the_engine_does_not_run_on() -> None:
     rows = json.loads(out)["rows"]
     assert rows
     assert all(r["gpu"].startswith("m") for r in rows)
-    assert all(r["gpus_needed"] == 1 for r in rows)
+    # one Mac, or none where even the largest single one is too small (an 8 GB M1)
+    assert {r["gpus_needed"] for r in rows} == {1, None}
     # an engine that refuses the request everywhere says why, rather than "> 64 needed"
     code, out, err = run("fit", "Qwen/Qwen3-Next-80B-A3B-Instruct", "--engine", "vllm")
     assert code == 2

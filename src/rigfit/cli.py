@@ -16,8 +16,9 @@ from rigfit.errors import InvalidSpecError, RigfitError
 from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
 from rigfit.formats.gguf.size import gguf_file_table
 from rigfit.hardware import MAX_GPUS
+from rigfit.planner import Minimize
 from rigfit.report import GPUTableReport, gguf_files_dict, gpu_dict, model_dict
-from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds
+from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds, parse_tokens
 
 __all__ = ["main"]
 
@@ -632,6 +633,17 @@ def validate(engine: str | None, rows: bool, as_json: bool) -> None:
 @click.option("--min-params", type=float, help="At least this many billion parameters.")
 @click.option("--max-params", type=float, help="At most this many billion parameters.")
 @click.option("--search", help="Substring of the id, name or aliases.")
+@click.option(
+    "--fits",
+    help="Only models that run on this accelerator (auto: this machine; custom:...), each in"
+    " the most precise format that fits.",
+)
+@click.option(
+    "--gpus",
+    type=click.IntRange(1, MAX_GPUS),
+    help="With --fits: how many (default 1; all detected with auto).",
+)
+@click.option("--ctx", help="With --fits: the context each must hold (default 4096).")
 @_JSON
 def models_cmd(
     family: str | None,
@@ -640,9 +652,12 @@ def models_cmd(
     min_params: float | None,
     max_params: float | None,
     search: str | None,
+    fits: str | None,
+    gpus: int | None,
+    ctx: str | None,
     as_json: bool,
 ) -> None:
-    """List catalog models, filtered."""
+    """List catalog models, filtered; with --fits, those that run on a system."""
     picked = find_models(
         family=family,
         org=org,
@@ -651,6 +666,9 @@ def models_cmd(
         max_params=None if max_params is None else max_params * 1e9,
         search=search,
     )
+    if fits is not None:
+        _render_fits(fits, gpus, ctx, [m.id for m in picked], as_json)
+        return
     if as_json:
         _emit_json([model_dict(m) for m in picked])
         return
@@ -667,6 +685,33 @@ def models_cmd(
     ]
     click.echo(_table(["id", "family", "params", "active", "context", "attn"], rows, {2, 3, 4}))
     click.echo(f"{len(picked)} model(s)")
+
+
+def _render_fits(
+    gpu: str, gpus: int | None, ctx: str | None, names: list[str], as_json: bool
+) -> None:
+    from rigfit.planner import models_that_fit
+
+    system, rows = models_that_fit(gpu, gpus=gpus, ctx=ctx, models=names)
+    fitting = [r for r in rows if r.quant is not None]
+    if as_json:
+        _emit_json({"system": system, "models": [r.__dict__ for r in fitting]})
+        return
+    table = [
+        [
+            r.model,
+            r.quant,
+            r.engine,
+            fmt_bytes(r.weights_bytes or 0),
+            fmt_bytes(r.used_per_gpu_bytes or 0),
+            fmt_rate(r.decode_tok_s) if r.decode_tok_s else "-",
+        ]
+        for r in fitting
+    ]
+    click.echo(f"on {system}, at {parse_tokens(ctx or '4096'):,} tokens:")
+    heads = ["model", "format", "engine", "weights", "per GPU", "decode"]
+    click.echo(_table(heads, table, {3, 4, 5}))
+    click.echo(f"{len(fitting)} of {len(rows)} model(s) fit (most precise format that fits)")
 
 
 @main.command("gpus")
@@ -713,6 +758,165 @@ def gpus_cmd(
         )
     )
     click.echo(f"{len(picked)} accelerator(s); throughput is dense (no sparsity)")
+
+
+@main.command("plan")
+@click.argument("model")
+@click.option("--ctx", help="Context length per user: 8192, 32k (default: the engine's own).")
+@click.option(
+    "--users",
+    type=click.IntRange(1, 4096),
+    default=1,
+    show_default=True,
+    help="Concurrent users, each with --ctx tokens.",
+)
+@click.option(
+    "--min-tok-s",
+    type=float,
+    help="Each user's decode speed, tokens/s, with --users decoding together.",
+)
+@click.option(
+    "--engine",
+    default="auto",
+    show_default=True,
+    help="auto (the engine each format implies), or llama.cpp, vllm, sglang, transformers, mlx.",
+)
+@click.option(
+    "--gpu",
+    "gpu",
+    multiple=True,
+    help="Plan on these accelerators only (repeatable); auto: this machine. Default: all.",
+)
+@click.option(
+    "--max-gpus",
+    type=click.IntRange(1, MAX_GPUS),
+    default=8,
+    show_default=True,
+    help="Most devices of one kind (8: one node).",
+)
+@click.option(
+    "--minimize",
+    type=click.Choice([m.value for m in Minimize]),
+    default="gpus",
+    show_default=True,
+    help="Rank by devices, purchase price, hourly rent, or board power.",
+)
+@click.option("--budget", help="At most this to buy (5000, $5k) or to rent (12/h).")
+@click.option("--quant", "quants", multiple=True, help="Formats to try (repeatable).")
+@click.option("--kv-type", default="f16", show_default=True, help="KV cache type.")
+@click.option("--vendor", help="Only this maker's accelerators: nvidia, amd, apple, intel.")
+@click.option(
+    "--segment", help="Only this segment: datacenter, workstation, consumer, apple-silicon."
+)
+@click.option("--limit", type=click.IntRange(1, 500), default=10, show_default=True)
+@_JSON
+def plan_cmd(
+    model: str,
+    ctx: str | None,
+    users: int,
+    min_tok_s: float | None,
+    engine: str,
+    gpu: tuple[str, ...],
+    max_gpus: int,
+    minimize: str,
+    budget: str | None,
+    quants: tuple[str, ...],
+    kv_type: str,
+    vendor: str | None,
+    segment: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """The least hardware that serves MODEL at --ctx for --users at --min-tok-s: formats ×
+    engines × accelerator counts searched, ranked by --minimize, each with its command."""
+    from rigfit.planner import PlanQuery, parse_budget, plan_hardware
+    from rigfit.report import plan_report
+
+    result = plan_hardware(
+        PlanQuery(
+            model,
+            ctx=ctx,
+            users=users,
+            min_tok_s=min_tok_s,
+            engine=engine,
+            max_gpus=max_gpus,
+            budget=None if budget is None else parse_budget(budget),
+            minimize=Minimize(minimize),
+            gpus=gpu or None,
+            quants=quants or None,
+            kv_type=kv_type,
+            vendor=vendor,
+            segment=segment,
+            files=True,
+            limit=limit,
+        )
+    )
+    data = plan_report(result).model_dump(mode="json")
+    if as_json:
+        _emit_json(data)
+        return
+    _render_plan(data)
+
+
+def _render_plan(d: dict[str, Any]) -> None:
+    w = d["workload"]
+    speed = f", each at ≥ {d['min_tok_s']:g} tok/s" if d["min_tok_s"] else ""
+    click.echo(
+        f"{d['model']}: {d['users']} user(s) × {d['ctx_tokens']:,} tokens{speed};"
+        f" searched {d['scope']}, ranked by {d['minimize']}"
+    )
+    for note in d["notes"]:
+        click.echo(f"note: {note}")
+    if not d["options"]:
+        click.echo(f"\nNO OPTION: {d['binding']}")
+        near = d["nearest"]
+        if near:
+            click.echo(f"nearest: {_plan_line(near)}")
+            if near["command"]:
+                click.echo(f"  {near['command']}")
+        _render_rejected(d)
+        return
+    rows = []
+    for i, o in enumerate(d["options"], 1):
+        rows.append(
+            [
+                i,
+                f"{o['count']} × {o['gpu']}",
+                o["quant"],
+                o["engine"],
+                fmt_bytes(o["used_per_gpu_bytes"]),
+                fmt_rate(o["per_user_tok_s"]) if o["per_user_tok_s"] else "-",
+                f"${o['price_usd']:,.0f}" if o["price_usd"] else "-",
+                f"${o['rent_usd_per_hour']:,.2f}" if o["rent_usd_per_hour"] else "-",
+                f"{o['power_w']:,.0f} W" if o["power_w"] else "-",
+            ]
+        )
+    heads = ["#", "hardware", "format", "engine", "per GPU", "tok/s/user", "buy", "rent/h", "power"]
+    click.echo()
+    click.echo(_table(heads, rows, {0, 4, 5, 6, 7, 8}))
+    click.echo(
+        f"\ntok/s/user: each of {d['users']} user(s) decoding together"
+        f" ({w['prompt_tokens']:,} tokens in, {w['output_tokens']:,} out)"
+    )
+    click.echo("\ncommands:")
+    for i, o in enumerate(d["options"], 1):
+        click.echo(f"  {i}. {o['command'] or '(no command line for this engine)'}")
+    sources = {s for o in d["options"] for s in (o["price_source"], o["rent_source"]) if s}
+    for s in sorted(sources):
+        click.echo(f"price: {s}")
+    _render_rejected(d)
+
+
+def _plan_line(o: dict[str, Any]) -> str:
+    speed = f", {fmt_rate(o['per_user_tok_s'])} per user" if o["per_user_tok_s"] else ""
+    return f"{o['count']} × {o['gpu']}, {o['quant']} under {o['engine']}{speed}"
+
+
+def _render_rejected(d: dict[str, Any]) -> None:
+    if d["rejected"]:
+        click.echo(f"\nleft out (of {d['considered']} accelerator × format pairs):")
+        for r in d["rejected"][:6]:
+            click.echo(f"  {r['count']:>4} × {r['reason']}")
 
 
 @main.command()

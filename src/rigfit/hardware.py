@@ -19,17 +19,31 @@ __all__ = [
     "APPLE_DEFAULT_WORKING_SET_FRACTION",
     "MAX_GPUS",
     "System",
+    "apple_working_set_bytes",
     "capacity_basis",
     "capacity_bytes",
     "driver_capacity_bytes",
     "peer_fabric",
 ]
 
-# macOS lets the GPU wire 3/4 of unified memory by default on these machines: the catalog's
-# logged Metal readings (recommendedMaxWorkingSetSize) are exactly that for the M1 Max 64GB
-# (48 GiB), M2 Max 96GB (72 GiB) and M2 Ultra 192GB (144 GiB). Used only for Apple entries
-# without a reading of their own.
+# macOS lets the GPU wire part of unified memory by default (Metal's
+# recommendedMaxWorkingSetSize); logged by llama.cpp on macOS 13-15: 2/3 of memory up to 32 GiB
+# (8 GB M2 Air, li-plus/chatglm.cpp#76; 16 GB M1, ise-uiuc/magicoder#19; 32 GB M1 Max,
+# ggml-org/llama.cpp#2011) and 3/4 above (64 GB M1 Max, ggml-org/llama.cpp#1870; 96 GB M2 Max,
+# #3213; 192 GB M2 Ultra). The citable readings put the switch between 32 and 64 GiB; rigfit
+# switches above 32 GiB, as uncitable 36 and 48 GB logs show. macOS 26 raised the default
+# (74-84% in 2026 logs, no published table): a machine's own reading, or --wired-limit-mb, wins.
+# Used only for Apple entries without a reading of their own.
+APPLE_SMALL_WORKING_SET_FRACTION = 2 / 3
 APPLE_DEFAULT_WORKING_SET_FRACTION = 0.75
+APPLE_SMALL_MEMORY_BYTES = 32 * 1024**3
+
+
+def apple_working_set_bytes(memory_bytes: int) -> int:
+    """macOS's default GPU memory limit for a Mac with ``memory_bytes`` of unified memory."""
+    if memory_bytes <= APPLE_SMALL_MEMORY_BYTES:
+        return int(memory_bytes * APPLE_SMALL_WORKING_SET_FRACTION)
+    return int(memory_bytes * APPLE_DEFAULT_WORKING_SET_FRACTION)
 
 
 def capacity_bytes(gpu: GPURecord) -> int:
@@ -43,7 +57,9 @@ def capacity_bytes(gpu: GPURecord) -> int:
     if gpu.driver_reported_bytes is not None:
         return gpu.driver_reported_bytes
     if gpu.vendor is Vendor.APPLE:
-        return int(gpu.memory_bytes * APPLE_DEFAULT_WORKING_SET_FRACTION)
+        return apple_working_set_bytes(gpu.memory_bytes)
+    if gpu.gpu_share_bytes is not None:
+        return gpu.gpu_share_bytes
     return gpu.memory_bytes // gpu.devices_per_board
 
 
@@ -64,7 +80,13 @@ def capacity_basis(gpu: GPURecord) -> str:
     if gpu.driver_reported_bytes is not None:
         return f"driver reading ({gpu.driver_reported_reading})"
     if gpu.vendor is Vendor.APPLE:
-        return "3/4 of unified memory (macOS default GPU working-set limit)"
+        share = "2/3" if gpu.memory_bytes <= APPLE_SMALL_MEMORY_BYTES else "3/4"
+        return f"{share} of unified memory (macOS 13-15's default GPU working-set limit)"
+    if gpu.gpu_share_bytes is not None:
+        return (
+            f"the most of its {gpu.memory_gb:g} GB of shared system memory the GPU may be"
+            f" given ({gpu.gpu_share_bytes / GIB:g} GiB, its maker's figure)"
+        )
     if gpu.devices_per_board > 1:
         return (
             f"datasheet capacity ({gpu.memory_gb:g} GB marketed per board) split over"

@@ -26,12 +26,12 @@ from rigfit.catalog.lookup import get_gpu, list_gpus
 from rigfit.catalog.schema import GPURecord, PurchasePrice, RentalPrice, Segment, Vendor
 from rigfit.engines import AUTO_ENGINE
 from rigfit.errors import InvalidSpecError, RigfitError
-from rigfit.estimate.memory import EngineProfile, Request
+from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, EngineProfile, Request
 from rigfit.estimate.plan import max_seqs, min_gpus
 from rigfit.estimate.weights import weight_breakdown
 from rigfit.hardware import MAX_GPUS
 from rigfit.prices import Prices, load_prices
-from rigfit.quant import WeightFormat
+from rigfit.quant import WeightFormat, parse_quant
 from rigfit.report import FitReport
 from rigfit.speed import Workload, default_workload, estimate_speed
 from rigfit.units import parse_tokens
@@ -173,6 +173,7 @@ class HardwarePlan:
     model: str
     ctx_tokens: int
     users: int
+    min_tok_s: float | None
     workload: Workload
     minimize: Minimize
     options: tuple[PlanOption, ...]
@@ -226,7 +227,7 @@ def _accelerators(q: PlanQuery) -> tuple[list[GPURecord], int | None, str, tuple
 
 def _formats(model: AnyModel, q: PlanQuery) -> list[str]:
     if q.quants:
-        return list(dict.fromkeys(q.quants))
+        return list(dict.fromkeys(parse_quant(x).label for x in q.quants))  # unknown: an error
     native = plan(Query(model, gpu=list_gpus()[0].id, ctx=512)).request.weight_format
     return list(dict.fromkeys([native.label, *(f.label for f in DEFAULT_FORMATS)]))
 
@@ -262,8 +263,14 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
     """Search, filter and rank; see the module's docstring."""
     _check(q)
     model = resolve_model(q.model, files=q.files) if isinstance(q.model, str) else q.model
-    ctx = None if q.ctx is None else parse_tokens(q.ctx)
     pool, most, scope, notes = _accelerators(q)
+    if q.ctx is None:
+        # one context for every option (engines' own defaults differ: llama.cpp's is the
+        # model's maximum, vLLM's too, transformers' none): rigfit's working length
+        ctx = min(DEFAULT_CTX_TOKENS, model.arch.context_length)
+        notes += (f"context: {ctx:,} tokens, rigfit's default for a plan (--ctx sets it)",)
+    else:
+        ctx = parse_tokens(q.ctx)
     cap = min(q.max_gpus, most) if most is not None else q.max_gpus
     prices = load_prices()
     formats = _formats(model, q)
@@ -273,7 +280,7 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
     best: dict[str, PlanOption] = {}
     considered = 0
     workload: Workload | None = None
-    ctx_tokens = 0
+    ctx_tokens = ctx
     for gpu in pool:
         for quant in quality:
             considered += 1
@@ -283,7 +290,7 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
                         model,
                         gpu=gpu,
                         quant=quant,
-                        ctx=ctx if ctx is not None else None,
+                        ctx=ctx,
                         kv_type=q.kv_type,
                         seqs=q.users,
                         engine=q.engine,
@@ -302,17 +309,8 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
                 continue
             speed = q.min_tok_s is not None
             option = _option(p, quant, n, w, prices, speed=speed)
-            while (
-                q.min_tok_s is not None
-                and option.per_user_tok_s is not None
-                and option.per_user_tok_s < q.min_tok_s
-                and option.count < cap
-                and not gpu.unified_memory
-            ):
-                more = _option(p, quant, option.count + 1, w, prices, speed=True)
-                if more.per_user_tok_s is None or more.per_user_tok_s <= option.per_user_tok_s:
-                    break  # more devices do not make a user faster (llama.cpp's layer split)
-                option = more
+            if q.min_tok_s is not None and not gpu.unified_memory:
+                option = _faster(p, quant, option, cap, w, prices, q.min_tok_s)
             why = _fails(q, option)
             if why is not None:
                 rejected[why] += 1
@@ -352,6 +350,7 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
         model=model.id,
         ctx_tokens=ctx_tokens,
         users=q.users,
+        min_tok_s=q.min_tok_s,
         workload=workload or _workload(q, ctx_tokens or 4096),
         minimize=q.minimize,
         options=shown,
@@ -421,6 +420,31 @@ def _option(
     )
 
 
+def _faster(
+    p: Plan,
+    quant: str,
+    option: PlanOption,
+    cap: int,
+    w: Workload,
+    prices: Prices,
+    floor: float,
+) -> PlanOption:
+    """More devices while each user decodes under ``floor`` and more still help: counts the
+    engine refuses (a tensor-parallel size that does not divide the heads) are stepped over;
+    a count that is no faster ends the search (llama.cpp's layer split runs devices one
+    after another)."""
+    for n in range(option.count + 1, cap + 1):
+        if option.per_user_tok_s is None or option.per_user_tok_s >= floor:
+            break
+        more = _option(p, quant, n, w, prices, speed=True)
+        if more.per_user_tok_s is None:
+            continue
+        if more.per_user_tok_s <= option.per_user_tok_s:
+            break
+        option = more
+    return option
+
+
 def _fails(q: PlanQuery, o: PlanOption) -> str | None:
     """The first constraint an option breaks, in words; None when it meets them all."""
     if q.min_tok_s is not None:
@@ -456,7 +480,7 @@ def _binding(
     rejected: Counter[str],
     near: Sequence[tuple[float, PlanOption, str]],
     model: AnyModel,
-    ctx: int | None,
+    ctx: int,
 ) -> tuple[str, PlanOption | None]:
     if near:
         _, option, why = min(near, key=lambda t: (t[0], t[1].count, t[1].gpu.id))
@@ -466,7 +490,7 @@ def _binding(
     return "no accelerator matched the filters", None
 
 
-def _full(q: PlanQuery, model: AnyModel, o: PlanOption, ctx: int | None) -> PlanOption:
+def _full(q: PlanQuery, model: AnyModel, o: PlanOption, ctx: int) -> PlanOption:
     """The option with its full answer (memory terms, speed, command line)."""
     report = answer(
         Query(
@@ -560,5 +584,5 @@ def models_that_fit(
             )
         )
     rows.sort(key=lambda r: (r.quant is None, -(r.weights_bytes or 0), r.model))
-    system = said or (gpu.id if isinstance(gpu, GPURecord) else gpu)
+    system = said.removeprefix("--gpu auto: ") or (gpu.id if isinstance(gpu, GPURecord) else gpu)
     return system, tuple(rows)

@@ -26,6 +26,7 @@ from rigfit.speed.estimate import Figure, SpeedEstimate
 
 if TYPE_CHECKING:
     from rigfit.formats import FileModel
+    from rigfit.planner import HardwarePlan, PlanOption
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -38,6 +39,8 @@ __all__ = [
     "GPUTableRow",
     "ModelReport",
     "ModelsOnGPUReport",
+    "PlanOptionReport",
+    "PlanReport",
     "SpeedReport",
     "SuggestionReport",
     "TermReport",
@@ -52,6 +55,7 @@ __all__ = [
     "model_dict",
     "model_report",
     "models_on_gpu_report",
+    "plan_report",
     "speed_report",
 ]
 
@@ -818,3 +822,112 @@ class CompareReport(_Report):
     models: list[ModelReport]
     gpus: list[GPUReport]
     estimates: list[FitReport]  # one per compared model or accelerator, in order
+
+
+class PlanOptionReport(_Report):
+    """One way to serve the planned request."""
+
+    gpu: str
+    gpu_name: str
+    count: int
+    quant: str
+    engine: str
+    weights_bytes: int
+    used_per_gpu_bytes: int | None
+    capacity_per_gpu_bytes: int | None
+    per_user_tok_s: float | None  # each user, with ``users`` decoding together
+    aggregate_tok_s: float | None
+    price_usd: float | None  # count × the latest purchase price
+    price_source: str | None
+    rent_usd_per_hour: float | None  # count × the lowest on-demand hourly price
+    rent_source: str | None
+    power_w: float | None  # count × board power (TDP)
+    command: str | None
+    fit: FitReport | None  # the full answer for this option
+
+
+class WorkloadReport(_Report):
+    prompt_tokens: int
+    output_tokens: int
+    users: int
+
+
+class RejectedReport(_Report):
+    reason: str
+    count: int
+
+
+class PlanReport(_Report):
+    """``rigfit plan``: the options that meet the request, best first (docs/json.md)."""
+
+    schema_version: int = SCHEMA_VERSION
+    model: str
+    ctx_tokens: int
+    users: int
+    min_tok_s: float | None
+    workload: WorkloadReport
+    minimize: str
+    scope: str
+    options: list[PlanOptionReport]
+    considered: int
+    rejected: list[RejectedReport]
+    binding: str | None  # when no option: the constraint that bound
+    nearest: PlanOptionReport | None  # ... and the option closest to meeting it
+    notes: list[str]
+
+
+def plan_report(result: HardwarePlan) -> PlanReport:
+    """The plan as the CLI's ``--json``, the API and the MCP tool give it."""
+
+    def option(o: PlanOption) -> PlanOptionReport:
+        r = o.report
+        speed = r.speed if r is not None else None
+        return PlanOptionReport(
+            gpu=o.gpu.id,
+            gpu_name=o.gpu.name,
+            count=o.count,
+            quant=o.quant,
+            engine=o.engine,
+            weights_bytes=o.weights_bytes,
+            used_per_gpu_bytes=r.per_gpu_bytes if r is not None else None,
+            capacity_per_gpu_bytes=r.capacity_per_gpu_bytes if r is not None else None,
+            per_user_tok_s=speed.per_user_tok_s.value if speed is not None else o.per_user_tok_s,
+            aggregate_tok_s=(
+                speed.aggregate_tok_s.value if speed is not None else o.aggregate_tok_s
+            ),
+            price_usd=o.price_usd,
+            price_source=(
+                f"{o.gpu.id}: ${o.buy.usd:,.0f} {o.buy.kind}, {o.buy.date} ({o.buy.source})"
+                if o.buy
+                else None
+            ),
+            rent_usd_per_hour=o.rent_usd_per_hour,
+            rent_source=(
+                f"{o.gpu.id}: ${o.rent.usd_per_hour:,.2f}/h at {o.rent.provider},"
+                f" {o.rent.date} ({o.rent.source})"
+                if o.rent
+                else None
+            ),
+            power_w=o.power_w,
+            command=r.command if r is not None else None,
+            fit=r,
+        )
+
+    w = result.workload
+    return PlanReport(
+        model=result.model,
+        ctx_tokens=result.ctx_tokens,
+        users=result.users,
+        min_tok_s=result.min_tok_s,
+        workload=WorkloadReport(
+            prompt_tokens=w.prompt_tokens, output_tokens=w.output_tokens, users=w.users
+        ),
+        minimize=result.minimize.value,
+        scope=result.scope,
+        options=[option(o) for o in result.options],
+        considered=result.considered,
+        rejected=[RejectedReport(reason=why, count=n) for why, n in result.rejected],
+        binding=result.binding,
+        nearest=option(result.nearest) if result.nearest is not None else None,
+        notes=list(result.notes),
+    )

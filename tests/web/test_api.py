@@ -242,3 +242,41 @@ def test_unknown_engine_is_a_400_with_closest(client: TestClient) -> None:
     )
     err = _envelope(resp, 400, "unknown_name", "unknown engine 'lama.cpp'")
     assert "llama.cpp" in err["closest"]
+
+
+def test_plan_equals_the_cli(client: TestClient) -> None:
+    params = {"model": "Qwen/Qwen3-8B", "ctx": "8k", "gpu": ["rtx-4090", "rtx-3060-12gb"]}
+    got = client.get("/api/v1/plan", params=params).json()
+    code, out, _ = run_cli(
+        "plan",
+        "Qwen/Qwen3-8B",
+        "--ctx",
+        "8k",
+        "--gpu",
+        "rtx-4090",
+        "--gpu",
+        "rtx-3060-12gb",
+        "--json",
+    )
+    assert code == 0
+    assert got == json.loads(out)
+    assert [o["gpu"] for o in got["options"]]
+
+
+def test_plan_bad_input_is_a_400(client: TestClient) -> None:
+    resp = client.get("/api/v1/plan", params={"model": "Qwen/Qwen3-8B", "budget": "lots"})
+    _envelope(resp, 400, "invalid_input", "not an amount")
+
+
+def test_custom_gpu_estimate(client: TestClient) -> None:
+    params = {"model": "Qwen/Qwen3-8B", "gpu": "custom:memory=24GiB,bandwidth=1008GB/s"}
+    body = client.get("/api/v1/estimate", params=params).json()
+    assert body["gpu"] == "custom"
+    assert body["capacity_basis"].startswith("given: memory=24 GiB")
+    bad = client.get("/api/v1/estimate", params={"model": "Qwen/Qwen3-8B", "gpu": "custom:x=1"})
+    _envelope(bad, 400, "invalid_input", "unknown field 'x'")
+
+
+def test_auto_is_refused_on_the_server(client: TestClient) -> None:
+    resp = client.get("/api/v1/estimate", params={"model": "Qwen/Qwen3-8B", "gpu": "auto"})
+    _envelope(resp, 400, "invalid_input", "custom:memory=")

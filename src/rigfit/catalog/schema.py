@@ -297,6 +297,14 @@ class GPURecord(_Strict):
     )
     runtime_total_source: HttpUrl | None = None
     unified_memory: bool = False
+    gpu_share_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="an APU or superchip whose GPU draws on system memory: the most of it the"
+        " GPU may be given, as its maker documents (Strix Halo: 96 GB of Variable Graphics"
+        " Memory)",
+    )
+    gpu_share_source: HttpUrl | None = None
     devices_per_board: int = Field(
         default=1, ge=1, le=8, description="GPUs the software sees per board (MI250X: 2 GCDs)"
     )
@@ -352,6 +360,11 @@ class GPURecord(_Strict):
                 )
             if self.runtime_total_bytes > (self.driver_reported_bytes or self.memory_bytes):
                 raise ValueError("runtime_total_bytes exceeds the driver's total")
+        if self.gpu_share_bytes is not None:
+            if sourced and self.gpu_share_source is None:
+                raise ValueError("gpu_share_bytes needs gpu_share_source")
+            if self.gpu_share_bytes > self.memory_bytes:
+                raise ValueError("gpu_share_bytes exceeds memory_bytes")
         if self.unified_memory != (self.segment is Segment.APPLE_SILICON):
             raise ValueError("unified_memory must be true exactly for apple-silicon entries")
         return self

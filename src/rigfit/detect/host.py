@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from rigfit.detect.probe import Probe
+from rigfit.detect.readers import key_values
 from rigfit.units import GIB, KIB
 
 __all__ = ["HostMemory", "parse_dmidecode", "parse_meminfo", "read_host"]
@@ -87,7 +88,8 @@ def read_host(probe: Probe) -> HostMemory:
             f"/proc/meminfo: MemTotal {total / GIB:.1f} GiB" if total else "/proc/meminfo: unread"
         )
     elif probe.platform == "darwin":
-        size = (probe.run(("sysctl", "-n", "hw.memsize")) or "").strip()
+        got = key_values(probe.run(("sysctl", "machdep.cpu.brand_string", "hw.memsize")) or "")
+        size = got.get("hw.memsize", "")
         total = int(size) if size.isdigit() else None
         said.append(f"sysctl hw.memsize: {total / GIB:.1f} GiB" if total else "sysctl: unread")
     if total is None:

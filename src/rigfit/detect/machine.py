@@ -73,6 +73,12 @@ def match_device(seen: Seen, gpus: Sequence[GPURecord]) -> GPURecord | None:
     key = _squash(seen.name)
     if not key:
         return None
+    if seen.name.rstrip().endswith("..."):
+        # nvidia-smi's table cuts long names: every entry the first words fit is a candidate,
+        # and only one of them within the memory tolerance is a match
+        cut = [g for g in gpus if any(_squash(n).startswith(key) for n in (g.name, *g.aliases))]
+        close = {g.id: g for g in cut if _memory_close(g, seen.memory_bytes)}
+        return next(iter(close.values())) if len(close) == 1 else None
     exact = [g for g in gpus if any(_squash(n) == key for n in (g.name, g.id, *g.aliases))]
     hit = _closest(exact, seen.memory_bytes)
     if hit is not None:

@@ -106,6 +106,46 @@ def parse_nvidia_smi_csv(text: str, fields: tuple[str, ...] | None = None) -> li
     return out
 
 
+def parse_nvidia_smi_q(text: str) -> list[Seen]:
+    """``nvidia-smi -q``: per ``GPU <bus id>`` block, its Product Name, PCI Device Id and the
+    board's FB Memory Usage Total (MIG devices list their own totals deeper in; skipped)."""
+    out = []
+    for block in re.split(
+        r"^GPU [0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.\d\s*$", text, flags=re.M
+    )[1:]:
+        name = re.search(r"^ {4}Product Name\s*:\s*(.+?)\s*$", block, re.M)
+        if name is None:
+            continue
+        total = re.search(r"^ {4}FB Memory Usage\s*\n {8}Total\s*:\s*(\d+)\s*MiB", block, re.M)
+        device = re.search(r"^ {8}Device Id\s*:\s*(0x[0-9A-Fa-f]{8})", block, re.M)
+        out.append(
+            Seen(
+                name.group(1),
+                int(total.group(1)) * MIB if total else None,
+                parse_pci_device_id(device.group(1)) if device else None,
+                "nvidia-smi -q",
+            )
+        )
+    return out
+
+
+_TABLE_ROW = re.compile(r"^\|\s+(\d+)\s+(.+?)\s+(?:On|Off|WDDM|TCC)\s+\|")
+_TABLE_MEMORY = re.compile(r"\|\s*\d+MiB\s*/\s*(\d+)MiB\s*\|")
+
+
+def parse_nvidia_smi_table(text: str) -> list[Seen]:
+    """Plain ``nvidia-smi``: each GPU's row and the memory total on the line below. Long
+    names are cut with "..." there; a cut name matches by its first words and the memory."""
+    lines = text.splitlines()
+    out = []
+    for i, line in enumerate(lines[:-1]):
+        row = _TABLE_ROW.match(line)
+        mem = _TABLE_MEMORY.search(lines[i + 1])
+        if row and mem:
+            out.append(Seen(row.group(2).strip(), int(mem.group(1)) * MIB, None, "nvidia-smi"))
+    return out
+
+
 def read_nvidia(probe: Probe) -> Reading:
     nvml = probe.nvml()
     if not isinstance(nvml, str) and nvml:
@@ -121,10 +161,17 @@ def read_nvidia(probe: Probe) -> Reading:
         return Reading("NVIDIA", devices, f"NVML: {len(devices)} GPU(s)")
     why_nvml = "NVML: no GPU" if not isinstance(nvml, str) else f"NVML: {nvml}"
     text = probe.run(NVIDIA_SMI_QUERY)
-    if text is None:
-        return Reading("NVIDIA", (), f"{why_nvml}; nvidia-smi: not found or failed")
-    devices = tuple(parse_nvidia_smi_csv(text, NVIDIA_SMI_FIELDS))
-    return Reading("NVIDIA", devices, f"{why_nvml}; nvidia-smi: {len(devices)} GPU(s)")
+    if text is not None:
+        devices = tuple(parse_nvidia_smi_csv(text, NVIDIA_SMI_FIELDS))
+        return Reading("NVIDIA", devices, f"{why_nvml}; nvidia-smi: {len(devices)} GPU(s)")
+    # a driver too old for --query-gpu's fields: the full query, then the table
+    text = probe.run(("nvidia-smi", "-q"))
+    if text is not None and (devices := tuple(parse_nvidia_smi_q(text))):
+        return Reading("NVIDIA", devices, f"{why_nvml}; nvidia-smi -q: {len(devices)} GPU(s)")
+    text = probe.run(("nvidia-smi",))
+    if text is not None and (devices := tuple(parse_nvidia_smi_table(text))):
+        return Reading("NVIDIA", devices, f"{why_nvml}; nvidia-smi: {len(devices)} GPU(s)")
+    return Reading("NVIDIA", (), f"{why_nvml}; nvidia-smi: not found or failed")
 
 
 def parse_rocm_smi_json(text: str) -> list[Seen]:
@@ -151,6 +198,24 @@ def parse_rocm_smi_json(text: str) -> list[Seen]:
             else None
         )
         out.append(Seen(name, mem, pci, "rocm-smi"))
+    return out
+
+
+def parse_rocm_smi_text(text: str) -> list[Seen]:
+    """``rocm-smi --showproductname --showmeminfo vram`` (or ``-a``) as text: the
+    ``GPU[i] : Card series`` / ``Card model`` / ``VRAM Total Memory (B)`` lines."""
+    cards: dict[int, dict[str, str]] = {}
+    for m in re.finditer(r"^GPU\[(\d+)\]\s*:\s*([^:]+?):\s*(.+?)\s*$", text, re.M):
+        cards.setdefault(int(m.group(1)), {})[m.group(2).strip().lower()] = m.group(3)
+    out = []
+    for _, card in sorted(cards.items()):
+        name = card.get("card series") or card.get("card sku")
+        if not name:
+            continue
+        total = card.get("vram total memory (b)", "")
+        model = card.get("card model", "").lower()
+        pci = f"1002:{model[2:]}" if re.fullmatch(r"0x[0-9a-f]{4}", model) else None
+        out.append(Seen(name, int(total) if total.isdigit() else None, pci, "rocm-smi"))
     return out
 
 
@@ -181,10 +246,11 @@ def read_sysfs(probe: Probe, vendors: tuple[str, ...]) -> list[Seen]:
 
 def read_amd(probe: Probe) -> Reading:
     text = probe.run(ROCM_SMI_QUERY)
-    if text is not None:
-        devices = tuple(parse_rocm_smi_json(text))
-        if devices:
-            return Reading("AMD", devices, f"rocm-smi: {len(devices)} GPU(s)")
+    if text is not None and (devices := tuple(parse_rocm_smi_json(text))):
+        return Reading("AMD", devices, f"rocm-smi: {len(devices)} GPU(s)")
+    text = probe.run(ROCM_SMI_QUERY[:-1])  # rocm-smi before --json
+    if text is not None and (devices := tuple(parse_rocm_smi_text(text))):
+        return Reading("AMD", devices, f"rocm-smi: {len(devices)} GPU(s)")
     if probe.platform != "linux":
         return Reading("AMD", (), "rocm-smi: not found or failed")
     devices = tuple(read_sysfs(probe, ("1002",)))
@@ -208,17 +274,42 @@ class AppleChip:
     wired_limit_mb: int | None  # iogpu.wired_limit_mb; None: 0 (macOS's default) or absent
 
 
+def key_values(text: str) -> dict[str, str]:
+    """``key: value`` lines (sysctl, system_profiler), keys as written."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if sep and value.strip():
+            out.setdefault(key.strip(), value.strip())
+    return out
+
+
+_PROFILER_MEMORY = re.compile(r"^(\d+)\s*GB$")
+
+
 def read_apple(probe: Probe) -> tuple[AppleChip | None, str]:
+    """The chip and memory from ``sysctl``; where early macOS 11 named the chip "Apple
+    processor", from ``system_profiler SPHardwareDataType`` (Chip, Memory)."""
     if probe.platform != "darwin":
         return None, "Apple silicon: not macOS"
-    brand = (probe.run(("sysctl", "-n", "machdep.cpu.brand_string")) or "").strip()
-    memsize = (probe.run(("sysctl", "-n", "hw.memsize")) or "").strip()
-    if not brand.startswith("Apple M") or not memsize.isdigit():
-        return None, f"sysctl: no Apple silicon chip (machdep.cpu.brand_string: {brand!r})"
-    wired = (probe.run(("sysctl", "-n", "iogpu.wired_limit_mb")) or "").strip()
+    got = key_values(probe.run(("sysctl", "machdep.cpu.brand_string", "hw.memsize")) or "")
+    brand = got.get("machdep.cpu.brand_string", "")
+    memsize = got.get("hw.memsize", "")
+    via = "sysctl"
+    if not re.match(r"Apple M\d", brand) or not memsize.isdigit():
+        prof = key_values(probe.run(("system_profiler", "SPHardwareDataType")) or "")
+        size = _PROFILER_MEMORY.match(prof.get("Memory", ""))
+        if re.match(r"Apple M\d", prof.get("Chip", "")) and size:
+            brand, memsize = prof["Chip"], str(int(size.group(1)) * 1024**3)
+            via = "system_profiler"
+    if not re.match(r"Apple M\d", brand) or not memsize.isdigit():
+        return None, f"sysctl, system_profiler: no Apple silicon chip (brand {brand!r})"
+    wired = key_values(probe.run(("sysctl", "iogpu.wired_limit_mb")) or "").get(
+        "iogpu.wired_limit_mb", ""
+    )
     limit = int(wired) if wired.isdigit() and int(wired) > 0 else None
     chip = AppleChip(brand, int(memsize), limit)
-    said = f"sysctl: {brand}, hw.memsize {int(memsize):,} bytes, iogpu.wired_limit_mb " + (
-        f"{limit}" if limit else "0 (macOS's default)"
+    said = f"{via}: {brand}, {int(memsize):,} bytes of unified memory; iogpu.wired_limit_mb " + (
+        f"{limit}" if limit else "0 or unset (macOS's default)"
     )
     return chip, said

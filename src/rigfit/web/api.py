@@ -17,6 +17,7 @@ from rigfit.report import (
     GPUTableReport,
     ModelReport,
     ModelsOnGPUReport,
+    PlanReport,
 )
 from rigfit.web import service
 from rigfit.web.errors import ErrorEnvelope
@@ -26,6 +27,7 @@ from rigfit.web.inputs import (
     GPUFilter,
     ModelFilter,
     ModelsOnGPUQuery,
+    PlanIn,
     TableQuery,
 )
 
@@ -124,3 +126,11 @@ def compare(q: Annotated[CompareQuery, Query()]) -> CompareReport:
     """Two to four models on one system (``models``), or one model on two to four
     accelerators (``gpus_compared``)."""
     return service.compare(q)
+
+
+@router.get("/plan", response_model=PlanReport, tags=["estimate"])
+def plan(q: Annotated[PlanIn, Query()]) -> PlanReport:
+    """The least hardware that serves a model at a context, a concurrency and a speed:
+    formats × engines × accelerator counts, ranked by devices, price, rent or power, each
+    option with its memory, speed and command line."""
+    return service.hardware_plan(q)

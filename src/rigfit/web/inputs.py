@@ -19,10 +19,12 @@ __all__ = [
     "GPUFilter",
     "ModelFilter",
     "ModelsOnGPUQuery",
+    "PlanIn",
     "TableQuery",
 ]
 
 MAX_COMPARE = 4  # models or GPUs side by side
+MAX_PLAN_GPUS = 16  # accelerators a plan may be limited to
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
@@ -122,6 +124,39 @@ class CompareQuery(_Shape):
     model: Name | None = Field(None, description="the model to estimate when comparing GPUs")
     gpu: Name | None = Field(None, description="the GPU to estimate on when comparing models")
     gpus: int = Field(1, ge=1, le=MAX_GPUS)
+
+
+class PlanIn(_Query):
+    """Inputs of a plan: the same as ``rigfit plan MODEL``."""
+
+    model: Name = Field(description="catalog model id, name or alias")
+    ctx: ShortName | None = Field(None, description="context per user (default 8192)")
+    users: int = Field(1, ge=1, le=4096, description="concurrent users, each with ctx tokens")
+    min_tok_s: float | None = Field(
+        None, gt=0, le=100_000, allow_inf_nan=False, description="each user's decode tok/s"
+    )
+    engine: ShortName = Field("auto", description="auto, llama.cpp, vllm, sglang, ...")
+    gpu: list[Name] = Field(
+        default_factory=list,
+        max_length=MAX_PLAN_GPUS,
+        description="plan on these accelerators only (ids or custom:...); default: all",
+    )
+    max_gpus: int = Field(8, ge=1, le=64, description="most devices of one kind")
+    minimize: Literal["gpus", "price", "rent", "power"] = Field(
+        "gpus", description="rank by devices, purchase price, hourly rent or board power"
+    )
+    budget: ShortName | None = Field(
+        None, description="at most this to buy (5000, $5k) or to rent (12/h)"
+    )
+    quant: list[ShortName] = Field(
+        default_factory=list, max_length=12, description="formats to try (default: a set)"
+    )
+    kv_type: ShortName = Field("f16", description="KV cache type")
+    vendor: ShortName | None = Field(None, description="nvidia, amd, apple, intel")
+    segment: ShortName | None = Field(
+        None, description="datacenter, workstation, consumer, apple-silicon"
+    )
+    limit: int = Field(10, ge=1, le=50, description="options returned")
 
 
 class ModelFilter(_Query):

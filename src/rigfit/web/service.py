@@ -10,8 +10,9 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
-from rigfit.answer import Query, SpeedOn, answer, answer_table, plan, speeds_on
+from rigfit.answer import Query, SpeedOn, answer, answer_table, is_auto, plan, speeds_on
 from rigfit.api import models_on_gpu, native_format
+from rigfit.catalog.custom import is_custom, parse_custom
 from rigfit.catalog.lookup import Model, find_gpus, find_models, get_gpu, get_model, list_gpus
 from rigfit.engines import get_engine
 from rigfit.errors import InvalidSpecError
@@ -19,6 +20,7 @@ from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, Estimate
 from rigfit.estimate.memory import estimate as estimate_request
 from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
 from rigfit.estimate.sweep import context_curve, format_table, table_contexts
+from rigfit.planner import Minimize, PlanQuery, parse_budget, plan_hardware
 from rigfit.quant import KVCacheType, parse_kv_type, parse_quant
 from rigfit.report import (
     CompareReport,
@@ -29,11 +31,13 @@ from rigfit.report import (
     GPUTableReport,
     ModelReport,
     ModelsOnGPUReport,
+    PlanReport,
     curve_report,
     format_table_report,
     gpu_report,
     model_report,
     models_on_gpu_report,
+    plan_report,
 )
 from rigfit.speed.ram import parse_ram_bandwidth
 from rigfit.units import parse_bytes, parse_tokens
@@ -43,6 +47,7 @@ from rigfit.web.inputs import (
     GPUFilter,
     ModelFilter,
     ModelsOnGPUQuery,
+    PlanIn,
     TableQuery,
 )
 
@@ -72,7 +77,7 @@ def resolve(q: EstimateQuery) -> Query:
     cache entry): the cache key of the estimate."""
     return Query(
         get_model(q.model).id,
-        get_gpu(q.gpu).id,
+        gpu_key(q.gpu),
         gpus=q.gpus,
         quant=None if q.quant is None else parse_quant(q.quant).label,
         ctx=None if q.ctx is None else parse_tokens(q.ctx),
@@ -88,6 +93,21 @@ def resolve(q: EstimateQuery) -> Query:
         users=q.users,
         ram_bandwidth=None if q.ram_bandwidth is None else _ram_bandwidth(q.ram_bandwidth),
     )
+
+
+def gpu_key(name: str) -> str:
+    """An accelerator as the cache and the URL keep it: its catalog id, or a custom spec
+    written one way. ``auto`` is refused: it detects the machine rigfit runs on, which a web
+    server's user is not at."""
+    if is_auto(name):
+        raise InvalidSpecError(
+            "gpu=auto detects the machine rigfit runs on, not yours: give an accelerator id,"
+            " or describe yours with custom:memory=24GiB,bandwidth=1008GB/s"
+        )
+    if is_custom(name):
+        parse_custom(name)  # checked here, so a bad spec is a 400 before any estimate
+        return name.strip().lower().replace(" ", "")
+    return get_gpu(name).id
 
 
 @lru_cache(maxsize=1)
@@ -301,3 +321,30 @@ def estimate_object(q: EstimateQuery) -> Estimate:
 def _estimate(key: Query) -> Estimate:
     p = plan(key)
     return estimate_request(p.request, p.profile)
+
+
+@lru_cache(maxsize=256)
+def _plan(key: PlanQuery) -> PlanReport:
+    return plan_report(plan_hardware(key))
+
+
+def hardware_plan(q: PlanIn) -> PlanReport:
+    """The least hardware for a model at a context, a concurrency and a speed (rigfit plan)."""
+    gpus = tuple(gpu_key(g) for g in q.gpu) or None
+    key = PlanQuery(
+        get_model(q.model).id,
+        ctx=None if q.ctx is None else parse_tokens(q.ctx),
+        users=q.users,
+        min_tok_s=q.min_tok_s,
+        engine=get_engine(q.engine).name,
+        max_gpus=q.max_gpus,
+        budget=None if q.budget is None else parse_budget(q.budget),
+        minimize=Minimize(q.minimize),
+        gpus=gpus,
+        quants=tuple(parse_quant(x).label for x in q.quant) or None,
+        kv_type=parse_kv_type(q.kv_type).flag,
+        vendor=q.vendor,
+        segment=q.segment,
+        limit=q.limit,
+    )
+    return _plan(key)
