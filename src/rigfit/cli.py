@@ -919,6 +919,18 @@ def _render_rejected(d: dict[str, Any]) -> None:
             click.echo(f"  {r['count']:>4} × {r['reason']}")
 
 
+@main.command("mcp")
+def mcp_cmd() -> None:
+    """Serve rigfit's fit, speed, plan and show tools to agents over MCP (stdio)."""
+    try:
+        from rigfit.mcp_server import serve_stdio
+    except ImportError:
+        raise InvalidSpecError(
+            "rigfit mcp needs the mcp package: pip install 'rigfit[mcp]'"
+        ) from None
+    serve_stdio()
+
+
 @main.command()
 @_JSON
 def doctor(as_json: bool) -> None:

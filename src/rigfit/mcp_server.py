@@ -1,0 +1,170 @@
+"""``rigfit mcp``: the answers as Model Context Protocol tools, over stdio, for agents.
+
+Each tool calls the one answer path and returns the same JSON the CLI's ``--json`` prints
+(docs/json.md); a bad input is a tool error whose text is rigfit's one-line message. The server
+runs on the user's machine, so ``gpu="auto"`` detects it, as on the command line.
+
+Needs the ``mcp`` package (``pip install 'rigfit[mcp]'``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from rigfit.answer import Query, answer
+from rigfit.errors import RigfitError
+
+__all__ = ["build_server", "serve_stdio"]
+
+INSTRUCTIONS = (
+    "rigfit answers whether an open-weight LLM fits on given GPUs, how fast it runs, and the"
+    " least hardware that serves it, engine by engine (llama.cpp, vLLM, SGLang, transformers,"
+    " MLX, Ollama), with every memory term's formula. Models are catalog ids or aliases"
+    " (deepseek-r1, meta-llama/Llama-3.3-70B-Instruct); GPUs are catalog ids (rtx-4090, h100),"
+    " 'auto' for this machine, or custom:memory=24GiB,bandwidth=1008GB/s."
+)
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """rigfit's own errors as tool errors: one line, what was wrong and what is allowed."""
+    try:
+        return fn(*args, **kwargs)
+    except RigfitError as exc:
+        raise ToolError(str(exc)) from None
+
+
+def _query(
+    model: str,
+    gpu: str,
+    gpus: int | None,
+    quant: str | None,
+    ctx: str | None,
+    seqs: int,
+    engine: str,
+    kv_type: str,
+    prompt_tokens: int | None = None,
+    output_tokens: int | None = None,
+    users: int | None = None,
+) -> Query:
+    return Query(
+        model,
+        gpu=gpu,
+        gpus=gpus,
+        quant=quant,
+        ctx=ctx,
+        kv_type=kv_type,
+        seqs=seqs,
+        engine=engine,
+        prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens,
+        users=users,
+    )
+
+
+def build_server() -> MCPServer:
+    """The server with its tools (tested in-process with the SDK's client)."""
+    server = MCPServer("rigfit", instructions=INSTRUCTIONS)
+
+    @server.tool()
+    def fit(
+        model: str,
+        gpu: str,
+        gpus: int | None = None,
+        quant: str | None = None,
+        ctx: str | None = None,
+        seqs: int = 1,
+        engine: str = "auto",
+        kv_type: str = "f16",
+    ) -> dict[str, Any]:
+        """Will MODEL fit on GPUS × GPU? Every memory term per GPU with its formula, the verdict
+        with headroom or shortfall, the largest context and concurrency that fit, suggestions
+        that make it fit, the engine's command line and the speed. quant: Q4_K_M, BF16, FP8,
+        AWQ...; ctx: 8192 or 32k (default: the engine's own)."""
+        q = _query(model, gpu, gpus, quant, ctx, seqs, engine, kv_type)
+        report = _call(answer, q)
+        data: dict[str, Any] = report.model_dump(mode="json")
+        return data
+
+    @server.tool()
+    def speed(
+        model: str,
+        gpu: str,
+        gpus: int | None = None,
+        quant: str | None = None,
+        ctx: str | None = None,
+        prompt_tokens: int | None = None,
+        output_tokens: int | None = None,
+        users: int | None = None,
+        engine: str = "auto",
+    ) -> dict[str, Any]:
+        """How fast MODEL runs on GPUS × GPU: decode and prefill tokens/s, time to first
+        token, output against concurrent users, each with the band measured runs give."""
+        q = _query(
+            model, gpu, gpus, quant, ctx, 1, engine, "f16", prompt_tokens, output_tokens, users
+        )
+        report = _call(answer, q)
+        return {
+            "model": report.model,
+            "gpu": report.gpu,
+            "gpus": report.gpus,
+            "quant": report.quant,
+            "ctx_tokens": report.ctx_tokens,
+            "speed": report.speed.model_dump(mode="json") if report.speed else None,
+            "speed_note": report.speed_note,
+        }
+
+    @server.tool()
+    def plan(
+        model: str,
+        ctx: str | None = None,
+        users: int = 1,
+        min_tok_s: float | None = None,
+        engine: str = "auto",
+        gpus: list[str] | None = None,
+        max_gpus: int = 8,
+        minimize: Literal["gpus", "price", "rent", "power"] = "gpus",
+        budget: str | None = None,
+        quants: list[str] | None = None,
+        limit: int = 10,
+    ) -> dict[str, Any]:
+        """The least hardware that serves MODEL at CTX for USERS, each decoding at MIN_TOK_S:
+        formats × engines × accelerator counts searched (the whole catalog, GPUS only, or
+        ['auto'] for this machine), ranked by devices, purchase price, hourly rent or power;
+        each option with its memory, speed and command line. budget: 5000 (to buy) or 12/h."""
+        from rigfit.planner import Minimize, PlanQuery, parse_budget, plan_hardware
+        from rigfit.report import plan_report
+
+        query = PlanQuery(
+            model,
+            ctx=ctx,
+            users=users,
+            min_tok_s=min_tok_s,
+            engine=engine,
+            max_gpus=max_gpus,
+            budget=None if budget is None else _call(parse_budget, budget),
+            minimize=Minimize(minimize),
+            gpus=tuple(gpus) if gpus else None,
+            quants=tuple(quants) if quants else None,
+            limit=limit,
+        )
+        result = _call(plan_hardware, query)
+        data: dict[str, Any] = plan_report(result).model_dump(mode="json")
+        return data
+
+    @server.tool()
+    def show(model: str) -> dict[str, Any]:
+        """A catalog model's spec sheet: architecture, parameters, context, attention layout
+        and license, each value with its source."""
+        from rigfit.api import resolve_model
+        from rigfit.report import model_dict
+
+        return model_dict(_call(resolve_model, model))
+
+    return server
+
+
+def serve_stdio() -> None:
+    build_server().run("stdio")
