@@ -156,6 +156,12 @@ class System:
             raise InvalidSpecError(
                 f"GPU count must be at most {MAX_GPUS}, got {self.count + len(self.mix)}"
             )
+        single = [g for g in self.devices if g.one_per_host]
+        if len(single) > len({g.id for g in single}):
+            raise InvalidSpecError(
+                f"{single[0].name} is one per machine (a laptop GPU, an APU or a single-box"
+                " system): count it once (--gpus 1; an external GPU beside it is --add-gpu)"
+            )
         unified = next((g for g in (self.gpu, *self.mix) if g.unified_memory), None)
         if unified is not None and self.n_devices > 1:
             raise InvalidSpecError(

@@ -27,13 +27,13 @@ from rigfit.catalog.schema import GPURecord, PurchasePrice, RentalPrice, Segment
 from rigfit.engines import AUTO_ENGINE
 from rigfit.errors import InvalidSpecError, RigfitError
 from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, EngineProfile, Request
-from rigfit.estimate.plan import max_seqs, min_gpus
+from rigfit.estimate.plan import min_gpus
 from rigfit.estimate.weights import weight_breakdown
 from rigfit.hardware import MAX_GPUS
 from rigfit.prices import Prices, load_prices
 from rigfit.quant import WeightFormat, parse_quant
 from rigfit.report import FitReport
-from rigfit.speed import Workload, default_workload, estimate_speed
+from rigfit.speed import Workload, default_workload, served_rates
 from rigfit.units import parse_tokens
 
 __all__ = [
@@ -303,13 +303,13 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
             ctx_tokens = req.ctx_tokens
             w = _workload(q, ctx_tokens)
             workload = workload or w
-            n = min_gpus(req, p.profile)
+            n = min_gpus(req, p.profile, cap)
             if n is None or n > cap:
                 rejected[f"needs more than {cap} device(s) at this context"] += 1
                 continue
             speed = q.min_tok_s is not None
             option = _option(p, quant, n, w, prices, speed=speed)
-            if q.min_tok_s is not None and not gpu.unified_memory:
+            if q.min_tok_s is not None and not (gpu.unified_memory or gpu.one_per_host):
                 option = _faster(p, quant, option, cap, w, prices, q.min_tok_s)
             why = _fails(q, option)
             if why is not None:
@@ -387,17 +387,13 @@ def _reason(exc: RigfitError) -> str:
 
 def _speed_of(req: Request, profile: EngineProfile, w: Workload) -> tuple[float | None, ...]:
     """(each user's decode tok/s, all users' tok/s) with ``w.users`` together; (None, None)
-    when the workload does not fit or a figure is missing."""
+    when a figure is missing. The plan holds ``users`` sequences of ``ctx`` tokens, so the
+    workload (no longer than ``ctx``) fits wherever the plan does."""
     try:
-        w.check(req.ctx_tokens)
-        length = w.prompt_tokens + w.output_tokens
-        most = max_seqs(replace(req, ctx_tokens=length, seqs=1), profile)
-        if most < w.users:
-            return None, None
-        est = estimate_speed(req, profile, w, max_users=most)
+        point = served_rates(req, profile, w)
     except RigfitError:
         return None, None
-    return est.per_user_tok_s.value, est.aggregate_tok_s.value
+    return point.per_user_tok_s, point.output_tok_s
 
 
 def _option(

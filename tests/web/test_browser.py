@@ -191,6 +191,7 @@ def test_pages_load_nothing_from_other_hosts(browser: Browser, base_url: str) ->
         "/gpus",
         "/gpus/rtx-4090",
         "/compare",
+        "/plan",
         "/accuracy",
         "/api/docs",
     ):
@@ -199,3 +200,42 @@ def test_pages_load_nothing_from_other_hosts(browser: Browser, base_url: str) ->
     foreign = [u for u in seen if not u.startswith(base_url) and not u.startswith("data:")]
     assert not foreign, foreign[:5]
     assert len(seen) >= 8
+
+
+def test_plan_and_copy_a_command(browser: Browser, base_url: str) -> None:
+    """Plan from the page, then copy the first option's command line to the clipboard."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 1400}, permissions=["clipboard-read", "clipboard-write"]
+    )
+    page = context.new_page()
+    page.goto(base_url + "/plan")
+    page.select_option("#plan-model", "meta-llama/Llama-3.3-70B-Instruct")
+    page.fill("#plan-ctx", "8k")
+    page.select_option("#plan-segment", "consumer")
+    page.click("#plan-form button[type=submit]")
+    first = page.locator("#plan-options code.command").first
+    expect(first).to_contain_text("llama-server -m Llama-3.3-70B-Instruct-")
+    expect(page).to_have_url(re.compile(r"/plan\?.*segment=consumer"))
+    command = first.inner_text()
+    button = page.locator("#plan-options button.copy-text").first
+    button.click()
+    expect(button).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == command
+    page.screenshot(path=str(ARTIFACTS / "7-plan.png"), full_page=True)
+
+    page.fill("#plan-min", "1000")  # no consumer card serves a 70B that fast
+    page.click("#plan-form button[type=submit]")
+    expect(page.locator("#plan-none")).to_contain_text("--min-tok-s 1000")
+    context.close()
+
+
+def test_my_hardware(browser: Browser, base_url: str) -> None:
+    """A card the catalog lacks, from its memory and bandwidth."""
+    page = browser.new_page()
+    page.goto(base_url + "/?model=Qwen/Qwen3-8B&quant=Q4_K_M&ctx=8192")
+    page.click("#my-hardware summary")
+    page.fill("#my_memory", "12GiB")
+    page.fill("#my_bandwidth", "360GB/s")
+    page.click("#calc button[type=submit]")
+    expect(page.locator(".summary")).to_contain_text("Custom accelerator (12 GiB, 360 GB/s)")
+    expect(page.locator("#decode-tok-s")).to_contain_text("tok/s")

@@ -297,6 +297,11 @@ class GPURecord(_Strict):
     )
     runtime_total_source: HttpUrl | None = None
     unified_memory: bool = False
+    one_per_host: bool = Field(
+        default=False,
+        description="a device a machine holds one of (a laptop GPU, an APU, a DGX Spark):"
+        " never counted more than once in a system",
+    )
     gpu_share_bytes: int | None = Field(
         default=None,
         gt=0,

@@ -86,15 +86,16 @@ def max_seqs(req: Request, profile: EngineProfile | None = None) -> int:
 
 
 def _gpu_search(
-    req: Request, profile: EngineProfile | None
+    req: Request, profile: EngineProfile | None, most: int = MAX_GPUS_SEARCHED
 ) -> tuple[int | None, RigfitError | None]:
-    """Fewest GPUs of the request's kind that fit it, and, when none does, the engine's error
-    if it refused the request at every count searched (None when it merely did not fit)."""
-    if req.system.gpu.unified_memory:
+    """Fewest GPUs of the request's kind (up to ``most``) that fit it, and, when none does,
+    the engine's error if it refused the request at every count searched (None when it
+    merely did not fit)."""
+    if req.system.gpu.unified_memory or req.system.gpu.one_per_host:
         counts = range(1, 2)
         req = replace(req, system=System(req.system.gpu, 1))
     else:
-        counts = range(1, MAX_GPUS_SEARCHED + 1)
+        counts = range(1, min(most, MAX_GPUS_SEARCHED) + 1)
     refused: RigfitError | None = None
     estimated = False
     for n in counts:
@@ -109,9 +110,12 @@ def _gpu_search(
     return None, (None if estimated else refused)
 
 
-def min_gpus(req: Request, profile: EngineProfile | None = None) -> int | None:
-    """Fewest GPUs of the request's kind that fit it (None beyond the search limit)."""
-    return _gpu_search(req, profile)[0]
+def min_gpus(
+    req: Request, profile: EngineProfile | None = None, most: int = MAX_GPUS_SEARCHED
+) -> int | None:
+    """Fewest GPUs of the request's kind that fit it (None beyond ``most``, at most the
+    search limit)."""
+    return _gpu_search(req, profile, most)[0]
 
 
 class Cost(StrEnum):

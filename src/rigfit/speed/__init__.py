@@ -13,6 +13,7 @@ from rigfit.speed.estimate import (
     decode_rate,
     default_workload,
     estimate_speed,
+    served_rates,
 )
 from rigfit.speed.ram import RamBandwidth, parse_ram_bandwidth
 
@@ -26,4 +27,5 @@ __all__ = [
     "default_workload",
     "estimate_speed",
     "parse_ram_bandwidth",
+    "served_rates",
 ]

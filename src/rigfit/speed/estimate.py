@@ -33,6 +33,7 @@ __all__ = [
     "decode_rate",
     "default_workload",
     "estimate_speed",
+    "served_rates",
 ]
 
 # The request priced when the user gives no lengths: a 1,024-token prompt and a 256-token
@@ -182,9 +183,7 @@ def estimate_speed(
         flops_cost = prefill_compute_s(m, prompt, c)
 
     def served(n: int) -> ThroughputPoint:
-        cycle = n * flops_cost + out * m.decode_step_s(n, mid, c, host, ar)
-        agg = n * out / cycle
-        return ThroughputPoint(n, agg, agg / n)
+        return _served(m, c, n, mid, out, flops_cost, host, ar)
 
     top = max_users if max_users is not None else max(users, 1)
     curve: list[ThroughputPoint] = []
@@ -229,6 +228,45 @@ def estimate_speed(
         notes=tuple(notes),
         how=tuple(how),
     )
+
+
+def _served(
+    m: SpeedModel,
+    c: Constants,
+    n: int,
+    mid: int,
+    out: int,
+    flops_cost: float,
+    host: float,
+    ar: float,
+) -> ThroughputPoint:
+    """``n`` requests served together: each one's prefill compute, then ``out`` decode steps
+    of all ``n`` at the middle of their context."""
+    cycle = n * flops_cost + out * m.decode_step_s(n, mid, c, host, ar)
+    agg = n * out / cycle
+    return ThroughputPoint(n, agg, agg / n)
+
+
+def served_rates(
+    req: Request,
+    profile: EngineProfile,
+    workload: Workload,
+    *,
+    ram: RamBandwidth | None = None,
+    cal: Calibration | None = None,
+) -> ThroughputPoint:
+    """The central values :func:`estimate_speed` gives as ``per_user_tok_s`` and
+    ``aggregate_tok_s``, without the rest of the answer (the plan searches many of them)."""
+    workload.check(req.ctx_tokens)
+    cal = cal or calibration()
+    profile = profile.resolve(req)
+    m = SpeedModel(req, profile, ram)
+    c = _constants(cal, profile.name, m)
+    missing = any(p.gpu is not None and m.path(p.gpu).flops_per_s is None for p in m.parts)
+    prompt, out = workload.prompt_tokens, workload.output_tokens
+    flops_cost = 0.0 if missing else prefill_compute_s(m, prompt, c)
+    host, ar = cal.host_bandwidth_efficiency, cal.allreduce_latency_s
+    return _served(m, c, workload.users, prompt + out // 2, out, flops_cost, host, ar)
 
 
 def decode_rate(req: Request, profile: EngineProfile) -> float | None:

@@ -25,6 +25,7 @@ __all__ = [
 
 MAX_COMPARE = 4  # models or GPUs side by side
 MAX_PLAN_GPUS = 16  # accelerators a plan may be limited to
+MAX_MIXED = 8  # further accelerators of other kinds in one host
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
@@ -69,8 +70,17 @@ class EstimateQuery(_Shape, EngineOptions):
     """Inputs of an estimate: the same as ``rigfit fit MODEL --gpu GPU``."""
 
     model: Name = Field(description="catalog model id, name or alias")
-    gpu: Name = Field(description="catalog accelerator id, name or alias")
+    gpu: Name = Field(
+        description="catalog accelerator id, name or alias, or custom:memory=24GiB,"
+        "bandwidth=1008GB/s,bf16=165TFLOPS for one the catalog lacks"
+    )
     gpus: int = Field(1, ge=1, le=MAX_GPUS, description="number of identical accelerators")
+    add_gpu: list[Name] = Field(
+        default_factory=list,
+        max_length=MAX_MIXED,
+        description="one more accelerator of another kind in the same host, per entry (a"
+        " mixed system, which llama.cpp's layer split serves)",
+    )
     force_ctx: bool = Field(False, description="allow a context above the model's maximum")
     engine: ShortName = Field(
         "auto",

@@ -35,6 +35,7 @@ from rigfit.web.inputs import (
     GPUFilter,
     ModelFilter,
     ModelsOnGPUQuery,
+    PlanIn,
 )
 
 __all__ = ["error_page", "router"]
@@ -144,6 +145,19 @@ def _link(path: str, state: Mapping[str, str | None]) -> str:
 
 # the calculator's speed inputs (rigfit speed --prompt/--output/--users, --ram-bandwidth)
 _SPEED_FIELDS = ("prompt", "output", "users", "ram_bandwidth")
+# "my hardware": an accelerator the catalog lacks, as the fields of a custom: spec
+_MY_FIELDS = {"my_memory": "memory", "my_bandwidth": "bandwidth", "my_bf16": "bf16"}
+# a second kind of accelerator in the same host (--add-gpu), and how many of it
+_MIX_FIELDS = ("add_gpu", "add_gpus")
+MAX_ADDED = 8
+
+
+def _custom_spec(state: Mapping[str, str | None]) -> str | None:
+    """``custom:memory=...`` from the "my hardware" fields; None when no memory is given."""
+    if not state.get("my_memory"):
+        return None
+    parts = [f"{key}={state[field]}" for field, key in _MY_FIELDS.items() if state.get(field)]
+    return "custom:" + ",".join(parts)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -164,13 +178,22 @@ def calculator(request: Request) -> Response:
         "wired_limit_mb": form.text("wired_limit_mb"),
         # the speed answer's request (empty: rigfit's default turn) and the RAM's bandwidth
         **{k: form.text(k) for k in _SPEED_FIELDS},
+        **{k: form.text(k) for k in (*_MY_FIELDS, *_MIX_FIELDS)},
         # the engine options, one field each, from the option table (estimate/settings.py)
         **{o.param: form.text(o.param) for o in OPTIONS},
     }
     view["state"] = state
     view["options_open"] = any(
-        state[k] for k in ("ram", "wired_limit_mb", "ram_bandwidth", *(o.param for o in OPTIONS))
+        state[k]
+        for k in (
+            "ram",
+            "wired_limit_mb",
+            "ram_bandwidth",
+            *_MIX_FIELDS,
+            *(o.param for o in OPTIONS),
+        )
     )
+    view["my_open"] = bool(state["my_memory"])
     status = 200
     try:
         m = get_model(state["model"] or "")
@@ -192,11 +215,14 @@ def calculator(request: Request) -> Response:
             k: state[k]
             for k in ("ram", "wired_limit_mb", *_SPEED_FIELDS, *(o.param for o in OPTIONS))
         }
+        custom = _custom_spec(state)
+        added = [state["add_gpu"]] * form.integer("add_gpus", 1, MAX_ADDED, 1)
         try:
             q = EstimateQuery(
                 model=m.id,
-                gpu=state["gpu"] or "",
+                gpu=custom or state["gpu"] or "",
                 gpus=form.integer("gpus", 1, MAX_GPUS, 1),
+                add_gpu=added if state["add_gpu"] else [],
                 quant=state["quant"],
                 kv_type=state["kv_type"] or "f16",
                 ctx=state["ctx"],
@@ -210,7 +236,7 @@ def calculator(request: Request) -> Response:
             raise InvalidSpecError(f"{where}: {first['msg']}") from None
         fit = service.estimate(q)
         state.update(
-            gpu=fit.gpu,
+            gpu=state["gpu"] if custom else fit.gpu,
             quant=fit.quant,
             kv_type=fit.kv_type,
             ctx=str(fit.ctx_tokens),
@@ -219,7 +245,7 @@ def calculator(request: Request) -> Response:
         view["bar"] = charts.stacked_bar(fit)
         view["chart"] = charts.line_chart(service.curve(q), fit.ctx_tokens)
         view["speed_chart"] = charts.throughput_chart(fit.speed) if fit.speed else None
-        view["gpu_rec"] = get_gpu(fit.gpu)
+        view["gpu_rec"] = get_gpu(q.gpu)
         # a suggestion links to the calculator where it changes one of the calculator's own
         # inputs; engine options it does not have yet are shown as text
         view["suggestion_links"] = [
@@ -232,9 +258,10 @@ def calculator(request: Request) -> Response:
                 "fit",
                 fit.model,
                 "--gpu",
-                fit.gpu,
+                custom or fit.gpu,
                 "--gpus",
                 str(fit.gpus),
+                *[x for g in q.add_gpu for x in ("--add-gpu", g)],
                 "--quant",
                 fit.quant,
                 "--kv-type",
@@ -526,3 +553,66 @@ def compare_page(request: Request) -> Response:
         **{k: form.text(k) or "" for k in ("model", "gpu", "gpus", "quant", "ctx")},
     }
     return _render(request, "compare.html", view, status)
+
+
+# the plan form's fields, as /api/v1/plan takes them
+_PLAN_FIELDS = ("model", "ctx", "users", "min_tok_s", "minimize", "budget", "max_gpus")
+_PLAN_FILTERS = ("segment", "vendor", "gpu", "quant")
+
+
+@router.get("/plan", response_class=HTMLResponse)
+def plan_page(request: Request) -> Response:
+    """The least hardware for a model at a context, a concurrency and a speed."""
+    form = _Form(request.query_params)
+    state: dict[str, str | None] = {k: form.text(k) for k in (*_PLAN_FIELDS, *_PLAN_FILTERS)}
+    view: dict[str, Any] = {"options": _options(), "state": state, "error": None, "plan": None}
+    status = 200
+    if state["model"]:
+        try:
+            try:
+                q = PlanIn(
+                    model=state["model"],
+                    ctx=state["ctx"],
+                    users=form.integer("users", 1, 4096, 1),
+                    min_tok_s=_positive(state["min_tok_s"], "min_tok_s"),
+                    minimize=state["minimize"] or "gpus",
+                    budget=state["budget"],
+                    max_gpus=form.integer("max_gpus", 1, 64, 8),
+                    segment=state["segment"],
+                    vendor=state["vendor"],
+                    gpu=[state["gpu"]] if state["gpu"] else [],
+                    quant=[state["quant"]] if state["quant"] else [],
+                )
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(x) for x in first["loc"])
+                raise InvalidSpecError(f"{where}: {first['msg']}") from None
+            view["plan"] = service.hardware_plan(q)
+            view["api"] = _link("/api/v1/plan", state)
+            view["cli"] = shlex.join(_plan_cli(state))
+        except RigfitError as exc:
+            view["error"] = str(exc)
+            status = 400
+    view["share"] = _link("/plan", state)
+    response = _render(request, "plan.html", view, status)
+    if request.headers.get("HX-Request"):
+        response.headers["HX-Push-Url"] = view["share"]
+    return response
+
+
+def _positive(raw: str | None, name: str) -> float | None:
+    if raw is None:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidSpecError(f"{name} must be a number of tokens/s, got {raw!r}") from None
+
+
+def _plan_cli(state: Mapping[str, str | None]) -> list[str]:
+    """The ``rigfit plan`` command line of the form's state."""
+    args = ["rigfit", "plan", state["model"] or ""]
+    for key in (*_PLAN_FIELDS[1:], *_PLAN_FILTERS):
+        if state[key]:
+            args += [f"--{key.replace('_', '-')}", str(state[key])]
+    return args

@@ -79,6 +79,7 @@ def resolve(q: EstimateQuery) -> Query:
         get_model(q.model).id,
         gpu_key(q.gpu),
         gpus=q.gpus,
+        add_gpu=tuple(gpu_key(g) for g in q.add_gpu),
         quant=None if q.quant is None else parse_quant(q.quant).label,
         ctx=None if q.ctx is None else parse_tokens(q.ctx),
         kv_type=parse_kv_type(q.kv_type).flag,

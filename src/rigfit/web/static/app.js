@@ -36,7 +36,18 @@
       };
     });
   }
-  function init(root) { bindSlider(root); bindCopy(root); }
+  // a command line to paste: the button copies its text as written
+  function bindCopyText(root) {
+    root.querySelectorAll("button.copy-text").forEach(function (b) {
+      if (!navigator.clipboard) return;
+      b.hidden = false;
+      b.onclick = function () {
+        navigator.clipboard.writeText(b.dataset.text);
+        b.textContent = "Copied";
+      };
+    });
+  }
+  function init(root) { bindSlider(root); bindCopy(root); bindCopyText(root); }
   // A 400 answer carries the page's own one-line error in #result: show it in place of the
   // previous answer (htmx leaves the old content for error statuses), so no stale verdict stays.
   document.addEventListener("htmx:beforeSwap", function (e) {
