@@ -268,7 +268,9 @@ def _render_speed(d: dict[str, Any]) -> None:
     curve = sp["throughput_curve"]
     if len(curve) > 1:
         pts = ", ".join(f"{p['users']}: {p['output_tok_s']:,.0f}" for p in curve)
-        click.echo(f"output tok/s by concurrent users (memory allows {curve[-1]['users']}): {pts}")
+        top = curve[-1]["users"]
+        upto = f"memory allows {top}" if sp["best_users"] is not None else f"up to {top}"
+        click.echo(f"output tok/s by concurrent users ({upto}): {pts}")
         if sp["best_users"] is not None:
             click.echo(f"95% of the most output from {sp['best_users']} users on")
     for part in sp["parts"]:

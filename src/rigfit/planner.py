@@ -4,8 +4,9 @@
 accelerator and format it takes the engine the format implies (or the one named), the fewest
 devices that hold ``users`` sequences of ``ctx`` tokens (the memory answer), and, when a speed
 is asked for, adds devices while the speed model says each user decodes too slowly and more
-devices still help (tensor parallel does; llama.cpp's layer split does not). Each accelerator
-keeps its best option: the least of what is minimized, then the most precise weights. The
+devices still help (tensor parallel does; llama.cpp's layer split does not). Over the
+catalog each accelerator keeps its best option (the least of what is minimized, then the most
+precise weights); on accelerators the user named, each format that serves is an option. The
 options are ranked by what the user minimizes: devices, purchase price, hourly rent, or power.
 
 Everything an option says comes from the one answer path (:func:`rigfit.answer.answer`): its
@@ -316,14 +317,17 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
                 rejected[why] += 1
                 near.append((_distance(q, option), option, why))
                 continue
+            # over the catalog, each accelerator's best option; on hardware the user named,
+            # each format that serves (the choice there is the format, not the card)
+            slot = f"{gpu.id}/{quant}" if q.gpus else gpu.id
             key = (option.metric(q.minimize), -quality[quant], option.count)
-            held = best.get(gpu.id)
+            held = best.get(slot)
             if held is None or key < (
                 held.metric(q.minimize),
                 -quality[held.quant],
                 held.count,
             ):
-                best[gpu.id] = option
+                best[slot] = option
     unpriced = [o for o in best.values() if o.metric(q.minimize) is None]
     ranked = sorted(
         (o for o in best.values() if o.metric(q.minimize) is not None),
@@ -342,7 +346,15 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
             f"{len(unpriced)} accelerator(s) that would serve it have no {figure} in rigfit's"
             " table, so they are not ranked (a prices.toml row adds one)",
         )
-    shown = tuple(_full(q, model, o, ctx) for o in ranked[: q.limit])
+    full = [_full(q, model, o, ctx) for o in ranked[: q.limit]]
+    # equal on what is minimized and on precision, the faster first (the search priced speed
+    # only where --min-tok-s asked for it; the full answers price it for every option shown)
+    shown = tuple(
+        sorted(
+            full,
+            key=lambda o: (o.metric(q.minimize), -quality[o.quant], -(_shown_speed(o) or 0.0)),
+        )
+    )
     binding = nearest = None
     if not shown:
         binding, nearest = _binding(q, rejected, near, model, ctx)
@@ -484,6 +496,11 @@ def _binding(
     if rejected:
         return rejected.most_common(1)[0][0], None
     return "no accelerator matched the filters", None
+
+
+def _shown_speed(o: PlanOption) -> float | None:
+    speed = o.report.speed if o.report is not None else None
+    return speed.per_user_tok_s.value if speed is not None else o.per_user_tok_s
 
 
 def _full(q: PlanQuery, model: AnyModel, o: PlanOption, ctx: int) -> PlanOption:

@@ -186,15 +186,25 @@ def estimate_speed(
         return _served(m, c, n, mid, out, flops_cost, host, ar)
 
     top = max_users if max_users is not None else max(users, 1)
+    if missing:
+        # without the compute figure a batch's FLOPs are not priced, so output would grow
+        # with users without bound: no curve beyond the users asked for, and a bound said
+        top = min(top, users)
+        if users > 1:
+            notes.append(
+                f"with {users} users the output is an upper bound: their FLOPs are not priced"
+                " without the compute figure"
+            )
     curve: list[ThroughputPoint] = []
     best = None
-    if top >= 1:
+    if top >= 1 and not (missing and users == 1):
         counts = {top, *(2**i for i in range(top.bit_length()) if 2**i < top)}
         if users <= top:
             counts.add(users)
         curve = [served(n) for n in sorted(counts)]
         peak = max(p.output_tok_s for p in curve)
-        best = next(p.users for p in curve if p.output_tok_s >= 0.95 * peak)
+        if not missing:
+            best = next(p.users for p in curve if p.output_tok_s >= 0.95 * peak)
     at_users = served(users)
     per_user = Figure.of(at_users.per_user_tok_s, bt if users > 1 else bd, "tok/s")
     aggregate = Figure.of(at_users.output_tok_s, bt if users > 1 else bd, "tok/s")
