@@ -254,10 +254,22 @@ def _check(q: PlanQuery) -> None:
             )
 
 
-def _quality(model: AnyModel, quant: str) -> float:
-    """Bytes of weights: more is closer to the checkpoint (the tie-break between formats)."""
-    req = plan(Query(model, gpu=list_gpus()[0].id, quant=quant, ctx=512)).request
-    return weight_breakdown(req.arch, req.weight_format).total_bytes
+def _qualities(model: AnyModel, formats: Sequence[str], *, strict: bool) -> dict[str, float]:
+    """Each format the model can take, as the request resolves it (FP8 of DeepSeek-R1 is its
+    published FP8-BLOCK: one format, tried once), with its weight bytes: more is closer to
+    the checkpoint (the tie-break between formats). ``strict``: the user named the formats,
+    so one the model cannot take is an error, not a skip."""
+    out: dict[str, float] = {}
+    for quant in formats:
+        try:
+            req = plan(Query(model, gpu=list_gpus()[0].id, quant=quant, ctx=512)).request
+        except RigfitError:
+            if strict:
+                raise
+            continue
+        label = req.weight_format.label
+        out.setdefault(label, weight_breakdown(req.arch, req.weight_format).total_bytes)
+    return out
 
 
 def plan_hardware(q: PlanQuery) -> HardwarePlan:
@@ -275,7 +287,7 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
     cap = min(q.max_gpus, most) if most is not None else q.max_gpus
     prices = load_prices()
     formats = _formats(model, q)
-    quality = {f: _quality(model, f) for f in formats if _valid(model, f)}
+    quality = _qualities(model, formats, strict=bool(q.quants))
     rejected: Counter[str] = Counter()
     near: list[tuple[float, PlanOption, str]] = []
     best: dict[str, PlanOption] = {}
@@ -373,14 +385,6 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
         scope=scope,
         notes=notes,
     )
-
-
-def _valid(model: AnyModel, quant: str) -> bool:
-    try:
-        plan(Query(model, gpu=list_gpus()[0].id, quant=quant, ctx=512))
-    except RigfitError:
-        return False
-    return True
 
 
 def _workload(q: PlanQuery, ctx_tokens: int) -> Workload:
