@@ -123,3 +123,16 @@ def test_models_that_fit_this_machine() -> None:
     by = {r.model: r for r in rows}
     assert by[SMALL].quant == "BF16"  # the checkpoint itself fits
     assert by["meta-llama/Llama-3.3-70B-Instruct"].quant == "Q4_K_M"
+
+
+def test_ranking_by_energy_per_token() -> None:
+    plan = plan_hardware(
+        PlanQuery(SMALL, ctx="8k", users=4, minimize=Minimize.ENERGY, vendor="nvidia", limit=5)
+    )
+    joules = [o.metric(Minimize.ENERGY) for o in plan.options]
+    assert all(j is not None for j in joules)
+    assert joules == sorted(joules)  # type: ignore[type-var]
+    for o in plan.options:
+        assert o.power_w is not None
+        assert o.aggregate_tok_s is not None
+        assert o.metric(Minimize.ENERGY) == o.power_w / o.aggregate_tok_s

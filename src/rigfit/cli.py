@@ -801,7 +801,8 @@ def gpus_cmd(
     type=click.Choice([m.value for m in Minimize]),
     default="gpus",
     show_default=True,
-    help="Rank by devices, purchase price, hourly rent, or board power.",
+    help="Rank by devices, purchase price, hourly rent, board power, or joules per output"
+    " token (board power over all users' tokens/s).",
 )
 @click.option("--budget", help="At most this to buy (5000, $5k) or to rent (12/h).")
 @click.option("--quant", "quants", multiple=True, help="Formats to try (repeatable).")
@@ -891,11 +892,23 @@ def _render_plan(d: dict[str, Any]) -> None:
                 f"${o['price_usd']:,.0f}" if o["price_usd"] else "-",
                 f"${o['rent_usd_per_hour']:,.2f}" if o["rent_usd_per_hour"] else "-",
                 f"{o['power_w']:,.0f} W" if o["power_w"] else "-",
+                f"{o['joules_per_token']:,.1f}" if o["joules_per_token"] else "-",
             ]
         )
-    heads = ["#", "hardware", "format", "engine", "per GPU", "tok/s/user", "buy", "rent/h", "power"]
+    heads = [
+        "#",
+        "hardware",
+        "format",
+        "engine",
+        "per GPU",
+        "tok/s/user",
+        "buy",
+        "rent/h",
+        "power",
+        "J/token",
+    ]
     click.echo()
-    click.echo(_table(heads, rows, {0, 4, 5, 6, 7, 8}))
+    click.echo(_table(heads, rows, {0, 4, 5, 6, 7, 8, 9}))
     click.echo(
         f"\ntok/s/user: each of {d['users']} user(s) decoding together"
         f" ({w['prompt_tokens']:,} tokens in, {w['output_tokens']:,} out)"

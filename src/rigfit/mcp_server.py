@@ -125,15 +125,16 @@ def build_server() -> MCPServer:
         engine: str = "auto",
         gpus: list[str] | None = None,
         max_gpus: int = 8,
-        minimize: Literal["gpus", "price", "rent", "power"] = "gpus",
+        minimize: Literal["gpus", "price", "rent", "power", "energy"] = "gpus",
         budget: str | None = None,
         quants: list[str] | None = None,
         limit: int = 10,
     ) -> dict[str, Any]:
         """The least hardware that serves MODEL at CTX for USERS, each decoding at MIN_TOK_S:
         formats × engines × accelerator counts searched (the whole catalog, GPUS only, or
-        ['auto'] for this machine), ranked by devices, purchase price, hourly rent or power;
-        each option with its memory, speed and command line. budget: 5000 (to buy) or 12/h."""
+        ['auto'] for this machine), ranked by devices, purchase price, hourly rent, power or
+        energy per token; each option with its memory, speed and command line. budget: 5000
+        (to buy) or 12/h."""
         from rigfit.planner import Minimize, PlanQuery, parse_budget, plan_hardware
         from rigfit.report import plan_report
 

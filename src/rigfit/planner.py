@@ -72,7 +72,8 @@ class Minimize(StrEnum):
     GPUS = "gpus"  # fewest devices
     PRICE = "price"  # purchase price of the devices
     RENT = "rent"  # on-demand hourly rent of the devices
-    POWER = "power"  # board power of the devices (TDP): the energy drawn at full load
+    POWER = "power"  # board power of the devices (TDP): the most they draw
+    ENERGY = "energy"  # joules per output token: board power over all users' tokens/s
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,14 @@ class PlanOption:
     def power_w(self) -> float | None:
         return None if self.gpu.tdp_w is None else self.gpu.tdp_w * self.count
 
+    @property
+    def joules_per_token(self) -> float | None:
+        """Board power over all users' output tokens/s: an upper bound on the energy of a
+        token (the cards draw up to their TDP), for comparing options on one footing."""
+        if self.power_w is None or not self.aggregate_tok_s:
+            return None
+        return self.power_w / self.aggregate_tok_s
+
     def metric(self, what: Minimize) -> float | None:
         if what is Minimize.GPUS:
             return float(self.count)
@@ -164,6 +173,8 @@ class PlanOption:
             return self.price_usd
         if what is Minimize.RENT:
             return self.rent_usd_per_hour
+        if what is Minimize.ENERGY:
+            return self.joules_per_token
         return self.power_w
 
 
@@ -246,7 +257,7 @@ def _check(q: PlanQuery) -> None:
         raise InvalidSpecError(f"--limit must be at least 1, got {q.limit}")
     if q.budget is not None:
         want = Minimize.RENT if q.budget.hourly else Minimize.PRICE
-        if q.minimize not in (want, Minimize.GPUS, Minimize.POWER):
+        if q.minimize in (Minimize.PRICE, Minimize.RENT) and q.minimize is not want:
             raise InvalidSpecError(
                 f"--budget {q.budget} is {'an hourly rent' if q.budget.hourly else 'a price'}"
                 f" but --minimize {q.minimize} ranks by the other (give {want} or a budget"
@@ -320,7 +331,7 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
             if n is None or n > cap:
                 rejected[f"needs more than {cap} device(s) at this context"] += 1
                 continue
-            speed = q.min_tok_s is not None
+            speed = q.min_tok_s is not None or q.minimize is Minimize.ENERGY
             option = _option(p, quant, n, w, prices, speed=speed)
             if q.min_tok_s is not None and not (gpu.unified_memory or gpu.one_per_host):
                 option = _faster(p, quant, option, cap, w, prices, q.min_tok_s)
@@ -351,12 +362,14 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
         ),
     )
     if unpriced:
-        figure = {Minimize.PRICE: "purchase price", Minimize.RENT: "rental price"}.get(
-            q.minimize, "power figure"
-        )
+        figure = {
+            Minimize.PRICE: "no purchase price in rigfit's table (a prices.toml row adds one)",
+            Minimize.RENT: "no rental price in rigfit's table (a prices.toml row adds one)",
+            Minimize.ENERGY: "no published board power, or no speed estimate",
+        }.get(q.minimize, "no published board power")
         notes += (
-            f"{len(unpriced)} accelerator(s) that would serve it have no {figure} in rigfit's"
-            " table, so they are not ranked (a prices.toml row adds one)",
+            f"{len(unpriced)} accelerator(s) that would serve it have {figure}, so they are"
+            " not ranked",
         )
     full = [_full(q, model, o, ctx) for o in ranked[: q.limit]]
     # equal on what is minimized and on precision, the faster first (the search priced speed

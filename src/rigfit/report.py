@@ -842,6 +842,7 @@ class PlanOptionReport(_Report):
     rent_usd_per_hour: float | None  # count × the lowest on-demand hourly price
     rent_source: str | None
     power_w: float | None  # count × board power (TDP)
+    joules_per_token: float | None  # power_w over all users' output tokens/s (an upper bound)
     command: str | None
     fit: FitReport | None  # the full answer for this option
 
@@ -882,6 +883,7 @@ def plan_report(result: HardwarePlan) -> PlanReport:
     def option(o: PlanOption) -> PlanOptionReport:
         r = o.report
         speed = r.speed if r is not None else None
+        aggregate = speed.aggregate_tok_s.value if speed is not None else o.aggregate_tok_s
         return PlanOptionReport(
             gpu=o.gpu.id,
             gpu_name=o.gpu.name,
@@ -892,9 +894,7 @@ def plan_report(result: HardwarePlan) -> PlanReport:
             used_per_gpu_bytes=r.per_gpu_bytes if r is not None else None,
             capacity_per_gpu_bytes=r.capacity_per_gpu_bytes if r is not None else None,
             per_user_tok_s=speed.per_user_tok_s.value if speed is not None else o.per_user_tok_s,
-            aggregate_tok_s=(
-                speed.aggregate_tok_s.value if speed is not None else o.aggregate_tok_s
-            ),
+            aggregate_tok_s=aggregate,
             price_usd=o.price_usd,
             price_source=(
                 f"{o.gpu.id}: ${o.buy.usd:,.0f} {o.buy.kind}, {o.buy.date} ({o.buy.source})"
@@ -909,6 +909,9 @@ def plan_report(result: HardwarePlan) -> PlanReport:
                 else None
             ),
             power_w=o.power_w,
+            joules_per_token=(
+                o.power_w / aggregate if o.power_w is not None and aggregate else None
+            ),
             command=r.command if r is not None else None,
             fit=r,
         )

@@ -152,8 +152,10 @@ class PlanIn(_Query):
         description="plan on these accelerators only (ids or custom:...); default: all",
     )
     max_gpus: int = Field(8, ge=1, le=64, description="most devices of one kind")
-    minimize: Literal["gpus", "price", "rent", "power"] = Field(
-        "gpus", description="rank by devices, purchase price, hourly rent or board power"
+    minimize: Literal["gpus", "price", "rent", "power", "energy"] = Field(
+        "gpus",
+        description="rank by devices, purchase price, hourly rent, board power or joules per"
+        " output token",
     )
     budget: ShortName | None = Field(
         None, description="at most this to buy (5000, $5k) or to rent (12/h)"
