@@ -9,7 +9,7 @@ import pytest
 from rigfit.catalog.lookup import get_gpu
 from rigfit.catalog.schema import Origin
 from rigfit.detect import DetectionError, RecordedProbe, detect
-from rigfit.detect.readers import NVIDIA_SMI_QUERY, ROCM_SMI_QUERY
+from rigfit.detect.readers import AMD_SMI_QUERY, NVIDIA_SMI_QUERY, ROCM_SMI_QUERY
 from rigfit.hardware import capacity_bytes
 from rigfit.units import GIB, MIB
 
@@ -170,3 +170,10 @@ def test_nothing_found_says_what_was_looked_for() -> None:
     text = str(err.value)
     for looked in ("NVML", "nvidia-smi", "rocm-smi", "/sys/class/drm", "custom:memory"):
         assert looked in text
+
+
+def test_amd_smi_first(recorded: Recorded) -> None:
+    # the MI350X entry's PCI id comes from pci.ids; the partial output has no VRAM block
+    probe = _linux(**{" ".join(AMD_SMI_QUERY): recorded("amdsmi_static_mi350x_partial.txt")})
+    s = detect(probe).system()
+    assert (s.gpu.id, s.count) == ("mi350x", 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rigfit.detect.readers import (
+    parse_amd_smi_static,
     parse_nvidia_smi_csv,
     parse_nvidia_smi_q,
     parse_nvidia_smi_table,
@@ -80,3 +81,12 @@ def test_rocm_smi_text(recorded: Recorded) -> None:
     seen = parse_rocm_smi_text(recorded("rocmsmi_a_4gpu_mi300x.txt"))
     assert [(s.name, s.pci_id) for s in seen] == [("AMD Instinct MI300X OAM", "1002:74a1")] * 4
     assert all(s.memory_bytes is None for s in seen)  # -a prints no VRAM total here
+
+
+def test_amd_smi_static(recorded: Recorded) -> None:
+    seen = parse_amd_smi_static(recorded("amdsmi_static_4gpu_mi300a_amdsmi_readme.txt"))
+    assert [(s.name, s.memory_bytes, s.pci_id) for s in seen] == [
+        ("MI300A", 64289 * MIB, "1002:74a0")
+    ] * 4
+    (cut,) = parse_amd_smi_static(recorded("amdsmi_static_mi350x_partial.txt"))
+    assert (cut.name, cut.memory_bytes, cut.pci_id) == ("AMD Instinct MI350X", None, "1002:75a0")

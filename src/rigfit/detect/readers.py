@@ -24,10 +24,12 @@ from rigfit.detect.probe import Probe
 from rigfit.units import MIB
 
 __all__ = [
+    "AMD_SMI_QUERY",
     "NVIDIA_SMI_QUERY",
     "AppleChip",
     "Reading",
     "Seen",
+    "parse_amd_smi_static",
     "parse_nvidia_smi_csv",
     "parse_pci_device_id",
     "parse_rocm_smi_json",
@@ -219,6 +221,32 @@ def parse_rocm_smi_text(text: str) -> list[Seen]:
     return out
 
 
+AMD_SMI_QUERY = ("amd-smi", "static", "--asic", "--vram")
+_VRAM_SIZE = re.compile(r"^ {4}VRAM:\s*\n(?: {8}.*\n)*? {8}SIZE:\s*(\d+)\s*MB", re.M)
+
+
+def parse_amd_smi_static(text: str) -> list[Seen]:
+    """``amd-smi static`` (ROCm 6+, rocm-smi's successor): per ``GPU: i`` block, the ASIC's
+    MARKET_NAME and DEVICE_ID and the VRAM SIZE. amd-smi's "MB" are MiB: it prints an RX 7900
+    XTX's 24 GiB as 24560 MB (ROCm/TheRock#1737), below 24 GiB in MiB, far below it in 10^6."""
+    out = []
+    for block in re.split(r"^GPU: \d+\s*$", text, flags=re.M)[1:]:
+        name = re.search(r"^ {8}MARKET_NAME:\s*(.+?)\s*$", block, re.M)
+        if name is None:
+            continue
+        device = re.search(r"^ {8}DEVICE_ID:\s*0x([0-9a-fA-F]{4})\s*$", block, re.M)
+        size = _VRAM_SIZE.search(block)
+        out.append(
+            Seen(
+                name.group(1),
+                int(size.group(1)) * MIB if size else None,
+                f"1002:{device.group(1).lower()}" if device else None,
+                "amd-smi",
+            )
+        )
+    return out
+
+
 def read_sysfs(probe: Probe, vendors: tuple[str, ...]) -> list[Seen]:
     """Display devices of ``vendors`` (PCI vendor ids) from Linux's DRM sysfs; amdgpu adds its
     VRAM total in bytes."""
@@ -245,6 +273,9 @@ def read_sysfs(probe: Probe, vendors: tuple[str, ...]) -> list[Seen]:
 
 
 def read_amd(probe: Probe) -> Reading:
+    text = probe.run(AMD_SMI_QUERY)
+    if text is not None and (devices := tuple(parse_amd_smi_static(text))):
+        return Reading("AMD", devices, f"amd-smi: {len(devices)} GPU(s)")
     text = probe.run(ROCM_SMI_QUERY)
     if text is not None and (devices := tuple(parse_rocm_smi_json(text))):
         return Reading("AMD", devices, f"rocm-smi: {len(devices)} GPU(s)")
@@ -252,9 +283,9 @@ def read_amd(probe: Probe) -> Reading:
     if text is not None and (devices := tuple(parse_rocm_smi_text(text))):
         return Reading("AMD", devices, f"rocm-smi: {len(devices)} GPU(s)")
     if probe.platform != "linux":
-        return Reading("AMD", (), "rocm-smi: not found or failed")
+        return Reading("AMD", (), "amd-smi, rocm-smi: not found or failed")
     devices = tuple(read_sysfs(probe, ("1002",)))
-    said = "rocm-smi: not found or failed; /sys/class/drm: "
+    said = "amd-smi, rocm-smi: not found or failed; /sys/class/drm: "
     return Reading("AMD", devices, said + f"{len(devices)} amdgpu device(s)")
 
 
