@@ -177,3 +177,17 @@ def test_amd_smi_first(recorded: Recorded) -> None:
     probe = _linux(**{" ".join(AMD_SMI_QUERY): recorded("amdsmi_static_mi350x_partial.txt")})
     s = detect(probe).system()
     assert (s.gpu.id, s.count) == ("mi350x", 1)
+
+
+def test_nvml_first() -> None:
+    """NVML's answer (name, total bytes, pciDeviceId) wins over nvidia-smi's: the values a
+    recorded 8 × H100 machine's nvidia-smi -q gives for each device."""
+    from rigfit.detect import NvmlDevice
+
+    devices = [NvmlDevice("NVIDIA H100 80GB HBM3", 81559 * MIB, 0x233010DE)] * 8
+    probe = RecordedProbe("linux", {"nvidia-smi": "not read"}, nvml_devices=devices)
+    m = detect(probe)
+    s = m.system()
+    assert (s.gpu.id, s.count) == ("h100-sxm", 8)
+    assert m.devices[0].seen.via == "NVML"
+    assert m.devices[0].seen.pci_id == "10de:2330"
