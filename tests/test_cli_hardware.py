@@ -45,7 +45,7 @@ def test_doctor() -> None:
     assert code == 0
     assert "NVIDIA GeForce RTX 3090" in out
     assert "10de:2204" in out
-    assert "--gpu auto means: --gpu rtx-3090 --gpus 2 --ram 63GiB" in out
+    assert "--gpu auto means: --gpu rtx-3090 --gpus 2 --ram 64206MiB" in out
     code, out, _ = run("doctor", "--json")
     data = json.loads(out)
     assert [d["catalog_id"] for d in data["devices"]] == ["rtx-3090", "rtx-3090"]
@@ -150,3 +150,55 @@ def test_models_that_fit_this_machine() -> None:
     data = json.loads(out)
     assert data["system"] == "rtx-4090"
     assert [m["model"] for m in data["models"]] == ["Qwen/Qwen3-8B"]
+
+
+def _machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recording: dict[str, object]) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(recording))
+    monkeypatch.setenv("RIGFIT_MACHINE", str(path))
+
+
+@pytest.mark.parametrize(
+    "recording",
+    [
+        # a card the catalog lacks (a 20 GB RTX 3080) beside an RTX 5090
+        {
+            "commands": {
+                "nvidia-smi --query-gpu=index,name,memory.total,pci.device_id"
+                " --format=csv,noheader,nounits": "0, NVIDIA GeForce RTX 3080, 20480, 0x220610DE\n"
+                "1, NVIDIA GeForce RTX 5090, 32607, 0x2B8510DE\n"
+            }
+        },
+        # a Mac at a memory size the catalog lacks
+        {
+            "platform": "darwin",
+            "commands": {
+                "sysctl machdep.cpu.brand_string hw.memsize": (
+                    "machdep.cpu.brand_string: Apple M4\nhw.memsize: 10737418240\n"
+                )
+            },
+        },
+    ],
+)
+def test_doctors_flags_can_be_typed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recording: dict[str, object]
+) -> None:
+    """Every flag `rigfit doctor` prints runs: a device the catalog lacks is a custom spec."""
+    _machine(tmp_path, monkeypatch, recording)
+    _, out, _ = run("doctor", "--json")
+    data = json.loads(out)
+    auto = run("fit", "Qwen/Qwen3-0.6B", "--gpu", "auto", "--ctx", "4k", "--json")
+    monkeypatch.delenv("RIGFIT_MACHINE")
+    typed = run("fit", "Qwen/Qwen3-0.6B", *data["flags"], "--ctx", "4k", "--json")
+    assert auto[0] == 0, auto[2]
+    assert typed[0] == 0, typed[2]
+    a, t = json.loads(auto[1]), json.loads(typed[1])
+    assert a["capacity_per_gpu_bytes"] == t["capacity_per_gpu_bytes"]
+    assert a["per_gpu_bytes"] == t["per_gpu_bytes"]
+    assert any(d["catalog_id"] is None for d in data["devices"])
+
+
+def test_models_options_need_fits() -> None:
+    code, _, err = run("models", "--ctx", "8k")
+    assert code == 2
+    assert "--gpus and --ctx go with --fits" in err

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rigfit.errors import InvalidSpecError
+from rigfit.errors import InvalidSpecError, RigfitError
 from rigfit.planner import (
     Budget,
     Minimize,
@@ -118,9 +118,9 @@ def test_plan_on_this_machine() -> None:
 
 @pytest.mark.usefixtures("two_3090")
 def test_models_that_fit_this_machine() -> None:
-    system, rows = models_that_fit("auto", models=["meta-llama/Llama-3.3-70B-Instruct", SMALL])
-    assert "2 × NVIDIA GeForce RTX 3090" in system
-    by = {r.model: r for r in rows}
+    found = models_that_fit("auto", models=["meta-llama/Llama-3.3-70B-Instruct", SMALL])
+    assert "2 × NVIDIA GeForce RTX 3090" in found.system
+    by = {r.model: r for r in found.rows}
     assert by[SMALL].quant == "BF16"  # the checkpoint itself fits
     assert by["meta-llama/Llama-3.3-70B-Instruct"].quant == "Q4_K_M"
 
@@ -136,3 +136,77 @@ def test_ranking_by_energy_per_token() -> None:
         assert o.power_w is not None
         assert o.aggregate_tok_s is not None
         assert o.metric(Minimize.ENERGY) == o.power_w / o.aggregate_tok_s
+
+
+def test_a_users_apple_entry_does_not_decide_the_formats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Formats resolve on a bundled reference, not on the first accelerator listed (the
+    user's come first, and a Mac has no FP8 kernels)."""
+    monkeypatch.setenv("RIGFIT_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "accelerators.toml").write_text(
+        '[[accelerator]]\nid = "my-mac"\nname = "My Mac"\nvendor = "apple"\n'
+        'segment = "apple-silicon"\narchitecture = "Apple M2 Max"\nrelease_year = 2023\n'
+        'form_factor = "SoC"\nmemory_type = "LPDDR5"\nmemory_gb = 32\n'
+        "memory_bytes = 34359738368\nunified_memory = true\nbandwidth_gb_s = 400\n"
+        'interconnect = "none"\n'
+    )
+    plan = plan_hardware(PlanQuery("deepseek-r1", ctx="8k", gpus=("h200",)))
+    assert {o.quant for o in plan.options} >= {"FP8-BLOCK"}
+    plan = plan_hardware(PlanQuery(SMALL, ctx="8k", gpus=("h100-sxm",), quants=("FP8",)))
+    assert [o.quant for o in plan.options] == ["FP8"]
+
+
+def test_this_machines_wired_limit_reaches_the_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan --gpu auto` prices a Mac with its iogpu.wired_limit_mb, as `fit --gpu auto`."""
+    from rigfit.answer import Query, answer
+
+    machine = {
+        "platform": "darwin",
+        "commands": {
+            "sysctl machdep.cpu.brand_string hw.memsize": (
+                "machdep.cpu.brand_string: Apple M2\nhw.memsize: 17179869184\n"
+            ),
+            "sysctl iogpu.wired_limit_mb": "iogpu.wired_limit_mb: 14000\n",
+        },
+    }
+    path = tmp_path / "mac.json"
+    path.write_text(json.dumps(machine))
+    monkeypatch.setenv("RIGFIT_MACHINE", str(path))
+    fit = answer(Query(SMALL, gpu="auto", quant="Q8_0", ctx="32k"))
+    assert fit.fits  # 14,000 MiB, where macOS's default 2/3 of 16 GiB would not hold it
+    plan = plan_hardware(PlanQuery(SMALL, ctx="32k", gpus=("auto",), quants=("Q8_0",)))
+    (option,) = plan.options
+    assert option.report is not None
+    assert option.report.capacity_per_gpu_bytes == fit.capacity_per_gpu_bytes
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        (PlanQuery(SMALL, engine="lama.cpp"), "unknown engine"),
+        (PlanQuery(SMALL, kv_type="zz"), "KV cache type"),
+        (PlanQuery(SMALL, users=10**9), "--users must be from 1 to"),
+        (PlanQuery(SMALL, max_gpus=1024), "--max-gpus must be from 1 to 64"),
+    ],
+)
+def test_bad_input_is_one_error_not_a_thousand_rejections(query: PlanQuery, says: str) -> None:
+    with pytest.raises(RigfitError, match=says):
+        plan_hardware(query)
+
+
+def test_two_custom_cards_stay_apart() -> None:
+    plan = plan_hardware(
+        PlanQuery(
+            SMALL,
+            ctx="8k",
+            gpus=(
+                "custom:memory=24GiB,bandwidth=1000GB/s",
+                "custom:memory=12GiB,bandwidth=500GB/s",
+            ),
+            quants=("Q4_K_M",),
+        )
+    )
+    assert len({o.gpu.id for o in plan.options}) == 2

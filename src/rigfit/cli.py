@@ -13,12 +13,14 @@ from rigfit.answer import Query, answer, answer_table
 from rigfit.api import resolve_model
 from rigfit.catalog.lookup import Model, find_gpus, find_models
 from rigfit.errors import InvalidSpecError, RigfitError
+from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, MAX_SEQS
+from rigfit.estimate.plan import MAX_GPUS_SEARCHED
 from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
 from rigfit.formats.gguf.size import gguf_file_table
 from rigfit.hardware import MAX_GPUS
-from rigfit.planner import Minimize
+from rigfit.planner import DEFAULT_MAX_GPUS, FITS_CTX_TOKENS, Minimize
 from rigfit.report import GPUTableReport, gguf_files_dict, gpu_dict, model_dict
-from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds, parse_tokens
+from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds
 
 __all__ = ["main"]
 
@@ -645,7 +647,10 @@ def validate(engine: str | None, rows: bool, as_json: bool) -> None:
     type=click.IntRange(1, MAX_GPUS),
     help="With --fits: how many (default 1; all detected with auto).",
 )
-@click.option("--ctx", help="With --fits: the context each must hold (default 4096).")
+@click.option(
+    "--ctx",
+    help=f"With --fits: the context each must hold (default {FITS_CTX_TOKENS:,}).",
+)
 @_JSON
 def models_cmd(
     family: str | None,
@@ -671,6 +676,8 @@ def models_cmd(
     if fits is not None:
         _render_fits(fits, gpus, ctx, [m.id for m in picked], as_json)
         return
+    if gpus is not None or ctx is not None:
+        raise InvalidSpecError("--gpus and --ctx go with --fits (the system the models run on)")
     if as_json:
         _emit_json([model_dict(m) for m in picked])
         return
@@ -693,11 +700,12 @@ def _render_fits(
     gpu: str, gpus: int | None, ctx: str | None, names: list[str], as_json: bool
 ) -> None:
     from rigfit.planner import models_that_fit
+    from rigfit.report import models_fit_report
 
-    system, rows = models_that_fit(gpu, gpus=gpus, ctx=ctx, models=names)
-    fitting = [r for r in rows if r.quant is not None]
+    found = models_that_fit(gpu, gpus=gpus, ctx=ctx, models=names)
+    fitting = [r for r in found.rows if r.quant is not None]
     if as_json:
-        _emit_json({"system": system, "models": [r.__dict__ for r in fitting]})
+        _emit_json(models_fit_report(found).model_dump(mode="json"))
         return
     table = [
         [
@@ -710,10 +718,10 @@ def _render_fits(
         ]
         for r in fitting
     ]
-    click.echo(f"on {system}, at {parse_tokens(ctx or '4096'):,} tokens:")
+    click.echo(f"on {found.system}, at {found.ctx_tokens:,} tokens:")
     heads = ["model", "format", "engine", "weights", "per GPU", "decode"]
     click.echo(_table(heads, table, {3, 4, 5}))
-    click.echo(f"{len(fitting)} of {len(rows)} model(s) fit (most precise format that fits)")
+    click.echo(f"{len(fitting)} of {len(found.rows)} model(s) fit (most precise format that fits)")
 
 
 @main.command("gpus")
@@ -764,10 +772,14 @@ def gpus_cmd(
 
 @main.command("plan")
 @click.argument("model")
-@click.option("--ctx", help="Context length per user: 8192, 32k (default: the engine's own).")
+@click.option(
+    "--ctx",
+    help=f"Context length per user: 8192, 32k (default {DEFAULT_CTX_TOKENS:,}, or the model's"
+    " maximum if shorter).",
+)
 @click.option(
     "--users",
-    type=click.IntRange(1, 4096),
+    type=click.IntRange(1, MAX_SEQS),
     default=1,
     show_default=True,
     help="Concurrent users, each with --ctx tokens.",
@@ -791,8 +803,8 @@ def gpus_cmd(
 )
 @click.option(
     "--max-gpus",
-    type=click.IntRange(1, MAX_GPUS),
-    default=8,
+    type=click.IntRange(1, MAX_GPUS_SEARCHED),
+    default=DEFAULT_MAX_GPUS,
     show_default=True,
     help="Most devices of one kind (8: one node).",
 )
@@ -955,21 +967,9 @@ def doctor(as_json: bool) -> None:
 
     machine = detect()
     try:
-        system = machine.system()
+        flags: tuple[str, ...] | None = machine.flags()
     except DetectionError:
-        system = None
-    flags: list[str] = []
-    if system is not None:
-        flags += ["--gpu", system.gpu.id]
-        if system.count > 1:
-            flags += ["--gpus", str(system.count)]
-        flags += [x for g in system.mix for x in ("--add-gpu", g.id)]
-        if system.wired_limit_mb:
-            flags += ["--wired-limit-mb", str(system.wired_limit_mb)]
-    if machine.host.total_bytes:
-        flags += ["--ram", f"{machine.host.total_bytes / 2**30:.0f}GiB"]
-    if machine.host.bandwidth:
-        flags += ["--ram-bandwidth", machine.host.bandwidth]
+        flags = None
     devices = [
         {
             "name": f.seen.name,
@@ -989,7 +989,7 @@ def doctor(as_json: bool) -> None:
                 "devices": devices,
                 "host_ram_bytes": machine.host.total_bytes,
                 "ram_bandwidth": machine.host.bandwidth,
-                "flags": flags if system is not None else None,
+                "flags": list(flags) if flags is not None else None,
             }
         )
         return
@@ -1014,7 +1014,7 @@ def doctor(as_json: bool) -> None:
     ]
     heads = ["#", "device", "via", "pci id", "driver total", "catalog", "capacity"]
     click.echo(_table(heads, rows, {0, 4, 6}))
-    click.echo(f"\n--gpu auto means: {' '.join(flags)}")
+    click.echo(f"\n--gpu auto means: {' '.join(flags or ())}")
     if any(f.catalog_id is None for f in machine.devices):
         click.echo(
             "a device not in the catalog is priced on its driver total; its speed is not"

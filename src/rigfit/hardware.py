@@ -36,7 +36,7 @@ __all__ = [
 # Used only for Apple entries without a reading of their own.
 APPLE_SMALL_WORKING_SET_FRACTION = 2 / 3
 APPLE_DEFAULT_WORKING_SET_FRACTION = 0.75
-APPLE_SMALL_MEMORY_BYTES = 32 * 1024**3
+APPLE_SMALL_MEMORY_BYTES = 32 * GIB
 
 
 def apple_working_set_bytes(memory_bytes: int) -> int:
@@ -72,9 +72,7 @@ def driver_capacity_bytes(gpu: GPURecord) -> int:
 
 
 def capacity_basis(gpu: GPURecord) -> str:
-    """Where :func:`capacity_bytes` comes from, in words."""
-    if gpu.origin is Origin.CUSTOM:
-        return f"given: memory={gpu.memory_bytes / GIB:g} GiB, taken as the driver's total"
+    """Where :func:`capacity_bytes` comes from, in words (its branches in its order)."""
     if gpu.runtime_total_bytes is not None:
         return f"runtime reading ({gpu.runtime_total_reading})"
     if gpu.driver_reported_bytes is not None:
@@ -87,6 +85,8 @@ def capacity_basis(gpu: GPURecord) -> str:
             f"the most of its {gpu.memory_gb:g} GB of shared system memory the GPU may be"
             f" given ({gpu.gpu_share_bytes / GIB:g} GiB, its maker's figure)"
         )
+    if gpu.origin is Origin.CUSTOM:
+        return f"given: memory={gpu.memory_bytes / GIB:g} GiB, taken as the driver's total"
     if gpu.devices_per_board > 1:
         return (
             f"datasheet capacity ({gpu.memory_gb:g} GB marketed per board) split over"

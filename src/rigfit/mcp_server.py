@@ -9,13 +9,14 @@ Needs the ``mcp`` package (``pip install 'rigfit[mcp]'``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from rigfit.answer import Query, answer
 from rigfit.errors import RigfitError
+from rigfit.planner import DEFAULT_MAX_GPUS, Minimize
 
 __all__ = ["build_server", "serve_stdio"]
 
@@ -124,8 +125,8 @@ def build_server() -> MCPServer:
         min_tok_s: float | None = None,
         engine: str = "auto",
         gpus: list[str] | None = None,
-        max_gpus: int = 8,
-        minimize: Literal["gpus", "price", "rent", "power", "energy"] = "gpus",
+        max_gpus: int = DEFAULT_MAX_GPUS,
+        minimize: Minimize = Minimize.GPUS,
         budget: str | None = None,
         quants: list[str] | None = None,
         limit: int = 10,
@@ -135,7 +136,7 @@ def build_server() -> MCPServer:
         ['auto'] for this machine), ranked by devices, purchase price, hourly rent, power or
         energy per token; each option with its memory, speed and command line. budget: 5000
         (to buy) or 12/h."""
-        from rigfit.planner import Minimize, PlanQuery, parse_budget, plan_hardware
+        from rigfit.planner import PlanQuery, parse_budget, plan_hardware
         from rigfit.report import plan_report
 
         query = PlanQuery(
@@ -146,7 +147,7 @@ def build_server() -> MCPServer:
             engine=engine,
             max_gpus=max_gpus,
             budget=None if budget is None else _call(parse_budget, budget),
-            minimize=Minimize(minimize),
+            minimize=minimize,
             gpus=tuple(gpus) if gpus else None,
             quants=tuple(quants) if quants else None,
             limit=limit,

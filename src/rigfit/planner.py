@@ -22,17 +22,17 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from rigfit.answer import Plan, Query, answer, is_auto, plan, resolve_auto
-from rigfit.api import AnyModel, resolve_model
+from rigfit.api import AnyModel, make_request, resolve_model
+from rigfit.catalog.loader import load_gpus
 from rigfit.catalog.lookup import get_gpu, list_gpus
 from rigfit.catalog.schema import GPURecord, PurchasePrice, RentalPrice, Segment, Vendor
-from rigfit.engines import AUTO_ENGINE
+from rigfit.engines import AUTO_ENGINE, get_engine
 from rigfit.errors import InvalidSpecError, RigfitError
-from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, EngineProfile, Request
-from rigfit.estimate.plan import min_gpus
+from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, MAX_SEQS, EngineProfile, Request
+from rigfit.estimate.plan import MAX_GPUS_SEARCHED, min_gpus
 from rigfit.estimate.weights import weight_breakdown
-from rigfit.hardware import MAX_GPUS
 from rigfit.prices import Prices, load_prices
-from rigfit.quant import WeightFormat, parse_quant
+from rigfit.quant import WeightFormat, parse_kv_type, parse_quant
 from rigfit.report import FitReport
 from rigfit.speed import Workload, default_workload, served_rates
 from rigfit.units import parse_tokens
@@ -40,11 +40,15 @@ from rigfit.units import parse_tokens
 __all__ = [
     "DEFAULT_FORMATS",
     "DEFAULT_MAX_GPUS",
+    "FITS_CTX_TOKENS",
     "Budget",
+    "FitsOn",
     "HardwarePlan",
     "Minimize",
+    "ModelFit",
     "PlanOption",
     "PlanQuery",
+    "models_that_fit",
     "parse_budget",
     "plan_hardware",
 ]
@@ -74,6 +78,17 @@ class Minimize(StrEnum):
     RENT = "rent"  # on-demand hourly rent of the devices
     POWER = "power"  # board power of the devices (TDP): the most they draw
     ENERGY = "energy"  # joules per output token: board power over all users' tokens/s
+
+    @property
+    def label(self) -> str:
+        """In words, for forms."""
+        return {
+            "gpus": "fewest devices",
+            "price": "purchase price",
+            "rent": "hourly rent",
+            "power": "board power",
+            "energy": "energy per token",
+        }[self.value]
 
 
 @dataclass(frozen=True)
@@ -197,9 +212,17 @@ class HardwarePlan:
     notes: tuple[str, ...]
 
 
-def _accelerators(q: PlanQuery) -> tuple[list[GPURecord], int | None, str, tuple[str, ...]]:
-    """(accelerators, most devices of each, scope in words, notes)."""
+@dataclass(frozen=True)
+class _Scope:
+    gpus: list[GPURecord]
+    most: int | None  # most devices of each (this machine's count), None: --max-gpus
+    said: str  # the scope in words
     notes: tuple[str, ...] = ()
+    host: Query | None = None  # --gpu auto: the host's RAM, bandwidth and wired limit
+
+
+def _accelerators(q: PlanQuery) -> _Scope:
+    """The accelerators searched, and on this machine the host facts every query keeps."""
     if q.gpus and any(is_auto(g) for g in q.gpus):
         if len(q.gpus) > 1:
             raise InvalidSpecError("--gpu auto plans on this machine; give it alone")
@@ -211,9 +234,9 @@ def _accelerators(q: PlanQuery) -> tuple[list[GPURecord], int | None, str, tuple
                 "rigfit plan --gpu auto: this machine mixes kinds of accelerator; plan on one"
                 " kind with --gpu ID (rigfit fit --gpu auto prices the mixed system)"
             )
-        return [gpu], resolved.gpus or 1, "this machine", (said,)
+        return _Scope([gpu], resolved.gpus or 1, "this machine", (said,), resolved)
     if q.gpus:
-        return [get_gpu(g) for g in q.gpus], None, ", ".join(q.gpus), notes
+        return _Scope([get_gpu(g) for g in q.gpus], None, ", ".join(q.gpus))
     pool = list(list_gpus())
     if q.vendor:
         try:
@@ -234,21 +257,39 @@ def _accelerators(q: PlanQuery) -> tuple[list[GPURecord], int | None, str, tuple
     scope = "every catalog accelerator" + (
         f" ({', '.join(x for x in (q.vendor, q.segment) if x)})" if q.vendor or q.segment else ""
     )
-    return pool, None, scope, notes
+    if not pool:
+        raise InvalidSpecError(
+            f"no catalog accelerator is {' and '.join(x for x in (q.vendor, q.segment) if x)}"
+        )
+    return _Scope(pool, None, scope)
+
+
+# The device formats are resolved on (which format a name means for a model, and its weight
+# bytes): a bundled catalog entry, never a user's, whose own limits would leak into every plan.
+FORMAT_REFERENCE_GPU = "h100-sxm"
+
+
+def _reference() -> GPURecord:
+    return next(g for g in load_gpus() if g.id == FORMAT_REFERENCE_GPU)
 
 
 def _formats(model: AnyModel, q: PlanQuery) -> list[str]:
     if q.quants:
         return list(dict.fromkeys(parse_quant(x).label for x in q.quants))  # unknown: an error
-    native = plan(Query(model, gpu=list_gpus()[0].id, ctx=512)).request.weight_format
-    return list(dict.fromkeys([native.label, *(f.label for f in DEFAULT_FORMATS)]))
+    _, req = make_request(model, _reference(), ctx=512)
+    return list(dict.fromkeys([req.weight_format.label, *(f.label for f in DEFAULT_FORMATS)]))
 
 
 def _check(q: PlanQuery) -> None:
-    if q.users < 1:
-        raise InvalidSpecError(f"--users must be at least 1, got {q.users}")
-    if not 1 <= q.max_gpus <= MAX_GPUS:
-        raise InvalidSpecError(f"--max-gpus must be between 1 and {MAX_GPUS}, got {q.max_gpus}")
+    if not 1 <= q.users <= MAX_SEQS:
+        raise InvalidSpecError(f"--users must be from 1 to {MAX_SEQS:,}, got {q.users:,}")
+    if not 1 <= q.max_gpus <= MAX_GPUS_SEARCHED:
+        raise InvalidSpecError(
+            f"--max-gpus must be from 1 to {MAX_GPUS_SEARCHED} (the most the search tries),"
+            f" got {q.max_gpus}"
+        )
+    get_engine(q.engine)  # an unknown name: one error, not one per accelerator
+    parse_kv_type(q.kv_type)
     if q.min_tok_s is not None and not 0 < q.min_tok_s <= 100_000:
         raise InvalidSpecError(
             f"--min-tok-s must be above 0 and at most 100,000 tokens/s, got {q.min_tok_s:g}"
@@ -273,7 +314,7 @@ def _qualities(model: AnyModel, formats: Sequence[str], *, strict: bool) -> dict
     out: dict[str, float] = {}
     for quant in formats:
         try:
-            req = plan(Query(model, gpu=list_gpus()[0].id, quant=quant, ctx=512)).request
+            _, req = make_request(model, _reference(), quant=quant, ctx=512)
         except RigfitError:
             if strict:
                 raise
@@ -287,7 +328,8 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
     """Search, filter and rank; see the module's docstring."""
     _check(q)
     model = resolve_model(q.model, files=q.files) if isinstance(q.model, str) else q.model
-    pool, most, scope, notes = _accelerators(q)
+    where = _accelerators(q)
+    pool, most, scope, notes = where.gpus, where.most, where.said, where.notes
     if q.ctx is None:
         # one context for every option (engines' own defaults differ: llama.cpp's is the
         # model's maximum, vLLM's too, transformers' none): rigfit's working length
@@ -309,17 +351,7 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
         for quant in quality:
             considered += 1
             try:
-                p = plan(
-                    Query(
-                        model,
-                        gpu=gpu,
-                        quant=quant,
-                        ctx=ctx,
-                        kv_type=q.kv_type,
-                        seqs=q.users,
-                        engine=q.engine,
-                    )
-                )
+                p = plan(_query(q, model, where, gpu, quant, ctx, q.engine))
             except RigfitError as exc:
                 rejected[_reason(exc)] += 1
                 continue
@@ -371,7 +403,7 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
             f"{len(unpriced)} accelerator(s) that would serve it have {figure}, so they are"
             " not ranked",
         )
-    full = [_full(q, model, o, ctx) for o in ranked[: q.limit]]
+    full = [_full(q, model, o, ctx, where) for o in ranked[: q.limit]]
     # equal on what is minimized and on precision, the faster first (the search priced speed
     # only where --min-tok-s asked for it; the full answers price it for every option shown)
     shown = tuple(
@@ -382,13 +414,13 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
     )
     binding = nearest = None
     if not shown:
-        binding, nearest = _binding(q, rejected, near, model, ctx)
+        binding, nearest = _binding(q, rejected, near, model, ctx, where)
     return HardwarePlan(
         model=model.id,
         ctx_tokens=ctx_tokens,
         users=q.users,
         min_tok_s=q.min_tok_s,
-        workload=workload or _workload(q, ctx_tokens or 4096),
+        workload=workload or _workload(q, ctx_tokens),
         minimize=q.minimize,
         options=shown,
         considered=considered,
@@ -506,10 +538,11 @@ def _binding(
     near: Sequence[tuple[float, PlanOption, str]],
     model: AnyModel,
     ctx: int,
+    where: _Scope,
 ) -> tuple[str, PlanOption | None]:
     if near:
         _, option, why = min(near, key=lambda t: (t[0], t[1].count, t[1].gpu.id))
-        return why, _full(q, model, option, ctx)
+        return why, _full(q, model, option, ctx, where)
     if rejected:
         return rejected.most_common(1)[0][0], None
     return "no accelerator matched the filters", None
@@ -520,23 +553,41 @@ def _shown_speed(o: PlanOption) -> float | None:
     return speed.per_user_tok_s.value if speed is not None else o.per_user_tok_s
 
 
-def _full(q: PlanQuery, model: AnyModel, o: PlanOption, ctx: int) -> PlanOption:
-    """The option with its full answer (memory terms, speed, command line)."""
-    report = answer(
-        Query(
-            model,
-            gpu=o.gpu,
-            gpus=o.count,
-            quant=o.quant,
-            ctx=ctx,
-            kv_type=q.kv_type,
-            seqs=q.users,
-            engine=o.engine if q.engine == AUTO_ENGINE else q.engine,
-            prompt_tokens=q.prompt_tokens,
-            output_tokens=q.output_tokens,
-            users=q.users,
-        )
+def _query(
+    q: PlanQuery,
+    model: AnyModel,
+    where: _Scope,
+    gpu: GPURecord,
+    quant: str,
+    ctx: int,
+    engine: str,
+    count: int | None = None,
+) -> Query:
+    """One candidate as a query; on this machine, with its host RAM, RAM bandwidth and macOS
+    GPU limit, as `rigfit fit --gpu auto` prices it."""
+    host = where.host
+    return Query(
+        model,
+        gpu=gpu,
+        gpus=count,
+        quant=quant,
+        ctx=ctx,
+        kv_type=q.kv_type,
+        seqs=q.users,
+        engine=engine,
+        ram=host.ram if host else None,
+        wired_limit_mb=host.wired_limit_mb if host else None,
+        ram_bandwidth=host.ram_bandwidth if host else None,
+        prompt_tokens=q.prompt_tokens,
+        output_tokens=q.output_tokens,
+        users=q.users,
     )
+
+
+def _full(q: PlanQuery, model: AnyModel, o: PlanOption, ctx: int, where: _Scope) -> PlanOption:
+    """The option with its full answer (memory terms, speed, command line)."""
+    engine = o.engine if q.engine == AUTO_ENGINE else q.engine
+    report = answer(_query(q, model, where, o.gpu, o.quant, ctx, engine, o.count))
     return replace(o, report=report)
 
 
@@ -553,6 +604,11 @@ FITS_FORMATS = (
 )
 
 
+# The context "which models run here?" holds by default: a working length for a chat turn with
+# some history, shorter than the plan's so a small machine still lists what it runs.
+FITS_CTX_TOKENS = 4096
+
+
 @dataclass(frozen=True)
 class ModelFit:
     """One catalog model on one system: the most precise format that fits, if any."""
@@ -565,13 +621,20 @@ class ModelFit:
     decode_tok_s: float | None
 
 
+@dataclass(frozen=True)
+class FitsOn:
+    system: str  # in words
+    ctx_tokens: int
+    rows: tuple[ModelFit, ...]  # those that fit first, largest first
+
+
 def models_that_fit(
     gpu: str | GPURecord,
     *,
     gpus: int | None = None,
     ctx: str | int | None = None,
     models: Sequence[str] | None = None,
-) -> tuple[str, tuple[ModelFit, ...]]:
+) -> FitsOn:
     """Each catalog model (or ``models``) on a system (``auto``: this machine), in the most
     precise format that fits at ``ctx`` (rigfit's default context when None), under the
     engine that format implies; (the system in words, rows: those that fit first, largest
@@ -584,7 +647,7 @@ def models_that_fit(
     said = ""
     if is_auto(gpu):
         base, said = resolve_auto(base)
-    ctx_tokens = 4096 if ctx is None else parse_tokens(ctx)
+    ctx_tokens = FITS_CTX_TOKENS if ctx is None else parse_tokens(ctx)
     names = models if models is not None else [m.id for m in list_models()]
     rows = []
     for name in names:
@@ -615,4 +678,4 @@ def models_that_fit(
         )
     rows.sort(key=lambda r: (r.quant is None, -(r.weights_bytes or 0), r.model))
     system = said.removeprefix("--gpu auto: ") or (gpu.id if isinstance(gpu, GPURecord) else gpu)
-    return system, tuple(rows)
+    return FitsOn(system, ctx_tokens, tuple(rows))

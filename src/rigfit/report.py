@@ -26,7 +26,7 @@ from rigfit.speed.estimate import Figure, SpeedEstimate
 
 if TYPE_CHECKING:
     from rigfit.formats import FileModel
-    from rigfit.planner import HardwarePlan, PlanOption
+    from rigfit.planner import FitsOn, HardwarePlan, PlanOption
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -37,7 +37,9 @@ __all__ = [
     "GPUReport",
     "GPUTableReport",
     "GPUTableRow",
+    "ModelFitReport",
     "ModelReport",
+    "ModelsFitReport",
     "ModelsOnGPUReport",
     "PlanOptionReport",
     "PlanReport",
@@ -54,6 +56,7 @@ __all__ = [
     "gpu_table_report",
     "model_dict",
     "model_report",
+    "models_fit_report",
     "models_on_gpu_report",
     "plan_report",
     "speed_report",
@@ -829,6 +832,7 @@ class PlanOptionReport(_Report):
 
     gpu: str
     gpu_name: str
+    catalog: bool  # a catalog entry (False: a custom spec, a detected card the catalog lacks)
     count: int
     quant: str
     engine: str
@@ -887,6 +891,8 @@ def plan_report(result: HardwarePlan) -> PlanReport:
         return PlanOptionReport(
             gpu=o.gpu.id,
             gpu_name=o.gpu.name,
+            catalog=o.gpu.origin.value == "catalog"
+            or (o.gpu.origin.value == "detected" and not o.gpu.id.startswith("detected-")),
             count=o.count,
             quant=o.quant,
             engine=o.engine,
@@ -933,4 +939,41 @@ def plan_report(result: HardwarePlan) -> PlanReport:
         binding=result.binding,
         nearest=option(result.nearest) if result.nearest is not None else None,
         notes=list(result.notes),
+    )
+
+
+class ModelFitReport(_Report):
+    model: str
+    quant: str  # the most precise format tried that fits
+    engine: str
+    weights_bytes: int
+    used_per_gpu_bytes: int
+    decode_tok_s: float | None  # one user, rigfit's default request
+
+
+class ModelsFitReport(_Report):
+    """``rigfit models --fits GPU --json``: the catalog models that run on a system."""
+
+    schema_version: int = SCHEMA_VERSION
+    system: str
+    ctx_tokens: int
+    models: list[ModelFitReport]
+
+
+def models_fit_report(found: FitsOn) -> ModelsFitReport:
+    return ModelsFitReport(
+        system=found.system,
+        ctx_tokens=found.ctx_tokens,
+        models=[
+            ModelFitReport(
+                model=r.model,
+                quant=r.quant,
+                engine=r.engine or "",
+                weights_bytes=r.weights_bytes or 0,
+                used_per_gpu_bytes=r.used_per_gpu_bytes or 0,
+                decode_tok_s=r.decode_tok_s,
+            )
+            for r in found.rows
+            if r.quant is not None
+        ],
     )

@@ -122,3 +122,20 @@ def test_suggestions_come_from_the_maker_the_name_suggests(typed: str, first: st
     suggested = err.value.suggestions
     assert suggested, typed
     assert suggested[0].startswith(first), suggested
+
+
+def test_custom_apple_says_its_limit() -> None:
+    from rigfit.hardware import capacity_basis
+
+    g = parse_custom("custom:memory=24GiB,vendor=apple")
+    assert capacity_bytes(g) == 24 * GIB * 2 // 3
+    assert capacity_basis(g).startswith("2/3 of unified memory")
+
+
+def test_fp8_on_a_custom_card_needs_its_architecture() -> None:
+    with pytest.raises(InvalidSpecError, match="give its architecture"):
+        answer.answer(Query("Qwen/Qwen3-8B", gpu="custom:memory=24GiB", quant="FP8"))
+    report = answer.answer(
+        Query("Qwen/Qwen3-8B", gpu="custom:memory=24GiB,arch=ada", quant="FP8", ctx="8k")
+    )
+    assert report.fits

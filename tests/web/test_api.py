@@ -271,7 +271,7 @@ def test_plan_bad_input_is_a_400(client: TestClient) -> None:
 def test_custom_gpu_estimate(client: TestClient) -> None:
     params = {"model": "Qwen/Qwen3-8B", "gpu": "custom:memory=24GiB,bandwidth=1008GB/s"}
     body = client.get("/api/v1/estimate", params=params).json()
-    assert body["gpu"] == "custom"
+    assert body["gpu"].startswith("custom-")
     assert body["capacity_basis"].startswith("given: memory=24 GiB")
     bad = client.get("/api/v1/estimate", params={"model": "Qwen/Qwen3-8B", "gpu": "custom:x=1"})
     _envelope(bad, 400, "invalid_input", "unknown field 'x'")
@@ -280,3 +280,17 @@ def test_custom_gpu_estimate(client: TestClient) -> None:
 def test_auto_is_refused_on_the_server(client: TestClient) -> None:
     resp = client.get("/api/v1/estimate", params={"model": "Qwen/Qwen3-8B", "gpu": "auto"})
     _envelope(resp, 400, "invalid_input", "custom:memory=")
+
+
+def test_plan_page_with_a_custom_card(client: TestClient) -> None:
+    resp = client.get(
+        "/plan",
+        params={
+            "model": "Qwen/Qwen3-8B",
+            "ctx": "8k",
+            "gpu": "custom:memory=24GiB,bandwidth=1TB/s",
+        },
+    )
+    assert resp.status_code == 200
+    assert "Custom accelerator" in resp.text
+    assert "/gpus/custom" not in resp.text  # no link to a page that does not exist

@@ -13,6 +13,7 @@ Its entries are found by id, name and alias like catalog ones, and come first.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
@@ -48,6 +49,8 @@ _FIELDS = {
     "vendor": "nvidia, amd, apple or intel (default nvidia)",
     "memory_type": "e.g. GDDR6X or HBM3 (default GDDR; HBM changes the speed calibration)",
     "pcie": "the PCIe generation of the card's x16 link: 3, 4 or 5",
+    "arch": "its architecture (NVIDIA: ampere, ada, hopper, blackwell...; AMD: cdna 3...),"
+    " which decides the formats engines have kernels for there",
     "name": "a label for the answer",
 }
 _RATE = re.compile(r"^(\d+(?:\.\d+)?)\s*(tb/s|gb/s)?$")
@@ -130,6 +133,8 @@ def parse_custom(spec: str) -> GPURecord:
     >>> g = parse_custom("custom:memory=24GiB,bandwidth=1008GB/s,bf16=165TFLOPS")
     >>> g.memory_bytes, g.bandwidth_gb_s, g.bf16_dense_tflops, g.origin.value
     (25769803776, 1008.0, 165.0, 'custom')
+    >>> g.id.startswith("custom-")
+    True
     """
     given = _pairs(spec)
     if "memory" not in given:
@@ -168,12 +173,16 @@ def parse_custom(spec: str) -> GPURecord:
         f"{memory / GIB:g} GiB" + (f", {bandwidth:g} GB/s" if bandwidth else "")
     )
     memory_type = given.get("memory_type") or ("unified memory" if apple else "GDDR")
+    # one id per spec, so two custom cards in one answer stay apart
+    digest = hashlib.sha256(
+        ",".join(f"{k}={v}" for k, v in sorted(low.items())).encode() + memory.to_bytes(8, "big")
+    ).hexdigest()[:8]
     return GPURecord(
-        id="custom",
+        id=f"custom-{digest}",
         name=f"Custom accelerator ({label})",
         vendor=vendor,
         segment=Segment.APPLE_SILICON if apple else Segment.CONSUMER,
-        architecture="custom",
+        architecture=given.get("arch", "custom").replace("_", " ").replace("-", " "),
         release_year=2026,
         form_factor="custom accelerator",
         memory_type=memory_type,

@@ -12,7 +12,7 @@ from typing import TypeVar
 from rigfit.arch import Architecture, from_config
 from rigfit.catalog.custom import is_custom, load_user_gpus, parse_custom
 from rigfit.catalog.loader import load_gpus, load_models, load_record, record_file
-from rigfit.catalog.schema import GPURecord, ModelRecord, Vendor
+from rigfit.catalog.schema import GPURecord, ModelRecord, Origin, Vendor
 from rigfit.errors import CatalogError, UnknownGPUError, UnknownModelError, closest
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "find_models",
     "get_gpu",
     "get_model",
+    "has_page",
     "list_gpus",
     "list_models",
     "names_index",
@@ -158,6 +159,14 @@ def closest_gpus(name: str, gpus: Iterable[GPURecord], n: int = 3) -> list[str]:
             scored[g.id] = (hint is not None and g.vendor is hint, best)
     ranked = sorted(scored, key=lambda gid: (not scored[gid][0], -scored[gid][1], gid))
     return ranked[:n]
+
+
+def has_page(gpu: GPURecord) -> bool:
+    """Whether ``gpu`` is found by its id (a catalog or user entry, or a detected card that
+    matched one): a custom spec, or a detected card the catalog lacks, is not."""
+    if gpu.origin in (Origin.CATALOG, Origin.USER):
+        return True
+    return gpu.origin is Origin.DETECTED and record_file("gpus", gpu.id) is not None
 
 
 def get_gpu(name: str) -> GPURecord:

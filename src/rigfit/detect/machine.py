@@ -144,15 +144,18 @@ def _stand_in(seen: Seen, vendor: Vendor) -> GPURecord:
     )
 
 
-def match_apple(chip: AppleChip, gpus: Sequence[GPURecord]) -> tuple[GPURecord | None, str]:
-    """The catalog entry of an Apple silicon Mac: its chip at its memory size; a size the
-    catalog lacks takes the chip's figures with the machine's memory."""
+def match_apple(
+    chip: AppleChip, gpus: Sequence[GPURecord]
+) -> tuple[GPURecord | None, str | None, str]:
+    """The record of an Apple silicon Mac, its catalog id (None when the catalog lacks this
+    memory size: the chip's figures then take the machine's memory), and how, in words."""
     same = [g for g in gpus if g.vendor is Vendor.APPLE and g.architecture == chip.chip]
     exact = [g for g in same if g.memory_bytes == chip.memory_bytes]
     if exact:
-        return exact[0].model_copy(update={"origin": Origin.DETECTED}), f"→ {exact[0].id}"
+        rec = exact[0]
+        return rec.model_copy(update={"origin": Origin.DETECTED}), rec.id, f"→ {rec.id}"
     if not same:
-        return None, f"{chip.chip} is not in rigfit's catalog"
+        return None, None, f"{chip.chip} is not in rigfit's catalog"
     base = min(same, key=lambda g: g.memory_bytes)
     size = chip.memory_bytes / GIB
     rec = base.model_copy(
@@ -167,7 +170,17 @@ def match_apple(chip: AppleChip, gpus: Sequence[GPURecord]) -> tuple[GPURecord |
             "origin": Origin.DETECTED,
         }
     )
-    return rec, f"→ {base.id}'s chip figures with this Mac's {size:g} GiB (no catalog entry)"
+    return rec, None, f"→ {base.id}'s chip figures with this Mac's {size:g} GiB (no catalog entry)"
+
+
+def _custom_spec(g: GPURecord) -> str:
+    """A record the catalog lacks, as the ``custom:`` spec that prices it the same."""
+    spec = f"custom:memory={g.memory_bytes // MIB}MiB"
+    if g.bandwidth_gb_s is not None:
+        spec += f",bandwidth={g.bandwidth_gb_s:g}GB/s"
+    if g.vendor is not Vendor.NVIDIA:
+        spec += f",vendor={g.vendor.value}"
+    return spec
 
 
 @dataclass(frozen=True)
@@ -201,6 +214,27 @@ class Machine:
         mix = tuple(f.record for f in self.devices if f.record.id != main_id)
         return System(main, counts[main_id], mix, self.host.total_bytes, self.wired_limit_mb)
 
+    def flags(self) -> tuple[str, ...]:
+        """What ``--gpu auto`` stands for, as flags one can type: catalog ids, and a
+        ``custom:`` spec for a device the catalog lacks (its driver's total, and the chip's
+        bandwidth where known)."""
+        names = {id(f.record): f.catalog_id or _custom_spec(f.record) for f in self.devices}
+        system = self.system()
+        first = next(f.record for f in self.devices if f.record.id == system.gpu.id)
+        out = ["--gpu", names[id(first)]]
+        if system.count > 1:
+            out += ["--gpus", str(system.count)]
+        for f in self.devices:
+            if f.record.id != system.gpu.id:
+                out += ["--add-gpu", names[id(f.record)]]
+        if system.wired_limit_mb:
+            out += ["--wired-limit-mb", str(system.wired_limit_mb)]
+        if self.host.total_bytes:
+            out += ["--ram", f"{self.host.total_bytes // MIB}MiB"]
+        if self.host.bandwidth:
+            out += ["--ram-bandwidth", self.host.bandwidth]
+        return tuple(out)
+
     @property
     def summary(self) -> str:
         """``2 × NVIDIA GeForce RTX 3090 (24,576 MiB, nvidia-smi) → rtx-3090``."""
@@ -227,10 +261,11 @@ def detect(probe: Probe | None = None) -> Machine:
     said.append(apple_said)
     wired = None
     if chip is not None:
-        rec, how = match_apple(chip, gpus)
+        rec, catalog_id, how = match_apple(chip, gpus)
         said.append(how)
         if rec is not None:
-            found.append(Found(Seen(chip.chip, chip.memory_bytes, None, "sysctl"), rec, rec.id))
+            seen = Seen(chip.chip, chip.memory_bytes, None, "sysctl")
+            found.append(Found(seen, rec, catalog_id))
             wired = chip.wired_limit_mb
     readings: list[tuple[Reading, Vendor]] = []
     if chip is None:

@@ -19,6 +19,7 @@ from rigfit.quant import Family, KVCacheType, WeightFormat
 __all__ = [
     "BNB_FORMATS",
     "LOAD_QUANTIZED",
+    "NVIDIA_ARCHITECTURES",
     "cuda_capability",
     "emulation_note",
     "makes_at_load",
@@ -125,6 +126,8 @@ _CUDA_CAPABILITY = {
     "hopper": 90,
     "blackwell": 100,
 }
+NVIDIA_ARCHITECTURES = tuple(_CUDA_CAPABILITY)
+
 # AMD Instinct generations with FP8 matrix cores: CDNA 3 (MI300) and CDNA 4 (MI350/MI355);
 # CDNA 2 (MI250X) and RDNA 3 have none (AMD CDNA 3 / CDNA 4 whitepapers). vLLM's ROCm FP8
 # and MXFP4 paths need them (vllm/platforms/rocm.py supports_fp8: gfx94x/gfx95x).
@@ -132,10 +135,21 @@ _AMD_FP8 = frozenset({"cdna 3", "cdna 4"})
 
 
 def cuda_capability(gpu: GPURecord) -> int | None:
-    """The compute capability ×10 of an NVIDIA accelerator (None for other vendors)."""
+    """The compute capability ×10 of an NVIDIA accelerator, from its architecture's first
+    words ("Blackwell Ultra" is a Blackwell); None for other vendors and unknown ones."""
     if gpu.vendor is not Vendor.NVIDIA:
         return None
-    return _CUDA_CAPABILITY.get(gpu.architecture.lower())
+    arch = gpu.architecture.lower().strip()
+    if len(arch) < 3:
+        return None
+    return next(
+        (
+            cc
+            for name, cc in _CUDA_CAPABILITY.items()
+            if arch.startswith(name) or name.startswith(arch)
+        ),
+        None,
+    )
 
 
 # Minimum compute capability of each quantized format's kernels in vLLM 0.11.0, from each
@@ -187,9 +201,16 @@ def refuse_format_on_device(fmt: WeightFormat, gpu: GPURecord, engine: str) -> N
             )
         return
     cap = cuda_capability(gpu)
-    if cap is None:
-        return
     need = _VLLM_MIN_CAPABILITY.get(fmt)
+    if cap is None:
+        if gpu.vendor is Vendor.NVIDIA and need is not None:
+            # a custom or unrecognised card: whether its kernels exist is not guessed
+            raise InvalidSpecError(
+                f"{engine}'s {fmt.label} kernels depend on the compute capability, which is"
+                f" not known for {gpu.name}: give its architecture (custom:...,arch=ada;"
+                f" allowed: {', '.join(_CUDA_CAPABILITY)}), or use BF16 or a GGUF type"
+            )
+        return
     if engine == "SGLang" and fmt is WeightFormat.NVFP4:
         need = SGLANG_NVFP4_MIN_CAPABILITY
     if need is not None and cap < need:
@@ -213,6 +234,11 @@ def refuse_transformers_fp8(fmt: WeightFormat, gpu: GPURecord) -> None:
         return
     cap = cuda_capability(gpu)
     amd_old = gpu.vendor is Vendor.AMD and gpu.architecture.lower() not in _AMD_FP8
+    if gpu.vendor is Vendor.NVIDIA and cap is None:
+        raise InvalidSpecError(
+            f"transformers runs {fmt.label} weights as FP8 only from compute capability 8.9,"
+            f" which is not known for {gpu.name}: give its architecture (custom:...,arch=ada)"
+        )
     if amd_old or (cap is not None and cap < TRANSFORMERS_FP8_MIN_CAPABILITY):
         raise InvalidSpecError(
             f"transformers dequantizes {fmt.label} weights to BF16 on {gpu.name} (no FP8"

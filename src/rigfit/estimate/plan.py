@@ -93,7 +93,7 @@ def _gpu_search(
     merely did not fit)."""
     if req.system.gpu.unified_memory or req.system.gpu.one_per_host:
         counts = range(1, 2)
-        req = replace(req, system=System(req.system.gpu, 1))
+        req = replace(req, system=req.system.with_count(1))
     else:
         counts = range(1, min(most, MAX_GPUS_SEARCHED) + 1)
     refused: RigfitError | None = None

@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from rigfit.estimate.memory import MAX_SEQS
+from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, MAX_SEQS
+from rigfit.estimate.plan import MAX_GPUS_SEARCHED
 from rigfit.estimate.settings import OPTIONS, Option
 from rigfit.hardware import MAX_GPUS
+from rigfit.planner import DEFAULT_MAX_GPUS, Minimize
 from rigfit.units import MAX_TOKENS
 
 __all__ = [
@@ -140,8 +142,11 @@ class PlanIn(_Query):
     """Inputs of a plan: the same as ``rigfit plan MODEL``."""
 
     model: Name = Field(description="catalog model id, name or alias")
-    ctx: ShortName | None = Field(None, description="context per user (default 8192)")
-    users: int = Field(1, ge=1, le=4096, description="concurrent users, each with ctx tokens")
+    ctx: ShortName | None = Field(
+        None,
+        description=f"context per user (default {DEFAULT_CTX_TOKENS:,} or the model's maximum)",
+    )
+    users: int = Field(1, ge=1, le=MAX_SEQS, description="concurrent users, each with ctx tokens")
     min_tok_s: float | None = Field(
         None, gt=0, le=100_000, allow_inf_nan=False, description="each user's decode tok/s"
     )
@@ -151,9 +156,11 @@ class PlanIn(_Query):
         max_length=MAX_PLAN_GPUS,
         description="plan on these accelerators only (ids or custom:...); default: all",
     )
-    max_gpus: int = Field(8, ge=1, le=64, description="most devices of one kind")
-    minimize: Literal["gpus", "price", "rent", "power", "energy"] = Field(
-        "gpus",
+    max_gpus: int = Field(
+        DEFAULT_MAX_GPUS, ge=1, le=MAX_GPUS_SEARCHED, description="most devices of one kind"
+    )
+    minimize: Minimize = Field(
+        Minimize.GPUS,
         description="rank by devices, purchase price, hourly rent, board power or joules per"
         " output token",
     )

@@ -20,9 +20,11 @@ from rigfit.catalog.lookup import Model, get_gpu, get_model, list_gpus, list_mod
 from rigfit.engines import ENGINES
 from rigfit.errors import InvalidSpecError, RigfitError, UnknownNameError
 from rigfit.estimate.memory import MAX_SEQS
+from rigfit.estimate.plan import MAX_GPUS_SEARCHED
 from rigfit.estimate.settings import OPTIONS
 from rigfit.estimate.sweep import TABLE_CTX_TOKENS, context_stops, dominant_term
 from rigfit.hardware import MAX_GPUS
+from rigfit.planner import DEFAULT_MAX_GPUS, Minimize
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.report import FormatTableReport
 from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds, fmt_tokens, parse_tokens, to_gb
@@ -565,7 +567,14 @@ def plan_page(request: Request) -> Response:
     """The least hardware for a model at a context, a concurrency and a speed."""
     form = _Form(request.query_params)
     state: dict[str, str | None] = {k: form.text(k) for k in (*_PLAN_FIELDS, *_PLAN_FILTERS)}
-    view: dict[str, Any] = {"options": _options(), "state": state, "error": None, "plan": None}
+    view: dict[str, Any] = {
+        "options": _options(),
+        "state": state,
+        "error": None,
+        "plan": None,
+        "minimize_choices": list(Minimize),
+        "default_max_gpus": DEFAULT_MAX_GPUS,
+    }
     status = 200
     if state["model"]:
         try:
@@ -573,11 +582,11 @@ def plan_page(request: Request) -> Response:
                 q = PlanIn(
                     model=state["model"],
                     ctx=state["ctx"],
-                    users=form.integer("users", 1, 4096, 1),
+                    users=form.integer("users", 1, MAX_SEQS, 1),
                     min_tok_s=_positive(state["min_tok_s"], "min_tok_s"),
-                    minimize=state["minimize"] or "gpus",
+                    minimize=_minimize(state["minimize"]),
                     budget=state["budget"],
-                    max_gpus=form.integer("max_gpus", 1, 64, 8),
+                    max_gpus=form.integer("max_gpus", 1, MAX_GPUS_SEARCHED, DEFAULT_MAX_GPUS),
                     segment=state["segment"],
                     vendor=state["vendor"],
                     gpu=[state["gpu"]] if state["gpu"] else [],
@@ -598,6 +607,14 @@ def plan_page(request: Request) -> Response:
     if request.headers.get("HX-Request"):
         response.headers["HX-Push-Url"] = view["share"]
     return response
+
+
+def _minimize(raw: str | None) -> Minimize:
+    try:
+        return Minimize(raw or Minimize.GPUS.value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in Minimize)
+        raise InvalidSpecError(f"minimize must be one of {allowed}, got {raw!r}") from None
 
 
 def _positive(raw: str | None, name: str) -> float | None:

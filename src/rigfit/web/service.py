@@ -20,7 +20,7 @@ from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, Estimate
 from rigfit.estimate.memory import estimate as estimate_request
 from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
 from rigfit.estimate.sweep import context_curve, format_table, table_contexts
-from rigfit.planner import Minimize, PlanQuery, parse_budget, plan_hardware
+from rigfit.planner import PlanQuery, parse_budget, plan_hardware
 from rigfit.quant import KVCacheType, parse_kv_type, parse_quant
 from rigfit.report import (
     CompareReport,
@@ -107,7 +107,15 @@ def gpu_key(name: str) -> str:
         )
     if is_custom(name):
         parse_custom(name)  # checked here, so a bad spec is a 400 before any estimate
-        return name.strip().lower().replace(" ", "")
+        # one cache entry per spec: keys and values written one way, a name as given
+        head, _, body = name.strip().partition(":")
+        parts = []
+        for item in body.split(","):
+            key, _, value = item.partition("=")
+            key = key.strip().lower()
+            value = value.strip() if key == "name" else value.strip().lower().replace(" ", "")
+            parts.append(f"{key}={value}")
+        return f"{head.lower()}:" + ",".join(parts)
     return get_gpu(name).id
 
 
@@ -340,7 +348,7 @@ def hardware_plan(q: PlanIn) -> PlanReport:
         engine=get_engine(q.engine).name,
         max_gpus=q.max_gpus,
         budget=None if q.budget is None else parse_budget(q.budget),
-        minimize=Minimize(q.minimize),
+        minimize=q.minimize,
         gpus=gpus,
         quants=tuple(parse_quant(x).label for x in q.quant) or None,
         kv_type=parse_kv_type(q.kv_type).flag,
