@@ -9,9 +9,10 @@ from typing import Any
 
 import click
 
-from rigfit.answer import Query, answer, answer_table
+from rigfit.answer import Query, answer, answer_table, is_auto, resolve_auto
 from rigfit.api import resolve_model
 from rigfit.catalog.lookup import Model, find_gpus, find_models
+from rigfit.catalog.schema import GPURecord
 from rigfit.errors import InvalidSpecError, RigfitError
 from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, MAX_SEQS
 from rigfit.estimate.plan import MAX_GPUS_SEARCHED
@@ -20,7 +21,8 @@ from rigfit.formats.gguf.size import gguf_file_table
 from rigfit.hardware import MAX_GPUS
 from rigfit.planner import DEFAULT_MAX_GPUS, FITS_CTX_TOKENS, Minimize
 from rigfit.report import GPUTableReport, gguf_files_dict, gpu_dict, model_dict
-from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds
+from rigfit.train.setup import LossKind, Method, Optimizer, Sharding
+from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds, parse_count
 
 __all__ = ["main"]
 
@@ -944,6 +946,174 @@ def _render_rejected(d: dict[str, Any]) -> None:
         click.echo(f"\nleft out (of {d['considered']} accelerator × format pairs):")
         for r in d["rejected"][:6]:
             click.echo(f"  {r['count']:>4} × {r['reason']}")
+
+
+@main.command("train")
+@click.argument("model")
+@click.option("--gpu", required=True, help="Accelerator id or alias, auto, or custom:memory=...")
+@click.option("--gpus", type=click.IntRange(1, MAX_GPUS), default=1, show_default=True)
+@click.option(
+    "--method",
+    type=click.Choice([m.value for m in Method]),
+    default="lora",
+    show_default=True,
+    help="full fine-tuning, LoRA on a 16-bit base, or QLoRA on a 4-bit NF4 base.",
+)
+@click.option("--seq", default="4096", show_default=True, help="Sequence length: 4096, 8k.")
+@click.option("--micro-batch", type=int, default=1, show_default=True, help="Sequences per GPU.")
+@click.option("--grad-accum", type=int, default=1, show_default=True)
+@click.option(
+    "--grad-ckpt/--no-grad-ckpt",
+    default=True,
+    show_default=True,
+    help="Gradient checkpointing (recompute each layer in the backward pass).",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice([o.value for o in Optimizer]),
+    default="adamw",
+    show_default=True,
+)
+@click.option("--zero", type=int, help="DeepSpeed ZeRO stage 0-3 over --gpus.")
+@click.option(
+    "--sharding",
+    type=click.Choice([x.value for x in Sharding]),
+    help="single, ddp, zero1-3 or fsdp (default: single, or ddp over several GPUs).",
+)
+@click.option("--offload", is_flag=True, help="ZeRO/FSDP: optimizer states on host RAM.")
+@click.option("--lora-rank", type=int, default=16, show_default=True)
+@click.option(
+    "--lora-targets",
+    default="all-linear",
+    show_default=True,
+    help="all-linear, attention, mlp, or modules: q_proj,k_proj,v_proj,o_proj,gate_proj,...",
+)
+@click.option(
+    "--loss",
+    type=click.Choice([x.value for x in LossKind]),
+    default="standard",
+    show_default=True,
+    help="chunked: a fused cross-entropy (Liger) that never holds the full logits.",
+)
+@click.option("--eager", is_flag=True, help="Eager attention instead of flash attention.")
+@click.option("--dataset-tokens", help="Tokens in the dataset, for the wall time: 50M, 2B.")
+@click.option("--epochs", type=float, default=1.0, show_default=True)
+@_UNIT
+@_JSON
+def train_cmd(
+    model: str,
+    gpu: str,
+    gpus: int,
+    method: str,
+    seq: str,
+    micro_batch: int,
+    grad_accum: int,
+    grad_ckpt: bool,
+    optimizer: str,
+    zero: int | None,
+    sharding: str | None,
+    offload: bool,
+    lora_rank: int,
+    lora_targets: str,
+    loss: str,
+    eager: bool,
+    dataset_tokens: str | None,
+    epochs: float,
+    unit: str,
+    as_json: bool,
+) -> None:
+    """Can MODEL be fine-tuned on --gpus × --gpu? Memory per GPU, term by term, the largest
+    micro-batch and sequence that fit, what would make it fit, the speed, and the command."""
+    from rigfit.report import train_report
+    from rigfit.train import TrainQuery, train_answer
+
+    target: str | GPURecord = gpu
+    if is_auto(gpu):
+        resolved, _ = resolve_auto(Query(model, gpu="auto"))
+        assert isinstance(resolved.gpu, GPURecord)
+        target = resolved.gpu
+        gpus = resolved.gpus or 1
+    report = train_report(
+        train_answer(
+            TrainQuery(
+                model,
+                target,
+                gpus=gpus,
+                method=method,
+                seq=seq,
+                micro_batch=micro_batch,
+                grad_accum=grad_accum,
+                grad_ckpt=grad_ckpt,
+                optimizer=optimizer,
+                zero=zero,
+                sharding=sharding,
+                offload=offload,
+                lora_rank=lora_rank,
+                lora_targets=lora_targets,
+                loss=loss,
+                flash_attn=not eager,
+                dataset_tokens=None
+                if dataset_tokens is None
+                else parse_count(dataset_tokens, "token count"),
+                epochs=epochs,
+                files=True,
+            )
+        )
+    )
+    d = report.model_dump(mode="json")
+    if as_json:
+        _emit_json(d)
+        return
+    _render_train(d, unit)
+
+
+def _render_train(d: dict[str, Any], unit: str) -> None:
+    def b(x: int) -> str:
+        return fmt_bytes(x, unit)
+
+    adapters = f", rank {d['lora_rank']} on {d['lora_targets']}" if d["lora_rank"] else ""
+    click.echo(
+        f"{d['model']}  {d['method']}{adapters}, {d['seq_len']:,} tokens × {d['micro_batch']}"
+        f" per GPU (× {d['grad_accum']} accumulated), {d['optimizer']},"
+        f" {'gradient checkpointing' if d['grad_ckpt'] else 'no checkpointing'}"
+    )
+    click.echo(
+        f"on {d['gpus']} × {d['gpu']} ({d['sharding']}{', offload' if d['offload'] else ''}):"
+        f" {b(d['capacity_per_gpu_bytes'])} each; {d['trainable_params']:,} of"
+        f" {d['total_params']:,} parameters train"
+    )
+    click.echo()
+    rows = [
+        [t["label"] + (" (host RAM)" if t["on_host"] else ""), b(t["bytes"]), t["formula"]]
+        for t in d["terms"]
+    ]
+    rows.append(["runtime (CUDA context, allocator)", b(d["runtime_bytes"]), "calibrated"])
+    rows.append(["total per GPU", b(d["per_gpu_bytes"]), ""])
+    click.echo(_table(["term", "per GPU", "how"], rows, {1}))
+    click.echo()
+    if d["fits"]:
+        click.echo(f"FITS: {b(d['headroom_per_gpu_bytes'])} free per GPU")
+    else:
+        click.echo(f"DOES NOT FIT: {b(d['shortfall_per_gpu_bytes'])} short per GPU")
+    click.echo(f"largest micro-batch at {d['seq_len']:,} tokens: {d['max_micro_batch']}")
+    click.echo(f"longest sequence at micro-batch {d['micro_batch']}: {d['max_seq_len']:,} tokens")
+    for x in d["suggestions"]:
+        verdict = "fits" if x["fits"] else "still short"
+        click.echo(f"  {x['change']} ({x['flag']}): {b(x['per_gpu_bytes'])} per GPU, {verdict}")
+    sp = d["speed"]
+    if sp:
+        click.echo(
+            f"\nspeed: {fmt_rate(sp['tokens_per_s'])} trained over all GPUs, a step of"
+            f" {fmt_seconds(sp['step_s'])} (MFU {sp['mfu']:.0%}, calibrated;"
+            f" {sp['flops_per_token'] / 1e9:,.1f} GFLOP per token)"
+        )
+        if sp["wall_s"] is not None:
+            click.echo(f"wall time for the dataset: {fmt_seconds(sp['wall_s'])}")
+    elif d["speed_note"]:
+        click.echo(f"\n{d['speed_note']}")
+    for n in d["notes"]:
+        click.echo(f"note: {n}")
+    click.echo(f"\ncommand:\n  {d['command']}")
 
 
 @main.command("mcp")

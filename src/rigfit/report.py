@@ -27,6 +27,7 @@ from rigfit.speed.estimate import Figure, SpeedEstimate
 if TYPE_CHECKING:
     from rigfit.formats import FileModel
     from rigfit.planner import FitsOn, HardwarePlan, PlanOption
+    from rigfit.train import TrainAnswer
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -46,6 +47,7 @@ __all__ = [
     "SpeedReport",
     "SuggestionReport",
     "TermReport",
+    "TrainReport",
     "curve_report",
     "fit_dict",
     "fit_report",
@@ -60,6 +62,7 @@ __all__ = [
     "models_on_gpu_report",
     "plan_report",
     "speed_report",
+    "train_report",
 ]
 
 SCHEMA_VERSION = 1
@@ -976,4 +979,120 @@ def models_fit_report(found: FitsOn) -> ModelsFitReport:
             for r in found.rows
             if r.quant is not None
         ],
+    )
+
+
+class TrainTermReport(_Report):
+    key: str
+    label: str
+    bytes: int  # per GPU (on the host when on_host)
+    formula: str
+    on_host: bool
+
+
+class TrainSuggestionReport(_Report):
+    change: str
+    flag: str
+    per_gpu_bytes: int
+    fits: bool
+
+
+class TrainSpeedReport(_Report):
+    tokens_per_s: float  # all GPUs together
+    step_s: float
+    mfu: float
+    flops_per_token: float
+    wall_s: float | None  # the dataset's epochs, when --dataset-tokens is given
+
+
+class TrainReport(_Report):
+    """``rigfit train --json`` and ``/api/v1/train`` (docs/json.md)."""
+
+    schema_version: int = SCHEMA_VERSION
+    model: str
+    gpu: str
+    gpus: int
+    method: str
+    seq_len: int
+    micro_batch: int
+    grad_accum: int
+    grad_ckpt: bool
+    optimizer: str
+    sharding: str
+    offload: bool
+    lora_rank: int | None
+    lora_targets: str | None
+    loss: str
+    trainable_params: int
+    total_params: int
+    terms: list[TrainTermReport]
+    runtime_bytes: int
+    per_gpu_bytes: int
+    capacity_per_gpu_bytes: int
+    fits: bool
+    headroom_per_gpu_bytes: int
+    shortfall_per_gpu_bytes: int
+    host_bytes: int
+    max_micro_batch: int
+    max_seq_len: int
+    suggestions: list[TrainSuggestionReport]
+    speed: TrainSpeedReport | None
+    speed_note: str | None
+    command: str
+    notes: list[str]
+
+
+def train_report(a: TrainAnswer) -> TrainReport:
+    s = a.setup
+    adapters = s.method.adapters
+    return TrainReport(
+        model=a.model,
+        gpu=a.gpu.id,
+        gpus=s.n_gpus,
+        method=s.method.value,
+        seq_len=s.seq_len,
+        micro_batch=s.micro_batch,
+        grad_accum=s.grad_accum,
+        grad_ckpt=s.grad_ckpt,
+        optimizer=s.optimizer.value,
+        sharding=s.sharding.value,
+        offload=s.offload,
+        lora_rank=s.lora_rank if adapters else None,
+        lora_targets=s.lora_targets if adapters else None,
+        loss=s.loss.value,
+        trainable_params=a.memory.trainable_params,
+        total_params=a.memory.total_params,
+        terms=[
+            TrainTermReport(
+                key=t.key, label=t.label, bytes=t.bytes, formula=t.formula, on_host=t.on_host
+            )
+            for t in a.memory.terms
+        ],
+        runtime_bytes=a.runtime_bytes,
+        per_gpu_bytes=a.per_gpu_bytes,
+        capacity_per_gpu_bytes=a.capacity_bytes,
+        fits=a.fits,
+        headroom_per_gpu_bytes=max(0, a.capacity_bytes - a.per_gpu_bytes),
+        shortfall_per_gpu_bytes=max(0, a.per_gpu_bytes - a.capacity_bytes),
+        host_bytes=a.memory.host_bytes,
+        max_micro_batch=a.max_micro_batch,
+        max_seq_len=a.max_seq_len,
+        suggestions=[
+            TrainSuggestionReport(
+                change=x.change, flag=x.flag, per_gpu_bytes=x.per_gpu_bytes, fits=x.fits
+            )
+            for x in a.suggestions
+        ],
+        speed=None
+        if a.speed is None
+        else TrainSpeedReport(
+            tokens_per_s=a.speed.tokens_per_s,
+            step_s=a.speed.step_s,
+            mfu=a.speed.mfu,
+            flops_per_token=a.speed.flops_per_token,
+            wall_s=a.wall_s,
+        ),
+        speed_note=a.speed_note,
+        command=a.command,
+        notes=list(a.notes),
     )

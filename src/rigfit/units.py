@@ -22,6 +22,7 @@ __all__ = [
     "fmt_seconds",
     "fmt_tokens",
     "parse_bytes",
+    "parse_count",
     "parse_tokens",
     "to_gb",
     "to_gib",
@@ -165,4 +166,28 @@ def parse_bytes(text: str | int) -> int:
         raise InvalidSpecError(
             f"a memory size must be between 0 and 1 PB (like 64GB or 128GiB), got {value:,} bytes"
         )
+    return value
+
+
+_COUNT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMbBtT]?)\s*$")
+MAX_COUNT = 10**15
+
+
+def parse_count(text: str | int, what: str = "count") -> int:
+    """A large decimal count, as datasets are sized: ``50M``, ``2B``, ``1.5T`` (powers of 1000,
+    unlike a context's k).
+
+    >>> parse_count("50M"), parse_count("2B"), parse_count("1.5T"), parse_count(7)
+    (50000000, 2000000000, 1500000000000, 7)
+    """
+    if isinstance(text, int):
+        value = text
+    else:
+        m = _COUNT.match(text)
+        if not m:
+            raise InvalidSpecError(f"cannot read {text!r} as a {what} (write e.g. 50M, 2B, 1.5T)")
+        scale = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}[m.group(2).lower()]
+        value = int(float(m.group(1)) * scale)
+    if not 1 <= value <= MAX_COUNT:
+        raise InvalidSpecError(f"a {what} must be from 1 to 10^15, got {value:,}")
     return value
