@@ -32,7 +32,7 @@ def test_tools_are_listed() -> None:
         async with Client(build_server()) as client:
             return sorted(t.name for t in (await client.list_tools()).tools)
 
-    assert asyncio.run(go()) == ["fit", "plan", "show", "speed"]
+    assert asyncio.run(go()) == ["fit", "plan", "show", "speed", "train"]
 
 
 def test_fit_equals_the_library() -> None:

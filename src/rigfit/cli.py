@@ -1118,7 +1118,7 @@ def _render_train(d: dict[str, Any], unit: str) -> None:
 
 @main.command("mcp")
 def mcp_cmd() -> None:
-    """Serve rigfit's fit, speed, plan and show tools to agents over MCP (stdio)."""
+    """Serve rigfit's fit, speed, plan, train and show tools to agents over MCP (stdio)."""
     try:
         from rigfit.mcp_server import serve_stdio
     except ImportError:

@@ -1,4 +1,4 @@
-"""``rigfit mcp``: the answers as Model Context Protocol tools, over stdio, for agents.
+"""``rigfit mcp``: fit, speed, plan, train and show as Model Context Protocol tools (stdio).
 
 Each tool calls the one answer path and returns the same JSON the CLI's ``--json`` prints
 (docs/json.md); a bad input is a tool error whose text is rigfit's one-line message. The server
@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from rigfit.answer import Query, answer
 from rigfit.errors import RigfitError
 from rigfit.planner import DEFAULT_MAX_GPUS, Minimize
+from rigfit.train.setup import Method, Optimizer
 
 __all__ = ["build_server", "serve_stdio"]
 
@@ -154,6 +155,47 @@ def build_server() -> MCPServer:
         )
         result = _call(plan_hardware, query)
         data: dict[str, Any] = plan_report(result).model_dump(mode="json")
+        return data
+
+    @server.tool()
+    def train(
+        model: str,
+        gpu: str,
+        gpus: int = 1,
+        method: Method = Method.LORA,
+        seq: str = "4096",
+        micro_batch: int = 1,
+        grad_accum: int = 1,
+        grad_ckpt: bool = True,
+        optimizer: Optimizer = Optimizer.ADAMW,
+        zero: int | None = None,
+        offload: bool = False,
+        lora_rank: int = 16,
+        lora_targets: str = "all-linear",
+    ) -> dict[str, Any]:
+        """Can MODEL be fine-tuned on GPUS × GPU (full, LoRA or QLoRA, with ZeRO, gradient
+        checkpointing and 8-bit optimizers)? Memory per GPU term by term, the verdict, the
+        largest micro-batch and sequence, changes that would make it fit, speed and the TRL
+        command."""
+        from rigfit.report import train_report
+        from rigfit.train import TrainQuery, train_answer
+
+        query = TrainQuery(
+            model,
+            gpu,
+            gpus=gpus,
+            method=method.value,
+            seq=seq,
+            micro_batch=micro_batch,
+            grad_accum=grad_accum,
+            grad_ckpt=grad_ckpt,
+            optimizer=optimizer.value,
+            zero=zero,
+            offload=offload,
+            lora_rank=lora_rank,
+            lora_targets=lora_targets,
+        )
+        data: dict[str, Any] = train_report(_call(train_answer, query)).model_dump(mode="json")
         return data
 
     @server.tool()

@@ -18,6 +18,7 @@ from rigfit.report import (
     ModelReport,
     ModelsOnGPUReport,
     PlanReport,
+    TrainReport,
 )
 from rigfit.web import service
 from rigfit.web.errors import ErrorEnvelope
@@ -29,6 +30,7 @@ from rigfit.web.inputs import (
     ModelsOnGPUQuery,
     PlanIn,
     TableQuery,
+    TrainIn,
 )
 
 __all__ = ["NotFoundError", "router"]
@@ -134,3 +136,12 @@ def plan(q: Annotated[PlanIn, Query()]) -> PlanReport:
     formats × engines × accelerator counts, ranked by devices, price, rent or power, each
     option with its memory, speed and command line."""
     return service.hardware_plan(q)
+
+
+@router.get("/train", response_model=TrainReport, tags=["estimate"])
+def train(q: Annotated[TrainIn, Query()]) -> TrainReport:
+    """Can a model be fine-tuned on these GPUs: memory per GPU term by term (weights at the
+    training precision, adapters, gradients, optimizer states, activations, logits), the
+    verdict, the largest micro-batch and sequence that fit, changes that would make it fit,
+    the speed and the TRL command."""
+    return service.train(q)

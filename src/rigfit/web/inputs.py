@@ -12,6 +12,7 @@ from rigfit.estimate.plan import MAX_GPUS_SEARCHED
 from rigfit.estimate.settings import OPTIONS, Option
 from rigfit.hardware import MAX_GPUS
 from rigfit.planner import DEFAULT_MAX_GPUS, Minimize
+from rigfit.train.setup import LossKind, Method, Optimizer, Sharding
 from rigfit.units import MAX_TOKENS
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "ModelsOnGPUQuery",
     "PlanIn",
     "TableQuery",
+    "TrainIn",
 ]
 
 MAX_COMPARE = 4  # models or GPUs side by side
@@ -176,6 +178,29 @@ class PlanIn(_Query):
         None, description="datacenter, workstation, consumer, apple-silicon"
     )
     limit: int = Field(10, ge=1, le=50, description="options returned")
+
+
+class TrainIn(_Query):
+    """Inputs of a fine-tuning estimate: the same as ``rigfit train MODEL``."""
+
+    model: Name = Field(description="catalog model id, name or alias")
+    gpu: Name = Field(description="accelerator id or alias, or custom:memory=...")
+    gpus: int = Field(1, ge=1, le=MAX_GPUS)
+    method: Method = Field(Method.LORA, description="full, lora or qlora")
+    seq: ShortName = Field("4096", description="sequence length: 4096, 8k")
+    micro_batch: int = Field(1, ge=1, le=4096, description="sequences per GPU per pass")
+    grad_accum: int = Field(1, ge=1, le=65536)
+    grad_ckpt: bool = Field(True, description="gradient checkpointing")
+    optimizer: Optimizer = Optimizer.ADAMW
+    zero: int | None = Field(None, ge=0, le=3, description="DeepSpeed ZeRO stage")
+    sharding: Sharding | None = Field(None, description="single, ddp, zero1-3 or fsdp")
+    offload: bool = Field(False, description="optimizer states on host RAM (ZeRO/FSDP)")
+    lora_rank: int = Field(16, ge=1, le=65536)
+    lora_targets: ShortName = Field("all-linear", description="all-linear, attention, mlp...")
+    loss: LossKind = LossKind.STANDARD
+    flash_attn: bool = True
+    dataset_tokens: int | None = Field(None, ge=1, le=10**15, description="for the wall time")
+    epochs: float = Field(1.0, gt=0, le=1000, allow_inf_nan=False)
 
 
 class ModelFilter(_Query):

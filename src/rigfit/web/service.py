@@ -32,14 +32,17 @@ from rigfit.report import (
     ModelReport,
     ModelsOnGPUReport,
     PlanReport,
+    TrainReport,
     curve_report,
     format_table_report,
     gpu_report,
     model_report,
     models_on_gpu_report,
     plan_report,
+    train_report,
 )
 from rigfit.speed.ram import parse_ram_bandwidth
+from rigfit.train import TrainQuery, train_answer
 from rigfit.units import parse_bytes, parse_tokens
 from rigfit.web.inputs import (
     CompareQuery,
@@ -49,6 +52,7 @@ from rigfit.web.inputs import (
     ModelsOnGPUQuery,
     PlanIn,
     TableQuery,
+    TrainIn,
 )
 
 __all__ = [
@@ -357,3 +361,33 @@ def hardware_plan(q: PlanIn) -> PlanReport:
         limit=q.limit,
     )
     return _plan(key)
+
+
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _train(key: TrainQuery) -> TrainReport:
+    return train_report(train_answer(key))
+
+
+def train(q: TrainIn) -> TrainReport:
+    """Memory, fit and speed of a fine-tuning run (rigfit train)."""
+    key = TrainQuery(
+        get_model(q.model).id,
+        gpu_key(q.gpu),
+        gpus=q.gpus,
+        method=q.method.value,
+        seq=parse_tokens(q.seq),
+        micro_batch=q.micro_batch,
+        grad_accum=q.grad_accum,
+        grad_ckpt=q.grad_ckpt,
+        optimizer=q.optimizer.value,
+        zero=q.zero,
+        sharding=None if q.sharding is None else q.sharding.value,
+        offload=q.offload,
+        lora_rank=q.lora_rank,
+        lora_targets=q.lora_targets.strip().lower(),
+        loss=q.loss.value,
+        flash_attn=q.flash_attn,
+        dataset_tokens=q.dataset_tokens,
+        epochs=q.epochs,
+    )
+    return _train(key)

@@ -1,0 +1,150 @@
+"""Score ``rigfit train`` against the measured fine-tuning runs, and fit its constants.
+
+Each row is replayed through the library (:func:`rigfit.train.train_memory`, the same answer
+path as ``rigfit train``) with the setup its source states. Peak memory is compared in the
+measurement's own kind: PyTorch's allocated peak is the model's terms alone; its reserved peak
+adds the allocator's slack; nvidia-smi adds the CUDA context too. Tokens/s compares against the
+FLOPs model at the calibrated utilization.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from rigfit.catalog.lookup import get_gpu, get_model
+from rigfit.train.calibration import TrainCalibration, train_calibration
+from rigfit.train.memory import train_memory
+from rigfit.train.setup import TrainSetup
+from rigfit.train.speed import flops_per_token
+from rigfit.validation.train_rows import MemoryKind, TrainRow, load_train_rows
+
+__all__ = [
+    "MEMORY_TARGETS",
+    "SPEED_TARGET",
+    "TrainScore",
+    "fit_calibration",
+    "score_train",
+    "summary",
+]
+
+# issue 13's targets: peak memory median |error| <= 10% and p90 <= 20%; tokens/s median <= 25%
+MEMORY_TARGETS = {"median": 0.10, "p90": 0.20}
+SPEED_TARGET = 0.25
+
+
+@dataclass(frozen=True)
+class TrainScore:
+    row: TrainRow
+    metric: str  # "memory" or "tokens/s"
+    predicted: float
+    measured: float
+
+    @property
+    def error(self) -> float:
+        return self.predicted / self.measured - 1
+
+
+def setup_of(row: TrainRow) -> TrainSetup:
+    return TrainSetup(
+        method=row.method,
+        seq_len=row.seq_len,
+        micro_batch=row.micro_batch,
+        grad_ckpt=row.grad_ckpt,
+        optimizer=row.optimizer,
+        sharding=row.sharding,
+        n_gpus=row.n_gpus,
+        lora_rank=row.lora_rank or 16,
+        lora_targets=row.lora_targets or "all-linear",
+        flash_attn=row.flash_attn,
+        loss=row.loss,
+        offload=row.offload,
+    )
+
+
+def _memory(row: TrainRow, gpu_bytes: int, cal: TrainCalibration) -> float:
+    if row.peak_mem_kind is MemoryKind.ALLOCATED:
+        return gpu_bytes
+    reserved = gpu_bytes * (1 + cal.allocator_fraction)
+    if row.peak_mem_kind is MemoryKind.RESERVED:
+        return reserved
+    return reserved + cal.context_bytes
+
+
+def _unit_rate(row: TrainRow) -> float | None:
+    """Tokens/s at a utilization of 1 (the FLOPs model's ceiling)."""
+    gpu = get_gpu(row.gpu)
+    tflops = gpu.bf16_dense_tflops or gpu.fp16_dense_tflops
+    if tflops is None:
+        return None
+    arch = get_model(row.model).arch
+    return row.n_gpus * tflops * 1e12 / flops_per_token(arch, setup_of(row))
+
+
+def score_train(
+    rows: tuple[TrainRow, ...] | None = None, cal: TrainCalibration | None = None
+) -> list[TrainScore]:
+    rows = load_train_rows() if rows is None else rows
+    cal = cal or train_calibration()
+    out = []
+    for row in rows:
+        arch = get_model(row.model).arch
+        mem = train_memory(arch, setup_of(row))
+        if row.peak_bytes is not None:
+            out.append(TrainScore(row, "memory", _memory(row, mem.gpu_bytes, cal), row.peak_bytes))
+        mfu = cal.mfu_for(row.method.value)
+        ceiling = _unit_rate(row)
+        if row.tokens_per_s is not None and mfu is not None and ceiling is not None:
+            out.append(TrainScore(row, "tokens/s", ceiling * mfu, row.tokens_per_s))
+    return out
+
+
+def summary(
+    scores: list[TrainScore], metric: str, held: bool | None = None
+) -> tuple[int, float, float]:
+    """(rows, median |error|, p90 |error|) of one metric; ``held`` picks fit or held-out rows."""
+    errs = sorted(
+        abs(s.error)
+        for s in scores
+        if s.metric == metric and (held is None or s.row.held_out == held)
+    )
+    if not errs:
+        return 0, float("nan"), float("nan")
+    p90 = errs[min(len(errs) - 1, int(0.9 * len(errs)))]
+    return len(errs), statistics.median(errs), p90
+
+
+def fit_calibration(rows: tuple[TrainRow, ...] | None = None) -> TrainCalibration:
+    """Fit on the rows not held out: the allocator's slack and the context on reserved and
+    nvidia-smi rows (a grid, minimizing the median |error|), and each method's utilization
+    (the median of measured over the FLOPs ceiling)."""
+    rows = load_train_rows() if rows is None else rows
+    fit_rows = tuple(r for r in rows if not r.held_out)
+    memory_rows = [r for r in fit_rows if r.peak_bytes is not None]
+    best = (float("inf"), 0.0, 0)
+    for frac in [x / 100 for x in range(31)]:
+        for ctx_mib in range(0, 2049, 64):
+            cal = TrainCalibration(ctx_mib * 2**20, frac, {}, 0, "")
+            errs = [abs(s.error) for s in score_train(tuple(memory_rows), cal)]
+            if errs:
+                med = statistics.median(errs)
+                if med < best[0]:
+                    best = (med, frac, ctx_mib * 2**20)
+    mfu: dict[str, float] = {}
+    for method in ("full", "lora", "qlora"):
+        ratios = []
+        for r in fit_rows:
+            ceiling = _unit_rate(r) if r.tokens_per_s is not None else None
+            if r.method.value == method and ceiling:
+                assert r.tokens_per_s is not None
+                ratios.append(r.tokens_per_s / ceiling)
+        if len(ratios) >= 3:
+            mfu[method] = round(statistics.median(ratios), 4)
+    n = len(memory_rows) + sum(1 for r in fit_rows if r.tokens_per_s is not None)
+    return TrainCalibration(
+        best[2],
+        best[1],
+        mfu,
+        n,
+        "scripts/fit_train.py on validation/data/train/train.jsonl (rows not held out)",
+    )
