@@ -26,7 +26,7 @@ from rigfit.train.setup import LossKind, Method, Optimizer, Sharding, TrainSetup
 from rigfit.train.speed import TrainSpeed, train_speed
 from rigfit.units import parse_tokens
 
-__all__ = ["TrainAnswer", "TrainQuery", "TrainSuggestion", "train_answer"]
+__all__ = ["TrainAnswer", "TrainQuery", "TrainSuggestion", "train_answer", "train_curve"]
 
 MAX_MICRO_BATCH = 1024  # bound of the "largest micro-batch" search
 
@@ -65,6 +65,7 @@ class TrainSuggestion:
 @dataclass(frozen=True)
 class TrainAnswer:
     model: str
+    arch: Architecture
     gpu: GPURecord
     setup: TrainSetup
     memory: TrainMemory
@@ -212,6 +213,7 @@ def train_answer(q: TrainQuery) -> TrainAnswer:
         notes.append("bitsandbytes' 4-bit kernels run on ROCm from bitsandbytes 0.44")
     return TrainAnswer(
         model=m.id,
+        arch=arch,
         gpu=gpu,
         setup=s,
         memory=mem,
@@ -348,3 +350,19 @@ def command_line(model_id: str, s: TrainSetup) -> str:
     if s.offload:
         line += "  # and offload_optimizer_device: cpu in the DeepSpeed config"
     return line
+
+
+def train_curve(a: TrainAnswer) -> list[tuple[int, int, bool]]:
+    """(sequence length, per-GPU bytes, fits) from 512 tokens to the model's context, in
+    powers of two and the answer's own length: the page's chart of memory against length."""
+    top = a.arch.context_length
+    points = {a.setup.seq_len, top}
+    n = 512
+    while n < top:
+        points.add(n)
+        n *= 2
+    out = []
+    for seq in sorted(points):
+        total = _total(train_memory(a.arch, replace(a.setup, seq_len=seq)))[1]
+        out.append((seq, total, total <= a.capacity_bytes))
+    return out

@@ -83,7 +83,36 @@ def _check_arch(arch: Architecture) -> None:
 
 
 def trainable(arch: Architecture, s: TrainSetup) -> tuple[list[Tensor], int, int]:
-    """(the matrices that train or carry adapters, trainable parameters, Σ rows + cols)."""
+    """(the matrices that train or carry adapters, trainable parameters, Σ rows + cols);
+    memoized per architecture and adapter choice."""
+    key = ("train trainable", s.method, s.lora_rank, s.lora_targets, s.lora_experts)
+    hit = arch.cache.get(key)
+    if isinstance(hit, tuple):
+        return hit
+    out = _trainable(arch, s)
+    arch.cache[key] = out
+    return out
+
+
+def _shapes(arch: Architecture) -> tuple[int, int, int]:
+    """(parameters without the vision tower, the largest quantizable matrix, the largest
+    layer's parameters); memoized per architecture."""
+    hit = arch.cache.get("train shapes")
+    if isinstance(hit, tuple):
+        return hit
+    tensors = arch.tensors()
+    total = sum(t.numel for t in tensors if t.role is not Role.VISION)
+    biggest = max(t.rows * t.cols for t in tensors if t.role.quantizable)
+    per_layer: dict[int, int] = {}
+    for t in tensors:
+        if t.layer is not None:
+            per_layer[t.layer] = per_layer.get(t.layer, 0) + t.numel
+    out = (total, biggest, max(per_layer.values(), default=0))
+    arch.cache["train shapes"] = out
+    return out
+
+
+def _trainable(arch: Architecture, s: TrainSetup) -> tuple[list[Tensor], int, int]:
     tensors = arch.tensors()
     if s.method is Method.FULL:
         vision = [t for t in tensors if t.role is not Role.VISION]
@@ -160,7 +189,7 @@ def train_memory(arch: Architecture, s: TrainSetup) -> TrainMemory:
     stage = s.sharding.stage
     tensors, params_train, rows_cols = trainable(arch, s)
     terms: list[TrainTerm] = []
-    total = sum(t.numel for t in arch.tensors() if t.role is not Role.VISION)
+    total, biggest, layer_params = _shapes(arch)
 
     def shard(nbytes: int, from_stage: int) -> int:
         return -(-nbytes // n) if stage >= from_stage else nbytes
@@ -249,13 +278,9 @@ def train_memory(arch: Architecture, s: TrainSetup) -> TrainMemory:
     buffers = 0
     notes = []
     if s.method is Method.QLORA:
-        biggest = max(t.rows * t.cols for t in arch.tensors() if t.role.quantizable)
         buffers += BF16 * biggest
         notes.append("the largest matrix dequantized to bf16")
     if stage >= 3:
-        layer_params = max(
-            sum(t.numel for t in arch.tensors() if t.layer == i) for i in range(arch.num_layers)
-        )
         buffers += 2 * BF16 * layer_params
         notes.append("two layers gathered (current and prefetched)")
     if buffers:

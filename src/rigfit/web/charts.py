@@ -92,12 +92,33 @@ def _nice_steps(top: float) -> list[float]:
 
 
 def line_chart(curve: CurveReport, ctx_tokens: int) -> LineChart:
+    """Memory per GPU against context, with the capacity as a line."""
+    return memory_chart(
+        [(p.ctx_tokens, p.per_gpu_bytes, p.fits) for p in curve.points],
+        curve.capacity_per_gpu_bytes,
+        ctx_tokens,
+    )
+
+
+@dataclass(frozen=True)
+class _Point:
+    ctx_tokens: int
+    per_gpu_bytes: int
+    fits: bool
+
+
+def memory_chart(
+    points: list[tuple[int, int, bool]], capacity_bytes: int, marked_tokens: int
+) -> LineChart:
+    """Memory per GPU against tokens (a context, or a training sequence), log-scaled in tokens,
+    with the capacity as a line and a marker at ``marked_tokens``."""
     w, h, left, right, top, bottom = 640, 260, 56, 12, 12, 36
-    pts = curve.points
+    pts = [_Point(*p) for p in points]
+    ctx_tokens = marked_tokens
     xs = [math.log2(p.ctx_tokens) for p in pts]
     x0, x1 = min(xs), max(xs)
     span_x = (x1 - x0) or 1.0
-    ymax = max(max(p.per_gpu_bytes for p in pts), curve.capacity_per_gpu_bytes) * 1.08
+    ymax = max(max(p.per_gpu_bytes for p in pts), capacity_bytes) * 1.08
 
     def px(tokens: int) -> float:
         return round(left + (math.log2(tokens) - x0) / span_x * (w - left - right), 1)
@@ -114,7 +135,7 @@ def line_chart(curve: CurveReport, ctx_tokens: int) -> LineChart:
     summary = (
         f"Memory per GPU rises from {to_gb(pts[0].per_gpu_bytes):.1f} GB at"
         f" {fmt_tokens(pts[0].ctx_tokens)} tokens to {to_gb(pts[-1].per_gpu_bytes):.1f} GB at"
-        f" {fmt_tokens(pts[-1].ctx_tokens)}; capacity {to_gb(curve.capacity_per_gpu_bytes):.1f} GB."
+        f" {fmt_tokens(pts[-1].ctx_tokens)}; capacity {to_gb(capacity_bytes):.1f} GB."
     )
     return LineChart(
         w,
@@ -122,7 +143,7 @@ def line_chart(curve: CurveReport, ctx_tokens: int) -> LineChart:
         left,
         bottom,
         line,
-        py(curve.capacity_per_gpu_bytes),
+        py(capacity_bytes),
         x_ticks,
         y_ticks,
         marker,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -27,6 +28,7 @@ from rigfit.hardware import MAX_GPUS
 from rigfit.planner import DEFAULT_MAX_GPUS, Minimize
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.report import FormatTableReport
+from rigfit.train.setup import LossKind, Method, Optimizer
 from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds, fmt_tokens, parse_tokens, to_gb
 from rigfit.web import charts, service
 from rigfit.web.errors import ErrorEnvelope, from_rigfit
@@ -38,6 +40,7 @@ from rigfit.web.inputs import (
     ModelFilter,
     ModelsOnGPUQuery,
     PlanIn,
+    TrainIn,
 )
 
 __all__ = ["error_page", "router"]
@@ -382,8 +385,10 @@ def model_page(request: Request, model_id: str) -> Response:
         "calc": _link("/", {"model": m.id, **_system_that_holds(fmts, native)}),
         "reference": get_gpu(service.REFERENCE_GPU),
         "speeds": service.common_speeds(m.id),
+        "fine_tunes": service.fine_tunes(m.id),
+        "train_seq": service.TRAIN_SEQ,
         "speed_ctx": service.common_speed_ctx(m.id),
-        "gpu_names": {g: get_gpu(g).name for g in service.COMMON_GPUS},
+        "gpu_names": {g: get_gpu(g).name for g in (*service.COMMON_GPUS, *service.TRAIN_GPUS)},
     }
     return _render(request, "model.html", view)
 
@@ -609,6 +614,20 @@ def plan_page(request: Request) -> Response:
     return response
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(kind: type[E], raw: str | None, name: str, default: E) -> E:
+    """A form's enum field: its value, the default when empty, else a one-line error."""
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise InvalidSpecError(f"{name} must be one of {allowed}, got {raw!r}") from None
+
+
 def _minimize(raw: str | None) -> Minimize:
     try:
         return Minimize(raw or Minimize.GPUS.value)
@@ -633,3 +652,81 @@ def _plan_cli(state: Mapping[str, str | None]) -> list[str]:
         if state[key]:
             args += [f"--{key.replace('_', '-')}", str(state[key])]
     return args
+
+
+# the /train form's fields, as /api/v1/train takes them
+_TRAIN_FIELDS = (
+    "model",
+    "gpu",
+    "gpus",
+    "method",
+    "seq",
+    "micro_batch",
+    "grad_accum",
+    "grad_ckpt",
+    "optimizer",
+    "zero",
+    "offload",
+    "lora_rank",
+    "lora_targets",
+    "loss",
+)
+TRAIN_DEFAULTS = {
+    "model": "meta-llama/Llama-3.1-8B",
+    "gpu": "rtx-4090",
+    "method": "qlora",
+    "seq": "4096",
+}
+
+
+@router.get("/train", response_class=HTMLResponse)
+def train_page(request: Request) -> Response:
+    """Can it be fine-tuned here: the calculator for training."""
+    form = _Form(request.query_params, TRAIN_DEFAULTS if not request.query_params else {})
+    state: dict[str, str | None] = {k: form.text(k) for k in _TRAIN_FIELDS}
+    for k, v in TRAIN_DEFAULTS.items():
+        state[k] = state[k] or v
+    view: dict[str, Any] = {
+        "options": _options(),
+        "state": state,
+        "error": None,
+        "train": None,
+        "methods": [m.value for m in Method],
+        "optimizers": [o.value for o in Optimizer],
+        "losses": [x.value for x in LossKind],
+    }
+    status = 200
+    try:
+        try:
+            q = TrainIn(
+                model=state["model"] or "",
+                gpu=state["gpu"] or "",
+                gpus=form.integer("gpus", 1, MAX_GPUS, 1),
+                method=_choice(Method, state["method"], "method", Method.LORA),
+                seq=state["seq"] or "4096",
+                micro_batch=form.integer("micro_batch", 1, 4096, 1),
+                grad_accum=form.integer("grad_accum", 1, 65536, 1),
+                grad_ckpt=state["grad_ckpt"] != "off",
+                optimizer=_choice(Optimizer, state["optimizer"], "optimizer", Optimizer.ADAMW),
+                zero=form.integer("zero", 0, 3, 0) if state["zero"] else None,
+                offload=state["offload"] == "on",
+                lora_rank=form.integer("lora_rank", 1, 65536, 16),
+                lora_targets=state["lora_targets"] or "all-linear",
+                loss=_choice(LossKind, state["loss"], "loss", LossKind.STANDARD),
+            )
+        except ValueError as exc:
+            raise InvalidSpecError(str(exc).splitlines()[0]) from None
+        report = service.train(q)
+        view["train"] = report
+        view["chart"] = charts.memory_chart(
+            service.train_points(q), report.capacity_per_gpu_bytes, report.seq_len
+        )
+        view["api"] = _link("/api/v1/train", state)
+    except RigfitError as exc:
+        view["error"] = str(exc)
+        status = 400
+    view["share"] = _link("/train", state)
+    response = _render(request, "train.html", view, status)
+    if request.headers.get("HX-Request"):
+        response.headers["HX-Push-Url"] = view["share"]
+    return response

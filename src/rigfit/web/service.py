@@ -6,7 +6,7 @@ share a cache entry), so the caches hold at most one entry per distinct answer; 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -43,6 +43,7 @@ from rigfit.report import (
 )
 from rigfit.speed.ram import parse_ram_bandwidth
 from rigfit.train import TrainQuery, train_answer
+from rigfit.train.answer import train_curve
 from rigfit.units import parse_bytes, parse_tokens
 from rigfit.web.inputs import (
     CompareQuery,
@@ -370,7 +371,21 @@ def _train(key: TrainQuery) -> TrainReport:
 
 def train(q: TrainIn) -> TrainReport:
     """Memory, fit and speed of a fine-tuning run (rigfit train)."""
-    key = TrainQuery(
+    return _train(_train_key(q))
+
+
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _train_points(key: TrainQuery) -> list[tuple[int, int, bool]]:
+    return train_curve(train_answer(key))
+
+
+def train_points(q: TrainIn) -> list[tuple[int, int, bool]]:
+    """Per-GPU memory of the run against its sequence length (the page's chart)."""
+    return _train_points(_train_key(q))
+
+
+def _train_key(q: TrainIn) -> TrainQuery:
+    return TrainQuery(
         get_model(q.model).id,
         gpu_key(q.gpu),
         gpus=q.gpus,
@@ -390,4 +405,37 @@ def train(q: TrainIn) -> TrainReport:
         dataset_tokens=q.dataset_tokens,
         epochs=q.epochs,
     )
-    return _train(key)
+
+
+# The accelerators and methods a model page prices fine-tuning on, at 4,096 tokens, one GPU
+# (rigfit's choice of what people fine-tune on; the /train page prices any)
+TRAIN_GPUS = ("rtx-3090", "rtx-4090", "rtx-5090", "l40s", "a100-80gb-sxm", "h100-sxm")
+TRAIN_METHODS = ("lora", "qlora")
+TRAIN_SEQ = 4096
+
+
+@dataclass(frozen=True)
+class FineTuneOn:
+    gpu: str
+    method: str
+    per_gpu_bytes: int | None  # None: the architecture is not priced for training
+    fits: bool
+    max_micro_batch: int
+    error: str = ""
+
+
+@lru_cache(maxsize=256)
+def fine_tunes(model_id: str) -> list[FineTuneOn]:
+    """LoRA and QLoRA of a model at 4,096 tokens, micro-batch 1, on one of each common GPU."""
+    from rigfit.errors import RigfitError
+
+    out = []
+    for gpu in TRAIN_GPUS:
+        for method in TRAIN_METHODS:
+            try:
+                a = train_answer(TrainQuery(model_id, gpu, method=method, seq=TRAIN_SEQ))
+            except RigfitError as exc:
+                out.append(FineTuneOn(gpu, method, None, False, 0, str(exc)))
+                continue
+            out.append(FineTuneOn(gpu, method, a.per_gpu_bytes, a.fits, a.max_micro_batch))
+    return out
