@@ -619,16 +619,22 @@ def validate(engine: str | None, rows: bool, as_json: bool) -> None:
     term, and whether each accuracy target holds (exit 1 if one does not)."""
     from rigfit.validation.report import render_validation, validation_dict
     from rigfit.validation.speed_report import render_speed_validation, speed_validation_dict
+    from rigfit.validation.train_report import render_train_validation, train_validation_dict
 
     data = validation_dict(engine)
     speed = speed_validation_dict(engine)
+    train = train_validation_dict()
     if as_json:
-        _emit_json({**data, "speed": speed})
+        _emit_json({**data, "speed": speed, "train": train})
     else:
         click.echo(render_validation(data, rows=rows))
         click.echo("")
         click.echo(render_speed_validation(speed, rows=rows))
-    if not all(t["holds"] for t in data["targets"]) or not all(t["met"] for t in speed["targets"]):
+        click.echo("")
+        click.echo(render_train_validation(train, rows=rows))
+    met = [t["holds"] for t in data["targets"]] + [t["met"] for t in speed["targets"]]
+    met += [t["met"] for t in train["targets"]]
+    if not all(met):
         sys.exit(1)
 
 

@@ -230,11 +230,14 @@ def value_in_quote(value: float, quote: str) -> bool:
     >>> value_in_quote(6.6, "6.61GB")
     False
     """
+    want = Fraction(repr(float(value)))
     for token in (t.rstrip(",") for t in _NUMBER.findall(quote)):
-        plain = token.replace(",", "")
         if "," in token and not re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", token):
+            # not a thousands-separated number: a CSV row's fields, each a number of its own
+            if any(p and Fraction(p) == want for p in token.split(",")):
+                return True
             continue
-        if Fraction(plain) == Fraction(repr(float(value))):
+        if Fraction(token.replace(",", "")) == want:
             return True
     return False
 

@@ -26,7 +26,7 @@ from rigfit.validation.speed_rows import held_out
 __all__ = ["TRAIN_DATA", "MemoryKind", "TrainRow", "held_out", "load_train_rows"]
 
 TRAIN_DATA = Path(__file__).parent / "data" / "train" / "train.jsonl"
-_UNITS = {"GB": 1000**3, "GiB": 1024**3, "MiB": 1024**2, "MB": 1000**2}
+_UNITS = {"GB": 1000**3, "GiB": 1024**3, "MiB": 1024**2, "MB": 1000**2, "B": 1}
 
 
 class MemoryKind(StrEnum):
@@ -58,9 +58,10 @@ class TrainRow(BaseModel):
     loss: LossKind = LossKind.STANDARD
     framework: str
     peak_mem: float | None = Field(default=None, gt=0)
-    peak_mem_unit: Literal["GB", "GiB", "MiB", "MB"] | None = None
+    peak_mem_unit: Literal["GB", "GiB", "MiB", "MB", "B"] | None = None
     peak_mem_kind: MemoryKind | None = None
-    tokens_per_s: float | None = Field(default=None, gt=0)  # all GPUs together
+    tokens_per_s: float | None = Field(default=None, gt=0)
+    tokens_per_s_per_gpu: bool = False  # the figure is per GPU (else all GPUs together)
     quote: str
     source: HttpUrl
     notes: str = ""
@@ -89,6 +90,12 @@ class TrainRow(BaseModel):
         return int(self.peak_mem * _UNITS[self.peak_mem_unit])
 
     @property
+    def total_tokens_per_s(self) -> float | None:
+        if self.tokens_per_s is None:
+            return None
+        return self.tokens_per_s * (self.n_gpus if self.tokens_per_s_per_gpu else 1)
+
+    @property
     def held_out(self) -> bool:
         return held_out(self.id)
 
@@ -101,7 +108,10 @@ def parse_train_rows(text: str, where: str = "<text>") -> tuple[TrainRow, ...]:
             continue
         try:
             row = TrainRow.model_validate(json.loads(line))
-        except (ValueError, ValidationError, RigfitError) as exc:
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise RigfitError(f"{where}:{n}: {first['msg']}") from exc
+        except (ValueError, RigfitError) as exc:
             raise RigfitError(f"{where}:{n}: {str(exc).splitlines()[0]}") from exc
         if row.id in seen:
             raise RigfitError(f"{where}:{n}: duplicate id {row.id}")

@@ -21,6 +21,7 @@ from rigfit.validation.train_rows import MemoryKind, TrainRow, load_train_rows
 
 __all__ = [
     "MEMORY_TARGETS",
+    "MODELLED_FRAMEWORKS",
     "SPEED_TARGET",
     "TrainScore",
     "fit_calibration",
@@ -31,6 +32,13 @@ __all__ = [
 # issue 13's targets: peak memory median |error| <= 10% and p90 <= 20%; tokens/s median <= 25%
 MEMORY_TARGETS = {"median": 0.10, "p90": 0.20}
 SPEED_TARGET = 0.25
+# The frameworks rigfit prices: Hugging Face transformers' Trainer with PEFT and bitsandbytes,
+# TRL on it, DeepSpeed and accelerate/FSDP under it, and the trainers built on that stack. The
+# rest keep rows in the set, scored apart (torchtune's fused optimizer step and chunked loss,
+# Unsloth's kernels, fms-acceleration's plugins change what is held).
+MODELLED_FRAMEWORKS = frozenset(
+    {"transformers+peft", "trl", "deepspeed", "accelerate", "llama-factory", "axolotl", "swift"}
+)
 
 
 @dataclass(frozen=True)
@@ -94,19 +102,23 @@ def score_train(
             out.append(TrainScore(row, "memory", _memory(row, mem.gpu_bytes, cal), row.peak_bytes))
         mfu = cal.mfu_for(row.method.value)
         ceiling = _unit_rate(row)
-        if row.tokens_per_s is not None and mfu is not None and ceiling is not None:
-            out.append(TrainScore(row, "tokens/s", ceiling * mfu, row.tokens_per_s))
+        measured = row.total_tokens_per_s
+        if measured is not None and mfu is not None and ceiling is not None:
+            out.append(TrainScore(row, "tokens/s", ceiling * mfu, measured))
     return out
 
 
 def summary(
-    scores: list[TrainScore], metric: str, held: bool | None = None
+    scores: list[TrainScore], metric: str, held: bool | None = None, modelled: bool = True
 ) -> tuple[int, float, float]:
-    """(rows, median |error|, p90 |error|) of one metric; ``held`` picks fit or held-out rows."""
+    """(rows, median |error|, p90 |error|) of one metric over the modelled frameworks (or the
+    others); ``held`` picks fit or held-out rows."""
     errs = sorted(
         abs(s.error)
         for s in scores
-        if s.metric == metric and (held is None or s.row.held_out == held)
+        if s.metric == metric
+        and (held is None or s.row.held_out == held)
+        and (s.row.framework in MODELLED_FRAMEWORKS) == modelled
     )
     if not errs:
         return 0, float("nan"), float("nan")
@@ -119,7 +131,7 @@ def fit_calibration(rows: tuple[TrainRow, ...] | None = None) -> TrainCalibratio
     nvidia-smi rows (a grid, minimizing the median |error|), and each method's utilization
     (the median of measured over the FLOPs ceiling)."""
     rows = load_train_rows() if rows is None else rows
-    fit_rows = tuple(r for r in rows if not r.held_out)
+    fit_rows = tuple(r for r in rows if not r.held_out and r.framework in MODELLED_FRAMEWORKS)
     memory_rows = [r for r in fit_rows if r.peak_bytes is not None]
     best = (float("inf"), 0.0, 0)
     for frac in [x / 100 for x in range(31)]:
@@ -134,10 +146,10 @@ def fit_calibration(rows: tuple[TrainRow, ...] | None = None) -> TrainCalibratio
     for method in ("full", "lora", "qlora"):
         ratios = []
         for r in fit_rows:
-            ceiling = _unit_rate(r) if r.tokens_per_s is not None else None
-            if r.method.value == method and ceiling:
-                assert r.tokens_per_s is not None
-                ratios.append(r.tokens_per_s / ceiling)
+            measured = r.total_tokens_per_s
+            ceiling = _unit_rate(r) if measured is not None else None
+            if r.method.value == method and ceiling and measured:
+                ratios.append(measured / ceiling)
         if len(ratios) >= 3:
             mfu[method] = round(statistics.median(ratios), 4)
     n = len(memory_rows) + sum(1 for r in fit_rows if r.tokens_per_s is not None)
