@@ -1101,6 +1101,10 @@ def _render_train(d: dict[str, Any], unit: str) -> None:
         click.echo(f"FITS: {b(d['headroom_per_gpu_bytes'])} free per GPU")
     else:
         click.echo(f"DOES NOT FIT: {b(d['shortfall_per_gpu_bytes'])} short per GPU")
+    if d["host_bytes"]:
+        click.echo(
+            f"host RAM: {b(d['host_bytes'])} per GPU, {b(d['host_bytes'] * d['gpus'])} in all"
+        )
     click.echo(f"largest micro-batch at {d['seq_len']:,} tokens: {d['max_micro_batch']}")
     click.echo(f"longest sequence at micro-batch {d['micro_batch']}: {d['max_seq_len']:,} tokens")
     for x in d["suggestions"]:

@@ -78,12 +78,19 @@ def fmt_rate(tok_s: float) -> str:
 
 
 def fmt_seconds(s: float) -> str:
-    """A duration: milliseconds under a second, else seconds to a tenth.
+    """A duration: milliseconds under a second, seconds to a tenth under two hours, then
+    hours, then days.
 
-    >>> fmt_seconds(0.0684), fmt_seconds(14.53)
-    ('68 ms', '14.5 s')
+    >>> fmt_seconds(0.0684), fmt_seconds(14.53), fmt_seconds(34107), fmt_seconds(400000)
+    ('68 ms', '14.5 s', '9.5 h', '4.6 days')
     """
-    return f"{s * 1000:,.0f} ms" if s < 1 else f"{s:,.1f} s"
+    if s < 1:
+        return f"{s * 1000:,.0f} ms"
+    if s < 7200:
+        return f"{s:,.1f} s"
+    if s < 172800:
+        return f"{s / 3600:,.1f} h"
+    return f"{s / 86400:,.1f} days"
 
 
 def fmt_tokens(n: int) -> str:

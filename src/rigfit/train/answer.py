@@ -204,6 +204,18 @@ def train_answer(q: TrainQuery) -> TrainAnswer:
             raise InvalidSpecError("--dataset-tokens and --epochs must be above 0")
         wall = q.dataset_tokens * q.epochs / speed.tokens_per_s
     notes = []
+    if speed is not None:
+        notes.append(
+            f"utilization calibrated on the measured runs of {cal.rows} setups (docs/train.md"
+            " lists their GPUs and models); other GPUs, several nodes and offload are"
+            " extrapolated"
+        )
+    if s.offload:
+        notes.append(
+            "offload: the optimizer step runs on the CPU, which the speed leaves out (it is"
+            f" an upper bound); host RAM needed: {mem.host_bytes * s.n_gpus / 1e9:,.1f} GB"
+            f" over {s.n_gpus} GPU(s)"
+        )
     if s.optimizer.paged:
         notes.append(
             "paged optimizer: its states can move to host RAM under pressure, so the peak on"

@@ -124,6 +124,7 @@ LORA_TARGETS: dict[str, frozenset[Role]] = {
         }
     ),
 }
+LORA_TARGETS["lm_head"] = frozenset({Role.OUTPUT})  # the output head, named explicitly
 # PEFT's "all-linear": every nn.Linear but the output head (peft/tuners/tuners_utils.py,
 # _maybe_include_all_linear_layers excludes the output embedding)
 LORA_TARGETS["all-linear"] = LORA_TARGETS["attention"] | LORA_TARGETS["mlp"]

@@ -35,9 +35,10 @@ SPEED_TARGET = 0.25
 # The frameworks rigfit prices: Hugging Face transformers' Trainer with PEFT and bitsandbytes,
 # TRL on it, DeepSpeed and accelerate/FSDP under it, and the trainers built on that stack. The
 # rest keep rows in the set, scored apart (torchtune's fused optimizer step and chunked loss,
-# Unsloth's kernels, fms-acceleration's plugins change what is held).
+# Unsloth's kernels, fms-acceleration's plugins, ms-swift's and litgpt's own trainers change
+# what is held).
 MODELLED_FRAMEWORKS = frozenset(
-    {"transformers+peft", "trl", "deepspeed", "accelerate", "llama-factory", "axolotl", "swift"}
+    {"transformers+peft", "trl", "deepspeed", "accelerate", "llama-factory", "axolotl"}
 )
 
 
