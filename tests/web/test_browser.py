@@ -192,6 +192,7 @@ def test_pages_load_nothing_from_other_hosts(browser: Browser, base_url: str) ->
         "/gpus/rtx-4090",
         "/compare",
         "/plan",
+        "/train",
         "/accuracy",
         "/api/docs",
     ):

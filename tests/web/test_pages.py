@@ -297,3 +297,24 @@ def test_model_page_times_one_user_on_common_accelerators(client: TestClient) ->
     r1 = client.get("/models/deepseek-ai/DeepSeek-R1").text
     assert "more than one 8-GPU node" in r1  # 64 × RTX 3090: no speed across nodes
     assert "not run there" in r1  # FP8 on Apple silicon
+
+
+def test_train_page(client: TestClient) -> None:
+    resp = client.get(
+        "/train",
+        params={"model": "meta-llama/Llama-3.1-8B", "gpu": "rtx-4090", "method": "qlora"},
+    )
+    assert resp.status_code == 200
+    assert 'id="train-verdict"' in resp.text
+    assert "Fits." in resp.text
+    assert "trl sft --model_name_or_path meta-llama/Llama-3.1-8B" in resp.text
+    assert "<svg" in resp.text  # memory against sequence length
+    bad = client.get("/train", params={"model": "meta-llama/Llama-3.1-8B", "method": "dpo"})
+    assert bad.status_code == 400
+    assert "method must be one of full, lora, qlora" in bad.text
+
+
+def test_model_page_prices_fine_tuning(client: TestClient) -> None:
+    text = client.get("/models/meta-llama/Llama-3.1-8B").text
+    assert 'id="fine-tune-table"' in text
+    assert "/train?model=meta-llama/Llama-3.1-8B&gpu=rtx-4090&method=qlora" in text
