@@ -957,7 +957,11 @@ def _render_rejected(d: dict[str, Any]) -> None:
 @main.command("train")
 @click.argument("model")
 @click.option("--gpu", required=True, help="Accelerator id or alias, auto, or custom:memory=...")
-@click.option("--gpus", type=click.IntRange(1, MAX_GPUS), default=1, show_default=True)
+@click.option(
+    "--gpus",
+    type=click.IntRange(1, MAX_GPUS),
+    help="How many (default 1; with --gpu auto, all detected).",
+)
 @click.option(
     "--method",
     type=click.Choice([m.value for m in Method]),
@@ -1009,7 +1013,7 @@ def _render_rejected(d: dict[str, Any]) -> None:
 def train_cmd(
     model: str,
     gpu: str,
-    gpus: int,
+    gpus: int | None,
     method: str,
     seq: str,
     micro_batch: int,
@@ -1038,13 +1042,17 @@ def train_cmd(
         resolved, _ = resolve_auto(Query(model, gpu="auto"))
         assert isinstance(resolved.gpu, GPURecord)
         target = resolved.gpu
-        gpus = resolved.gpus or 1
+        if gpus is not None and gpus > (resolved.gpus or 1):
+            raise InvalidSpecError(
+                f"--gpus {gpus} with --gpu auto: this machine has {resolved.gpus or 1}"
+            )
+        gpus = gpus or resolved.gpus or 1
     report = train_report(
         train_answer(
             TrainQuery(
                 model,
                 target,
-                gpus=gpus,
+                gpus=gpus or 1,
                 method=method,
                 seq=seq,
                 micro_batch=micro_batch,
@@ -1089,13 +1097,22 @@ def _render_train(d: dict[str, Any], unit: str) -> None:
         f" {d['total_params']:,} parameters train"
     )
     click.echo()
+    when = {"both": "", "backward": " [backward]", "step": " [step]"}
     rows = [
-        [t["label"] + (" (host RAM)" if t["on_host"] else ""), b(t["bytes"]), t["formula"]]
+        [
+            t["label"] + (" (host RAM)" if t["on_host"] else "") + when[t["phase"]],
+            b(t["bytes"]),
+            t["formula"],
+        ]
         for t in d["terms"]
     ]
     rows.append(["runtime (CUDA context, allocator)", b(d["runtime_bytes"]), "calibrated"])
-    rows.append(["total per GPU", b(d["per_gpu_bytes"]), ""])
+    rows.append([f"total per GPU, at the {d['peak_phase']} peak", b(d["per_gpu_bytes"]), ""])
     click.echo(_table(["term", "per GPU", "how"], rows, {1}))
+    click.echo(
+        "[backward]: held at the start of the backward pass only; [step]: during the"
+        " optimizer step only; the peak is the larger of the two"
+    )
     click.echo()
     if d["fits"]:
         click.echo(f"FITS: {b(d['headroom_per_gpu_bytes'])} free per GPU")

@@ -988,6 +988,7 @@ class TrainTermReport(_Report):
     bytes: int  # per GPU (on the host when on_host)
     formula: str
     on_host: bool
+    phase: str  # "both", "backward" (activations, loss) or "step" (the optimizer's)
 
 
 class TrainSuggestionReport(_Report):
@@ -1026,6 +1027,7 @@ class TrainReport(_Report):
     trainable_params: int
     total_params: int
     terms: list[TrainTermReport]
+    peak_phase: str  # "backward" or "step": the terms of that phase and "both" make the peak
     runtime_bytes: int
     per_gpu_bytes: int
     capacity_per_gpu_bytes: int
@@ -1064,10 +1066,16 @@ def train_report(a: TrainAnswer) -> TrainReport:
         total_params=a.memory.total_params,
         terms=[
             TrainTermReport(
-                key=t.key, label=t.label, bytes=t.bytes, formula=t.formula, on_host=t.on_host
+                key=t.key,
+                label=t.label,
+                bytes=t.bytes,
+                formula=t.formula,
+                on_host=t.on_host,
+                phase=t.phase.value,
             )
             for t in a.memory.terms
         ],
+        peak_phase=a.memory.peak_phase.value,
         runtime_bytes=a.runtime_bytes,
         per_gpu_bytes=a.per_gpu_bytes,
         capacity_per_gpu_bytes=a.capacity_bytes,

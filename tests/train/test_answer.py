@@ -56,8 +56,9 @@ def test_cli_json() -> None:
     d = json.loads(out)
     assert d["method"] == "qlora"
     assert d["trainable_params"] == 41_943_040
-    total = sum(t["bytes"] for t in d["terms"] if not t["on_host"]) + d["runtime_bytes"]
-    assert total == d["per_gpu_bytes"]
+    phase = d["peak_phase"]
+    held = [t for t in d["terms"] if not t["on_host"] and t["phase"] in ("both", phase)]
+    assert sum(t["bytes"] for t in held) + d["runtime_bytes"] == d["per_gpu_bytes"]
     assert d["command"].startswith("trl sft --model_name_or_path meta-llama/Llama-3.1-8B")
     assert "--load_in_4bit" in d["command"]
 

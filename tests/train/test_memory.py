@@ -38,8 +38,22 @@ def test_full_fine_tuning_with_zero_is_16_bytes_a_parameter() -> None:
         for k in ("weights", "master", "gradients", "optimizer")
     )
     assert abs(states - 16 * p / 8) < 8 * 8  # rounding up per shard
+    # ZeRO-1 in bf16: DeepSpeed's BF16_Optimizer keeps an fp32 gradient buffer on every rank
     z1 = sum(_term(s, k) for k in ("weights", "master", "gradients", "optimizer"))
-    assert abs(z1 - (2 + 2 + 12 / 8) * p) < 64
+    assert abs(z1 - (2 + 4 + 12 / 8) * p) < 64
+
+
+def test_the_peak_is_the_larger_of_backward_and_step() -> None:
+    """Without DeepSpeed, a bf16 model's gradients and torch AdamW's foreach temporary exist
+    at the optimizer step, when the activations are gone: 5 × 2 B per parameter there."""
+    from rigfit.train.memory import Phase
+
+    s = TrainSetup(method=Method.FULL, grad_ckpt=True, seq_len=512)
+    mem = train_memory(LLAMA8, s)
+    assert mem.peak_phase is Phase.STEP
+    assert mem.gpu_bytes == 5 * 2 * mem.trainable_params
+    long = train_memory(LLAMA8, TrainSetup(method=Method.FULL, grad_ckpt=False, seq_len=8192))
+    assert long.peak_phase is Phase.BACKWARD
 
 
 def test_qlora_base_is_nf4() -> None:
@@ -106,3 +120,52 @@ def test_architectures_not_counted_fail_closed() -> None:
         train_memory(get_model("deepseek-ai/DeepSeek-V2-Lite-Chat").arch, TrainSetup())
     with pytest.raises(UnsupportedArchitectureError, match="linear-attention"):
         train_memory(get_model("Qwen/Qwen3-Next-80B-A3B-Instruct").arch, TrainSetup())
+
+
+def test_fsdp_keeps_fp32_parameters_under_mixed_precision() -> None:
+    fsdp = TrainSetup(method=Method.FULL, sharding=Sharding.FSDP, n_gpus=8)
+    bf16 = replace(fsdp, master_weights=False)
+    assert _term(fsdp, "weights") == 2 * _term(bf16, "weights")
+    assert _term(fsdp, "gradients") == 2 * _term(bf16, "gradients")
+
+
+def test_peft_saves_each_adapted_input_again() -> None:
+    """PEFT casts each adapted module's input to fp32 and autocast saves a bf16 copy: more
+    targets, more saved per token; dropout adds its mask."""
+    from rigfit.train.memory import layer_activation_bytes
+    from rigfit.train.setup import lora_roles
+
+    def per_layer(targets: str, dropout: float) -> int:
+        s = TrainSetup(lora_targets=targets, lora_dropout=dropout)
+        return layer_activation_bytes(LLAMA8, s, lora_roles(targets, LLAMA8, True))
+
+    assert per_layer("all-linear", 0.05) > per_layer("all-linear", 0.0) > per_layer("q_proj", 0.0)
+    # all-linear: q, k, v and gate, up read the hidden size, o the attention width, down the
+    # MLP's: 2 B each without dropout
+    extra = (
+        per_layer("all-linear", 0.0) - per_layer("all-linear", 0.0) + 2 * (5 * 4096 + 4096 + 14336)
+    )
+    assert extra == 77_824
+
+
+def test_rank_is_bounded_by_the_matrices() -> None:
+    with pytest.raises(InvalidSpecError, match="--lora-rank 2048 is above"):
+        train_memory(LLAMA8, TrainSetup(lora_rank=2048))
+
+
+def test_gpt_oss_fails_closed() -> None:
+    with pytest.raises(UnsupportedArchitectureError, match="3-D parameters"):
+        train_memory(get_model("openai/gpt-oss-20b").arch, TrainSetup())
+
+
+def test_sliding_layers_cost_less_attention() -> None:
+    from rigfit.train.speed import flops_per_token
+
+    gemma = get_model("google/gemma-2-9b-it").arch  # alternating 4,096-token windows
+    short = flops_per_token(gemma, TrainSetup(seq_len=4096))
+    long = flops_per_token(gemma, TrainSetup(seq_len=8192))
+    full_only = flops_per_token(LLAMA8, TrainSetup(seq_len=8192)) - flops_per_token(
+        LLAMA8, TrainSetup(seq_len=4096)
+    )
+    assert long - short > 0
+    assert (long - short) / gemma.num_layers < full_only / LLAMA8.num_layers * 2

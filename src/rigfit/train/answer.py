@@ -8,6 +8,7 @@ the speed, and the command that runs it.
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -200,8 +201,8 @@ def train_answer(q: TrainQuery) -> TrainAnswer:
             note = f"speed not estimated: {gpu.name} has no published BF16 tensor throughput"
     wall = None
     if speed is not None and q.dataset_tokens is not None:
-        if q.dataset_tokens < 1 or q.epochs <= 0:
-            raise InvalidSpecError("--dataset-tokens and --epochs must be above 0")
+        if q.dataset_tokens < 1 or not (math.isfinite(q.epochs) and q.epochs > 0):
+            raise InvalidSpecError("--dataset-tokens and --epochs must be finite numbers above 0")
         wall = q.dataset_tokens * q.epochs / speed.tokens_per_s
     notes = []
     if speed is not None:

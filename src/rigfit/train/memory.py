@@ -27,14 +27,22 @@ The terms, each with its formula:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role, Tensor
-from rigfit.errors import UnsupportedArchitectureError
-from rigfit.estimate.weights import weight_breakdown
+from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
+from rigfit.estimate.weights import tensor_storage, weight_breakdown
 from rigfit.quant import WeightFormat
-from rigfit.train.setup import LossKind, Method, Optimizer, TrainSetup, lora_roles
+from rigfit.train.setup import LossKind, Method, Optimizer, Sharding, TrainSetup, lora_roles
 
-__all__ = ["TrainMemory", "TrainTerm", "layer_activation_bytes", "train_memory", "trainable"]
+__all__ = [
+    "Phase",
+    "TrainMemory",
+    "TrainTerm",
+    "layer_activation_bytes",
+    "train_memory",
+    "trainable",
+]
 
 BF16 = 2  # bytes of a bf16/fp16 element
 FP32 = 4
@@ -43,13 +51,23 @@ FP32 = 4
 ZERO_MASTER_BYTES = 4
 
 
+class Phase(StrEnum):
+    """When a term is held: through the whole step, at the start of the backward pass (the
+    activations and the loss), or during the optimizer step (its temporaries)."""
+
+    BOTH = "both"
+    BACKWARD = "backward"
+    STEP = "step"
+
+
 @dataclass(frozen=True)
 class TrainTerm:
-    key: str  # weights, master, adapters, gradients, optimizer, activations, logits, buffers
+    key: str  # weights, master, adapters, gradients, optimizer, step, activations, logits, buffers
     label: str
     bytes: int  # per GPU
     formula: str
     on_host: bool = False  # offloaded to host RAM (not counted against the GPU)
+    phase: Phase = Phase.BOTH
 
 
 @dataclass(frozen=True)
@@ -58,10 +76,19 @@ class TrainMemory:
     trainable_params: int
     total_params: int
 
+    def phase_bytes(self, phase: Phase) -> int:
+        return sum(t.bytes for t in self.terms if not t.on_host and t.phase in (Phase.BOTH, phase))
+
+    @property
+    def peak_phase(self) -> Phase:
+        """The larger of the backward pass's start and the optimizer step."""
+        back, step = self.phase_bytes(Phase.BACKWARD), self.phase_bytes(Phase.STEP)
+        return Phase.BACKWARD if back >= step else Phase.STEP
+
     @property
     def gpu_bytes(self) -> int:
-        """What the model puts on each GPU (before the runtime's own share)."""
-        return sum(t.bytes for t in self.terms if not t.on_host)
+        """What the model puts on each GPU at the peak (before the runtime's own share)."""
+        return self.phase_bytes(self.peak_phase)
 
     @property
     def host_bytes(self) -> int:
@@ -74,6 +101,12 @@ def _check_arch(arch: Architecture) -> None:
         raise UnsupportedArchitectureError(
             f"rigfit does not yet count the training activations of {arch.model_type}'s"
             " linear-attention layers"
+        )
+    if arch.model_type == "gpt_oss":
+        raise UnsupportedArchitectureError(
+            "gpt-oss keeps its experts as 3-D parameters, which PEFT's LoRA and bitsandbytes'"
+            " 4-bit loader skip, and transformers runs it with eager attention: rigfit does"
+            " not price its training yet"
         )
     if arch.attention.kind is AttentionKind.MLA:
         raise UnsupportedArchitectureError(
@@ -94,21 +127,33 @@ def trainable(arch: Architecture, s: TrainSetup) -> tuple[list[Tensor], int, int
     return out
 
 
-def _shapes(arch: Architecture) -> tuple[int, int, int]:
-    """(parameters without the vision tower, the largest quantizable matrix, the largest
-    layer's parameters); memoized per architecture."""
+def _shapes(arch: Architecture) -> tuple[int, int]:
+    """(parameters without the vision tower, the largest quantizable matrix); memoized per
+    architecture."""
     hit = arch.cache.get("train shapes")
     if isinstance(hit, tuple):
         return hit
     tensors = arch.tensors()
     total = sum(t.numel for t in tensors if t.role is not Role.VISION)
     biggest = max(t.rows * t.cols for t in tensors if t.role.quantizable)
-    per_layer: dict[int, int] = {}
-    for t in tensors:
-        if t.layer is not None:
-            per_layer[t.layer] = per_layer.get(t.layer, 0) + t.numel
-    out = (total, biggest, max(per_layer.values(), default=0))
+    out = (total, biggest)
     arch.cache["train shapes"] = out
+    return out
+
+
+def _gathered_bytes(arch: Architecture, fmt: WeightFormat) -> int:
+    """The largest unit ZeRO-3/FSDP gathers whole, at its stored size: a decoder layer, or the
+    embedding or the output head (each wrapped alone); memoized per format."""
+    key = ("train gathered", fmt)
+    hit = arch.cache.get(key)
+    if isinstance(hit, int):
+        return hit
+    units: dict[object, int] = {}
+    for t in arch.tensors():
+        unit: object = t.layer if t.layer is not None else t.role
+        units[unit] = units.get(unit, 0) + tensor_storage(t, fmt, arch)[1]
+    out = max(units.values())
+    arch.cache[key] = out
     return out
 
 
@@ -123,6 +168,12 @@ def _trainable(arch: Architecture, s: TrainSetup) -> tuple[list[Tensor], int, in
         )
     roles = lora_roles(s.lora_targets, arch, s.lora_experts)
     hit = [t for t in tensors if t.role in roles and t.rows > 1]
+    smallest = min(min(t.rows, t.cols) for t in hit)
+    if s.lora_rank > smallest:
+        raise InvalidSpecError(
+            f"--lora-rank {s.lora_rank} is above the smallest targeted matrix's dimension"
+            f" ({smallest}): a rank that large is not low-rank (allowed: 1 to {smallest})"
+        )
     params = sum(s.lora_rank * (t.rows + t.cols) * t.count for t in hit)
     # each adapter is two matrices, r × in and out × r
     rows_cols = sum((2 * s.lora_rank + t.rows + t.cols) * t.count for t in hit)
@@ -153,7 +204,9 @@ def layer_activation_bytes(arch: Architecture, s: TrainSetup, adapters: frozense
     attn_train = full or bool(adapters & {Role.ATTN_Q, Role.ATTN_K, Role.ATTN_V})
     out = 0
     norm = FP32 * h + (BF16 * h if full else 0)
-    out += 2 * norm
+    out += arch.norms_per_layer * norm  # Gemma 2/3 norm before and after each block: four
+    if a.qk_norm:  # Qwen3's per-head RMSNorm on q and k: the same fp32 copies
+        out += (FP32 + (BF16 if full else 0)) * (q + kv)
     if attn_train:
         out += BF16 * h
     out += BF16 * (q + 2 * kv + q) + FP32 * a.num_heads
@@ -166,11 +219,14 @@ def layer_activation_bytes(arch: Architecture, s: TrainSetup, adapters: frozense
     layers_moe = sum(1 for lay in arch.layers if lay.moe)
     dense = sum(lay.dense_intermediate_size for lay in arch.layers if not lay.moe)
     width = 0.0
+    share_moe = layers_moe / arch.num_layers
     if moe is not None and layers_moe:
         width_moe = moe.experts_per_token * moe.expert_intermediate_size
         width_moe += moe.shared_intermediate_size
-        width += width_moe * layers_moe / arch.num_layers
-        out += int(FP32 * moe.num_experts * layers_moe / arch.num_layers)
+        width += width_moe * share_moe
+        # the router's fp32 logits, and each routed token's gathered input and weighted
+        # output (2 × 2 B × hidden per expert it goes to)
+        out += int((FP32 * moe.num_experts + 2 * BF16 * h * moe.experts_per_token) * share_moe)
     if arch.num_layers - layers_moe:
         width += dense / arch.num_layers
     if not arch.gated_ffn:
@@ -178,6 +234,32 @@ def layer_activation_bytes(arch: Architecture, s: TrainSetup, adapters: frozense
     out += int(per_i * width)
     if mlp_in:
         out += BF16 * h
+    if s.method.adapters:
+        # PEFT casts each adapted module's input to the adapter's fp32 (_cast_input_dtype);
+        # autocast then saves its own bf16 copy for lora_A's weight gradient (2 B per input
+        # element), and LoRA dropout its mask (1 B) on top
+        per_input = BF16 + (1 if s.lora_dropout > 0 else 0)
+        out += int(per_input * _adapted_inputs(arch, adapters))
+    return out
+
+
+def _adapted_inputs(arch: Architecture, adapters: frozenset[Role]) -> float:
+    """Σ input widths of the adapted matrices of one layer (on average over layers; a routed
+    expert's input counts once per expert a token goes to)."""
+    key = ("train adapted inputs", adapters)
+    hit = arch.cache.get(key)
+    if isinstance(hit, float):
+        return hit
+    total = 0.0
+    moe = arch.moe
+    for t in arch.tensors():
+        if t.role in adapters and t.layer is not None and t.rows > 1:
+            if t.role.is_expert and moe is not None:
+                total += t.cols * moe.experts_per_token
+            else:
+                total += t.cols * t.count
+    out = total / arch.num_layers
+    arch.cache[key] = out
     return out
 
 
@@ -189,25 +271,31 @@ def train_memory(arch: Architecture, s: TrainSetup) -> TrainMemory:
     stage = s.sharding.stage
     tensors, params_train, rows_cols = trainable(arch, s)
     terms: list[TrainTerm] = []
-    total, biggest, layer_params = _shapes(arch)
+    total, biggest = _shapes(arch)
 
     def shard(nbytes: int, from_stage: int) -> int:
         return -(-nbytes // n) if stage >= from_stage else nbytes
 
     fmt = WeightFormat.BNB_NF4_DQ if s.method is Method.QLORA else WeightFormat.BF16
     w = weight_breakdown(arch, fmt).total_bytes
+    full = s.method is Method.FULL
+    fsdp_fp32 = s.sharding is Sharding.FSDP and s.keeps_master and full
+    if fsdp_fp32:
+        # accelerate's FSDP with bf16 mixed precision keeps the sharded parameters in fp32
+        # (it upcasts low-precision ones) and casts each gathered layer to bf16 for compute
+        w = w * FP32 // BF16
     terms.append(
         TrainTerm(
             "weights",
-            f"weights ({fmt.label})",
+            f"weights ({'FP32, FSDP' if fsdp_fp32 else fmt.label})",
             shard(w, 3),
             "Σ tensors at the training precision" + (" / GPUs (ZeRO-3/FSDP)" if stage >= 3 else ""),
         )
     )
-    master = s.keeps_master
+    deepspeed = s.sharding.deepspeed
     state_dtype = FP32
-    if s.method is Method.FULL:
-        if master:
+    if full:
+        if s.keeps_master and deepspeed:
             terms.append(
                 TrainTerm(
                     "master",
@@ -218,10 +306,12 @@ def train_memory(arch: Architecture, s: TrainSetup) -> TrainMemory:
                     on_host=s.offload,
                 )
             )
-            grad_bytes = BF16  # DeepSpeed reduces 16-bit gradients into the fp32 partition
+        if fsdp_fp32:
+            grad_bytes = FP32
         else:
             grad_bytes = BF16
-            state_dtype = BF16  # torch AdamW keeps its moments in the parameters' dtype
+            if not deepspeed:
+                state_dtype = BF16  # torch AdamW keeps its moments in the parameters' dtype
     else:
         terms.append(
             TrainTerm(
@@ -232,12 +322,26 @@ def train_memory(arch: Architecture, s: TrainSetup) -> TrainMemory:
             )
         )
         grad_bytes = FP32
+    grads = shard(grad_bytes * params_train, 2)
+    grad_how = f"{grad_bytes} B × trainable parameters" + (
+        " / GPUs (ZeRO-2+)" if stage >= 2 else ""
+    )
+    if deepspeed and stage == 1 and full:
+        # DeepSpeed's BF16_Optimizer accumulates gradients in an fp32 copy of the whole
+        # flattened model on every rank (bf16_optimizer.py: fp32 grads, not partitioned)
+        grads = FP32 * params_train
+        grad_how = "4 B × trainable parameters (ZeRO-1's fp32 gradient buffer, unsharded)"
+    # gradients exist at the start of the backward pass only where they persist between
+    # steps: DeepSpeed's preallocated partitions, or those accumulated over micro-batches
+    # (the Trainer frees them after each optimizer step, zero_grad(set_to_none=True))
+    persistent = deepspeed or s.grad_accum > 1
     terms.append(
         TrainTerm(
             "gradients",
             "gradients",
-            shard(grad_bytes * params_train, 2),
-            f"{grad_bytes} B × trainable parameters" + (" / GPUs (ZeRO-2+)" if stage >= 2 else ""),
+            grads,
+            grad_how,
+            phase=Phase.BOTH if persistent else Phase.STEP,
         )
     )
     opt = s.optimizer.state_bytes(params_train, rows_cols, state_dtype)
@@ -251,6 +355,20 @@ def train_memory(arch: Architecture, s: TrainSetup) -> TrainMemory:
             on_host=s.offload,
         )
     )
+    if s.optimizer in (Optimizer.ADAMW, Optimizer.SGD) and not deepspeed and not s.offload:
+        # torch's foreach optimizers build their update in a temporary the size of the
+        # parameters they step (in the states' dtype) before applying it; DeepSpeed's fused
+        # Adam and bitsandbytes' kernels update in place
+        dtype = state_dtype if full else FP32
+        terms.append(
+            TrainTerm(
+                "step",
+                "optimizer step temporary",
+                shard(dtype * params_train, 1),
+                f"{dtype} B × trainable parameters (torch's foreach update)",
+                phase=Phase.STEP,
+            )
+        )
     adapters = (
         lora_roles(s.lora_targets, arch, s.lora_experts) if s.method.adapters else frozenset()
     )
@@ -263,7 +381,7 @@ def train_memory(arch: Architecture, s: TrainSetup) -> TrainMemory:
         act = tokens * per_layer * arch.num_layers
         how = "tokens × layers × bytes saved per layer (layer_activation_bytes)"
     act += tokens * (FP32 + BF16) * arch.hidden_size  # the final norm
-    terms.append(TrainTerm("activations", "activations", act, how))
+    terms.append(TrainTerm("activations", "activations", act, how, phase=Phase.BACKWARD))
     if s.loss is LossKind.STANDARD:
         # transformers' ForCausalLMLoss upcasts the bf16 logits (2 B) to fp32 (4 B) for
         # cross_entropy, whose log-softmax saves its fp32 output (4 B): 10 B at the end of the
@@ -274,15 +392,15 @@ def train_memory(arch: Architecture, s: TrainSetup) -> TrainMemory:
     else:
         logits = 0
         how = "chunked/fused cross-entropy: no full logits"
-    terms.append(TrainTerm("logits", "logits and loss", logits, how))
+    terms.append(TrainTerm("logits", "logits and loss", logits, how, phase=Phase.BACKWARD))
     buffers = 0
     notes = []
     if s.method is Method.QLORA:
         buffers += BF16 * biggest
         notes.append("the largest matrix dequantized to bf16")
     if stage >= 3:
-        buffers += 2 * BF16 * layer_params
-        notes.append("two layers gathered (current and prefetched)")
+        buffers += 2 * _gathered_bytes(arch, fmt)
+        notes.append("two gathered units at their stored size (a layer, or the embedding or head)")
     if buffers:
         terms.append(TrainTerm("buffers", "working buffers", buffers, "; ".join(notes)))
     return TrainMemory(tuple(terms), params_train, total)

@@ -175,6 +175,7 @@ class TrainSetup:
     lora_targets: str = "all-linear"
     lora_experts: bool = True  # adapters on routed experts too (PEFT all-linear does)
     flash_attn: bool = True
+    lora_dropout: float = 0.05  # TRL's ModelConfig default, which the printed command keeps
     loss: LossKind = LossKind.STANDARD
     # fp32 master weights: DeepSpeed keeps them in every bf16/fp16 mode (ZeRO paper, 16 B per
     # parameter); None takes that for ZeRO and 16-bit weights and states elsewhere (a model
@@ -206,9 +207,12 @@ class TrainSetup:
 
     @property
     def keeps_master(self) -> bool:
+        """fp32 master copies: DeepSpeed keeps them in every 16-bit mode, and accelerate's
+        FSDP with bf16 mixed precision keeps the parameters themselves in fp32; a model loaded
+        in bf16 and trained with torch's AdamW (single GPU, DDP) has none."""
         if self.master_weights is not None:
             return self.master_weights
-        return self.sharding.deepspeed and self.method is Method.FULL
+        return self.sharding.stage >= 1 and self.method is Method.FULL
 
     @property
     def tokens_per_step(self) -> int:

@@ -7,16 +7,16 @@ FLOPs per trained token (Kaplan et al. 2020, and the usual accounting):
   fine-tuning (input and weight gradients), 2 × backward for adapters (input gradients only: a
   frozen weight has no gradient; the adapters' own FLOPs are r/width of that and left out);
   gradient checkpointing runs the forward again: + 2 ×;
-- attention scores and values: 2 × s × (heads × head_dim) per token per layer forward under a
-  causal mask (the average position sees s/2 tokens, each costing 4 FLOPs per dimension), × 3
-  for forward and backward, + 1 × with checkpointing.
+- attention scores and values: 4 FLOPs per dimension (heads × head_dim) for each earlier
+  token a position sees, forward: s/2 on average under a causal mask, w (1 − w/2s) in a
+  sliding window w < s; × 3 for forward and backward, + 1 × with checkpointing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rigfit.arch import Architecture, Role
+from rigfit.arch import Architecture, LayerKind, Role
 from rigfit.catalog.schema import GPURecord
 from rigfit.train.setup import Method, TrainSetup
 
@@ -31,7 +31,16 @@ def flops_per_token(arch: Architecture, s: TrainSetup) -> float:
         matmul += arch.hidden_size * arch.vocab_size  # the head reuses the embedding
     passes = 2 + (4 if s.method is Method.FULL else 2) + (2 if s.grad_ckpt else 0)
     a = arch.attention
-    attn = 2 * s.seq_len * a.num_heads * a.head_dim * arch.kv_layers
+    width = a.num_heads * a.head_dim
+    attn = 0.0
+    for layer in arch.layers:
+        if layer.kind is LayerKind.LINEAR:
+            continue
+        seen = s.seq_len / 2  # a causal token sees half the sequence on average
+        if layer.window is not None and layer.window < s.seq_len:
+            w = layer.window  # a sliding layer sees at most its window
+            seen = w * (1 - w / (2 * s.seq_len))
+        attn += 4 * seen * width
     attn_passes = 3 + (1 if s.grad_ckpt else 0)
     return passes * matmul + attn_passes * attn
 

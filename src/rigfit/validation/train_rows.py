@@ -56,6 +56,8 @@ class TrainRow(BaseModel):
     grad_ckpt: bool
     flash_attn: bool
     loss: LossKind = LossKind.STANDARD
+    master_weights: bool | None = None  # as the run set it (None: the framework's default)
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)  # PEFT's default when not stated
     framework: str
     peak_mem: float | None = Field(default=None, gt=0)
     peak_mem_unit: Literal["GB", "GiB", "MiB", "MB", "B"] | None = None
@@ -96,8 +98,14 @@ class TrainRow(BaseModel):
         return self.tokens_per_s * (self.n_gpus if self.tokens_per_s_per_gpu else 1)
 
     @property
+    def group(self) -> str:
+        """Rows of one source, model and method: near-copies of each other (another batch or
+        GPU count), held out or fitted together so the held-out error is not a sibling's."""
+        return f"{self.source}|{self.model}|{self.method.value}"
+
+    @property
     def held_out(self) -> bool:
-        return held_out(self.id)
+        return held_out(self.group)
 
 
 def parse_train_rows(text: str, where: str = "<text>") -> tuple[TrainRow, ...]:

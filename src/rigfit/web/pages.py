@@ -28,7 +28,7 @@ from rigfit.hardware import MAX_GPUS
 from rigfit.planner import DEFAULT_MAX_GPUS, Minimize
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.report import FormatTableReport
-from rigfit.train.setup import LossKind, Method, Optimizer
+from rigfit.train.setup import LossKind, Method, Optimizer, Sharding
 from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds, fmt_tokens, parse_tokens, to_gb
 from rigfit.web import charts, service
 from rigfit.web.errors import ErrorEnvelope, from_rigfit
@@ -666,6 +666,7 @@ _TRAIN_FIELDS = (
     "grad_ckpt",
     "optimizer",
     "zero",
+    "sharding",
     "offload",
     "lora_rank",
     "lora_targets",
@@ -694,6 +695,7 @@ def train_page(request: Request) -> Response:
         "methods": [m.value for m in Method],
         "optimizers": [o.value for o in Optimizer],
         "losses": [x.value for x in LossKind],
+        "shardings": [x.value for x in Sharding if x is not Sharding.SINGLE],
     }
     status = 200
     try:
@@ -709,6 +711,9 @@ def train_page(request: Request) -> Response:
                 grad_ckpt=state["grad_ckpt"] != "off",
                 optimizer=_choice(Optimizer, state["optimizer"], "optimizer", Optimizer.ADAMW),
                 zero=form.integer("zero", 0, 3, 0) if state["zero"] else None,
+                sharding=_choice(Sharding, state["sharding"], "sharding", Sharding.SINGLE)
+                if state["sharding"]
+                else None,
                 offload=state["offload"] == "on",
                 lora_rank=form.integer("lora_rank", 1, 65536, 16),
                 lora_targets=state["lora_targets"] or "all-linear",
