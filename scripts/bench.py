@@ -89,6 +89,28 @@ def bench_speed() -> None:
         )
 
 
+def bench_train() -> None:
+    """One fine-tuning estimate (issue 13's target: < 1 ms), and a whole train answer (the
+    estimate plus the micro-batch and sequence searches and the suggestions)."""
+    from rigfit.catalog.lookup import get_model
+    from rigfit.train import Method, TrainQuery, TrainSetup, train_answer, train_memory
+
+    arch = get_model("meta-llama/Llama-3.1-8B").arch
+    setup = TrainSetup(method=Method.QLORA)
+    train_memory(arch, setup)  # shapes memoized on the architecture
+    n = 5_000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        train_memory(arch, setup)
+    warm = (time.perf_counter() - t0) / n
+    print(f"train estimate (QLoRA, Llama-3.1-8B), warm (mean of {n}): {warm * 1e6:.1f} µs")
+    t0 = time.perf_counter()
+    train_answer(TrainQuery("meta-llama/Llama-3.1-8B", "rtx-4090", method="qlora"))
+    print(
+        f"train answer (+ searches, suggestions, speed): {(time.perf_counter() - t0) * 1e3:.2f} ms"
+    )
+
+
 def bench_cli(runs: int = 10) -> None:
     exe = Path(sys.executable).parent / "rigfit"
     args = [
@@ -147,6 +169,7 @@ if __name__ == "__main__":
     print(f"python {sys.version.split()[0]}, rigfit {rigfit.__name__}")
     bench_one()
     bench_speed()
+    bench_train()
     bench_cli()
     bench_sweep(GENERIC)
     bench_sweep(AUTO, gpu_count=12)
