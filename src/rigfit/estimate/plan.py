@@ -28,6 +28,7 @@ __all__ = [
     "fit",
     "fits",
     "gpu_table",
+    "largest_passing",
     "max_context",
     "max_seqs",
     "min_gpus",
@@ -45,7 +46,7 @@ def fits(req: Request, profile: EngineProfile | None = None) -> bool:
         return False
 
 
-def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
+def largest_passing(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
     """Largest x in [lo, hi] with ok(x), given ok is monotone (true then false); lo-1 if none."""
     if not ok(lo):
         return lo - 1
@@ -75,14 +76,14 @@ def _smallest(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
 def max_context(req: Request, profile: EngineProfile | None = None) -> int:
     """Largest context (up to the model's maximum) that fits with ``req.seqs``; 0 if none."""
     top = max(req.arch.context_length, req.ctx_tokens)
-    return _largest(
+    return largest_passing(
         1, top, lambda c: fits(replace(req, ctx_tokens=c, allow_ctx_over_max=True), profile)
     )
 
 
 def max_seqs(req: Request, profile: EngineProfile | None = None) -> int:
     """Most concurrent sequences of ``req.ctx_tokens`` that fit; 0 if not even one."""
-    return _largest(1, MAX_SEQS, lambda s: fits(replace(req, seqs=s), profile))
+    return largest_passing(1, MAX_SEQS, lambda s: fits(replace(req, seqs=s), profile))
 
 
 def _gpu_search(
@@ -314,7 +315,7 @@ def _offload_suggestions(req: Request, profile: EngineProfile | None, add: _Add)
     def with_ngl(k: int) -> Request:
         return replace(req, engine=replace(s, ngl=k))
 
-    n = _largest(0, top - 1, lambda k: fits(with_ngl(k), profile)) if top > 0 else -1
+    n = largest_passing(0, top - 1, lambda k: fits(with_ngl(k), profile)) if top > 0 else -1
     if n >= 1:
         add(
             Cost.SPEED,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TypeVar
@@ -20,6 +19,7 @@ from rigfit.arch import Architecture
 from rigfit.catalog.lookup import Model, get_gpu
 from rigfit.catalog.schema import GPURecord, Vendor
 from rigfit.errors import InvalidSpecError
+from rigfit.estimate.plan import largest_passing
 from rigfit.hardware import driver_capacity_bytes
 from rigfit.train.calibration import train_calibration
 from rigfit.train.memory import TrainMemory, train_memory
@@ -155,19 +155,6 @@ def _total(mem: TrainMemory) -> tuple[int, int]:
     return runtime, mem.gpu_bytes + runtime
 
 
-def _largest(ok: Callable[[int], bool], lo: int, hi: int) -> int:
-    """The largest n in [lo, hi] with ok(n), ok monotone decreasing; lo - 1 when none."""
-    if not ok(lo):
-        return lo - 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 def train_answer(q: TrainQuery) -> TrainAnswer:
     m = _model(q)
     gpu = q.gpu if isinstance(q.gpu, GPURecord) else get_gpu(q.gpu)
@@ -185,9 +172,9 @@ def train_answer(q: TrainQuery) -> TrainAnswer:
     def fits(setup: TrainSetup) -> bool:
         return _total(train_memory(arch, setup))[1] <= cap
 
-    max_mb = _largest(lambda b: fits(replace(s, micro_batch=b)), 1, MAX_MICRO_BATCH)
-    max_seq = 256 * _largest(
-        lambda k: fits(replace(s, seq_len=256 * k)), 1, max(1, arch.context_length // 256)
+    max_mb = largest_passing(1, MAX_MICRO_BATCH, lambda b: fits(replace(s, micro_batch=b)))
+    max_seq = 256 * largest_passing(
+        1, max(1, arch.context_length // 256), lambda k: fits(replace(s, seq_len=256 * k))
     )
     suggestions = tuple(_suggest(arch, s, cap)) if total > cap else ()
     cal = train_calibration()
