@@ -288,3 +288,17 @@ def test_mlx_bits_and_attention_implementation_are_cli_flags() -> None:
     code, _, err = run("fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--q-bits", "4")
     assert code == 2
     assert "no engine runs BF16 on NVIDIA H100 SXM5 80GB with --q-bits" in err
+
+
+def test_train_refuses_a_gguf_file(tmp_path: Path) -> None:
+    """Fine-tuning trains a safetensors checkpoint: a GGUF file is refused with where to go."""
+    path = build_gguf(
+        tmp_path / "tiny-Q8_0.gguf",
+        TINY,
+        ftype=gguf.LlamaFileType.MOSTLY_Q8_0,
+        quant=gguf.GGMLQuantizationType.Q8_0,
+        tokens=1024,
+    )
+    code, _, err = run("train", str(path), "--gpu", "rtx-4090")
+    assert code == 2
+    assert "is a GGUF file: fine-tuning trains a safetensors checkpoint" in err
