@@ -353,7 +353,7 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
             try:
                 p = plan(_query(q, model, where, gpu, quant, ctx, q.engine))
             except RigfitError as exc:
-                rejected[_reason(exc)] += 1
+                rejected[_reason(exc, gpu)] += 1
                 continue
             req = p.request
             ctx_tokens = req.ctx_tokens
@@ -361,7 +361,10 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
             workload = workload or w
             n = min_gpus(req, p.profile, cap)
             if n is None or n > cap:
-                rejected[f"needs more than {cap} device(s) at this context"] += 1
+                if gpu.unified_memory or gpu.one_per_host:
+                    rejected["does not fit on one, and a machine holds one of it"] += 1
+                else:
+                    rejected[f"needs more than {cap} device(s) at this context"] += 1
                 continue
             speed = q.min_tok_s is not None or q.minimize is Minimize.ENERGY
             option = _option(p, quant, n, w, prices, speed=speed)
@@ -441,8 +444,9 @@ def _workload(q: PlanQuery, ctx_tokens: int) -> Workload:
     )
 
 
-def _reason(exc: RigfitError) -> str:
-    text = str(exc)
+def _reason(exc: RigfitError, gpu: GPURecord) -> str:
+    """The reason, with the accelerator's name taken out so that equal reasons group."""
+    text = str(exc).replace(gpu.name, "the accelerator")
     return text if len(text) <= 160 else text[:157] + "..."
 
 
