@@ -18,7 +18,7 @@ import json
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
 
@@ -34,6 +34,7 @@ __all__ = [
     "SpeedSetup",
     "held_out",
     "load_speed_rows",
+    "parse_jsonl_rows",
 ]
 
 SPEED_DATA = Path(__file__).parent / "data" / "speed" / "speed.jsonl"
@@ -151,25 +152,38 @@ def held_out(row_id: str) -> bool:
     return hashlib.sha256(row_id.encode()).digest()[0] % HOLDOUT_EVERY == 0
 
 
-def parse_speed_rows(text: str, where: str = "<text>") -> tuple[SpeedRow, ...]:
-    rows: list[SpeedRow] = []
+R = TypeVar("R", bound=BaseModel)
+
+
+def parse_jsonl_rows(
+    text: str, model: type[R], where: str, error: type[RigfitError] = RigfitError
+) -> tuple[R, ...]:
+    """One validated row a line (blank lines skipped, ids unique); the first bad line is an
+    ``error`` naming ``where:line`` and what was wrong. Every measurement set reads this way."""
+    rows: list[R] = []
     seen: set[str] = set()
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = SpeedRow.model_validate(json.loads(line), strict=False)
+            row = model.model_validate(json.loads(line), strict=False)
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(x) for x in err["loc"])
-            raise SpeedRowError(f"{where}:{n}: {loc + ': ' if loc else ''}{err['msg']}") from None
+            raise error(f"{where}:{n}: {loc + ': ' if loc else ''}{err['msg']}") from None
         except (ValueError, RigfitError) as exc:
-            raise SpeedRowError(f"{where}:{n}: {exc}") from None
-        if row.id in seen:
-            raise SpeedRowError(f"{where}:{n}: duplicate id {row.id!r}")
-        seen.add(row.id)
+            raise error(f"{where}:{n}: {str(exc).splitlines()[0]}") from None
+        row_id = getattr(row, "id", None)
+        if row_id in seen:
+            raise error(f"{where}:{n}: duplicate id {row_id!r}")
+        if isinstance(row_id, str):
+            seen.add(row_id)
         rows.append(row)
     return tuple(rows)
+
+
+def parse_speed_rows(text: str, where: str = "<text>") -> tuple[SpeedRow, ...]:
+    return parse_jsonl_rows(text, SpeedRow, where, SpeedRowError)
 
 
 @cache

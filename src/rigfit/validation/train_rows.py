@@ -9,19 +9,17 @@ the rows, chosen by a hash of their id, is held out of the calibration fit.
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 from rigfit.catalog.lookup import get_gpu, get_model
-from rigfit.errors import RigfitError
 from rigfit.train.setup import LossKind, Method, Optimizer, Sharding
 from rigfit.validation.measurements import value_in_quote
-from rigfit.validation.speed_rows import held_out
+from rigfit.validation.speed_rows import held_out, parse_jsonl_rows
 
 __all__ = ["TRAIN_DATA", "MemoryKind", "TrainRow", "held_out", "load_train_rows"]
 
@@ -109,23 +107,7 @@ class TrainRow(BaseModel):
 
 
 def parse_train_rows(text: str, where: str = "<text>") -> tuple[TrainRow, ...]:
-    rows: list[TrainRow] = []
-    seen: set[str] = set()
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = TrainRow.model_validate(json.loads(line))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise RigfitError(f"{where}:{n}: {first['msg']}") from exc
-        except (ValueError, RigfitError) as exc:
-            raise RigfitError(f"{where}:{n}: {str(exc).splitlines()[0]}") from exc
-        if row.id in seen:
-            raise RigfitError(f"{where}:{n}: duplicate id {row.id}")
-        seen.add(row.id)
-        rows.append(row)
-    return tuple(rows)
+    return parse_jsonl_rows(text, TrainRow, where)
 
 
 @cache

@@ -74,7 +74,12 @@ templates.env.globals["vendor_htmx"] = "/static/vendor/htmx/htmx.min.js?v=2.0.11
 
 
 def _render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> Response:
-    return templates.TemplateResponse(request, name, ctx, status_code=status)
+    response = templates.TemplateResponse(request, name, ctx, status_code=status)
+    if request.headers.get("HX-Request") and "share" in ctx:
+        # an htmx form's answer: the address bar shows its canonical link (each input once,
+        # none empty), whatever the request carried
+        response.headers["HX-Push-Url"] = ctx["share"]
+    return response
 
 
 def error_page(request: Request, env: ErrorEnvelope) -> Response:
@@ -283,12 +288,7 @@ def calculator(request: Request) -> Response:
         view["error"] = str(exc)
         status = 400
     view["share"] = _link("/", state)
-    response = _render(request, "calculator.html", view, status)
-    if request.headers.get("HX-Request"):
-        # the address bar shows the answer's canonical link (each input once, none empty),
-        # whatever the request carried
-        response.headers["HX-Push-Url"] = view["share"]
-    return response
+    return _render(request, "calculator.html", view, status)
 
 
 @router.get("/models", response_class=HTMLResponse)
@@ -608,10 +608,7 @@ def plan_page(request: Request) -> Response:
             view["error"] = str(exc)
             status = 400
     view["share"] = _link("/plan", state)
-    response = _render(request, "plan.html", view, status)
-    if request.headers.get("HX-Request"):
-        response.headers["HX-Push-Url"] = view["share"]
-    return response
+    return _render(request, "plan.html", view, status)
 
 
 E = TypeVar("E", bound=StrEnum)
@@ -731,7 +728,4 @@ def train_page(request: Request) -> Response:
         view["error"] = str(exc)
         status = 400
     view["share"] = _link("/train", state)
-    response = _render(request, "train.html", view, status)
-    if request.headers.get("HX-Request"):
-        response.headers["HX-Push-Url"] = view["share"]
-    return response
+    return _render(request, "train.html", view, status)
