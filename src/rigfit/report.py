@@ -69,7 +69,7 @@ SCHEMA_VERSION = 1
 
 
 class _Report(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class _Named(Protocol):
