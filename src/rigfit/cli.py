@@ -531,9 +531,32 @@ def show(model: str, as_json: bool) -> None:
     click.echo(d["description"])
     click.echo("")
     click.echo(_table(["field", "value"], rows, set()))
+    ev = d.get("evidence")
+    if ev:
+        cutoff = ev["knowledge_cutoff"] or "not stated"
+        click.echo(f"\nknowledge cutoff: {cutoff} ({ev['knowledge_cutoff_note']})")
+    if ev and ev["benchmarks"]:
+        click.echo(f"\npublished benchmarks ({ev['benchmark_source']}):")
+        click.echo(
+            _table(
+                ["benchmark", "metric", "score"],
+                [(b["benchmark"], b["metric"], f"{b['score']:g}") for b in ev["benchmarks"]],
+                {2},
+            )
+        )
+        click.echo(f"setting: {ev['benchmark_setting']}")
+    if ev:
+        click.echo(f"\ntransparency: {d['transparency_score']}/100 (yes 10, partly 5, no 0)")
+        click.echo(
+            _table(
+                ["criterion", "answer", "source"],
+                [(a["criterion"], a["answer"], a["link"]) for a in ev["transparency"]],
+                set(),
+            )
+        )
     for dis in d["disagreements"]:
         click.echo(
-            f"note: {dis['page']} says {dis['field']} = {dis['page_value']};"
+            f"note: {dis['page']} ({dis['url']}) says {dis['field']} = {dis['page_value']};"
             f" the primary source says {dis['primary_value']}"
         )
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from rigfit.api import ModelOnGPU
 from rigfit.arch import Architecture, LayerKind, kv_heads_note
+from rigfit.catalog.evidence import Evidence
 from rigfit.catalog.lookup import Model
 from rigfit.catalog.schema import Disagreement, GPURecord
 from rigfit.estimate.memory import Estimate, Request
@@ -266,6 +267,9 @@ class ModelReport(_Report):
     notes: list[str]
     sources: dict[str, str]
     disagreements: list[Disagreement]
+    # the publisher's benchmark table, release, knowledge cutoff and transparency answers
+    evidence: Evidence | None = None
+    transparency_score: int | None = None
 
 
 class FileModelReport(_Report):
@@ -566,6 +570,8 @@ def model_report(model: Model) -> ModelReport:
             **({"checkpoint": str(r.checkpoint.source)} if r.checkpoint.source else {}),
         },
         disagreements=list(r.disagreements),
+        evidence=r.evidence,
+        transparency_score=r.evidence.score if r.evidence else None,
     )
 
 

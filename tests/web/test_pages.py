@@ -318,3 +318,32 @@ def test_model_page_prices_fine_tuning(client: TestClient) -> None:
     text = client.get("/models/meta-llama/Llama-3.1-8B").text
     assert 'id="fine-tune-table"' in text
     assert "/train?model=meta-llama/Llama-3.1-8B&gpu=rtx-4090&method=qlora" in text
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        "deepseek-ai/DeepSeek-R1",
+        "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+    ],
+)
+def test_seed_model_pages_show_benchmarks_and_transparency(
+    client: TestClient, model_id: str
+) -> None:
+    page = client.get(f"/models/{model_id}").text
+    ev = rigfit.get_model(model_id).record.evidence
+    assert ev is not None
+    bench = html.unescape(page[page.index('id="benchmarks"') : page.index('id="transparency"')])
+    for b in ev.benchmarks:
+        assert f'<td>{b.benchmark}</td><td>{b.metric}</td><td class="num">{b.score:g}' in bench
+    assert str(ev.benchmark_source) in bench
+    panel = html.unescape(page[page.index('id="transparency"') :])
+    assert f"{ev.score} / 100" in panel
+    for a in ev.transparency:
+        assert a.finding in panel
+        assert f'href="{a.link}"' in panel
+    # the disagreeing pages are named and linked
+    for d in rigfit.get_model(model_id).record.disagreements:
+        assert f'href="{d.url}"' in page
+    assert "Knowledge cutoff" in page

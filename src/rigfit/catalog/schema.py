@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from rigfit.catalog.evidence import Evidence
+
 __all__ = [
     "Checkpoint",
     "Disagreement",
@@ -203,7 +205,8 @@ class Disagreement(_Strict):
     """A public page that states a different value than the primary source."""
 
     field: str
-    page: str
+    page: str = Field(description="the site and the page, by name (never an internal file id)")
+    url: HttpUrl = Field(description="the page that states page_value")
     page_value: str
     primary_value: str
 
@@ -232,6 +235,7 @@ class ModelRecord(_Strict):
     params: OfficialParams
     config: HFConfig
     disagreements: tuple[Disagreement, ...] = ()
+    evidence: Evidence | None = None
 
 
 class Vendor(StrEnum):
