@@ -105,7 +105,11 @@ def test_show_table_mentions_disagreements() -> None:
     code, out, _ = run("show", "deepseek-ai/DeepSeek-R1-Distill-Llama-70B")
     assert code == 0
     assert "grouped-query attention" in out
-    assert "note: seed" in out
+    assert (
+        "note: ApX Machine Learning, model page 'DeepSeek-R1 70B' (https://apxml.com/models/deepseek-r1-70b)"
+        in out
+    )
+    assert "transparency: 55/100" in out
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ __all__ = [
     "Architecture",
     "AttentionKind",
     "AttentionSpec",
+    "IndexerSpec",
     "KVLayout",
     "LayerKind",
     "LayerSpec",
@@ -61,7 +62,15 @@ class LayerKind(StrEnum):
 
     FULL = "full_attention"
     SLIDING = "sliding_attention"
+    # Llama 4: attention within fixed chunks of attention_chunk_size tokens; a layer needs at
+    # most the current chunk, so engines cap its cache like a window
+    CHUNKED = "chunked_attention"
     LINEAR = "linear_attention"
+
+    @property
+    def windowed(self) -> bool:
+        """Whether the layer's cache stops at ``LayerSpec.window`` tokens (of some engine)."""
+        return self in (LayerKind.SLIDING, LayerKind.CHUNKED)
 
 
 class Role(Enum):
@@ -95,6 +104,9 @@ class Role(Enum):
     SSM_OUT = ("ssm_out", True, False)
     SSM_CONV = ("ssm_conv1d", False, False)
     SSM_OTHER = ("ssm_other", False, False)  # A_log, dt_bias
+    # DeepSeek-V3.2's lightning indexer: query and key projections, and the per-head weights
+    INDEXER = ("indexer", True, False)
+    INDEXER_PROJ = ("indexer_proj", False, False)
     VISION = ("vision", False, False)
 
     @property
@@ -131,6 +143,25 @@ class Tensor:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexerSpec:
+    """DeepSeek-V3.2's lightning indexer (DSA): one cached key of ``head_dim`` per token and
+    layer, scored by ``n_heads`` query heads to pick the ``topk`` tokens MLA attends to
+    (transformers modeling_deepseek_v32.py DeepseekV32Indexer)."""
+
+    n_heads: int
+    head_dim: int
+    topk: int
+
+    def tensors(self, h: int, q_lora_rank: int, p: str, i: int) -> Iterator[Tensor]:
+        d = self.head_dim
+        yield Tensor(p + "indexer.attn_q_b.weight", self.n_heads * d, q_lora_rank, Role.INDEXER, i)
+        yield Tensor(p + "indexer.attn_k.weight", d, h, Role.INDEXER, i)
+        yield Tensor(p + "indexer.k_norm.weight", 1, d, Role.NORM, i)
+        yield Tensor(p + "indexer.k_norm.bias", 1, d, Role.BIAS, i)
+        yield Tensor(p + "indexer.proj.weight", self.n_heads, h, Role.INDEXER_PROJ, i)
+
+
+@dataclass(frozen=True, slots=True)
 class AttentionSpec:
     kind: AttentionKind
     num_heads: int
@@ -139,6 +170,8 @@ class AttentionSpec:
     qkv_bias: bool = False
     o_bias: bool = False
     qk_norm: bool = False
+    # MiniMax-M2's qk_norm_type "per_layer": one RMSNorm over all heads' q (and k) at once
+    qk_norm_all_heads: bool = False
     q_gate: bool = False  # Qwen3-Next gated attention: q_proj also emits a gate
     sinks: bool = False  # gpt-oss learned attention sinks, one per head
     q_lora_rank: int | None = None
@@ -146,6 +179,7 @@ class AttentionSpec:
     qk_nope_head_dim: int | None = None
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
+    indexer: IndexerSpec | None = None
 
     def kv_heads_per_rank(self, tp: int = 1) -> int:
         """KV heads one of ``tp`` tensor-parallel ranks keeps: its share, or one replicated
@@ -204,8 +238,10 @@ class AttentionSpec:
         if a.o_bias:
             yield Tensor(p + "attn_output.bias", 1, h, Role.BIAS, i)
         if a.qk_norm:
-            yield Tensor(p + "attn_q_norm.weight", 1, a.head_dim, Role.NORM, i)
-            yield Tensor(p + "attn_k_norm.weight", 1, a.head_dim, Role.NORM, i)
+            q_norm = a.num_heads * a.head_dim if a.qk_norm_all_heads else a.head_dim
+            k_norm = kv_rows if a.qk_norm_all_heads else a.head_dim
+            yield Tensor(p + "attn_q_norm.weight", 1, q_norm, Role.NORM, i)
+            yield Tensor(p + "attn_k_norm.weight", 1, k_norm, Role.NORM, i)
         if a.sinks:
             yield Tensor(p + "attn_sinks.weight", 1, a.num_heads, Role.ATTN_SINKS, i)
 
@@ -240,6 +276,9 @@ class AttentionSpec:
         yield Tensor(
             p + "attn_output.weight", h, self.num_heads * self.v_head_dim, Role.ATTN_OUTPUT, i
         )
+        if self.indexer is not None:
+            assert self.q_lora_rank
+            yield from self.indexer.tensors(h, self.q_lora_rank, p, i)
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +438,10 @@ class Architecture:
         if not self.tie_word_embeddings:
             yield Tensor("output.weight", self.vocab_size, h, Role.OUTPUT)
         if self.vision is not None:
-            yield from _vision_tensors(self.vision, self.mm_text_hidden or h)
+            if self.vision.model_type == "llama4_vision_model":
+                yield from _llama4_vision_tensors(self.vision, self.mm_text_hidden or h)
+            else:
+                yield from _vision_tensors(self.vision, self.mm_text_hidden or h)
 
     def _layer_tensors(self, layer: LayerSpec) -> Iterator[Tensor]:
         h, i, a = self.hidden_size, layer.index, self.attention
@@ -457,16 +499,17 @@ class Architecture:
 
     @cached_property
     def _kv_layout(self) -> tuple[int, tuple[tuple[int, int], ...]]:
-        """(full-attention layers, ((window, sliding layers with that window), ...))."""
+        """(full-attention layers, ((window, windowed layers with that window), ...))."""
         windows: dict[int, int] = {}
         for layer in self.layers:
-            if layer.kind is LayerKind.SLIDING:
+            if layer.kind.windowed:
                 assert layer.window is not None
                 windows[layer.window] = windows.get(layer.window, 0) + 1
         return self.count_layers(LayerKind.FULL), tuple(sorted(windows.items()))
 
     def kv_cache_bytes(self, ctx_tokens: int, kv: KVCacheType) -> int:
-        """KV bytes of one sequence of ``ctx_tokens``: sliding layers stop at their window.
+        """KV bytes of one sequence of ``ctx_tokens``: sliding and chunked layers stop at their
+        window (the chunk).
 
         ``sum over attention layers of min(ctx, window or ctx) * bytes per token per layer``
         """
@@ -520,6 +563,29 @@ def _vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor]:
     yield Tensor("mm.soft_emb_norm", 1, d, Role.VISION)
 
 
+def _llama4_vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor]:
+    # Llama4VisionModel + its pixel-shuffle adapter + the projector (transformers
+    # modeling_llama4.py: patch Linear without bias l.957-968, class and positional embeddings
+    # l.1021-1027, LayerNorms l.1031-1032 and l.839-840, biased attention l.763-771 and MLP
+    # l.821-822, adapter MLP l.672-678 without bias, projector linear_1 l.689-696 without bias)
+    d, f, c, ps = v.hidden_size, v.intermediate_size, v.num_channels, v.patch_size
+    positions = (v.image_size // ps) ** 2 + 1  # the patches and the class token
+    if v.projector_input_dim is None or v.projector_output_dim is None:
+        raise UnsupportedArchitectureError(
+            "Llama 4 vision_config lacks projector_input_dim/projector_output_dim"
+        )
+    vision_out = v.vision_output_dim or v.projector_output_dim
+    yield Tensor("v.patch_embd", d, c * ps * ps, Role.VISION)
+    yield Tensor("v.class_embd", 1, d, Role.VISION)
+    yield Tensor("v.position_embd", positions, d, Role.VISION)
+    yield Tensor("v.pre_post_ln", 1, 4 * d, Role.VISION)  # layernorm_pre and _post, with biases
+    per_layer = 4 * (d * d + d) + 4 * d + (f * d + f) + (d * f + d)
+    yield Tensor("v.blocks", v.num_hidden_layers, per_layer, Role.VISION)
+    yield Tensor("v.adapter_fc1", v.projector_input_dim, f, Role.VISION)
+    yield Tensor("v.adapter_fc2", v.projector_output_dim, v.projector_output_dim, Role.VISION)
+    yield Tensor("mm.linear_1", text_hidden, vision_out, Role.VISION)
+
+
 # --------------------------------------------------------------------------------------------
 # config.json -> Architecture
 # --------------------------------------------------------------------------------------------
@@ -562,6 +628,18 @@ def _layer_kinds(c: HFConfig, n: int) -> list[LayerKind]:
         # modeling_gemma3.py: every sliding_window_pattern-th layer is global (default 6)
         pattern = c.sliding_window_pattern or 6
         return [LayerKind.FULL if (i + 1) % pattern == 0 else LayerKind.SLIDING for i in range(n)]
+    if mt in ("llama4", "llama4_text"):
+        # Llama4TextConfig: no_rope_layers[i] == 1 marks a RoPE layer, which attends within
+        # chunks; the NoPE layers (default every no_rope_layer_interval-th, 4) are global.
+        # An empty list takes the default (configuration_llama4.py "if no_rope_layers").
+        interval = c.no_rope_layer_interval or 4
+        rope = c.no_rope_layers or tuple(int((i + 1) % interval != 0) for i in range(n))
+        if len(rope) != n:
+            raise UnsupportedArchitectureError(
+                f"no_rope_layers has {len(rope)} entries for {n} layers"
+            )
+        chunked = LayerKind.CHUNKED if c.attention_chunk_size else LayerKind.FULL
+        return [chunked if r else LayerKind.FULL for r in rope]
     if mt == "qwen3_next":
         interval = c.full_attention_interval or 4  # Qwen3NextConfig default
         return [LayerKind.FULL if (i + 1) % interval == 0 else LayerKind.LINEAR for i in range(n)]
@@ -583,9 +661,9 @@ def from_config(c: HFConfig) -> Architecture:
             + ", ".join(sorted(SUPPORTED_MODEL_TYPES))
             + ")"
         )
-    if c.vision_config is not None and mt not in ("gemma3", "gemma3_text"):
+    if c.vision_config is not None and mt not in ("gemma3", "gemma3_text", "llama4"):
         raise UnsupportedArchitectureError(
-            f"vision towers are supported for Gemma 3 only, not model_type {mt!r}"
+            f"vision towers are supported for Gemma 3 and Llama 4 only, not model_type {mt!r}"
         )
     n, h = c.num_hidden_layers, c.hidden_size
     heads = c.num_attention_heads
@@ -596,7 +674,7 @@ def from_config(c: HFConfig) -> Architecture:
         notes.append(f"head_dim absent from config: hidden_size / heads = {head_dim}")
 
     # ---- attention -----------------------------------------------------------------------
-    if mt in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
+    if mt in ("deepseek_v2", "deepseek_v3", "kimi_k2", "deepseek_v32"):
         rope = _need(c.qk_rope_head_dim, "qk_rope_head_dim", mt)
         nope = _need(c.qk_nope_head_dim, "qk_nope_head_dim", mt)
         attn = AttentionSpec(
@@ -609,6 +687,13 @@ def from_config(c: HFConfig) -> Architecture:
             qk_nope_head_dim=nope,
             qk_rope_head_dim=rope,
             v_head_dim=_need(c.v_head_dim, "v_head_dim", mt),
+            indexer=IndexerSpec(
+                _need(c.index_n_heads, "index_n_heads", mt),
+                _need(c.index_head_dim, "index_head_dim", mt),
+                _need(c.index_topk, "index_topk", mt),
+            )
+            if mt == "deepseek_v32"
+            else None,
         )
     else:
         kind = (
@@ -628,8 +713,12 @@ def from_config(c: HFConfig) -> Architecture:
             qkv_bias=bias or mt == "qwen2",
             # llama/mistral/gpt-oss attention_bias applies to o_proj too; qwen/glm do not
             o_bias=bias and mt in ("llama", "mistral", "gpt_oss", "granite"),
+            # Llama 4's use_qk_norm is a weightless RMS norm (Llama4TextL2Norm): no tensors
             qk_norm=mt in ("qwen3", "qwen3_moe", "qwen3_next", "gemma3", "gemma3_text")
-            or bool(c.use_qk_norm),
+            or (bool(c.use_qk_norm) and mt not in ("llama4", "llama4_text")),
+            # modeling_minimax_m2.py l.292-293: q_norm over heads x head_dim, k_norm over
+            # kv_heads x head_dim (qk_norm_type "per_layer")
+            qk_norm_all_heads=mt == "minimax_m2" and c.qk_norm_type != "per_head",
             q_gate=mt == "qwen3_next",
             sinks=mt == "gpt_oss",
         )
@@ -637,7 +726,7 @@ def from_config(c: HFConfig) -> Architecture:
     # ---- experts -------------------------------------------------------------------------
     moe: MoESpec | None = None
     moe_layers = [False] * n
-    if mt in ("deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe"):
+    if mt in ("deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe", "deepseek_v32"):
         e = _need(c.n_routed_experts, "n_routed_experts", mt)
         inter = _need(c.moe_intermediate_size, "moe_intermediate_size", mt)
         shared = c.n_shared_experts or 0
@@ -665,6 +754,33 @@ def from_config(c: HFConfig) -> Architecture:
             expert_bias=mt == "gpt_oss",
         )
         moe_layers = [True] * n
+    elif mt in ("llama4", "llama4_text"):
+        # modeling_llama4.py Llama4TextMoe: routed experts and one always-on shared expert,
+        # both intermediate_size wide; a router without bias; dense layers are
+        # intermediate_size_mlp wide (l.403-407)
+        inter = _need(c.intermediate_size, "intermediate_size", mt)
+        moe = MoESpec(
+            _need(c.num_local_experts, "num_local_experts", mt),
+            _need(c.num_experts_per_tok, "num_experts_per_tok", mt),
+            inter,
+            num_shared_experts=1,
+            shared_intermediate_size=inter,
+        )
+        step = c.interleave_moe_layer_step or 1
+        listed = set(c.moe_layers) if c.moe_layers is not None else None
+        moe_layers = [
+            (i in listed) if listed is not None else (i + 1) % step == 0 for i in range(n)
+        ]
+    elif mt == "minimax_m2":
+        # modeling_minimax_m2.py: every layer routes over num_local_experts experts of
+        # intermediate_size with a sigmoid router and e_score_correction_bias; no shared expert
+        moe = MoESpec(
+            _need(c.num_local_experts, "num_local_experts", mt),
+            _need(c.num_experts_per_tok, "num_experts_per_tok", mt),
+            _need(c.intermediate_size, "intermediate_size", mt),
+            router_bias=True,
+        )
+        moe_layers = [True] * n
     elif mt in ("qwen3_moe", "qwen3_next"):
         e = _need(c.num_experts, "num_experts", mt)
         shared_inter = c.shared_expert_intermediate_size or 0
@@ -679,7 +795,8 @@ def from_config(c: HFConfig) -> Architecture:
         step = c.decoder_sparse_step or 1
         dense_only = set(c.mlp_only_layers or ())
         moe_layers = [(i not in dense_only) and (i + 1) % step == 0 for i in range(n)]
-    dense_inter = c.intermediate_size or 0
+    llama4 = mt in ("llama4", "llama4_text")
+    dense_inter = (c.intermediate_size_mlp if llama4 else c.intermediate_size) or 0
     if not all(moe_layers) and not dense_inter:
         raise UnsupportedArchitectureError(f"config for {mt!r} lacks 'intermediate_size'")
 
@@ -687,11 +804,14 @@ def from_config(c: HFConfig) -> Architecture:
     kinds = _layer_kinds(c, n)
     if any(k is LayerKind.SLIDING for k in kinds) and not c.sliding_window:
         raise UnsupportedArchitectureError("sliding-window layers but no 'sliding_window' size")
+    if any(k is LayerKind.CHUNKED for k in kinds) and not c.attention_chunk_size:
+        raise UnsupportedArchitectureError("chunked-attention layers but no 'attention_chunk_size'")
+    windows = {LayerKind.SLIDING: c.sliding_window, LayerKind.CHUNKED: c.attention_chunk_size}
     layers = tuple(
         LayerSpec(
             i,
             kinds[i],
-            c.sliding_window if kinds[i] is LayerKind.SLIDING else None,
+            windows.get(kinds[i]),
             moe_layers[i],
             dense_inter,
         )
@@ -719,6 +839,11 @@ def from_config(c: HFConfig) -> Architecture:
         rope_desc += f" ({rtype} scaling" + (f", factor {factor}" if factor else "") + ")"
     if c.partial_rotary_factor and c.partial_rotary_factor < 1:
         rope_desc += f", partial rotary {c.partial_rotary_factor}"
+    elif c.rotary_dim and c.rotary_dim < head_dim:
+        rope_desc += f", partial rotary {c.rotary_dim}/{head_dim}"
+    if mt in ("llama4", "llama4_text"):
+        global_layers = sum(1 for k in kinds if k is LayerKind.FULL)
+        rope_desc += f"; {global_layers} global layers without RoPE (iRoPE)"
     return Architecture(
         model_type=mt,
         hidden_size=h,
@@ -748,13 +873,21 @@ def kv_heads_note(arch: Architecture) -> str:
     parts = [f"{arch.kv_layers} of {arch.num_layers} layers keep a KV cache"]
     sliding = arch.count_layers(LayerKind.SLIDING)
     if sliding:
-        window = next(x.window for x in arch.layers if x.window)
+        window = next(x.window for x in arch.layers if x.kind is LayerKind.SLIDING)
         parts.append(f"{sliding} of them only the last {window} tokens")
+    chunked = arch.count_layers(LayerKind.CHUNKED)
+    if chunked:
+        chunk = next(x.window for x in arch.layers if x.kind is LayerKind.CHUNKED)
+        parts.append(f"{chunked} of them attend within {chunk}-token chunks")
     linear = arch.count_layers(LayerKind.LINEAR)
     if linear:
         parts.append(f"{linear} linear-attention layers keep a fixed state")
     if a.kind is AttentionKind.MLA:
         parts.append(f"MLA latent {a.kv_lora_rank} + rope {a.qk_rope_head_dim} per token")
+        if a.indexer is not None:
+            parts.append(
+                f"plus a {a.indexer.head_dim}-wide indexer key (top {a.indexer.topk} tokens)"
+            )
     else:
         parts.append(f"{a.num_heads} query / {a.num_kv_heads} KV heads of {a.head_dim}")
     return "; ".join(parts)

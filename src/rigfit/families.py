@@ -122,6 +122,16 @@ FAMILIES: dict[str, Family] = {
             gguf_mxfp4_experts=True,
         ),
         _f("glm4_moe", "glm4moe"),
+        # Llama 4: llama.cpp caches the chunked layers in its iSWA cache (LLAMA_SWA_TYPE_CHUNKED,
+        # src/models/llama4.cpp); Ollama v0.33 runs "llama4" on its own engine (fs/ggml/ggml.go
+        # OllamaEngineRequired l.278-303), not among its flash-attention defaults (l.938-955)
+        *(
+            _f(mt, "llama4", llamacpp_window_cache=True, ollama_engine=True)
+            for mt in ("llama4", "llama4_text")
+        ),
+        # llama.cpp's LLM_ARCH names (src/llama-arch.cpp): "minimax-m2", "deepseek32"
+        _f("minimax_m2", "minimax-m2"),
+        _f("deepseek_v32", "deepseek32", ollama_flash_attn=_NEVER),
     )
 }
 

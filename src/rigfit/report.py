@@ -554,7 +554,7 @@ def model_report(model: Model) -> ModelReport:
         kv_layers=a.kv_layers,
         sliding_layers=a.count_layers(LayerKind.SLIDING),
         linear_attention_layers=a.count_layers(LayerKind.LINEAR),
-        sliding_window=next((x.window for x in a.layers if x.window), None),
+        sliding_window=next((x.window for x in a.layers if x.kind is LayerKind.SLIDING), None),
         shared_experts=a.moe.num_shared_experts if a.moe else None,
         mtp_layers=a.mtp_layers,
         activation=a.activation,

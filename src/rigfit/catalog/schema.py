@@ -54,6 +54,11 @@ class VisionConfig(_Strict):
     image_size: int = Field(gt=0)
     num_channels: int = Field(default=3, gt=0)
     vision_use_head: bool | None = None
+    # Llama 4's vision adapter and projector (Llama4VisionConfig)
+    pixel_shuffle_ratio: float | None = Field(default=None, gt=0)
+    projector_input_dim: int | None = Field(default=None, gt=0)
+    projector_output_dim: int | None = Field(default=None, gt=0)
+    vision_output_dim: int | None = Field(default=None, gt=0)
 
 
 class HFConfig(_Strict):
@@ -94,6 +99,14 @@ class HFConfig(_Strict):
     attn_logit_softcapping: float | None = None
     final_logit_softcapping: float | None = None
     use_qk_norm: bool | None = None
+    # Llama 4: chunked local attention on the RoPE layers, every no_rope_layer_interval-th layer
+    # global and without RoPE (no_rope_layers: 1 = RoPE layer, 0 = NoPE layer)
+    attention_chunk_size: int | None = Field(default=None, gt=0)
+    no_rope_layers: tuple[int, ...] | None = None
+    no_rope_layer_interval: int | None = Field(default=None, gt=0)
+    # MiniMax-M2: RMSNorm over all heads' q and k at once ("per_layer")
+    qk_norm_type: str | None = None
+    rotary_dim: int | None = Field(default=None, gt=0)
     # mixture of experts (each family names them differently; kept verbatim)
     num_local_experts: int | None = None
     num_experts: int | None = None
@@ -102,6 +115,9 @@ class HFConfig(_Strict):
     num_experts_per_tok: int | None = None
     experts_per_token: int | None = None
     moe_intermediate_size: int | None = None
+    intermediate_size_mlp: int | None = Field(default=None, gt=0)  # Llama 4's dense layers
+    interleave_moe_layer_step: int | None = Field(default=None, gt=0)
+    moe_layers: tuple[int, ...] | None = None
     shared_expert_intermediate_size: int | None = None
     first_k_dense_replace: int | None = None
     moe_layer_freq: int | None = None
@@ -121,6 +137,10 @@ class HFConfig(_Strict):
     v_head_dim: int | None = None
     # multi-token prediction
     num_nextn_predict_layers: int | None = None
+    # DeepSeek-V3.2's sparse-attention indexer (DeepseekV32Config)
+    index_n_heads: int | None = Field(default=None, gt=0)
+    index_head_dim: int | None = Field(default=None, gt=0)
+    index_topk: int | None = Field(default=None, gt=0)
     # linear attention (Qwen3-Next gated DeltaNet)
     full_attention_interval: int | None = None
     linear_num_key_heads: int | None = None
@@ -214,6 +234,11 @@ class Disagreement(_Strict):
 class ModelSources(_Strict):
     config: HttpUrl = Field(description="a verbatim copy of the official config.json")
     card: HttpUrl = Field(description="the model card (organization, license, release date)")
+    config_copy: str = Field(
+        default="",
+        description="where rigfit read a verbatim copy of config.json when the hub was out of"
+        " reach: repository, path and commit, and any second copy it was checked against",
+    )
 
 
 class ModelRecord(_Strict):

@@ -437,6 +437,11 @@ class LlamaCpp(ProfileBase):
         b = behaviour(req.engine.version)
         k_el, v_el = arch.attention.kv_row(b.mla)
         row = req.kv_type.row_bytes(k_el) + (req.kv_type.row_bytes(v_el) if v_el else 0)
+        indexer = arch.attention.indexer
+        if indexer is not None:
+            # llama_kv_cache_dsa: a second cache of one K head of indexer_head_size per layer,
+            # no V (src/llama-kv-cache-dsa.cpp l.31-53)
+            row += req.kv_type.row_bytes(indexer.head_dim)
         full_cells, swa_cells = self.cells(req)
         seqs = req.seqs
         dev = [0] * n_dev
@@ -444,7 +449,7 @@ class LlamaCpp(ProfileBase):
         for layer in arch.layers:
             if layer.kind is LayerKind.LINEAR:
                 continue
-            windowed = layer.kind is LayerKind.SLIDING and swa_cells
+            windowed = layer.kind.windowed and swa_cells
             cells = swa_cells if windowed else full_cells
             nbytes = row * cells * seqs
             d = lay.layer_device[layer.index]
@@ -523,7 +528,7 @@ class LlamaCpp(ProfileBase):
                         host=True,
                     )
                 )
-        if any(x.kind is LayerKind.SLIDING for x in arch.layers) and not swa_cells:
+        if any(x.kind.windowed for x in arch.layers) and not swa_cells:
             terms[0] = replace(
                 terms[0],
                 inputs={**terms[0].inputs, "sliding_window": "not applied by llama.cpp here"},

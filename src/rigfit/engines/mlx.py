@@ -137,6 +137,11 @@ class MLXProfile(ProfileBase):
                 "rigfit does not yet replay mlx-lm's Qwen3-Next linear-attention cache; use"
                 " --engine llama.cpp"
             )
+        if req.arch.attention.indexer is not None:
+            raise UnsupportedArchitectureError(
+                "rigfit does not yet replay mlx-lm's DeepSeek-V3.2 cache (latent plus indexer"
+                " keys); use --engine llama.cpp, vllm or sglang"
+            )
 
     # ---- bytes ------------------------------------------------------------------------------
 
@@ -159,6 +164,14 @@ class MLXProfile(ProfileBase):
     def layer_tokens(self, req: Request, layer: LayerSpec) -> int:
         """Slots one sequence's cache holds in this layer at its largest."""
         full = _pad(req.ctx_tokens, KV_STEP)
+        if layer.kind is LayerKind.CHUNKED:
+            # Llama 4: ChunkedKVCache(chunk_size) (models/llama4.py make_cache); before each
+            # forward maybe_trim_front keeps the last chunk_size tokens, and the forward appends
+            # a prefill step to them, in buffers grown by 256 (cache.py ChunkedKVCache)
+            assert layer.window is not None
+            if req.ctx_tokens <= layer.window:
+                return full
+            return min(full, _pad(layer.window + min(PREFILL_STEP, req.ctx_tokens), KV_STEP))
         rotating = (
             layer.kind is LayerKind.SLIDING and family(req.arch.model_type).mlx_rotating_cache
         )

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from rigfit.arch import LayerKind
 from rigfit.engines.llamacpp import LLAMACPP
-from rigfit.errors import InvalidSpecError
+from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
 from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
@@ -127,6 +128,16 @@ class Ollama(ProfileBase):
         )
 
     def _check_ollama(self, req: Request) -> None:
+        if any(x.kind is LayerKind.CHUNKED for x in req.arch.layers):
+            raise UnsupportedArchitectureError(
+                "rigfit does not yet replay the chunked-attention cache of Ollama's own engine"
+                " for Llama 4; use --engine llama.cpp"
+            )
+        if req.arch.attention.indexer is not None:
+            raise UnsupportedArchitectureError(
+                "Ollama does not list DeepSeek-V3.2 (deepseek32) among its engine's"
+                " architectures; use --engine llama.cpp"
+            )
         s = req.engine
         if req.kv_type not in SUPPORTED_KV:
             raise InvalidSpecError(

@@ -23,7 +23,7 @@ tokens fit in that pool, i.e. when weights + the request's KV cells stay under
 
 from __future__ import annotations
 
-from rigfit.arch import AttentionKind
+from rigfit.arch import AttentionKind, LayerKind
 from rigfit.engines.checks import LOAD_QUANTIZED, parse_engine_version, refuse_for_tp_engine
 from rigfit.engines.sharding import (
     check_tp,
@@ -31,7 +31,7 @@ from rigfit.engines.sharding import (
     rank_weight_bytes,
     tp_pp_grid,
 )
-from rigfit.errors import InvalidSpecError
+from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
 from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
@@ -178,6 +178,12 @@ class SGLangProfile(ProfileBase):
         self._check(req)
 
     def _check(self, req: Request) -> None:
+        if any(x.kind is LayerKind.CHUNKED for x in req.arch.layers):
+            raise UnsupportedArchitectureError(
+                "rigfit does not yet replay SGLang's hybrid SWA pool for Llama 4's chunked"
+                " layers (a share of the full pool, swa_full_tokens_ratio); use --engine vllm"
+                " or llama.cpp"
+            )
         if parse_version(req.engine.version)[:2] != REFERENCE_VERSION[:2]:
             raise InvalidSpecError(
                 f"rigfit replays SGLang {REFERENCE_VERSION[0]}.{REFERENCE_VERSION[1]}.x memory"

@@ -16,6 +16,7 @@ from rigfit.arch import Architecture, KVLayout, Role
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Request
+from rigfit.quant import KVCacheType
 
 __all__ = [
     "VOCAB_PAD",
@@ -36,6 +37,10 @@ _REPLICATED = {
     Role.ATTN_Q_A,
     Role.ATTN_KV_A,
     Role.SSM_OTHER,
+    # DeepSeek-V3.2's indexer projections are ReplicatedLinear, "no tensor parallel, just
+    # replicated" (vLLM deepseek_v2.py Indexer, SGLang dsa_indexer.py)
+    Role.INDEXER,
+    Role.INDEXER_PROJ,
 }
 
 
@@ -63,10 +68,26 @@ def tp_pp_grid(req: Request, engine: str, grid: str) -> tuple[int, int]:
     return s.tp, s.pp
 
 
+# DeepSeek-V3.2 (DSA) under vLLM and SGLang: the indexer's key cache is 128 fp8 values and one
+# fp32 scale per 128 (uint8 head_size 132: vLLM deepseek_v2.py Indexer cache spec, SGLang
+# index_key_cache.py), whatever --kv-cache-dtype says; with an fp8 KV cache the sparse MLA
+# backend stores the latent as "fp8_ds_mla": 512 fp8 + 4 fp32 scales + 64 bf16 rope = 656 bytes
+# (vLLM flashmla_sparse.py, SGLang memory_pool.py)
+INDEXER_KEY_BYTES = 128 + 4
+FP8_DS_MLA_BYTES = 512 + 4 * 4 + 64 * 2
+
+
 def kv_bytes_per_rank_token_layer(req: Request, tp: int) -> int:
     """One token's KV in one layer of one rank: K and V of the rank's KV heads, or for MLA
-    models the latent (kv_lora_rank + rope), whole on every rank (AttentionSpec.kv_row)."""
-    return req.kv_type.row_bytes(1) * req.arch.attention.kv_elems_per_token(KVLayout.LATENT, tp)
+    models the latent (kv_lora_rank + rope), whole on every rank (AttentionSpec.kv_row), plus
+    DeepSeek-V3.2's indexer key."""
+    a = req.arch.attention
+    row = req.kv_type.row_bytes(1) * a.kv_elems_per_token(KVLayout.LATENT, tp)
+    if a.indexer is None:
+        return row
+    if req.kv_type is KVCacheType.FP8:
+        row = FP8_DS_MLA_BYTES
+    return row + INDEXER_KEY_BYTES
 
 
 def check_tp(arch: Architecture, tp: int, engine: str) -> None:

@@ -25,7 +25,7 @@ rigfit prices the worst case: the whole context arrives as the prompt.
 
 from __future__ import annotations
 
-from rigfit.arch import AttentionKind, LayerKind, LayerSpec
+from rigfit.arch import AttentionKind, LayerSpec
 from rigfit.engines.checks import refuse_transformers_fp8
 from rigfit.engines.tensors import Kind, per_head_kv_elems, request_tensors
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
@@ -140,6 +140,11 @@ class TransformersProfile(ProfileBase):
                 "rigfit does not yet replay transformers' Qwen3-Next linear-attention cache;"
                 " use --engine llama.cpp"
             )
+        if req.arch.attention.indexer is not None:
+            raise UnsupportedArchitectureError(
+                "rigfit does not yet replay transformers' DeepSeek-V3.2 cache (latent plus"
+                " indexer keys); use --engine llama.cpp, vllm or sglang"
+            )
 
     # ---- placement --------------------------------------------------------------------------
 
@@ -191,9 +196,11 @@ class TransformersProfile(ProfileBase):
         return per_head_kv_elems(req.arch)
 
     def layer_tokens(self, req: Request, layer: LayerSpec) -> int:
-        if layer.kind is LayerKind.SLIDING:
+        if layer.kind.windowed:
             assert layer.window is not None
-            # DynamicSlidingWindowLayer keeps "the last self.sliding_window - 1 tokens"
+            # DynamicSlidingWindowLayer keeps "the last self.sliding_window - 1 tokens"; Llama 4's
+            # chunked layers get one with sliding_window = attention_chunk_size
+            # (cache_utils.py DynamicCache(config=...), transformers 5.x)
             return min(req.ctx_tokens, layer.window - 1)
         return req.ctx_tokens
 

@@ -341,15 +341,17 @@ class VLLMProfile(ProfileBase):
     def _groups(self, req: Request, stage: range) -> list[_Group]:
         layers = [req.arch.layers[i] for i in stage]
         full = sum(1 for x in layers if x.kind is LayerKind.FULL)
-        sliding = sum(1 for x in layers if x.kind is LayerKind.SLIDING)
-        if not full or not sliding:
-            kind = LayerKind.FULL if full else LayerKind.SLIDING
-            return [_Group(kind, full + sliding)]
-        # hybrid KV cache manager: groups of min(#full, #sliding) layers (kv_cache_utils.py)
-        size = min(full, sliding)
+        windowed = [x for x in layers if x.kind.windowed]
+        # a model's windowed layers are all sliding (Gemma, gpt-oss) or all chunked (Llama 4)
+        other = windowed[0].kind if windowed else LayerKind.SLIDING
+        if not full or not windowed:
+            kind = LayerKind.FULL if full else other
+            return [_Group(kind, full + len(windowed))]
+        # hybrid KV cache manager: groups of min(#full, #windowed) layers (kv_cache_utils.py)
+        size = min(full, len(windowed))
         return [_Group(LayerKind.FULL, size)] * math.ceil(full / size) + [
-            _Group(LayerKind.SLIDING, size)
-        ] * math.ceil(sliding / size)
+            _Group(other, size)
+        ] * math.ceil(len(windowed) / size)
 
     def _blocks_per_request(self, req: Request, g: _Group, ctx: int) -> int:
         block = self.block_size(req)
@@ -357,6 +359,11 @@ class VLLMProfile(ProfileBase):
             window = next(x.window for x in req.arch.layers if x.window)
             span = min(window - 1 + self.batched_tokens(req), ctx)
             return math.ceil(span / block) + 1  # SlidingWindowSpec.max_memory_usage_bytes
+        if g.kind is LayerKind.CHUNKED:
+            # ChunkedLocalAttentionSpec.max_memory_usage_bytes (v1/kv_cache_interface.py):
+            # the current chunk plus the tokens one step schedules, at most the context
+            chunk = next(x.window for x in req.arch.layers if x.window)
+            return math.ceil(min(chunk + self.batched_tokens(req), ctx) / block)
         return math.ceil(ctx / block)
 
     # ---- the profile --------------------------------------------------------------------------

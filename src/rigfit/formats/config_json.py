@@ -2,10 +2,10 @@
 
 Real configs carry many keys rigfit does not read (token ids, dropout, ...); they are dropped,
 never an error. Multimodal configs keep their language model in ``text_config``: its keys are
-lifted to the top level. Only Gemma 3 keeps its ``vision_config`` (rigfit accounts for its
-SigLIP tower exactly); for the other multimodal families rigfit prices the language model alone,
-under the text model's own ``model_type``, and says so in a note. A family rigfit does not
-support (Llama 4's ``llama4_text``...) still fails closed later, in
+lifted to the top level. Gemma 3 keeps its ``vision_config`` (rigfit accounts for its
+SigLIP tower exactly), and so does Llama 4 (its own vision model); for the other multimodal
+families rigfit prices the language model alone, under the text model's own ``model_type``, and
+says so in a note. A family rigfit does not support still fails closed later, in
 :func:`rigfit.arch.from_config`.
 
 Keys that real configs omit because transformers fills them from its config class defaults are
@@ -64,6 +64,9 @@ _GEMMA3_TEXT_DEFAULTS: dict[str, Any] = {
 }
 
 _HF_KEYS = frozenset(HFConfig.model_fields)
+# multimodal families whose vision tower rigfit counts exactly (rigfit.arch): Gemma 3's SigLIP
+# tower and Llama 4's own vision model; the others are priced as their language model alone
+_VISION_TYPES = ("gemma3", "llama4")
 _VISION_KEYS = frozenset(VisionConfig.model_fields)
 
 
@@ -112,8 +115,8 @@ def parse_config(raw: object, source: str = "config.json") -> ParsedConfig:
         if "torch_dtype" not in merged and isinstance(text.get("dtype"), str):
             merged["torch_dtype"] = text["dtype"]
         text_type = text.get("model_type")
-        if top_type == "gemma3":
-            merged["model_type"] = "gemma3"
+        if top_type in _VISION_TYPES:
+            merged["model_type"] = top_type
         elif isinstance(text_type, str):
             merged["model_type"] = text_type
             if vision is not None:
@@ -134,7 +137,7 @@ def parse_config(raw: object, source: str = "config.json") -> ParsedConfig:
     kept = _keep(data, _HF_KEYS)
     kept.pop("vision_config", None)
     if isinstance(vision, dict):
-        if data.get("model_type") == "gemma3":
+        if data.get("model_type") in _VISION_TYPES:
             kept["vision_config"] = _keep(vision, _VISION_KEYS)
         else:
             notes.append(f"vision_config of {data.get('model_type')} not counted")

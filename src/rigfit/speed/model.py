@@ -194,7 +194,7 @@ def _layer_groups(arch: Architecture) -> tuple[int, tuple[tuple[int, int], ...],
 def _count_groups(arch: Architecture) -> tuple[int, tuple[tuple[int, int], ...], int]:
     windows: dict[int, int] = {}
     for x in arch.layers:
-        if x.kind is LayerKind.SLIDING:
+        if x.kind.windowed:
             assert x.window is not None
             windows[x.window] = windows.get(x.window, 0) + 1
     return (
