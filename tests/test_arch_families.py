@@ -119,3 +119,109 @@ def test_deepseek_v32_index_cache_per_engine() -> None:
     fp8 = Request(a, WeightFormat.FP8_BLOCK, KVCacheType.FP8, 4096, 1, system)
     assert kv_bytes_per_rank_token_layer(bf16, 8) == 1152 + 132
     assert kv_bytes_per_rank_token_layer(fp8, 8) == 656 + 132
+
+
+# ---- Mamba2 hybrids ------------------------------------------------------------------------
+
+
+def _mamba_layer_params(h: int, heads: int, head_dim: int, groups: int, state: int, k: int) -> int:
+    d_in = heads * head_dim
+    conv_dim = d_in + 2 * groups * state
+    in_proj = (2 * d_in + 2 * groups * state + heads) * h
+    # conv weight and bias, dt_bias, A_log and D, the gated norm, out_proj, the block's norm
+    return in_proj + conv_dim * k + conv_dim + 3 * heads + d_in + d_in * h + h
+
+
+def test_nemotron_h_8b_layers_and_count() -> None:
+    """52 single-mixer blocks from hybrid_override_pattern: 24 Mamba2 (M), 4 attention (*),
+    24 relu2 MLPs (-), one norm each; 8B by name (Megatron-Bridge docs, arXiv 2504.03624)."""
+    a = _arch("nemotron-h-8b-base-8k.json")
+    kinds = [x.kind for x in a.layers]
+    assert kinds.count(LayerKind.MAMBA) == 24
+    assert kinds.count(LayerKind.FULL) == 4
+    assert kinds.count(LayerKind.FFN_ONLY) == 24
+    assert (a.kv_layers, a.state_layers) == (4, 24)
+    h, v = 4096, 131072
+    attn = 4 * (2 * h * 32 * 128 + 2 * h * 8 * 128 + h)
+    mlp = 24 * (2 * h * 21504 + h)
+    expected = 2 * v * h + h + 24 * _mamba_layer_params(h, 128, 64, 8, 128, 4) + attn + mlp
+    assert a.params_total == expected
+    assert abs(a.params_total - 8e9) <= 0.005 * 8e9 + 0.5e9
+    # per sequence and Mamba layer: (4 - 1) × (8192 + 2 × 8 × 128) conv + 8192 × 128 SSM
+    assert a.mamba is not None
+    assert a.mamba.state_elems() == 3 * 10240 + 8192 * 128
+
+
+def test_nemotron_3_nano_moe_hybrid() -> None:
+    """23 Mamba2, 23 MoE (128 non-gated relu2 experts, 6 per token, one shared expert of
+    3712) and 6 attention blocks; 31.6B total, about 3.6B active with the embeddings
+    (NVIDIA's readme on replicate.com/nvidia/nemotron-3-nano-30b-a3b)."""
+    a = _arch("nemotron-3-nano-30b-a3b.json")
+    assert sum(x.moe for x in a.layers) == 23
+    assert a.count_layers(LayerKind.MAMBA) == 23
+    assert a.kv_layers == 6
+    assert abs(a.params_total - 31.6e9) <= 0.005 * 31.6e9 + 0.05e9
+    assert abs(a.params_active - 3.6e9) <= 0.005 * 3.6e9 + 0.05e9
+    assert not a.gated_ffn
+    assert a.moe is not None
+    assert a.moe.router_bias
+
+
+def test_falcon_h1_every_layer_is_attention_and_mamba() -> None:
+    """Falcon-H1 runs attention and a Mamba2 mixer side by side in every layer: every layer
+    keeps both a KV cache and a state (modeling_falcon_h1.py l.1021-1055)."""
+    a = _arch("falcon-h1-7b.partial.json")
+    assert {x.kind for x in a.layers} == {LayerKind.HYBRID}
+    assert (a.kv_layers, a.state_layers) == (44, 44)
+    assert a.mamba is not None
+    assert a.mamba.d_inner == 3072  # mamba_d_ssm = 24 heads × 128
+    assert not a.mamba.gated_norm  # mamba_rms_norm defaults to False
+
+
+def test_granite_hybrid_reads_layer_types_and_shared_mlp() -> None:
+    """A made-up granitemoehybrid config (structure only): config.json's "mamba"/"attention"
+    layer types, gated experts of intermediate_size plus the shared MLP on every layer."""
+    cfg = {
+        "model_type": "granitemoehybrid",
+        "hidden_size": 256,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "vocab_size": 1000,
+        "max_position_embeddings": 4096,
+        "intermediate_size": 128,
+        "shared_intermediate_size": 512,
+        "num_local_experts": 8,
+        "num_experts_per_tok": 2,
+        "layer_types": ["mamba", "mamba", "attention", "mamba"],
+        "mamba_n_heads": 8,
+        "mamba_d_head": 64,
+        "mamba_d_state": 32,
+        "mamba_n_groups": 1,
+        "mamba_d_conv": 4,
+        "tie_word_embeddings": True,
+    }
+    a = from_config(parse_config(cfg).config)
+    assert [x.kind for x in a.layers] == [LayerKind.MAMBA] * 2 + [LayerKind.FULL, LayerKind.MAMBA]
+    assert all(x.moe for x in a.layers)
+    shexp = [t for t in a.tensors() if t.layer == 2 and t.role is Role.SHEXP_GATE]
+    assert [(t.rows, t.cols) for t in shexp] == [(512, 256)]
+    assert a.mamba is not None
+    assert a.mamba.d_inner == 512
+
+
+def test_hybrid_state_in_llamacpp() -> None:
+    """llama.cpp keeps f32 conv and SSM state per sequence for each Mamba layer, and a KV cache
+    for the attention layers only (llama_memory_hybrid's layer filters)."""
+    from rigfit.engines.llamacpp import LLAMACPP
+    from rigfit.estimate.memory import Request, estimate
+    from rigfit.hardware import System
+    from rigfit.quant import KVCacheType, WeightFormat
+
+    a = _arch("nemotron-h-8b-base-8k.json")
+    req = Request(a, WeightFormat.Q8_0, KVCacheType.F16, 8192, 2, System(rigfit.get_gpu("l40s"), 1))
+    est = estimate(req, LLAMACPP)
+    state = next(t for t in est.terms if t.label == "recurrent state (f32)")
+    assert state.total_bytes == 2 * 24 * (3 * 10240 + 8192 * 128) * 4
+    kv = next(t for t in est.terms if t.label.startswith("KV cache"))
+    assert kv.total_bytes == 2 * 4 * 8192 * 2 * 8 * 128 * 2

@@ -33,6 +33,7 @@ __all__ = [
     "LayerKind",
     "LayerSpec",
     "LinearAttentionSpec",
+    "MambaSpec",
     "MoESpec",
     "Role",
     "Tensor",
@@ -66,11 +67,25 @@ class LayerKind(StrEnum):
     # most the current chunk, so engines cap its cache like a window
     CHUNKED = "chunked_attention"
     LINEAR = "linear_attention"
+    # a Mamba2 mixer (Nemotron-H 'M', Granite 4 'mamba'): a fixed conv and SSM state per sequence
+    MAMBA = "mamba"
+    # Falcon-H1: attention and a Mamba2 mixer side by side on one input, both cached
+    HYBRID = "hybrid"
+    # Nemotron-H '-' and 'E': an MLP or MoE block with no token mixer, so nothing cached
+    FFN_ONLY = "ffn_only"
 
     @property
     def windowed(self) -> bool:
         """Whether the layer's cache stops at ``LayerSpec.window`` tokens (of some engine)."""
         return self in (LayerKind.SLIDING, LayerKind.CHUNKED)
+
+    @property
+    def keeps_kv(self) -> bool:
+        return self in (LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED, LayerKind.HYBRID)
+
+    @property
+    def keeps_state(self) -> bool:
+        return self in (LayerKind.LINEAR, LayerKind.MAMBA, LayerKind.HYBRID)
 
 
 class Role(Enum):
@@ -336,6 +351,11 @@ class LinearAttentionSpec:
     def conv_dim(self) -> int:
         return 2 * self.key_dim + self.value_dim
 
+    def working_width(self) -> int:
+        """Elements per token live in the mixer: in_proj's q, k, v, z, b and a, and the
+        output before out_proj (Qwen3NextGatedDeltaNet.forward)."""
+        return 2 * self.key_dim + 2 * self.value_dim + 2 * self.num_value_heads + self.value_dim
+
     def state_elems(self) -> int:
         """Elements of state per sequence per layer: conv window + the DeltaNet state matrix.
 
@@ -360,12 +380,68 @@ class LinearAttentionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class MambaSpec:
+    """A Mamba2 mixer, the same in Nemotron-H, Granite 4 and Falcon-H1 (transformers
+    modeling_nemotron_h.py NemotronHMamba2Mixer l.593-635, modeling_granitemoehybrid.py
+    l.707-753, modeling_falcon_h1.py l.786-841): in_proj emits z, x, B, C and dt; a depthwise
+    conv over x, B and C; per-head dt_bias, A_log and D; a gated RMSNorm; out_proj."""
+
+    num_heads: int
+    head_dim: int
+    state_size: int
+    n_groups: int
+    conv_kernel: int
+    in_bias: bool = False
+    out_bias: bool = False
+    conv_bias: bool = True
+    gated_norm: bool = True
+
+    @property
+    def d_inner(self) -> int:
+        return self.num_heads * self.head_dim
+
+    @property
+    def conv_dim(self) -> int:
+        return self.d_inner + 2 * self.n_groups * self.state_size
+
+    def working_width(self) -> int:
+        """Elements per token live in the mixer: in_proj's z, x, B, C and dt, and the gated
+        output before out_proj (NemotronHMamba2Mixer.torch_forward)."""
+        return (
+            2 * self.d_inner + 2 * self.n_groups * self.state_size + self.num_heads + self.d_inner
+        )
+
+    def state_elems(self) -> int:
+        """Elements of state per sequence per layer: ``(conv_kernel - 1) × conv_dim`` of conv
+        window and ``heads × head_dim × state_size`` of SSM state (llama.cpp n_embd_r and
+        n_embd_s, vLLM MambaStateShapeCalculator.mamba2_state_shape)."""
+        return (self.conv_kernel - 1) * self.conv_dim + self.d_inner * self.state_size
+
+    def tensors(self, h: int, p: str, i: int) -> Iterator[Tensor]:
+        in_rows = 2 * self.d_inner + 2 * self.n_groups * self.state_size + self.num_heads
+        yield Tensor(p + "ssm_in.weight", in_rows, h, Role.SSM_IN, i)
+        if self.in_bias:
+            yield Tensor(p + "ssm_in.bias", 1, in_rows, Role.BIAS, i)
+        yield Tensor(p + "ssm_conv1d.weight", self.conv_dim, self.conv_kernel, Role.SSM_CONV, i)
+        if self.conv_bias:
+            yield Tensor(p + "ssm_conv1d.bias", 1, self.conv_dim, Role.BIAS, i)
+        for name in ("ssm_dt.bias", "ssm_a", "ssm_d"):
+            yield Tensor(p + name, 1, self.num_heads, Role.SSM_OTHER, i)
+        if self.gated_norm:
+            yield Tensor(p + "ssm_norm.weight", 1, self.d_inner, Role.NORM, i)
+        yield Tensor(p + "ssm_out.weight", h, self.d_inner, Role.SSM_OUT, i)
+        if self.out_bias:
+            yield Tensor(p + "ssm_out.bias", 1, h, Role.BIAS, i)
+
+
+@dataclass(frozen=True, slots=True)
 class LayerSpec:
     index: int
     kind: LayerKind
     window: int | None  # tokens, for sliding layers
     moe: bool
     dense_intermediate_size: int  # the MLP width when not MoE
+    has_ffn: bool = True  # False for Nemotron-H's mixer-only layers ('M' and '*')
 
 
 @dataclass(frozen=True, eq=False)
@@ -387,6 +463,7 @@ class Architecture:
     mlp_bias: bool = False
     moe: MoESpec | None = None
     linear_attention: LinearAttentionSpec | None = None
+    mamba: MambaSpec | None = None
     mtp_layers: int = 0
     vision: VisionConfig | None = None
     mm_text_hidden: int | None = None
@@ -409,8 +486,38 @@ class Architecture:
 
     @property
     def kv_layers(self) -> int:
-        """Layers that keep a KV cache (full or sliding attention)."""
-        return self.num_layers - self._kind_counts[LayerKind.LINEAR]
+        """Layers that keep a KV cache (full, sliding or chunked attention)."""
+        return sum(n for k, n in self._kind_counts.items() if k.keeps_kv)
+
+    @property
+    def state_layers(self) -> int:
+        """Layers that keep a fixed recurrent state (linear attention or Mamba)."""
+        return sum(n for k, n in self._kind_counts.items() if k.keeps_state)
+
+    @property
+    def has_state(self) -> bool:
+        return self.linear_attention is not None or self.mamba is not None
+
+    def recurrent_width(self, layer: LayerSpec) -> int:
+        """Elements per token the layer's linear-attention or Mamba mixer keeps live (0 for
+        attention-only layers); engines add it to their own attention working set."""
+        if layer.kind is LayerKind.LINEAR:
+            assert self.linear_attention is not None
+            return self.linear_attention.working_width()
+        if layer.kind in (LayerKind.MAMBA, LayerKind.HYBRID):
+            assert self.mamba is not None
+            return self.mamba.working_width()
+        return 0
+
+    def layer_state_elems(self, layer: LayerSpec) -> int:
+        """State elements one sequence keeps in ``layer`` (0 for attention-only layers)."""
+        if layer.kind is LayerKind.LINEAR:
+            assert self.linear_attention is not None
+            return self.linear_attention.state_elems()
+        if layer.kind in (LayerKind.MAMBA, LayerKind.HYBRID):
+            assert self.mamba is not None
+            return self.mamba.state_elems()
+        return 0
 
     def count_layers(self, kind: LayerKind) -> int:
         return self._kind_counts[kind]
@@ -448,12 +555,21 @@ class Architecture:
         p = f"blk.{i}."
         for n in range(self.norms_per_layer):
             yield Tensor(p + f"norm_{n}.weight", 1, h, Role.NORM, i)
-        # each layer kind owns its tensors (AttentionSpec, LinearAttentionSpec, MoESpec)
+        # each layer kind owns its tensors (AttentionSpec, LinearAttentionSpec, MambaSpec, MoESpec)
         if layer.kind is LayerKind.LINEAR:
             assert self.linear_attention is not None
             yield from self.linear_attention.tensors(h, p, i)
-        else:
+        elif layer.kind is LayerKind.MAMBA:
+            assert self.mamba is not None
+            yield from self.mamba.tensors(h, p, i)
+        elif layer.kind is LayerKind.HYBRID:
+            assert self.mamba is not None
             yield from a.tensors(h, p, i)
+            yield from self.mamba.tensors(h, p, i)
+        elif layer.kind is not LayerKind.FFN_ONLY:
+            yield from a.tensors(h, p, i)
+        if not layer.has_ffn:
+            return
         if layer.moe:
             assert self.moe is not None
             yield from self.moe.tensors(h, p, i, self.gated_ffn)
@@ -519,11 +635,8 @@ class Architecture:
         return per_layer_token * tokens
 
     def state_bytes(self, state_bytes_per_elem: int) -> int:
-        """Fixed recurrent state of one sequence across all linear-attention layers."""
-        if self.linear_attention is None:
-            return 0
-        per_layer = self.linear_attention.state_elems() * state_bytes_per_elem
-        return per_layer * self.count_layers(LayerKind.LINEAR)
+        """Fixed recurrent state of one sequence across its linear-attention and Mamba layers."""
+        return state_bytes_per_elem * sum(self.layer_state_elems(x) for x in self.layers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -652,6 +765,223 @@ def _layer_kinds(c: HFConfig, n: int) -> list[LayerKind]:
     return [LayerKind.FULL] * n
 
 
+# --------------------------------------------------------------------------------------------
+# Mamba2 hybrids
+# --------------------------------------------------------------------------------------------
+
+MAMBA_HYBRIDS = frozenset({"nemotron_h", "granitemoehybrid", "falcon_h1"})
+
+# Nemotron-H's hybrid_override_pattern (configuration_nemotron_h.py l.281): M a Mamba2 mixer,
+# * attention, - an MLP, E a mixture of experts; each layer is one of them after one norm
+_NEMOTRON_CHARS = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
+# the names layers_block_type / layer_types use, old and new (configuration_utils.py l.94-96)
+_BLOCK_NAMES = {
+    "mamba": "mamba",
+    "linear_attention": "mamba",
+    "attention": "attention",
+    "full_attention": "attention",
+    "mlp": "mlp",
+    "moe": "moe",
+}
+
+
+def _block_types(c: HFConfig, n: int) -> list[str]:
+    """Per-layer block of a Nemotron-H or Granite 4 config: mamba, attention, mlp or moe."""
+    if c.hybrid_override_pattern is not None:
+        bad = sorted(set(c.hybrid_override_pattern) - set(_NEMOTRON_CHARS))
+        if bad:
+            raise UnsupportedArchitectureError(
+                f"hybrid_override_pattern has {', '.join(map(repr, bad))} (rigfit knows M, *, -, E)"
+            )
+        blocks = [_NEMOTRON_CHARS[ch] for ch in c.hybrid_override_pattern]
+    else:
+        raw = c.layers_block_type or c.layer_types
+        if raw is None:
+            raise UnsupportedArchitectureError(
+                f"config for {c.model_type!r} lacks 'hybrid_override_pattern' or 'layer_types'"
+            )
+        unknown = sorted({t for t in raw if t not in _BLOCK_NAMES})
+        if unknown:
+            raise UnsupportedArchitectureError(
+                f"unknown layer type {unknown[0]!r} (rigfit knows " + ", ".join(_BLOCK_NAMES) + ")"
+            )
+        blocks = [_BLOCK_NAMES[t] for t in raw]
+    if len(blocks) != n:
+        raise UnsupportedArchitectureError(
+            f"the layer pattern has {len(blocks)} entries for {n} layers"
+        )
+    return blocks
+
+
+def _hybrid_from_config(c: HFConfig) -> Architecture:
+    """Nemotron-H, Granite 4 (granitemoehybrid) and Falcon-H1: Mamba2 mixers with attention."""
+    mt, n, h = c.model_type, c.num_hidden_layers, c.hidden_size
+    heads = c.num_attention_heads
+    kv_heads = c.num_key_value_heads or heads
+    notes: list[str] = []
+    moe: MoESpec | None = None
+    gated, norms, rope, tied_default = True, 2, True, False
+    if mt == "nemotron_h":
+        # NemotronHConfig defaults (configuration_nemotron_h.py l.98-147); checkpoints may give
+        # attention_head_dim instead of head_dim, read like llama.cpp's converter does
+        head_dim = c.head_dim or c.attention_head_dim or 128
+        mamba = MambaSpec(
+            _need(c.mamba_num_heads, "mamba_num_heads", mt),
+            _need(c.mamba_head_dim, "mamba_head_dim", mt),
+            _need(c.ssm_state_size, "ssm_state_size", mt),
+            c.n_groups or 8,
+            c.conv_kernel or 4,
+            in_bias=bool(c.use_bias),
+            out_bias=bool(c.use_bias),
+            conv_bias=c.use_conv_bias if c.use_conv_bias is not None else True,
+        )
+        blocks = _block_types(c, n)
+        if "moe" in blocks:
+            if c.moe_latent_size:
+                raise UnsupportedArchitectureError(
+                    "Nemotron-H experts in a latent space (moe_latent_size) are not yet modelled"
+                )
+            # NemotronHMoE (l.763-851): non-gated relu2 experts, a sigmoid router with
+            # e_score_correction_bias, one shared expert of moe_shared_expert_intermediate_size
+            # (transformers; vLLM makes it n_shared_experts times as wide)
+            moe = MoESpec(
+                _need(c.n_routed_experts or c.num_local_experts, "n_routed_experts", mt),
+                _need(c.num_experts_per_tok, "num_experts_per_tok", mt),
+                _need(c.moe_intermediate_size, "moe_intermediate_size", mt),
+                num_shared_experts=1 if c.moe_shared_expert_intermediate_size else 0,
+                shared_intermediate_size=c.moe_shared_expert_intermediate_size or 0,
+                router_bias=True,
+            )
+        kind_of = {
+            "mamba": LayerKind.MAMBA,
+            "attention": LayerKind.FULL,
+            "mlp": LayerKind.FFN_ONLY,
+            "moe": LayerKind.FFN_ONLY,
+        }
+        layers = tuple(
+            LayerSpec(
+                i,
+                kind_of[b],
+                None,
+                b == "moe",
+                c.intermediate_size or 0,
+                has_ffn=b in ("mlp", "moe"),
+            )
+            for i, b in enumerate(blocks)
+        )
+        # one norm before each block's single mixer (NemotronHBlock l.1049-1052); MLPs are
+        # up/down with relu2 (l.748-759); attention has no RoPE and no biases (l.978-981)
+        gated, norms, rope = False, 1, False
+        attn_bias = False
+    elif mt == "granitemoehybrid":
+        # GraniteMoeHybridConfig defaults (configuration_granitemoehybrid.py l.67-113)
+        head_dim = h // heads
+        expand = c.mamba_expand or 2
+        m_heads = c.mamba_n_heads or 128
+        d_head = c.mamba_d_head if isinstance(c.mamba_d_head, int) else expand * h // m_heads
+        mamba = MambaSpec(
+            m_heads,
+            d_head,
+            c.mamba_d_state or 256,
+            c.mamba_n_groups or 1,
+            c.mamba_d_conv or 4,
+            in_bias=bool(c.mamba_proj_bias),
+            out_bias=bool(c.mamba_proj_bias),
+            conv_bias=c.mamba_conv_bias if c.mamba_conv_bias is not None else True,
+        )
+        blocks = _block_types(c, n)
+        shared = c.shared_intermediate_size if c.shared_intermediate_size is not None else 1024
+        experts = c.num_local_experts or 0
+        if experts:
+            # GraniteMoeHybridMoE: gated experts of intermediate_size, a softmax router without
+            # bias, and the gated shared_mlp on every layer (modeling l.858-962)
+            moe = MoESpec(
+                experts,
+                _need(c.num_experts_per_tok, "num_experts_per_tok", mt),
+                _need(c.intermediate_size, "intermediate_size", mt),
+                num_shared_experts=1 if shared else 0,
+                shared_intermediate_size=shared,
+            )
+        layers = tuple(
+            LayerSpec(
+                i,
+                LayerKind.MAMBA if b == "mamba" else LayerKind.FULL,
+                None,
+                bool(experts),
+                shared,
+            )
+            for i, b in enumerate(blocks)
+        )
+        attn_bias = bool(c.attention_bias)
+        rope = c.position_embedding_type == "rope"
+        tied_default = False
+    else:  # falcon_h1
+        # FalconH1Config defaults (configuration_falcon_h1.py l.60-118): mamba_d_ssm 1024 when
+        # the key is absent; every layer runs attention and the mixer side by side, then a
+        # gated MLP (modeling_falcon_h1.py l.1021-1055)
+        head_dim = c.head_dim or h // heads
+        d_inner = c.mamba_d_ssm or 1024
+        m_heads = c.mamba_n_heads or 128
+        d_head = c.mamba_d_head if isinstance(c.mamba_d_head, int) else d_inner // m_heads
+        if d_head * m_heads != d_inner:
+            raise UnsupportedArchitectureError(
+                f"mamba_n_heads × mamba_d_head ({m_heads} × {d_head}) is not mamba_d_ssm"
+                f" ({d_inner})"
+            )
+        mamba = MambaSpec(
+            m_heads,
+            d_head,
+            c.mamba_d_state or 256,
+            c.mamba_n_groups or 1,
+            c.mamba_d_conv or 4,
+            in_bias=bool(c.mamba_proj_bias),
+            out_bias=bool(c.projectors_bias),
+            conv_bias=c.mamba_conv_bias if c.mamba_conv_bias is not None else True,
+            gated_norm=bool(c.mamba_rms_norm),
+        )
+        layers = tuple(
+            LayerSpec(
+                i,
+                LayerKind.HYBRID,
+                None,
+                False,
+                _need(c.intermediate_size, "intermediate_size", mt),
+            )
+            for i in range(n)
+        )
+        attn_bias = bool(c.attention_bias)
+        notes.append("muP multipliers are config scalars and buffers, not weights")
+    kind = (
+        AttentionKind.MHA
+        if kv_heads == heads
+        else AttentionKind.MQA
+        if kv_heads == 1
+        else AttentionKind.GQA
+    )
+    attn = AttentionSpec(kind, heads, kv_heads, head_dim, qkv_bias=attn_bias, o_bias=attn_bias)
+    tied = c.tie_word_embeddings if c.tie_word_embeddings is not None else tied_default
+    act = c.mlp_hidden_act or c.hidden_act or "silu"
+    return Architecture(
+        model_type=mt,
+        hidden_size=h,
+        vocab_size=c.vocab_size,
+        context_length=c.max_position_embeddings,
+        attention=attn,
+        layers=layers,
+        tie_word_embeddings=tied,
+        activation=act,
+        normalization="RMSNorm",
+        position_embedding="RoPE" if rope else "none (NoPE: position comes from the Mamba layers)",
+        norms_per_layer=norms,
+        gated_ffn=gated,
+        mlp_bias=bool(c.mlp_bias),
+        moe=moe,
+        mamba=mamba,
+        mtp_layers=c.num_nextn_predict_layers or 0,
+        notes=tuple(notes),
+    )
+
+
 def from_config(c: HFConfig) -> Architecture:
     """Build the architecture a ``config.json`` describes, or fail closed."""
     mt = c.model_type
@@ -661,6 +991,8 @@ def from_config(c: HFConfig) -> Architecture:
             + ", ".join(sorted(SUPPORTED_MODEL_TYPES))
             + ")"
         )
+    if mt in MAMBA_HYBRIDS:
+        return _hybrid_from_config(c)
     if c.vision_config is not None and mt not in ("gemma3", "gemma3_text", "llama4"):
         raise UnsupportedArchitectureError(
             f"vision towers are supported for Gemma 3 and Llama 4 only, not model_type {mt!r}"
@@ -882,6 +1214,9 @@ def kv_heads_note(arch: Architecture) -> str:
     linear = arch.count_layers(LayerKind.LINEAR)
     if linear:
         parts.append(f"{linear} linear-attention layers keep a fixed state")
+    mamba = arch.count_layers(LayerKind.MAMBA) + arch.count_layers(LayerKind.HYBRID)
+    if mamba:
+        parts.append(f"{mamba} Mamba2 layers keep a fixed state")
     if a.kind is AttentionKind.MLA:
         parts.append(f"MLA latent {a.kv_lora_rank} + rope {a.qk_rope_head_dim} per token")
         if a.indexer is not None:

@@ -132,6 +132,12 @@ FAMILIES: dict[str, Family] = {
         # llama.cpp's LLM_ARCH names (src/llama-arch.cpp): "minimax-m2", "deepseek32"
         _f("minimax_m2", "minimax-m2"),
         _f("deepseek_v32", "deepseek32", ollama_flash_attn=_NEVER),
+        # Mamba2 hybrids (llama.cpp src/llama-arch.cpp: nemotron_h, granitehybrid, falcon-h1);
+        # Ollama v0.33 runs "nemotron_h" on its own engine with flash attention by default
+        # (fs/ggml/ggml.go l.278-303, l.938-955), the other two on its llama.cpp runner
+        _f("nemotron_h", "nemotron_h", ollama_engine=True, ollama_flash_attn=_ON),
+        _f("granitemoehybrid", "granitehybrid"),
+        _f("falcon_h1", "falcon-h1"),
     )
 }
 

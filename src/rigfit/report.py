@@ -248,6 +248,7 @@ class ModelReport(_Report):
     kv_layers: int
     sliding_layers: int
     linear_attention_layers: int
+    mamba_layers: int = 0
     sliding_window: int | None
     kv_note: str
     kv_bytes_per_token_f16: int
@@ -554,6 +555,7 @@ def model_report(model: Model) -> ModelReport:
         kv_layers=a.kv_layers,
         sliding_layers=a.count_layers(LayerKind.SLIDING),
         linear_attention_layers=a.count_layers(LayerKind.LINEAR),
+        mamba_layers=a.count_layers(LayerKind.MAMBA) + a.count_layers(LayerKind.HYBRID),
         sliding_window=next((x.window for x in a.layers if x.kind is LayerKind.SLIDING), None),
         shared_experts=a.moe.num_shared_experts if a.moe else None,
         mtp_layers=a.mtp_layers,

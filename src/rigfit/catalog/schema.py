@@ -148,6 +148,34 @@ class HFConfig(_Strict):
     linear_key_head_dim: int | None = None
     linear_value_head_dim: int | None = None
     linear_conv_kernel_dim: int | None = None
+    # Mamba2 hybrids: Nemotron-H (NemotronHConfig), Granite 4 (GraniteMoeHybridConfig) and
+    # Falcon-H1 (FalconH1Config) name the same mixer's sizes differently; kept verbatim
+    hybrid_override_pattern: str | None = None
+    layers_block_type: tuple[str, ...] | None = None
+    mamba_num_heads: int | None = Field(default=None, gt=0)
+    mamba_head_dim: int | None = Field(default=None, gt=0)
+    ssm_state_size: int | None = Field(default=None, gt=0)
+    n_groups: int | None = Field(default=None, gt=0)
+    conv_kernel: int | None = Field(default=None, gt=0)
+    use_conv_bias: bool | None = None
+    use_bias: bool | None = None
+    attention_head_dim: int | None = Field(default=None, gt=0)
+    mlp_hidden_act: str | None = None
+    moe_shared_expert_intermediate_size: int | None = Field(default=None, ge=0)
+    moe_latent_size: int | None = Field(default=None, gt=0)
+    mamba_n_heads: int | None = Field(default=None, gt=0)
+    mamba_n_groups: int | None = Field(default=None, gt=0)
+    mamba_d_state: int | None = Field(default=None, gt=0)
+    mamba_d_head: int | str | None = None  # an int, or "auto" (d_inner // heads)
+    mamba_d_conv: int | None = Field(default=None, gt=0)
+    mamba_expand: int | None = Field(default=None, gt=0)
+    mamba_d_ssm: int | None = Field(default=None, gt=0)
+    mamba_conv_bias: bool | None = None
+    mamba_proj_bias: bool | None = None
+    mamba_rms_norm: bool | None = None
+    projectors_bias: bool | None = None
+    shared_intermediate_size: int | None = Field(default=None, ge=0)
+    position_embedding_type: str | None = None
     # multimodal
     vision_config: VisionConfig | None = None
     mm_tokens_per_image: int | None = None

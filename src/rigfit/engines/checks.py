@@ -106,7 +106,7 @@ def refuse_for_tp_engine(
         raise InvalidSpecError(
             f"-ngl, --cpu-moe and --tensor-split are llama.cpp options, not {engine}'s"
         )
-    if req.arch.linear_attention is not None:
+    if req.arch.has_state:
         raise UnsupportedArchitectureError(
             f"rigfit does not yet replay {engine}'s {linear_attention}"
         )

@@ -48,6 +48,8 @@ def _activation_elems_per_token(arch: Architecture) -> int:
     if arch.linear_attention is not None:
         s = arch.linear_attention
         qkv = max(qkv, 2 * s.key_dim + 2 * s.value_dim)
+    if arch.mamba is not None:
+        qkv = max(qkv, arch.mamba.working_width())
     ffn = 0
     for layer in arch.layers:
         if layer.moe:
@@ -105,7 +107,7 @@ class GenericProfile(ProfileBase):
                 },
             )
         )
-        if arch.linear_attention is not None:
+        if arch.has_state:
             elem = 4 if req.kv_type is KVCacheType.F32 else 2  # state kept at model precision
             state = arch.state_bytes(elem) * req.seqs
             terms.append(
@@ -114,11 +116,11 @@ class GenericProfile(ProfileBase):
                     "recurrent state",
                     state,
                     _split(state, n),
-                    "seqs × linear layers × ((kernel-1) × conv_dim + v_heads × d_k × d_v) × bytes",
+                    "seqs × Σ state layers ((kernel-1) × conv_dim + the recurrent state) × bytes",
                     {
                         "seqs": req.seqs,
-                        "linear_layers": arch.count_layers(LayerKind.LINEAR),
-                        "elems_per_layer": arch.linear_attention.state_elems(),
+                        "state_layers": arch.state_layers,
+                        "elems_per_sequence": arch.state_bytes(1),
                         "bytes_per_elem": elem,
                     },
                 )

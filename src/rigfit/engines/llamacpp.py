@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from rigfit.arch import AttentionKind, KVLayout, LayerKind, Role
+from rigfit.arch import AttentionKind, KVLayout, Role
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import ProfileBase, Request, Term
@@ -447,7 +447,7 @@ class LlamaCpp(ProfileBase):
         dev = [0] * n_dev
         host = 0
         for layer in arch.layers:
-            if layer.kind is LayerKind.LINEAR:
+            if not layer.kind.keeps_kv:
                 continue
             windowed = layer.kind.windowed and swa_cells
             cells = swa_cells if windowed else full_cells
@@ -493,26 +493,28 @@ class LlamaCpp(ProfileBase):
                     host=True,
                 )
             )
-        if arch.linear_attention is not None:
-            # llama_memory_recurrent: f32 conv and delta-net state, max(1, n_seq) cells
-            per_layer = arch.linear_attention.state_elems() * F32_BYTES * max(1, seqs)
+        if arch.has_state:
+            # llama_memory_recurrent: f32 conv and recurrent state (n_embd_r + n_embd_s, the
+            # delta-net or Mamba2 state), max(1, n_seq) cells
             per = [0] * n_dev
             host_state = 0
             for layer in arch.layers:
-                if layer.kind is LayerKind.LINEAR:
+                if layer.kind.keeps_state:
+                    nbytes = arch.layer_state_elems(layer) * F32_BYTES * max(1, seqs)
                     d = lay.layer_device[layer.index]
                     if d is None:
-                        host_state += per_layer  # the state follows its layer to the CPU
+                        host_state += nbytes  # the state follows its layer to the CPU
                     else:
-                        per[d] += per_layer
+                        per[d] += nbytes
             terms.append(
                 Term(
                     TermKind.STATE,
                     "recurrent state (f32)",
                     sum(per),
                     max(per),
-                    "n_seq × linear layers × state elements × 4 B (llama_memory_recurrent)",
-                    {"seqs": seqs, "linear_layers": arch.count_layers(LayerKind.LINEAR)},
+                    "n_seq × Σ state layers (conv + recurrent state elements) × 4 B"
+                    " (llama_memory_recurrent)",
+                    {"seqs": seqs, "state_layers": arch.state_layers},
                     per_device=tuple(per),
                 )
             )
@@ -523,7 +525,7 @@ class LlamaCpp(ProfileBase):
                         "recurrent state of layers in host memory",
                         host_state,
                         0,
-                        "the f32 state of linear-attention layers left on the CPU",
+                        "the f32 state of recurrent layers left on the CPU",
                         {},
                         host=True,
                     )
@@ -569,7 +571,16 @@ class LlamaCpp(ProfileBase):
             else:
                 w = layer.dense_intermediate_size
             ffn = max(ffn, w)
-        attn = ub * (qkv + attn_out) * F32_BYTES
+        # the widest mixer: attention's q/k/v and output, a recurrent layer's own (its spec's
+        # working_width), or both side by side (Falcon-H1's hybrid layers)
+        mixer = max(
+            (
+                (qkv + attn_out if x.kind.keeps_kv else 0) + arch.recurrent_width(x)
+                for x in arch.layers
+            ),
+            default=qkv + attn_out,
+        )
+        attn = ub * mixer * F32_BYTES
         if fa:
             attn += n_kv * ub * MASK_BYTES_FA
         else:

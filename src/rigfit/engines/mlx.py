@@ -132,10 +132,10 @@ class MLXProfile(ProfileBase):
             raise InvalidSpecError(
                 "MLX runs the whole model in unified memory: drop --tp/--pp/-ngl/--cpu-moe"
             )
-        if req.arch.linear_attention is not None:
+        if req.arch.has_state:
             raise UnsupportedArchitectureError(
-                "rigfit does not yet replay mlx-lm's Qwen3-Next linear-attention cache; use"
-                " --engine llama.cpp"
+                "rigfit does not yet replay mlx-lm's linear-attention and Mamba caches (Qwen3-Next,"
+                " Mamba2 hybrids); use --engine llama.cpp"
             )
         if req.arch.attention.indexer is not None:
             raise UnsupportedArchitectureError(

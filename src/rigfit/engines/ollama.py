@@ -133,6 +133,11 @@ class Ollama(ProfileBase):
                 "rigfit does not yet replay the chunked-attention cache of Ollama's own engine"
                 " for Llama 4; use --engine llama.cpp"
             )
+        if req.arch.mamba is not None and self.ollama_engine(req):
+            raise UnsupportedArchitectureError(
+                "rigfit does not yet replay the Mamba cache of Ollama's own engine (Nemotron-H);"
+                " use --engine llama.cpp"
+            )
         if req.arch.attention.indexer is not None:
             raise UnsupportedArchitectureError(
                 "Ollama does not list DeepSeek-V3.2 (deepseek32) among its engine's"

@@ -195,8 +195,8 @@ class SGLangProfile(ProfileBase):
             formats="BF16, FP8, AWQ, GPTQ, MXFP4",
             kv_types=SUPPORTED_KV,
             kv_allowed="f16/bf16 as 'auto', fp8 as fp8_e4m3",
-            linear_attention="Mamba/linear-attention state pool (Qwen3-Next); use --engine"
-            " llama.cpp or transformers",
+            linear_attention="Mamba/linear-attention state pool (Qwen3-Next, Mamba2 hybrids);"
+            " use --engine llama.cpp",
         )
         tp, _ = self.tp_pp(req)
         check_tp(req.arch, tp, "SGLang")

@@ -135,10 +135,10 @@ class TransformersProfile(ProfileBase):
                 f"transformers' DynamicCache is in the model dtype, not {req.kv_type.flag}"
                 " (allowed: f16, bf16, f32)"
             )
-        if req.arch.linear_attention is not None:
+        if req.arch.has_state:
             raise UnsupportedArchitectureError(
-                "rigfit does not yet replay transformers' Qwen3-Next linear-attention cache;"
-                " use --engine llama.cpp"
+                "rigfit does not yet replay transformers' linear-attention and Mamba caches"
+                " (Qwen3-Next, Mamba2 hybrids); use --engine llama.cpp"
             )
         if req.arch.attention.indexer is not None:
             raise UnsupportedArchitectureError(

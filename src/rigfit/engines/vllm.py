@@ -203,8 +203,8 @@ class VLLMProfile(ProfileBase):
             formats="BF16, FP8, AWQ, GPTQ, MXFP4, NVFP4",
             kv_types=SUPPORTED_KV,
             kv_allowed="f16/bf16 as 'auto', fp8",
-            linear_attention="hybrid Mamba/linear-attention KV groups (Qwen3-Next); use"
-            " --engine llama.cpp, sglang or transformers",
+            linear_attention="hybrid Mamba/linear-attention KV groups (Qwen3-Next, Mamba2"
+            " hybrids); use --engine llama.cpp",
         )
         tp, _ = self.tp_pp(req)
         check_tp(req.arch, tp, "vLLM")

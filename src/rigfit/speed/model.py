@@ -182,7 +182,7 @@ class Part:
 
 
 def _layer_groups(arch: Architecture) -> tuple[int, tuple[tuple[int, int], ...], int]:
-    """(full-attention layers, ((window, layers), ...), linear-attention layers)."""
+    """(full-attention layers, ((window, layers), ...), recurrent-state layers)."""
     hit = arch.cache.get("speed layer groups")
     if isinstance(hit, tuple):
         return hit
@@ -198,9 +198,10 @@ def _count_groups(arch: Architecture) -> tuple[int, tuple[tuple[int, int], ...],
             assert x.window is not None
             windows[x.window] = windows.get(x.window, 0) + 1
     return (
-        arch.count_layers(LayerKind.FULL),
+        # Falcon-H1's hybrid layers attend over the whole context next to their Mamba mixer
+        arch.count_layers(LayerKind.FULL) + arch.count_layers(LayerKind.HYBRID),
         tuple(sorted(windows.items())),
-        arch.count_layers(LayerKind.LINEAR),
+        arch.state_layers,
     )
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from rigfit.arch import Architecture, AttentionKind, LayerKind, Role, Tensor
+from rigfit.arch import Architecture, AttentionKind, Role, Tensor
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.weights import tensor_storage, weight_breakdown
 from rigfit.quant import WeightFormat
@@ -97,10 +97,10 @@ class TrainMemory:
 
 def _check_arch(arch: Architecture) -> None:
     """Fail closed on layers whose saved activations rigfit has not counted."""
-    if arch.linear_attention is not None or arch.count_layers(LayerKind.LINEAR):
+    if arch.has_state:
         raise UnsupportedArchitectureError(
             f"rigfit does not yet count the training activations of {arch.model_type}'s"
-            " linear-attention layers"
+            " linear-attention and Mamba layers"
         )
     if arch.model_type == "gpt_oss":
         raise UnsupportedArchitectureError(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rigfit.arch import Architecture, LayerKind, Role
+from rigfit.arch import Architecture, Role
 from rigfit.catalog.schema import GPURecord
 from rigfit.train.setup import Method, TrainSetup
 
@@ -34,7 +34,7 @@ def flops_per_token(arch: Architecture, s: TrainSetup) -> float:
     width = a.num_heads * a.head_dim
     attn = 0.0
     for layer in arch.layers:
-        if layer.kind is LayerKind.LINEAR:
+        if not layer.kind.keeps_kv:
             continue
         seen = s.seq_len / 2  # a causal token sees half the sequence on average
         if layer.window is not None and layer.window < s.seq_len:
