@@ -225,3 +225,33 @@ def test_hybrid_state_in_llamacpp() -> None:
     assert state.total_bytes == 2 * 24 * (3 * 10240 + 8192 * 128) * 4
     kv = next(t for t in est.terms if t.label.startswith("KV cache"))
     assert kv.total_bytes == 2 * 4 * 8192 * 2 * 8 * 128 * 2
+
+
+# ---- Qwen3-VL ----------------------------------------------------------------------------------
+
+
+def test_qwen3_vl_text_is_qwen3_and_the_tower_is_counted() -> None:
+    """Qwen3-VL-8B's language model has Qwen3-8B's shapes; the vision tower (Qwen3VLVisionModel:
+    a Conv3d patch embedding, learned positions, 27 blocks, the merger and three DeepStack
+    mergers) is summed here by hand from the config."""
+    a = _arch("qwen3-vl-8b-instruct.json")
+    vision = sum(t.numel for t in a.tensors() if t.role is Role.VISION)
+    assert a.params_total - vision == rigfit.get_model("Qwen/Qwen3-8B").arch.params_total
+    d, f, out, merge = 1152, 4304, 4096, 2
+    wide = d * merge * merge
+    merger = wide * wide + wide + out * wide + out
+    expected = (
+        d * 3 * 2 * 16 * 16 + d  # Conv3d with bias
+        + 2304 * d  # positions
+        + 27 * (4 * d + 3 * d * d + 3 * d + d * d + d + f * d + f + d * f + d)
+        + 2 * d + merger  # the merger, its LayerNorm before the shuffle
+        + 3 * (2 * wide + merger)  # DeepStack mergers, LayerNorm after the shuffle
+    )  # fmt: skip
+    assert vision == expected
+
+
+def test_qwen3_vl_moe_experts() -> None:
+    a = _arch("qwen3-vl-30b-a3b-instruct.json")
+    assert a.moe is not None
+    assert a.attention.qk_norm
+    assert a.params_active < a.params_total / 5

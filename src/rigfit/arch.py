@@ -547,6 +547,8 @@ class Architecture:
         if self.vision is not None:
             if self.vision.model_type == "llama4_vision_model":
                 yield from _llama4_vision_tensors(self.vision, self.mm_text_hidden or h)
+            elif self.model_type in ("qwen3_vl", "qwen3_vl_moe"):
+                yield from _qwen3_vl_vision_tensors(self.vision)
             else:
                 yield from _vision_tensors(self.vision, self.mm_text_hidden or h)
 
@@ -660,15 +662,24 @@ def _mlp_tensors(
         yield Tensor(p + "ffn.bias", 1, (2 if gated else 1) * inter + h, Role.BIAS, i)
 
 
+def _vision_key(value: int | None, key: str, v: VisionConfig) -> int:
+    if value is None:
+        raise UnsupportedArchitectureError(
+            f"vision_config of {v.model_type!r} lacks {key!r}, which rigfit needs"
+        )
+    return value
+
+
 def _vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor]:
     # SigLIP vision tower (transformers modeling_siglip.py) + Gemma 3's projector
     # (modeling_gemma3.py Gemma3MultiModalProjector: mm_input_projection_weight, mm_soft_emb_norm)
     d, f, c, ps = v.hidden_size, v.intermediate_size, v.num_channels, v.patch_size
-    patches = (v.image_size // ps) ** 2
+    patches = (_vision_key(v.image_size, "image_size", v) // ps) ** 2
     yield Tensor("v.patch_embd", 1, d * c * ps * ps + d, Role.VISION)
     yield Tensor("v.position_embd", patches, d, Role.VISION)
     per_layer = 4 * (d * d + d) + 2 * (2 * d) + (f * d + f) + (d * f + d)
-    yield Tensor("v.blocks", v.num_hidden_layers, per_layer, Role.VISION)
+    layers = _vision_key(v.num_hidden_layers, "num_hidden_layers", v)
+    yield Tensor("v.blocks", layers, per_layer, Role.VISION)
     yield Tensor("v.post_ln", 1, 2 * d, Role.VISION)
     if v.vision_use_head:
         raise UnsupportedArchitectureError("vision towers with a pooling head are not supported")
@@ -682,7 +693,8 @@ def _llama4_vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor
     # l.1021-1027, LayerNorms l.1031-1032 and l.839-840, biased attention l.763-771 and MLP
     # l.821-822, adapter MLP l.672-678 without bias, projector linear_1 l.689-696 without bias)
     d, f, c, ps = v.hidden_size, v.intermediate_size, v.num_channels, v.patch_size
-    positions = (v.image_size // ps) ** 2 + 1  # the patches and the class token
+    # the patches and the class token
+    positions = (_vision_key(v.image_size, "image_size", v) // ps) ** 2 + 1
     if v.projector_input_dim is None or v.projector_output_dim is None:
         raise UnsupportedArchitectureError(
             "Llama 4 vision_config lacks projector_input_dim/projector_output_dim"
@@ -693,10 +705,37 @@ def _llama4_vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor
     yield Tensor("v.position_embd", positions, d, Role.VISION)
     yield Tensor("v.pre_post_ln", 1, 4 * d, Role.VISION)  # layernorm_pre and _post, with biases
     per_layer = 4 * (d * d + d) + 4 * d + (f * d + f) + (d * f + d)
-    yield Tensor("v.blocks", v.num_hidden_layers, per_layer, Role.VISION)
+    layers = _vision_key(v.num_hidden_layers, "num_hidden_layers", v)
+    yield Tensor("v.blocks", layers, per_layer, Role.VISION)
     yield Tensor("v.adapter_fc1", v.projector_input_dim, f, Role.VISION)
     yield Tensor("v.adapter_fc2", v.projector_output_dim, v.projector_output_dim, Role.VISION)
     yield Tensor("mm.linear_1", text_hidden, vision_out, Role.VISION)
+
+
+def _qwen3_vl_vision_tensors(v: VisionConfig) -> Iterator[Tensor]:
+    # Qwen3VLVisionModel (transformers modeling_qwen3_vl.py): a biased Conv3d patch embedding
+    # over temporal_patch_size × patch_size², learned positions (nn.Embedding of
+    # num_position_embeddings), depth blocks of two biased LayerNorms, a biased fused qkv and
+    # proj, a biased fc1/fc2 MLP; the merger (LayerNorm of hidden_size, then fc1 and fc2 on
+    # hidden_size × spatial_merge_size² to out_hidden_size) and one DeepStack merger per
+    # deepstack_visual_indexes entry (the same, its LayerNorm after the shuffle)
+    d, f = v.hidden_size, v.intermediate_size
+    c = v.in_channels or v.num_channels
+    tps = _vision_key(v.temporal_patch_size, "temporal_patch_size", v)
+    merge = _vision_key(v.spatial_merge_size, "spatial_merge_size", v)
+    out = _vision_key(v.out_hidden_size, "out_hidden_size", v)
+    depth = _vision_key(v.depth, "depth", v)
+    yield Tensor("v.patch_embd", d, c * tps * v.patch_size**2 + 1, Role.VISION)
+    positions = _vision_key(v.num_position_embeddings, "num_position_embeddings", v)
+    yield Tensor("v.position_embd", positions, d, Role.VISION)
+    per_block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (f * d + f) + (d * f + d)
+    yield Tensor("v.blocks", depth, per_block, Role.VISION)
+    wide = d * merge * merge
+    merger = (wide * wide + wide) + (out * wide + out)
+    yield Tensor("mm.merger", 1, 2 * d + merger, Role.VISION)
+    if v.deepstack_visual_indexes:
+        n = len(v.deepstack_visual_indexes)
+        yield Tensor("mm.deepstack_mergers", n, 2 * wide + merger, Role.VISION)
 
 
 # --------------------------------------------------------------------------------------------
@@ -705,6 +744,12 @@ def _llama4_vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor
 
 # every model_type with a family record (rigfit.families); the readers below cover them
 SUPPORTED_MODEL_TYPES = frozenset(FAMILIES)
+# model_types whose vision tower rigfit counts (the others' vision_config is refused)
+VISION_MODEL_TYPES = frozenset({"gemma3", "gemma3_text", "llama4", "qwen3_vl", "qwen3_vl_moe"})
+# per-head RMSNorm on q and k (Qwen3Attention q_norm/k_norm, Gemma 3)
+_QK_NORM_TYPES = frozenset(
+    {"qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl", "qwen3_vl_moe", "gemma3", "gemma3_text"}
+)
 
 
 def _need(value: int | None, key: str, model_type: str) -> int:
@@ -993,9 +1038,11 @@ def from_config(c: HFConfig) -> Architecture:
         )
     if mt in MAMBA_HYBRIDS:
         return _hybrid_from_config(c)
-    if c.vision_config is not None and mt not in ("gemma3", "gemma3_text", "llama4"):
+    if c.vision_config is not None and mt not in VISION_MODEL_TYPES:
         raise UnsupportedArchitectureError(
-            f"vision towers are supported for Gemma 3 and Llama 4 only, not model_type {mt!r}"
+            "vision towers are supported for "
+            + ", ".join(sorted(VISION_MODEL_TYPES))
+            + f" only, not model_type {mt!r}"
         )
     n, h = c.num_hidden_layers, c.hidden_size
     heads = c.num_attention_heads
@@ -1046,7 +1093,7 @@ def from_config(c: HFConfig) -> Architecture:
             # llama/mistral/gpt-oss attention_bias applies to o_proj too; qwen/glm do not
             o_bias=bias and mt in ("llama", "mistral", "gpt_oss", "granite"),
             # Llama 4's use_qk_norm is a weightless RMS norm (Llama4TextL2Norm): no tensors
-            qk_norm=mt in ("qwen3", "qwen3_moe", "qwen3_next", "gemma3", "gemma3_text")
+            qk_norm=mt in _QK_NORM_TYPES
             or (bool(c.use_qk_norm) and mt not in ("llama4", "llama4_text")),
             # modeling_minimax_m2.py l.292-293: q_norm over heads x head_dim, k_norm over
             # kv_heads x head_dim (qk_norm_type "per_layer")
@@ -1113,7 +1160,7 @@ def from_config(c: HFConfig) -> Architecture:
             router_bias=True,
         )
         moe_layers = [True] * n
-    elif mt in ("qwen3_moe", "qwen3_next"):
+    elif mt in ("qwen3_moe", "qwen3_next", "qwen3_vl_moe"):
         e = _need(c.num_experts, "num_experts", mt)
         shared_inter = c.shared_expert_intermediate_size or 0
         moe = MoESpec(

@@ -137,6 +137,10 @@ FAMILIES: dict[str, Family] = {
         # (fs/ggml/ggml.go l.278-303, l.938-955), the other two on its llama.cpp runner
         _f("nemotron_h", "nemotron_h", ollama_engine=True, ollama_flash_attn=_ON),
         _f("granitemoehybrid", "granitehybrid"),
+        # Qwen3-VL: llama.cpp "qwen3vl"/"qwen3vlmoe" (text GGUF + mmproj); Ollama v0.33 runs
+        # both on its own engine with flash attention on by default (fs/ggml/ggml.go)
+        _f("qwen3_vl", "qwen3vl", ollama_engine=True, ollama_flash_attn=_ON),
+        _f("qwen3_vl_moe", "qwen3vlmoe", ollama_engine=True, ollama_flash_attn=_ON),
         _f("falcon_h1", "falcon-h1"),
     )
 }

@@ -43,16 +43,27 @@ class _Strict(BaseModel):
 
 
 class VisionConfig(_Strict):
-    """The keys of a ``vision_config`` rigfit reads (SigLIP-style vision towers)."""
+    """The keys of a ``vision_config`` rigfit reads: SigLIP (Gemma 3), Llama 4's vision model
+    and Qwen3-VL's; each tower's reader in :mod:`rigfit.arch` asks for the keys it needs."""
 
     model_type: str
     hidden_size: int = Field(gt=0)
     intermediate_size: int = Field(gt=0)
-    num_hidden_layers: int = Field(gt=0)
-    num_attention_heads: int = Field(gt=0)
+    num_hidden_layers: int | None = Field(default=None, gt=0)
+    num_attention_heads: int | None = Field(default=None, gt=0)
     patch_size: int = Field(gt=0)
-    image_size: int = Field(gt=0)
+    image_size: int | None = Field(default=None, gt=0)
     num_channels: int = Field(default=3, gt=0)
+    # Qwen3-VL (Qwen3VLVisionConfig): depth, a 3-D patch embedding, learned positions, the
+    # merger and the DeepStack mergers
+    depth: int | None = Field(default=None, gt=0)
+    num_heads: int | None = Field(default=None, gt=0)
+    in_channels: int | None = Field(default=None, gt=0)
+    temporal_patch_size: int | None = Field(default=None, gt=0)
+    spatial_merge_size: int | None = Field(default=None, gt=0)
+    out_hidden_size: int | None = Field(default=None, gt=0)
+    num_position_embeddings: int | None = Field(default=None, gt=0)
+    deepstack_visual_indexes: tuple[int, ...] = ()
     vision_use_head: bool | None = None
     # Llama 4's vision adapter and projector (Llama4VisionConfig)
     pixel_shuffle_ratio: float | None = Field(default=None, gt=0)

@@ -160,7 +160,10 @@ class SGLangProfile(ProfileBase):
         mfs = default_mem_fraction_static(self.gpu_mem_mib(req), tp, pp)
         v = req.arch.vision
         if v is not None:
-            ratio = v.num_hidden_layers * v.hidden_size**2 / VLM_BASELINE_COMPLEXITY
+            # getattr(vision_config, "num_hidden_layers", 24): towers that name their depth
+            # otherwise (Qwen3-VL's "depth") count as 24 layers there
+            layers = v.num_hidden_layers if v.num_hidden_layers is not None else 24
+            ratio = layers * v.hidden_size**2 / VLM_BASELINE_COMPLEXITY
             factor = min(VLM_FACTOR_MAX, max(VLM_FACTOR_MIN, 1.0 - VLM_SENSITIVITY * (ratio - 1)))
             mfs *= VLM_BASE_FACTOR * factor
         return mfs
