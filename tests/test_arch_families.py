@@ -255,3 +255,30 @@ def test_qwen3_vl_moe_experts() -> None:
     assert a.moe is not None
     assert a.attention.qk_norm
     assert a.params_active < a.params_total / 5
+
+
+# ---- Qwen3.5 / Qwen3.6 -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "total", "active"),
+    [
+        ("qwen3.5-27b.json", 27e9, 27e9),
+        ("qwen3.6-35b-a3b.json", 35e9, 3e9),
+        ("qwen3.5-397b-a17b.json", 397e9, 17e9),
+    ],
+)
+def test_qwen3_5_counts(name: str, total: float, active: float) -> None:
+    """The cards' "Number of Parameters" count the language model (MTP and vision apart):
+    Qwen3-Next's gated DeltaNet and gated attention, every MoE layer with a gated shared
+    expert; the vision tower is Qwen3-VL's without DeepStack mergers."""
+    a = _arch(name)
+    vision = sum(t.numel for t in a.tensors() if t.role is Role.VISION)
+    assert vision > 0
+    assert abs(a.params_total - vision - total) <= 0.005 * total + 0.5e9
+    assert abs(a.params_active - vision - active) <= 0.005 * active + 0.5e9
+    assert a.mtp_layers == 1
+    assert a.attention.q_gate
+    assert a.count_layers(LayerKind.LINEAR) == 3 * a.count_layers(LayerKind.FULL)
+    assert a.vision is not None
+    assert a.vision.deepstack_visual_indexes == ()

@@ -547,7 +547,7 @@ class Architecture:
         if self.vision is not None:
             if self.vision.model_type == "llama4_vision_model":
                 yield from _llama4_vision_tensors(self.vision, self.mm_text_hidden or h)
-            elif self.model_type in ("qwen3_vl", "qwen3_vl_moe"):
+            elif self.model_type in ("qwen3_vl", "qwen3_vl_moe", *_QWEN3_5):
                 yield from _qwen3_vl_vision_tensors(self.vision)
             else:
                 yield from _vision_tensors(self.vision, self.mm_text_hidden or h)
@@ -745,10 +745,18 @@ def _qwen3_vl_vision_tensors(v: VisionConfig) -> Iterator[Tensor]:
 # every model_type with a family record (rigfit.families); the readers below cover them
 SUPPORTED_MODEL_TYPES = frozenset(FAMILIES)
 # model_types whose vision tower rigfit counts (the others' vision_config is refused)
-VISION_MODEL_TYPES = frozenset({"gemma3", "gemma3_text", "llama4", "qwen3_vl", "qwen3_vl_moe"})
+VISION_MODEL_TYPES = frozenset(
+    {"gemma3", "gemma3_text", "llama4", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"}
+)
+# Qwen3.5/3.6 (transformers modeling_qwen3_5*.py): Qwen3-Next's gated DeltaNet and gated
+# attention, Qwen3-VL's vision tower without the DeepStack mergers
+_QWEN3_5 = frozenset({"qwen3_5", "qwen3_5_moe"})
 # per-head RMSNorm on q and k (Qwen3Attention q_norm/k_norm, Gemma 3)
 _QK_NORM_TYPES = frozenset(
-    {"qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl", "qwen3_vl_moe", "gemma3", "gemma3_text"}
+    {
+        *("qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"),
+        *("gemma3", "gemma3_text"),
+    }
 )
 
 
@@ -798,8 +806,8 @@ def _layer_kinds(c: HFConfig, n: int) -> list[LayerKind]:
             )
         chunked = LayerKind.CHUNKED if c.attention_chunk_size else LayerKind.FULL
         return [chunked if r else LayerKind.FULL for r in rope]
-    if mt == "qwen3_next":
-        interval = c.full_attention_interval or 4  # Qwen3NextConfig default
+    if mt in ("qwen3_next", *_QWEN3_5):
+        interval = c.full_attention_interval or 4  # Qwen3NextConfig / Qwen3_5TextConfig default
         return [LayerKind.FULL if (i + 1) % interval == 0 else LayerKind.LINEAR for i in range(n)]
     if mt in ("qwen2", "qwen3", "qwen3_moe") and c.use_sliding_window and c.sliding_window:
         # modeling_qwen2.py: layers from max_window_layers on use the window
@@ -1098,7 +1106,9 @@ def from_config(c: HFConfig) -> Architecture:
             # modeling_minimax_m2.py l.292-293: q_norm over heads x head_dim, k_norm over
             # kv_heads x head_dim (qk_norm_type "per_layer")
             qk_norm_all_heads=mt == "minimax_m2" and c.qk_norm_type != "per_head",
-            q_gate=mt == "qwen3_next",
+            # q_proj also emits the output gate (Qwen3-Next; Qwen3.5 doubles it unconditionally,
+            # modeling_qwen3_5.py Qwen3_5Attention)
+            q_gate=mt in ("qwen3_next", *_QWEN3_5),
             sinks=mt == "gpt_oss",
         )
 
@@ -1158,6 +1168,19 @@ def from_config(c: HFConfig) -> Architecture:
             _need(c.num_experts_per_tok, "num_experts_per_tok", mt),
             _need(c.intermediate_size, "intermediate_size", mt),
             router_bias=True,
+        )
+        moe_layers = [True] * n
+    elif mt == "qwen3_5_moe":
+        # Qwen3_5MoeSparseMoeBlock on every layer (decoder_sparse_step and mlp_only_layers are
+        # not read), with Qwen3-Next's sigmoid-gated shared expert
+        shared_inter = c.shared_expert_intermediate_size or 0
+        moe = MoESpec(
+            _need(c.num_experts, "num_experts", mt),
+            _need(c.num_experts_per_tok, "num_experts_per_tok", mt),
+            _need(c.moe_intermediate_size, "moe_intermediate_size", mt),
+            num_shared_experts=1 if shared_inter else 0,
+            shared_intermediate_size=shared_inter,
+            shared_expert_gate=bool(shared_inter),
         )
         moe_layers = [True] * n
     elif mt in ("qwen3_moe", "qwen3_next", "qwen3_vl_moe"):
@@ -1239,7 +1262,7 @@ def from_config(c: HFConfig) -> Architecture:
         mlp_bias=bool(c.mlp_bias),
         moe=moe,
         linear_attention=linear,
-        mtp_layers=c.num_nextn_predict_layers or 0,
+        mtp_layers=c.num_nextn_predict_layers or c.mtp_num_hidden_layers or 0,
         vision=c.vision_config,
         mm_text_hidden=h if c.vision_config else None,
         notes=tuple(notes),

@@ -141,6 +141,10 @@ FAMILIES: dict[str, Family] = {
         # both on its own engine with flash attention on by default (fs/ggml/ggml.go)
         _f("qwen3_vl", "qwen3vl", ollama_engine=True, ollama_flash_attn=_ON),
         _f("qwen3_vl_moe", "qwen3vlmoe", ollama_engine=True, ollama_flash_attn=_ON),
+        # Qwen3.5/3.6: llama.cpp "qwen35"/"qwen35moe" (vision in mmproj); Ollama v0.33 runs both
+        # on its own engine, flash attention on by default (fs/ggml/ggml.go)
+        _f("qwen3_5", "qwen35", ollama_engine=True, ollama_flash_attn=_ON),
+        _f("qwen3_5_moe", "qwen35moe", ollama_engine=True, ollama_flash_attn=_ON),
         _f("falcon_h1", "falcon-h1"),
     )
 }

@@ -148,6 +148,7 @@ class HFConfig(_Strict):
     v_head_dim: int | None = None
     # multi-token prediction
     num_nextn_predict_layers: int | None = None
+    mtp_num_hidden_layers: int | None = None  # Qwen3.5's name for it
     # DeepSeek-V3.2's sparse-attention indexer (DeepseekV32Config)
     index_n_heads: int | None = Field(default=None, gt=0)
     index_head_dim: int | None = Field(default=None, gt=0)
