@@ -385,10 +385,18 @@ def _render_fit(d: dict[str, Any], unit: str) -> None:
     if pool:
         click.echo("")
         blocks = f", {pool['blocks']:,} blocks of {pool['block_tokens']}" if pool["blocks"] else ""
-        click.echo(
-            f"KV pool: {b(pool['budget_per_gpu_bytes'])} per GPU"
-            f" = {pool['tokens']:,} tokens{blocks}"
-        )
+        if pool["budget_per_gpu_bytes"] < 0:
+            # the engine's share of the GPU is gone before the KV cache: no pool, not a
+            # negative one
+            click.echo(
+                f"KV pool: none: weights and buffers exceed the engine's share by"
+                f" {b(-pool['budget_per_gpu_bytes'])} per GPU"
+            )
+        else:
+            click.echo(
+                f"KV pool: {b(pool['budget_per_gpu_bytes'])} per GPU"
+                f" = {pool['tokens']:,} tokens{blocks}"
+            )
         if pool["max_concurrency"] is not None:
             click.echo(
                 f"maximum concurrency for {d['ctx_tokens']:,} tokens per request:"

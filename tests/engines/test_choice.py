@@ -37,10 +37,13 @@ def test_the_format_and_device_pick_the_engine(
 
 
 def test_a_refusal_falls_back_and_says_why() -> None:
-    req = req_for("Qwen/Qwen3-Next-80B-A3B-Instruct", "h100-sxm", gpus=2, quant="BF16")
+    req = req_for(LLAMA, "h100-sxm", quant="BF16", kv_type="q8_0")
     choice = choose_engine(req)
     assert choice.engine == "llama.cpp"
-    assert "vllm, sglang cannot" in choice.reason
+    assert "vllm, sglang cannot: vLLM has no q8_0 KV cache" in choice.reason
+    # a hybrid model stays with vLLM, which keeps its recurrent state in the KV pool
+    hybrid = req_for("Qwen/Qwen3-Next-80B-A3B-Instruct", "h100-sxm", gpus=2, quant="BF16")
+    assert choose_engine(hybrid).engine == "vllm"
 
 
 def test_an_engine_option_picks_its_engine() -> None:

@@ -7,8 +7,9 @@ from dataclasses import replace
 import pytest
 
 from rigfit.api import make_request
+from rigfit.catalog.lookup import get_gpu
 from rigfit.engines.vllm import VLLM, parse_version
-from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
+from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import Request, estimate
 from rigfit.estimate.settings import EngineSettings
 
@@ -135,8 +136,6 @@ def test_bad_requests() -> None:
         estimate(_req(LLAMA8B, "m4-max-128gb"), VLLM)
     with pytest.raises(InvalidSpecError, match=r"2 × 1 = 2, but 4 GPUs"):
         estimate(_req(LLAMA8B, gpus=4, tp=2), VLLM)
-    with pytest.raises(UnsupportedArchitectureError, match=r"Qwen3-Next"):
-        estimate(_req("Qwen/Qwen3-Next-80B-A3B-Instruct", gpus=4), VLLM)
     with pytest.raises(InvalidSpecError, match=r"like 0\.11\.0"):
         parse_version("nightly")
 
@@ -233,3 +232,65 @@ def test_budget_starts_from_the_runtime_total() -> None:
     est = estimate(_req("meta-llama/Llama-3.1-8B-Instruct", "rtx-3090"), VLLM)
     assert est.capacity_per_gpu_bytes == int(23.58 * GIB)
     assert est.per_gpu_bytes == int(int(23.58 * GIB) * 0.9)
+
+
+# ---- hybrid models: recurrent state in the one pool ----------------------------------------------
+
+
+def _hybrid(model: str, gpu: str, tp: int, ctx: int, kv: str) -> Request:
+    _, req = make_request(model, gpu, gpus=tp, quant="BF16", ctx=ctx, kv_type=kv)
+    return replace(req, engine=EngineSettings(tp=tp))
+
+
+@pytest.mark.parametrize(
+    ("gpu", "ctx", "kv", "budget_gib", "block", "tokens", "conc"),
+    [
+        # vLLM 0.10.2, TP2 on 2 × H200, defaults: "Setting attention block size to 544 tokens",
+        # "Available KV cache memory: 44.59 GiB", "GPU KV cache size: 973,760 tokens",
+        # "Maximum concurrency for 262,144 tokens per request: 14.77x" (a console log in the
+        # code index, file id 7292846353)
+        ("h200", 262144, "f16", 44.59, 544, 973_760, 14.77),
+        # vLLM 0.13.0, TP2 on 2 × L40S, fp8 KV, max_model_len 32768: block 1072, "Available KV
+        # cache memory: 17.58 GiB", "GPU KV cache size: 767,552 tokens", "84.29x" (a compose log
+        # in the code index, file id 33676930891; the budget is printed to 0.01 GiB, one block)
+        ("l40s", 32768, "fp8", 17.58, 1072, 767_552, 84.29),
+    ],
+)
+def test_qwen3_next_pool_matches_vllm_logs(
+    gpu: str, ctx: int, kv: str, budget_gib: float, block: int, tokens: int, conc: float
+) -> None:
+    """The DeltaNet state page (conv + recurrent, bf16, per TP rank) sets the attention block
+    size; 12 attention and 36 DeltaNet layers make 1 + 3 groups of 12; each DeltaNet group
+    takes one block per request."""
+    req = _hybrid("Qwen/Qwen3-Next-80B-A3B-Instruct", gpu, 2, ctx, kv)
+    assert VLLM.block_size(req) == block
+    pool = VLLM.pool_for_budget(req, int(budget_gib * GIB))
+    assert pool.tokens == tokens
+    assert abs(pool.max_concurrency - conc) <= 0.05
+
+
+def test_mamba_page_and_groups_by_hand() -> None:
+    """Nemotron-H-8B at TP1: state (3 × 10240 + 128 × 64 × 128) × 2 B = 2,158,592 B; the block
+    is the smallest multiple of 16 whose 4,096-byte-per-token attention page holds it (528);
+    4 attention and 24 Mamba layers make 1 + 6 groups of 4."""
+    import json
+    from pathlib import Path
+
+    from rigfit.arch import from_config
+    from rigfit.formats.config_json import parse_config
+    from rigfit.hardware import System
+    from rigfit.quant import KVCacheType, WeightFormat
+
+    raw = json.loads(
+        (Path(__file__).parent.parent / "data/configs/nemotron-h-8b-base-8k.json").read_text()
+    )
+    arch = from_config(parse_config(raw).config)
+    req = Request(arch, WeightFormat.BF16, KVCacheType.F16, 8192, 1, System(get_gpu("h100-sxm"), 1))
+    assert VLLM.state_page_bytes(req) == (3 * 10240 + 128 * 64 * 128) * 2 == 2_158_592
+    assert VLLM.block_size(req) == 528
+    groups = VLLM._groups(req, range(arch.num_layers))
+    assert sorted((g.kind.value, g.layers) for g in groups) == sorted(
+        [("full_attention", 4)] + [("mamba", 4)] * 6
+    )
+    pool = VLLM.pool_for_budget(req, 10 * GIB)
+    assert pool.max_concurrency == round(pool.blocks / (16 + 6), 2)  # ceil(8192 / 528) + 6

@@ -20,7 +20,7 @@ SAMPLE = [
     ("deepseek-ai/DeepSeek-R1-Distill-Llama-70B", "rtx-4090", 2, "Q4_K_M", "32768"),
     ("deepseek-ai/DeepSeek-R1", "h200", 8, "FP8-BLOCK", "32768"),
     ("google/gemma-2-9b-it", "l4", 1, "Q8_0", "8192"),
-    ("Qwen/Qwen3-Next-80B-A3B-Instruct", "h100-sxm", 2, "BF16", "65536"),
+    ("Qwen/Qwen3-Next-80B-A3B-Instruct", "h100-sxm", 4, "BF16", "65536"),
     ("openai/gpt-oss-20b", "rtx-4090", 1, "MXFP4-EXPERTS", "131072"),
     ("Qwen/Qwen3-30B-A3B", "m4-max-36gb", 1, "Q4_K_M", "16384"),
 ]

@@ -70,14 +70,15 @@ def refuse_for_tp_engine(
     formats: str,
     kv_types: tuple[KVCacheType, ...],
     kv_allowed: str,
-    linear_attention: str,
+    linear_attention: str | None,
 ) -> None:
     """Refuse mixed GPUs, Apple silicon, GGUF weights, other KV types, llama.cpp options and
     the linear-attention models rigfit does not replay for ``engine``.
 
     ``formats`` lists the weight formats for the message ("BF16, FP8, AWQ ..."), ``kv_types``
     the KV cache types ``engine`` has and ``kv_allowed`` how its flags name them;
-    ``linear_attention`` names the state cache not yet replayed and the engines to use instead.
+    ``linear_attention`` names the state cache not yet replayed and the engines to use instead
+    (None: the engine's recurrent state is replayed).
     """
     gpu = req.system.gpu
     if req.system.is_mixed:
@@ -106,7 +107,7 @@ def refuse_for_tp_engine(
         raise InvalidSpecError(
             f"-ngl, --cpu-moe and --tensor-split are llama.cpp options, not {engine}'s"
         )
-    if req.arch.has_state:
+    if req.arch.has_state and linear_attention is not None:
         raise UnsupportedArchitectureError(
             f"rigfit does not yet replay {engine}'s {linear_attention}"
         )

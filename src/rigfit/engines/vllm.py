@@ -14,6 +14,13 @@ vllm/engine/arg_utils.py). Per GPU rank:
 * CUDA graphs are captured after the KV cache is allocated and come out of the remaining
   ``1 - gpu_memory_utilization``.
 
+Hybrid models (Qwen3-Next's gated DeltaNet, Mamba2 layers) share the one pool: a recurrent
+layer's state is one page per request, the attention block size is raised until one attention
+page holds it (model_executor/models/config.py HybridAttentionMambaModelConfig, 0.11.0
+l.314-400), layers are grouped by spec in groups of the smallest count (kv_cache_utils.py
+_get_kv_cache_groups_uniform_page_size), and each recurrent group takes one block per request
+(single_type_kv_cache_manager.py MambaManager).
+
 A request fits when the blocks its sequences need fit in the pool: vLLM refuses to start
 when one sequence of ``max_model_len`` does not, and queues sequences beyond the pool.
 """
@@ -159,7 +166,32 @@ class VLLMProfile(ProfileBase):
     def utilization(self, req: Request) -> float:
         return req.engine.gpu_memory_utilization or GPU_MEMORY_UTILIZATION
 
+    def state_page_bytes(self, req: Request) -> int:
+        """One recurrent layer's state of one request on one rank (MambaSpec.page_size_bytes,
+        before padding): conv window and SSM or DeltaNet state, both in the model dtype
+        (0.11.0's mamba_cache_dtype and mamba_ssm_cache_dtype default "auto"; it does not read
+        a checkpoint's mamba_ssm_cache_dtype). Shapes from layers/mamba/mamba_utils.py
+        MambaStateShapeCalculator: n_groups is raised to TP when TP does not divide it."""
+        arch, (tp, _) = req.arch, self.tp_pp(req)
+        if arch.mamba is not None:
+            m = arch.mamba
+            groups = m.n_groups + (0 if m.n_groups % tp == 0 else tp - m.n_groups)
+            conv = (m.conv_kernel - 1) * (m.d_inner + 2 * groups * m.state_size) // tp
+            ssm = m.num_heads // tp * m.head_dim * m.state_size
+        else:
+            assert arch.linear_attention is not None
+            s = arch.linear_attention
+            conv = (s.conv_kernel - 1) * s.conv_dim // tp
+            ssm = s.num_value_heads // tp * s.key_head_dim * s.value_head_dim
+        return (conv + ssm) * ACT_BYTES
+
     def block_size(self, req: Request) -> int:
+        if req.arch.has_state:
+            # the smallest multiple of 16 tokens whose attention page holds a state page; a
+            # larger --block-size stays (config.py l.367-379)
+            attn = self.kv_bytes_per_token_layer(req)
+            need = BLOCK_SIZE * -(-self.state_page_bytes(req) // (BLOCK_SIZE * attn))
+            return max(req.engine.block_size or 0, need)
         if req.engine.block_size:
             return req.engine.block_size
         if req.arch.attention.kind is AttentionKind.MLA and self.v1(req):
@@ -203,8 +235,7 @@ class VLLMProfile(ProfileBase):
             formats="BF16, FP8, AWQ, GPTQ, MXFP4, NVFP4",
             kv_types=SUPPORTED_KV,
             kv_allowed="f16/bf16 as 'auto', fp8",
-            linear_attention="hybrid Mamba/linear-attention KV groups (Qwen3-Next, Mamba2"
-            " hybrids); use --engine llama.cpp",
+            linear_attention=None,
         )
         tp, _ = self.tp_pp(req)
         check_tp(req.arch, tp, "vLLM")
@@ -339,21 +370,31 @@ class VLLMProfile(ProfileBase):
         return "fabric, several nodes" if n > GPUS_PER_NODE else "fabric (NVLink/xGMI)"
 
     def _groups(self, req: Request, stage: range) -> list[_Group]:
+        """The KV cache groups of a stage: layers of one spec (full attention; sliding or
+        chunked; recurrent state, counted as MAMBA) are cut into groups of the smallest spec's
+        count (kv_cache_utils.py _get_kv_cache_groups_uniform_page_size; a short last group is
+        padded to full size). Falcon-H1's layers hold both a KV and a state spec."""
         layers = [req.arch.layers[i] for i in stage]
-        full = sum(1 for x in layers if x.kind is LayerKind.FULL)
-        windowed = [x for x in layers if x.kind.windowed]
-        # a model's windowed layers are all sliding (Gemma, gpt-oss) or all chunked (Llama 4)
-        other = windowed[0].kind if windowed else LayerKind.SLIDING
-        if not full or not windowed:
-            kind = LayerKind.FULL if full else other
-            return [_Group(kind, full + len(windowed))]
-        # hybrid KV cache manager: groups of min(#full, #windowed) layers (kv_cache_utils.py)
-        size = min(full, len(windowed))
-        return [_Group(LayerKind.FULL, size)] * math.ceil(full / size) + [
-            _Group(other, size)
-        ] * math.ceil(len(windowed) / size)
+        counts: dict[LayerKind, int] = {}
+        for x in layers:
+            if x.kind in (LayerKind.FULL, LayerKind.HYBRID):
+                counts[LayerKind.FULL] = counts.get(LayerKind.FULL, 0) + 1
+            elif x.kind.windowed:
+                # a model's windowed layers are all sliding (Gemma, gpt-oss) or all chunked
+                counts[x.kind] = counts.get(x.kind, 0) + 1
+            if x.kind.keeps_state:
+                counts[LayerKind.MAMBA] = counts.get(LayerKind.MAMBA, 0) + 1
+        if len(counts) == 1:
+            ((kind, n),) = counts.items()
+            return [_Group(kind, n)]
+        size = min(counts.values())
+        return [
+            _Group(kind, size) for kind, n in counts.items() for _ in range(math.ceil(n / size))
+        ]
 
     def _blocks_per_request(self, req: Request, g: _Group, ctx: int) -> int:
+        if g.kind is LayerKind.MAMBA:
+            return 1  # MambaSpec block_size = max_model_len: one block per request
         block = self.block_size(req)
         if g.kind is LayerKind.SLIDING:
             window = next(x.window for x in req.arch.layers if x.window)
@@ -463,7 +504,9 @@ class VLLMProfile(ProfileBase):
         groups = self._groups(req, stage)
         group_layers = groups[0].layers
         blocks = max(0, budget) // page // group_layers
-        tokens = blocks // len(groups) * block
+        # "GPU KV cache size": the blocks split evenly over the groups, min(block, max_model_len)
+        # tokens each (kv_cache_utils.py l.1076-1087)
+        tokens = blocks // len(groups) * min(block, req.ctx_tokens)
         need = sum(self._blocks_per_request(req, g, req.ctx_tokens) for g in groups)
         if self.version(req) >= (0, 10, 0):
             conc = blocks / need if need else 0.0
@@ -471,7 +514,8 @@ class VLLMProfile(ProfileBase):
             conc = blocks * block / req.ctx_tokens
         return KVPool(
             budget_per_gpu_bytes=budget,
-            bytes_per_token_per_gpu=per_tok_layer * len(stage),
+            bytes_per_token_per_gpu=per_tok_layer
+            * sum(1 for i in stage if req.arch.layers[i].kind.keeps_kv),
             tokens=tokens,
             block_tokens=block,
             blocks=blocks,
@@ -493,6 +537,13 @@ class VLLMProfile(ProfileBase):
             f"vLLM takes {u:g} of each GPU's memory up front, whatever the request needs;"
             " CUDA graphs come out of the rest (--enforce-eager skips them)",
         ]
+        if req.arch.has_state:
+            out.append(
+                f"recurrent layers keep their state in one {self.block_size(req)}-token"
+                " attention page per request and group (vLLM raises the block size to fit it);"
+                " the state is in the model dtype, vLLM 0.11's default (Nemotron's cards ask for"
+                " --mamba-ssm-cache-dtype float32, which doubles the SSM part)"
+            )
         emulated = emulation_note(req.weights().format, req.system.gpu)
         if emulated:
             out.append(emulated)
