@@ -51,6 +51,8 @@ class HardwareClass(StrEnum):
     NVIDIA_GDDR = "nvidia-gddr"
     AMD_HBM = "amd-hbm"
     AMD_GDDR = "amd-gddr"
+    # shared LPDDR on an APU or a desktop superchip that is not Apple's (Strix Halo, DGX Spark)
+    LPDDR = "lpddr"
     APPLE = "apple"
     OTHER = "other"
 
@@ -58,6 +60,8 @@ class HardwareClass(StrEnum):
 def hardware_class(gpu: GPURecord) -> HardwareClass:
     if gpu.vendor is Vendor.APPLE:
         return HardwareClass.APPLE
+    if "LPDDR" in gpu.memory_type.upper():
+        return HardwareClass.LPDDR
     hbm = gpu.memory_type.upper().startswith("HBM")
     if gpu.vendor is Vendor.AMD:
         return HardwareClass.AMD_HBM if hbm else HardwareClass.AMD_GDDR
