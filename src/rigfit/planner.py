@@ -466,13 +466,15 @@ def _option(
 ) -> PlanOption:
     """``count`` of the plan's accelerator in ``quant``; its speed only when asked for."""
     req = replace(p.request, system=p.request.system.with_count(count))
+    engine = p.profile.resolve(req)
+    engine.check(req)  # a count the engine cannot shard over raises here, not in the answer
     per_user, aggregate = _speed_of(req, p.profile, w) if speed else (None, None)
     gpu = req.system.gpu
     return PlanOption(
         gpu,
         count,
         quant,
-        p.profile.resolve(req).name,
+        engine.name,
         weight_breakdown(req.arch, req.weight_format).total_bytes,
         per_user,
         aggregate,
@@ -497,7 +499,10 @@ def _faster(
     for n in range(option.count + 1, cap + 1):
         if option.per_user_tok_s is None or option.per_user_tok_s >= floor:
             break
-        more = _option(p, quant, n, w, prices, speed=True)
+        try:
+            more = _option(p, quant, n, w, prices, speed=True)
+        except RigfitError:
+            continue  # a count the engine cannot shard the model over
         if more.per_user_tok_s is None:
             continue
         if more.per_user_tok_s <= option.per_user_tok_s:

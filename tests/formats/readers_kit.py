@@ -16,7 +16,7 @@ from typing import Any
 import gguf
 import numpy as np
 
-from rigfit.arch import Architecture, Tensor, from_config
+from rigfit.arch import Architecture, Role, Tensor, from_config
 from rigfit.catalog.schema import HFConfig
 from rigfit.formats import config_from_dict
 
@@ -369,6 +369,12 @@ def raw_safetensors(
 # ---- GGUF headers in memory (for full-size catalog models) ---------------------------------
 
 CATALOG_GGUF_ARCH = {
+    "llama4": "llama4",
+    "qwen3_vl": "qwen3vl",
+    "qwen3_vl_moe": "qwen3vlmoe",
+    "qwen3_5": "qwen35",
+    "qwen3_5_moe": "qwen35moe",
+    "nemotron_h": "nemotron_h",
     "llama": "llama",
     "mistral": "llama",
     "mixtral": "llama",
@@ -393,6 +399,8 @@ def gguf_header_for(c: HFConfig) -> Any:
 
     arch = from_config(c)
     ga = CATALOG_GGUF_ARCH[c.model_type]
+    if ga == "nemotron_h" and arch.moe is not None:
+        ga = "nemotron_h_moe"  # convert_hf_to_gguf: a config with num_experts_per_tok
     a = arch.attention
     p = ga
     md: dict[str, Any] = {
@@ -404,6 +412,18 @@ def gguf_header_for(c: HFConfig) -> Any:
     }
     if c.intermediate_size:
         md[f"{p}.feed_forward_length"] = c.intermediate_size
+    if ga == "llama4":
+        md[f"{p}.feed_forward_length"] = c.intermediate_size_mlp
+        md[f"{p}.interleave_moe_layer_step"] = c.interleave_moe_layer_step or 1
+    if ga.startswith("nemotron_h"):
+        # per-layer arrays, 0 where a layer has no attention or no MLP; 2**20 as the context
+        md[f"{p}.context_length"] = 2**20
+        md[f"{p}.feed_forward_length"] = [
+            (arch.moe.expert_intermediate_size if x.moe and arch.moe else x.dense_intermediate_size)
+            if x.has_ffn
+            else 0
+            for x in arch.layers
+        ]
     if ga == "deepseek2":
         assert a.kv_lora_rank is not None
         assert a.qk_rope_head_dim is not None
@@ -422,7 +442,11 @@ def gguf_header_for(c: HFConfig) -> Any:
             md[f"{p}.attention.q_lora_rank"] = a.q_lora_rank
     else:
         md |= {
-            f"{p}.attention.head_count_kv": a.num_kv_heads,
+            f"{p}.attention.head_count_kv": [
+                a.num_kv_heads if x.kind.keeps_kv else 0 for x in arch.layers
+            ]
+            if ga.startswith("nemotron_h")
+            else a.num_kv_heads,
             f"{p}.attention.key_length": a.head_dim,
             f"{p}.attention.value_length": a.head_dim,
             f"{p}.rope.dimension_count": int(a.head_dim * (c.partial_rotary_factor or 1)),
@@ -434,10 +458,19 @@ def gguf_header_for(c: HFConfig) -> Any:
             md[f"{p}.expert_feed_forward_length"] = arch.moe.expert_intermediate_size
         if arch.moe.num_shared_experts:
             md[f"{p}.expert_shared_count"] = arch.moe.num_shared_experts
-        if arch.moe.shared_intermediate_size and ga == "qwen3next":
+        if arch.moe.shared_intermediate_size and ga in ("qwen3next", "qwen35moe", "nemotron_h_moe"):
             md[f"{p}.expert_shared_feed_forward_length"] = arch.moe.shared_intermediate_size
         if ga == "glm4moe":
             md[f"{p}.leading_dense_block_count"] = c.first_k_dense_replace or 0
+    if arch.mamba is not None:
+        mb = arch.mamba
+        md |= {
+            f"{p}.ssm.conv_kernel": mb.conv_kernel,
+            f"{p}.ssm.state_size": mb.state_size,
+            f"{p}.ssm.group_count": mb.n_groups,
+            f"{p}.ssm.time_step_rank": mb.num_heads,
+            f"{p}.ssm.inner_size": mb.d_inner,
+        }
     if arch.linear_attention is not None:
         s = arch.linear_attention
         md |= {
@@ -450,5 +483,9 @@ def gguf_header_for(c: HFConfig) -> Any:
         }
     if c.sliding_window and ga in ("gemma2", "gemma3", "gpt-oss", "phi3"):
         md[f"{p}.attention.sliding_window"] = c.sliding_window
-    tensors = [GGUFTensor(name, 0, dims, 0, 0) for name, dims in _gguf_tensors(arch)]
+    # the vision tower goes to the mmproj file, not the model's GGUF
+    vision = {t.name for t in arch.tensors() if t.role is Role.VISION}
+    tensors = [
+        GGUFTensor(name, 0, dims, 0, 0) for name, dims in _gguf_tensors(arch) if name not in vision
+    ]
     return GGUFHeader(f"{c.model_type}.gguf", 3, md, tuple(tensors), 0, 32, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from readers_kit import (
 )
 
 import rigfit
-from rigfit.arch import Architecture, from_config
+from rigfit.arch import Architecture, Role, from_config
 from rigfit.errors import RigfitError, UnsupportedArchitectureError
 from rigfit.formats import ReaderError, arch_from_gguf, config_from_dict, open_model, read_gguf
 from rigfit.formats.gguf.header import (
@@ -469,11 +470,42 @@ def test_catalog_models_map_back(model: rigfit.Model) -> None:
     want = model.arch
     mapping = map_gguf(gguf_header_for(model.record.config))
     got = mapping.arch
-    assert got.params_total == want.params_total
-    assert got.params_active == want.params_active
+    # a GGUF holds the language model; a vision tower goes to its mmproj file
+    vision = sum(t.numel for t in want.tensors() if t.role is Role.VISION)
+    assert got.params_total == want.params_total - vision
+    assert got.params_active == want.params_active - vision
     assert got.attention.kv_elems_per_token() == want.attention.kv_elems_per_token()
     assert got.moe == want.moe
     assert got.linear_attention == want.linear_attention
     if model.record.config.model_type not in ("mistral", "mixtral", "qwen2", "phi3"):
         # llama.cpp drops Mistral's and Qwen2's windows; rigfit reads what the file says
         assert [x.kind for x in got.layers] == [x.kind for x in want.layers]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nemotron-h-8b-base-8k.json",
+        "nemotron-3-nano-30b-a3b.json",
+        "qwen3.6-35b-a3b.json",
+        "qwen3.5-27b.json",
+        "qwen3-vl-8b-instruct.json",
+        "qwen3-vl-30b-a3b-instruct.json",
+    ],
+)
+def test_new_architectures_map_back(name: str) -> None:
+    """Nemotron-H (per-layer head_count_kv and feed_forward_length, 0 where a layer has no
+    attention or no MLP), Qwen3.5/3.6 and Qwen3-VL, as convert_hf_to_gguf.py describes them,
+    read back as the same language model."""
+    raw = json.loads((Path(__file__).parent.parent / "data" / "configs" / name).read_text())
+    config = config_from_dict(raw)
+    want = from_config(config)
+    got = map_gguf(gguf_header_for(config)).arch
+    vision = sum(t.numel for t in want.tensors() if t.role is Role.VISION)
+    assert got.params_total == want.params_total - vision
+    assert got.params_active == want.params_active - vision
+    assert [x.kind for x in got.layers] == [x.kind for x in want.layers]
+    assert [x.moe for x in got.layers] == [x.moe for x in want.layers]
+    assert got.mamba == want.mamba
+    assert got.linear_attention == want.linear_attention
+    assert got.kv_bytes_per_token(KVCacheType.F16) == want.kv_bytes_per_token(KVCacheType.F16)

@@ -41,7 +41,17 @@ SUPPORTED_GGUF_ARCHITECTURES = (
     "phi3",
     "gpt-oss",
     "glm4moe",
+    "llama4",
+    "qwen3vl",
+    "qwen3vlmoe",
+    "qwen35",
+    "qwen35moe",
+    "nemotron_h",
+    "nemotron_h_moe",
 )
+# Nemotron-H GGUFs (convert_hf_to_gguf GraniteHybridModel/NemotronHModel) write head_count_kv
+# and feed_forward_length per layer, 0 where a layer has no attention or no MLP
+_PER_LAYER_HYBRIDS = ("nemotron_h", "nemotron_h_moe")
 
 # Tensors llama.cpp stores that the architecture does not model as weights: llama 3 RoPE
 # frequency factors and Phi-3 LongRoPE factors (derived from rope_scaling, not trained).
@@ -49,6 +59,9 @@ _ROPE_TENSORS = frozenset(
     {"rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"}
 )
 _BLOCK = re.compile(r"^blk\.(\d+)\.")
+# llama.cpp's Llama 4 chunk when the file does not switch chunking off (src/models/llama4.cpp
+# n_swa = 8192, the published configs' attention_chunk_size)
+LLAMA4_CHUNK_TOKENS = 8192
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,28 @@ class _Meta:
             )
         return v
 
+    def per_layer(self, key: str, n: int) -> list[int]:
+        """A per-layer integer array (a scalar repeats), cut to the first ``n`` layers."""
+        v = self.raw(key)
+        if isinstance(v, list):
+            ints = [x for x in v if isinstance(x, int) and not isinstance(x, bool)]
+            if len(ints) != len(v) or len(ints) < n:
+                raise ReaderError(
+                    f"{self.h.name}: {key.format(arch=self.arch)} is not {n} per-layer integers"
+                )
+            return ints[:n]
+        return [self.need(key)] * n
+
+    def nonzero(self, key: str, n: int) -> int | None:
+        """The one non-zero value of a per-layer array that is 0 on layers without the part."""
+        values = {x for x in self.per_layer(key, n) if x}
+        if len(values) > 1:
+            raise UnsupportedArchitectureError(
+                f"{self.h.name}: {key.format(arch=self.arch)} varies per layer"
+                f" ({sorted(values)}); rigfit models one value for all layers"
+            )
+        return values.pop() if values else None
+
     def need(self, key: str) -> int:
         v = self.get_int(key)
         if v is None:
@@ -125,14 +160,20 @@ def _vocab(m: _Meta, tensors: dict[str, GGUFTensor]) -> int:
 
 def _common(m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int) -> dict[str, Any]:
     heads = m.need("{arch}.attention.head_count")
+    if m.arch in _PER_LAYER_HYBRIDS:
+        kv_heads = m.nonzero("{arch}.attention.head_count_kv", n_layers)
+        ff = m.nonzero("{arch}.feed_forward_length", n_layers)
+    else:
+        kv_heads = m.get_int("{arch}.attention.head_count_kv", heads)
+        ff = m.get_int("{arch}.feed_forward_length")
     d: dict[str, Any] = {
         "hidden_size": m.need("{arch}.embedding_length"),
         "num_hidden_layers": n_layers,
         "num_attention_heads": heads,
-        "num_key_value_heads": m.get_int("{arch}.attention.head_count_kv", heads),
+        "num_key_value_heads": kv_heads,
         "vocab_size": _vocab(m, tensors),
         "max_position_embeddings": m.need("{arch}.context_length"),
-        "intermediate_size": m.get_int("{arch}.feed_forward_length") or None,
+        "intermediate_size": ff or None,
         "tie_word_embeddings": "output.weight" not in tensors,
         "rope_theta": m.get_float("{arch}.rope.freq_base"),
         "rms_norm_eps": m.get_float("{arch}.attention.layer_norm_rms_epsilon"),
@@ -153,7 +194,8 @@ def _common(m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int) -> dict[str
         d["head_dim"] = k
     rope_dim = m.get_int("{arch}.rope.dimension_count")
     head_dim = d.get("head_dim") or d["hidden_size"] // heads
-    if rope_dim and rope_dim < head_dim:
+    # Nemotron-H applies no RoPE; its files carry hidden / heads there (GraniteModel pops head_dim)
+    if rope_dim and rope_dim < head_dim and m.arch not in _PER_LAYER_HYBRIDS:
         d["partial_rotary_factor"] = rope_dim / head_dim
     window = m.get_int("{arch}.attention.sliding_window")
     if window:
@@ -195,20 +237,60 @@ def _config_dict(
     elif arch in ("qwen2", "qwen3"):
         d["model_type"] = arch
         d.pop("sliding_window", None)
-    elif arch in ("qwen3moe", "qwen3next"):
+    elif arch == "llama4":
+        # convert_hf_to_gguf Llama4Model: feed_forward_length <- intermediate_size_mlp (dense
+        # layers), expert_feed_forward_length <- intermediate_size (experts and the shared one);
+        # llama.cpp hard-codes 8,192-token chunks on 3 of every 4 layers unless the file sets
+        # sliding_window 0 (src/models/llama4.cpp)
         experts, used, expert_ff = _moe(m)
+        window = m.get_int("{arch}.attention.sliding_window")
         d |= {
-            "model_type": "qwen3_moe" if arch == "qwen3moe" else "qwen3_next",
-            "num_experts": experts,
+            "model_type": "llama4_text",
+            "num_local_experts": experts,
             "num_experts_per_tok": used,
-            "moe_intermediate_size": expert_ff,
-            "decoder_sparse_step": 1,
-            "shared_expert_intermediate_size": m.get_int(
-                "{arch}.expert_shared_feed_forward_length"
-            ),
+            "intermediate_size": expert_ff,
+            "intermediate_size_mlp": d["intermediate_size"],
+            "interleave_moe_layer_step": m.get_int("{arch}.interleave_moe_layer_step", 1),
+            "attention_chunk_size": None if window == 0 else LLAMA4_CHUNK_TOKENS,
         }
         d.pop("sliding_window", None)
-        if arch == "qwen3next":
+    elif arch in ("qwen3vl", "qwen3vlmoe"):
+        # the text model of Qwen3-VL (the tower is in the mmproj file)
+        d["model_type"] = "qwen3_vl" if arch == "qwen3vl" else "qwen3_vl_moe"
+        if arch == "qwen3vlmoe":
+            experts, used, expert_ff = _moe(m)
+            d |= {
+                "num_experts": experts,
+                "num_experts_per_tok": used,
+                "moe_intermediate_size": expert_ff,
+            }
+        d.pop("sliding_window", None)
+    elif arch in ("nemotron_h", "nemotron_h_moe"):
+        d |= _nemotron_h(m, n_layers, d)
+    elif arch in ("qwen3moe", "qwen3next", "qwen35", "qwen35moe"):
+        if arch == "qwen35":  # dense Qwen3.5: no experts
+            d["model_type"] = "qwen3_5"
+        else:
+            experts, used, expert_ff = _moe(m)
+            d |= {
+                "num_experts": experts,
+                "num_experts_per_tok": used,
+                "moe_intermediate_size": expert_ff,
+                "decoder_sparse_step": 1,
+                "shared_expert_intermediate_size": m.get_int(
+                    "{arch}.expert_shared_feed_forward_length"
+                ),
+            }
+        d |= {
+            "model_type": {
+                "qwen3moe": "qwen3_moe",
+                "qwen3next": "qwen3_next",
+                "qwen35": "qwen3_5",
+                "qwen35moe": "qwen3_5_moe",
+            }[arch],
+        }
+        d.pop("sliding_window", None)
+        if arch in ("qwen3next", "qwen35", "qwen35moe"):
             # convert_hf_to_gguf.py Qwen3NextModel: ssm.state_size <- linear_key_head_dim,
             # group_count <- linear_num_key_heads, time_step_rank <- linear_num_value_heads,
             # inner_size <- linear_value_head_dim * linear_num_value_heads
@@ -263,6 +345,41 @@ def _config_dict(
             "num_nextn_predict_layers": nextn or None,
         }
     return d
+
+
+def _nemotron_h(m: _Meta, n_layers: int, d: dict[str, Any]) -> dict[str, Any]:
+    """Nemotron-H: the layer pattern from where head_count_kv and feed_forward_length are 0
+    (src/models/nemotron-h.cpp: recurrent iff both are 0, attention iff only the MLP width is,
+    an MLP or MoE block otherwise), the Mamba2 sizes from the ssm keys (time_step_rank holds the
+    head count, inner_size heads × head_dim)."""
+    kv = m.per_layer("{arch}.attention.head_count_kv", n_layers)
+    ff = m.per_layer("{arch}.feed_forward_length", n_layers)
+    moe = m.arch == "nemotron_h_moe"
+    pattern = "".join(
+        "*" if k else ("E" if moe else "-") if f else "M" for k, f in zip(kv, ff, strict=True)
+    )
+    heads = m.need("{arch}.ssm.time_step_rank")
+    out: dict[str, Any] = {
+        "model_type": "nemotron_h",
+        "hybrid_override_pattern": pattern,
+        "mamba_num_heads": heads,
+        "mamba_head_dim": m.need("{arch}.ssm.inner_size") // heads,
+        "ssm_state_size": m.need("{arch}.ssm.state_size"),
+        "n_groups": m.need("{arch}.ssm.group_count"),
+        "conv_kernel": m.need("{arch}.ssm.conv_kernel"),
+    }
+    if moe:
+        experts, used, expert_ff = _moe(m)
+        out |= {
+            "intermediate_size": None,
+            "n_routed_experts": experts,
+            "num_experts_per_tok": used,
+            "moe_intermediate_size": expert_ff or d["intermediate_size"],
+            "moe_shared_expert_intermediate_size": m.get_int(
+                "{arch}.expert_shared_feed_forward_length"
+            ),
+        }
+    return out
 
 
 def _deepseek2(m: _Meta, tensors: dict[str, GGUFTensor]) -> dict[str, Any]:
@@ -342,6 +459,11 @@ def map_gguf(header: GGUFHeader, shards: Sequence[GGUFHeader] = ()) -> GGUFMappi
         raise ReaderError(f"{header.name}: GGUF metadata: {validation_message(exc)}") from None
     arch = from_config(config)
     excluded, notes = _excluded(tensors, n_layers)
+    if arch_name in _PER_LAYER_HYBRIDS:
+        notes.append(
+            "Nemotron-H GGUFs record 1,048,576 tokens as the context length (the model has no"
+            " RoPE; convert_hf_to_gguf writes 2**20), which llama.cpp's -c 0 takes"
+        )
     file_params = sum(t.numel for n, t in tensors.items() if n not in excluded)
     if file_params != arch.params_total:
         raise UnsupportedArchitectureError(
