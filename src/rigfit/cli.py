@@ -510,7 +510,7 @@ def show(model: str, as_json: bool) -> None:
         ("family", d["family"]),
         ("lineage", d["lineage"] or "-"),
         ("base model", d["base_model"] or "-"),
-        ("released", d["release_date"]),
+        ("released", d["release_date"] or "not recorded (no primary source found)"),
         ("license", d["license"]),
         ("modality", d["modality"]),
         ("context length", f"{d['context_length']:,} tokens"),

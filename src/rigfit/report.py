@@ -229,7 +229,7 @@ class ModelReport(_Report):
     family: str
     base_model: str | None
     lineage: str | None
-    release_date: str
+    release_date: str | None
     license: str
     modality: str
     description: str
@@ -546,7 +546,7 @@ def model_report(model: Model) -> ModelReport:
         family=r.family,
         base_model=r.base_model,
         lineage=r.lineage,
-        release_date=r.release_date.isoformat(),
+        release_date=r.release_date.isoformat() if r.release_date else None,
         license=r.license,
         modality=r.modality.value,
         description=r.description,
@@ -569,6 +569,7 @@ def model_report(model: Model) -> ModelReport:
             "config": str(r.sources.config),
             "card": str(r.sources.card),
             "params": str(r.params.source),
+            **({"release": str(r.sources.release)} if r.sources.release else {}),
             **({"checkpoint": str(r.checkpoint.source)} if r.checkpoint.source else {}),
         },
         disagreements=list(r.disagreements),

@@ -274,6 +274,9 @@ class Disagreement(_Strict):
 class ModelSources(_Strict):
     config: HttpUrl = Field(description="a verbatim copy of the official config.json")
     card: HttpUrl = Field(description="the model card (organization, license, release date)")
+    release: HttpUrl | None = Field(
+        default=None, description="where the publisher states the release date"
+    )
     config_copy: str = Field(
         default="",
         description="where rigfit read a verbatim copy of config.json when the hub was out of"
@@ -291,7 +294,9 @@ class ModelRecord(_Strict):
     family: str
     base_model: str | None = None
     lineage: str = ""
-    release_date: dt.date
+    # None where no primary source for the date was found: the pages say "not recorded"
+    # rather than take a third-party date
+    release_date: dt.date | None = None
     license: str
     modality: Modality = Modality.TEXT
     description: str
