@@ -48,6 +48,13 @@ class AttentionKind(StrEnum):
     MQA = "multi-query attention"
     MLA = "multi-head latent attention"
 
+    @classmethod
+    def of(cls, heads: int, kv_heads: int) -> AttentionKind:
+        """The grouping of ``heads`` query heads over ``kv_heads`` KV heads."""
+        if kv_heads == heads:
+            return cls.MHA
+        return cls.MQA if kv_heads == 1 else cls.GQA
+
 
 class KVLayout(Enum):
     """How an engine caches one token of one attention layer. Grouped-query layers cache K and V
@@ -1004,13 +1011,7 @@ def _hybrid_from_config(c: HFConfig) -> Architecture:
         )
         attn_bias = bool(c.attention_bias)
         notes.append("muP multipliers are config scalars and buffers, not weights")
-    kind = (
-        AttentionKind.MHA
-        if kv_heads == heads
-        else AttentionKind.MQA
-        if kv_heads == 1
-        else AttentionKind.GQA
-    )
+    kind = AttentionKind.of(heads, kv_heads)
     attn = AttentionSpec(kind, heads, kv_heads, head_dim, qkv_bias=attn_bias, o_bias=attn_bias)
     tied = c.tie_word_embeddings if c.tie_word_embeddings is not None else tied_default
     act = c.mlp_hidden_act or c.hidden_act or "silu"
@@ -1083,13 +1084,7 @@ def from_config(c: HFConfig) -> Architecture:
             else None,
         )
     else:
-        kind = (
-            AttentionKind.MHA
-            if kv_heads == heads
-            else AttentionKind.MQA
-            if kv_heads == 1
-            else AttentionKind.GQA
-        )
+        kind = AttentionKind.of(heads, kv_heads)
         bias = bool(c.attention_bias)
         attn = AttentionSpec(
             kind,
