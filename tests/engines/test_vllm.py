@@ -294,3 +294,8 @@ def test_mamba_page_and_groups_by_hand() -> None:
     )
     pool = VLLM.pool_for_budget(req, 10 * GIB)
     assert pool.max_concurrency == round(pool.blocks / (16 + 6), 2)  # ceil(8192 / 528) + 6
+    # --mamba-ssm-cache-dtype float32 keeps the SSM part in 4 bytes: 3 × 10240 × 2 + 1,048,576 × 4
+    f32 = replace(req, engine=EngineSettings(mamba_ssm_cache_dtype="float32"))
+    assert VLLM.state_page_bytes(f32) == 3 * 10240 * 2 + 128 * 64 * 128 * 4
+    assert VLLM.block_size(f32) == 1040
+    assert "--mamba-ssm-cache-dtype float32" in VLLM.command(f32, "m")

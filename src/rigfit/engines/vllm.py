@@ -101,6 +101,7 @@ V064_ACCOUNTING_UNTIL = (0, 6, 4)  # PR #10511 (0.6.5) replaced that profiling a
 # GPUs one node holds: HGX/DGX and UBB boards carry 8; more GPUs mean more than one node
 GPUS_PER_NODE = 8
 ACT_BYTES = 2  # activations in the model dtype (bf16/f16)
+F32_BYTES = 4  # a float32 SSM state (--mamba-ssm-cache-dtype float32)
 LOGIT_BYTES = 4  # the sampler upcasts logits to f32
 # V1's profile run ends with a sampler warm-up on min(max_num_seqs, batched tokens) rows of
 # logits with top-k and top-p set (gpu_model_runner.py _dummy_sampler_run, 0.8.5 l.1512-1542,
@@ -178,11 +179,14 @@ class VLLMProfile(ProfileBase):
             groups = m.n_groups + (0 if m.n_groups % tp == 0 else tp - m.n_groups)
             conv = (m.conv_kernel - 1) * (m.d_inner + 2 * groups * m.state_size) // tp
             ssm = m.num_heads // tp * m.head_dim * m.state_size
-        else:
-            assert arch.linear_attention is not None
-            s = arch.linear_attention
-            conv = (s.conv_kernel - 1) * s.conv_dim // tp
-            ssm = s.num_value_heads // tp * s.key_head_dim * s.value_head_dim
+            # --mamba-ssm-cache-dtype float32 (mamba_utils.py: the SSM state in that dtype)
+            ssm_bytes = F32_BYTES if req.engine.mamba_ssm_cache_dtype == "float32" else ACT_BYTES
+            return conv * ACT_BYTES + ssm * ssm_bytes
+        assert arch.linear_attention is not None
+        s = arch.linear_attention
+        conv = (s.conv_kernel - 1) * s.conv_dim // tp
+        ssm = s.num_value_heads // tp * s.key_head_dim * s.value_head_dim
+        # gated DeltaNet keeps both states in mamba_cache_dtype (mamba_utils.py l.73-80)
         return (conv + ssm) * ACT_BYTES
 
     def block_size(self, req: Request) -> int:
@@ -538,11 +542,16 @@ class VLLMProfile(ProfileBase):
             " CUDA graphs come out of the rest (--enforce-eager skips them)",
         ]
         if req.arch.has_state:
+            dtype = (
+                "the SSM state in float32"
+                if req.engine.mamba_ssm_cache_dtype == "float32"
+                else "the state in the model dtype, vLLM 0.11's default (Nemotron's cards ask for"
+                " --mamba-ssm-cache-dtype float32, which doubles the SSM part)"
+            )
             out.append(
                 f"recurrent layers keep their state in one {self.block_size(req)}-token"
-                " attention page per request and group (vLLM raises the block size to fit it);"
-                " the state is in the model dtype, vLLM 0.11's default (Nemotron's cards ask for"
-                " --mamba-ssm-cache-dtype float32, which doubles the SSM part)"
+                f" attention page per request and group (vLLM raises the block size to fit it);"
+                f" {dtype}"
             )
         emulated = emulation_note(req.weights().format, req.system.gpu)
         if emulated:
@@ -577,6 +586,8 @@ class VLLMProfile(ProfileBase):
             parts += ["--block-size", str(req.engine.block_size)]
         if req.engine.enforce_eager:
             parts.append("--enforce-eager")
+        if req.engine.mamba_ssm_cache_dtype:
+            parts += ["--mamba-ssm-cache-dtype", req.engine.mamba_ssm_cache_dtype]
         return " ".join(parts)
 
 

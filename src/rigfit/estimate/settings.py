@@ -242,6 +242,16 @@ OPTIONS: tuple[Option, ...] = (
         1 << 16,
     ),
     Option(
+        "mamba_ssm_cache_dtype",
+        "--mamba-ssm-cache-dtype",
+        "choice",
+        "vLLM: the dtype of Mamba layers' SSM state (auto: the model dtype; NVIDIA's Nemotron"
+        " cards ask for float32).",
+        frozenset({"vllm"}),
+        "vLLM --mamba-ssm-cache-dtype",
+        choices=("auto", "float32"),
+    ),
+    Option(
         "enforce_eager",
         "--enforce-eager",
         "bool",
@@ -290,6 +300,7 @@ class EngineSettings:
     max_num_batched_tokens: int | None = None  # vLLM --max-num-batched-tokens
     max_num_seqs: int | None = None  # vLLM --max-num-seqs
     block_size: int | None = None  # vLLM --block-size (tokens per KV block)
+    mamba_ssm_cache_dtype: str | None = None  # vLLM --mamba-ssm-cache-dtype; None: auto
     enforce_eager: bool = False  # vLLM --enforce-eager: no CUDA graphs
     attn_implementation: str | None = None  # transformers attn_implementation; None: sdpa
     mlx_bits: int | None = None  # mlx_lm.convert -q --q-bits N; None: unquantized F16/BF16
