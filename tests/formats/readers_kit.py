@@ -375,6 +375,10 @@ CATALOG_GGUF_ARCH = {
     "qwen3_5": "qwen35",
     "qwen3_5_moe": "qwen35moe",
     "nemotron_h": "nemotron_h",
+    "granitemoehybrid": "granitehybrid",
+    "falcon_h1": "falcon-h1",
+    "minimax_m2": "minimax-m2",
+    "deepseek_v32": "deepseek32",
     "llama": "llama",
     "mistral": "llama",
     "mixtral": "llama",
@@ -415,6 +419,21 @@ def gguf_header_for(c: HFConfig) -> Any:
     if ga == "llama4":
         md[f"{p}.feed_forward_length"] = c.intermediate_size_mlp
         md[f"{p}.interleave_moe_layer_step"] = c.interleave_moe_layer_step or 1
+    if ga == "granitehybrid":
+        # the expert width (or the dense MLP's, which is the shared one); no key_length; RoPE
+        # off for Granite 4.0-H, and then 2**20 as the context
+        md[f"{p}.feed_forward_length"] = (
+            arch.moe.expert_intermediate_size
+            if arch.moe
+            else arch.layers[0].dense_intermediate_size
+        )
+        md[f"{p}.rope.scaling.finetuned"] = c.position_embedding_type == "rope"
+        md[f"{p}.context_length"] = 2**20
+        md[f"{p}.expert_count"] = arch.moe.num_experts if arch.moe else 0
+        if arch.moe and arch.moe.shared_intermediate_size:
+            md[f"{p}.expert_shared_feed_forward_length"] = arch.moe.shared_intermediate_size
+    if ga == "minimax-m2":
+        md[f"{p}.feed_forward_length"] = c.intermediate_size
     if ga.startswith("nemotron_h"):
         # per-layer arrays, 0 where a layer has no attention or no MLP; 2**20 as the context
         md[f"{p}.context_length"] = 2**20
@@ -424,7 +443,7 @@ def gguf_header_for(c: HFConfig) -> Any:
             else 0
             for x in arch.layers
         ]
-    if ga == "deepseek2":
+    if ga in ("deepseek2", "deepseek32"):
         assert a.kv_lora_rank is not None
         assert a.qk_rope_head_dim is not None
         assert a.qk_nope_head_dim is not None
@@ -440,21 +459,30 @@ def gguf_header_for(c: HFConfig) -> Any:
         }
         if a.q_lora_rank:
             md[f"{p}.attention.q_lora_rank"] = a.q_lora_rank
+        if a.indexer is not None:
+            md |= {
+                f"{p}.attention.indexer.head_count": a.indexer.n_heads,
+                f"{p}.attention.indexer.key_length": a.indexer.head_dim,
+                f"{p}.attention.indexer.top_k": a.indexer.topk,
+            }
     else:
         md |= {
             f"{p}.attention.head_count_kv": [
                 a.num_kv_heads if x.kind.keeps_kv else 0 for x in arch.layers
             ]
-            if ga.startswith("nemotron_h")
+            if ga.startswith("nemotron_h") or ga == "granitehybrid"
             else a.num_kv_heads,
             f"{p}.attention.key_length": a.head_dim,
             f"{p}.attention.value_length": a.head_dim,
-            f"{p}.rope.dimension_count": int(a.head_dim * (c.partial_rotary_factor or 1)),
+            f"{p}.rope.dimension_count": c.rotary_dim
+            or int(a.head_dim * (c.partial_rotary_factor or 1)),
         }
+        if ga == "granitehybrid":  # GraniteModel pops head_dim: no key length in the file
+            del md[f"{p}.attention.key_length"], md[f"{p}.attention.value_length"]
     if arch.moe is not None:
         md[f"{p}.expert_count"] = arch.moe.num_experts
         md[f"{p}.expert_used_count"] = arch.moe.experts_per_token
-        if ga != "llama":
+        if ga not in ("llama", "granitehybrid"):
             md[f"{p}.expert_feed_forward_length"] = arch.moe.expert_intermediate_size
         if arch.moe.num_shared_experts:
             md[f"{p}.expert_shared_count"] = arch.moe.num_shared_experts

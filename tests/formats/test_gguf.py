@@ -491,12 +491,16 @@ def test_catalog_models_map_back(model: rigfit.Model) -> None:
         "qwen3.5-27b.json",
         "qwen3-vl-8b-instruct.json",
         "qwen3-vl-30b-a3b-instruct.json",
+        "falcon-h1-7b.partial.json",
+        "minimax-m2.json",
+        "deepseek-v3.2.json",
+        "granite-hybrid.synthetic.json",
     ],
 )
 def test_new_architectures_map_back(name: str) -> None:
-    """Nemotron-H (per-layer head_count_kv and feed_forward_length, 0 where a layer has no
-    attention or no MLP), Qwen3.5/3.6 and Qwen3-VL, as convert_hf_to_gguf.py describes them,
-    read back as the same language model."""
+    """Nemotron-H and Granite 4 (per-layer head_count_kv, 0 on Mamba layers), Falcon-H1,
+    Qwen3.5/3.6, Qwen3-VL, MiniMax-M2 and DeepSeek-V3.2 (the indexer keys), as
+    convert_hf_to_gguf.py describes them, read back as the same language model."""
     raw = json.loads((Path(__file__).parent.parent / "data" / "configs" / name).read_text())
     config = config_from_dict(raw)
     want = from_config(config)

@@ -48,10 +48,14 @@ SUPPORTED_GGUF_ARCHITECTURES = (
     "qwen35moe",
     "nemotron_h",
     "nemotron_h_moe",
+    "granitehybrid",
+    "falcon-h1",
+    "minimax-m2",
+    "deepseek32",
 )
-# Nemotron-H GGUFs (convert_hf_to_gguf GraniteHybridModel/NemotronHModel) write head_count_kv
-# and feed_forward_length per layer, 0 where a layer has no attention or no MLP
-_PER_LAYER_HYBRIDS = ("nemotron_h", "nemotron_h_moe")
+# Nemotron-H and Granite 4 GGUFs (convert_hf_to_gguf GraniteHybridModel) write head_count_kv
+# per layer, 0 on Mamba layers, and Nemotron-H feed_forward_length too, 0 on mixer-only layers
+_PER_LAYER_HYBRIDS = ("nemotron_h", "nemotron_h_moe", "granitehybrid")
 
 # Tensors llama.cpp stores that the architecture does not model as weights: llama 3 RoPE
 # frequency factors and Phi-3 LongRoPE factors (derived from rope_scaling, not trained).
@@ -162,7 +166,11 @@ def _common(m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int) -> dict[str
     heads = m.need("{arch}.attention.head_count")
     if m.arch in _PER_LAYER_HYBRIDS:
         kv_heads = m.nonzero("{arch}.attention.head_count_kv", n_layers)
-        ff = m.nonzero("{arch}.feed_forward_length", n_layers)
+        ff = (
+            m.nonzero("{arch}.feed_forward_length", n_layers)
+            if m.arch != "granitehybrid"
+            else m.get_int("{arch}.feed_forward_length")
+        )
     else:
         kv_heads = m.get_int("{arch}.attention.head_count_kv", heads)
         ff = m.get_int("{arch}.feed_forward_length")
@@ -182,7 +190,7 @@ def _common(m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int) -> dict[str
     factor = m.get_float("{arch}.rope.scaling.factor")
     if isinstance(rtype, str) and rtype != "none":
         d["rope_scaling"] = {"rope_type": rtype, **({"factor": factor} if factor else {})}
-    if m.arch == "deepseek2":
+    if m.arch in ("deepseek2", "deepseek32"):
         return d  # MLA head sizes, rope and window are read by _deepseek2
     k, v = m.get_int("{arch}.attention.key_length"), m.get_int("{arch}.attention.value_length")
     if k is not None:
@@ -267,6 +275,43 @@ def _config_dict(
         d.pop("sliding_window", None)
     elif arch in ("nemotron_h", "nemotron_h_moe"):
         d |= _nemotron_h(m, n_layers, d)
+    elif arch == "granitehybrid":
+        d |= _granite_hybrid(m, tensors, n_layers, d)
+    elif arch == "falcon-h1":
+        # conversion/falcon_h1.py: inner_size <- mamba_d_ssm, time_step_rank <- heads; the muP
+        # multipliers are folded into the weights; ssm_norm only with mamba_rms_norm
+        heads = m.need("{arch}.ssm.time_step_rank")
+        inner = m.need("{arch}.ssm.inner_size")
+        d |= {
+            "model_type": "falcon_h1",
+            "mamba_d_ssm": inner,
+            "mamba_n_heads": heads,
+            "mamba_d_head": inner // heads,
+            "mamba_d_state": m.need("{arch}.ssm.state_size"),
+            "mamba_n_groups": m.need("{arch}.ssm.group_count"),
+            "mamba_d_conv": m.need("{arch}.ssm.conv_kernel"),
+            "mamba_rms_norm": _has(tensors, "ssm_norm.weight"),
+            "mamba_conv_bias": _has(tensors, "ssm_conv1d.bias"),
+            "attention_bias": _has(tensors, "attn_q.bias"),
+            "mlp_bias": _has(tensors, "ffn_up.bias"),
+        }
+    elif arch == "minimax-m2":
+        # conversion/minimax.py: feed_forward_length and expert_feed_forward_length both hold
+        # intermediate_size; rope.dimension_count is rotary_dim; q/k norms span all heads
+        experts, used, expert_ff = _moe(m)
+        q_norm = tensors.get("blk.0.attn_q_norm.weight")
+        d |= {
+            "model_type": "minimax_m2",
+            "num_local_experts": experts,
+            "num_experts_per_tok": used,
+            "intermediate_size": expert_ff or d["intermediate_size"],
+            "use_qk_norm": q_norm is not None,
+            "qk_norm_type": "per_layer"
+            if q_norm is not None and q_norm.dims[0] > (d.get("head_dim") or 0)
+            else "per_head",
+            "rotary_dim": m.get_int("{arch}.rope.dimension_count"),
+        }
+        d.pop("partial_rotary_factor", None)
     elif arch in ("qwen3moe", "qwen3next", "qwen35", "qwen35moe"):
         if arch == "qwen35":  # dense Qwen3.5: no experts
             d["model_type"] = "qwen3_5"
@@ -303,8 +348,16 @@ def _config_dict(
                 "linear_num_value_heads": n_v,
                 "linear_value_head_dim": m.need("{arch}.ssm.inner_size") // n_v,
             }
-    elif arch == "deepseek2":
+    elif arch in ("deepseek2", "deepseek32"):
         d |= _deepseek2(m, tensors)
+        if arch == "deepseek32":
+            # conversion/deepseek.py DeepseekV32Model: the indexer's three keys
+            d |= {
+                "model_type": "deepseek_v32",
+                "index_n_heads": m.need("{arch}.attention.indexer.head_count"),
+                "index_head_dim": m.need("{arch}.attention.indexer.key_length"),
+                "index_topk": m.need("{arch}.attention.indexer.top_k"),
+            }
     elif arch in ("gemma2", "gemma3"):
         d["model_type"] = "gemma2" if arch == "gemma2" else "gemma3_text"
         d["attn_logit_softcapping"] = m.get_float("{arch}.attn_logit_softcapping")
@@ -379,6 +432,40 @@ def _nemotron_h(m: _Meta, n_layers: int, d: dict[str, Any]) -> dict[str, Any]:
                 "{arch}.expert_shared_feed_forward_length"
             ),
         }
+    return out
+
+
+def _granite_hybrid(
+    m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int, d: dict[str, Any]
+) -> dict[str, Any]:
+    """Granite 4 (conversion/granite.py GraniteHybridModel): a layer is Mamba where its
+    head_count_kv is 0; feed_forward_length is the expert width (a dense file's MLP is the
+    shared one); inner_size is mamba_expand × hidden; rope.scaling.finetuned switches RoPE."""
+    kv = m.per_layer("{arch}.attention.head_count_kv", n_layers)
+    heads = m.need("{arch}.ssm.time_step_rank")
+    inner = m.need("{arch}.ssm.inner_size")
+    experts = m.get_int("{arch}.expert_count", 0) or 0
+    ff = d["intermediate_size"]
+    rope = m.raw("{arch}.rope.scaling.finetuned")
+    out: dict[str, Any] = {
+        "model_type": "granitemoehybrid",
+        "layer_types": ["attention" if k else "mamba" for k in kv],
+        "mamba_n_heads": heads,
+        "mamba_d_head": inner // heads,
+        "mamba_expand": inner // d["hidden_size"],
+        "mamba_d_state": m.need("{arch}.ssm.state_size"),
+        "mamba_n_groups": m.need("{arch}.ssm.group_count"),
+        "mamba_d_conv": m.need("{arch}.ssm.conv_kernel"),
+        "mamba_conv_bias": _has(tensors, "ssm_conv1d.bias")
+        or any(n.endswith(".ssm_conv1d.bias") for n in tensors),
+        "attention_bias": any(n.endswith(".attn_q.bias") for n in tensors),
+        "position_embedding_type": "rope" if rope is True else "nope",
+        "num_local_experts": experts,
+        "shared_intermediate_size": m.get_int("{arch}.expert_shared_feed_forward_length")
+        or (0 if experts else ff),
+    }
+    if experts:
+        out["num_experts_per_tok"] = m.need("{arch}.expert_used_count")
     return out
 
 
@@ -459,10 +546,10 @@ def map_gguf(header: GGUFHeader, shards: Sequence[GGUFHeader] = ()) -> GGUFMappi
         raise ReaderError(f"{header.name}: GGUF metadata: {validation_message(exc)}") from None
     arch = from_config(config)
     excluded, notes = _excluded(tensors, n_layers)
-    if arch_name in _PER_LAYER_HYBRIDS:
+    if arch_name in _PER_LAYER_HYBRIDS and config.position_embedding_type != "rope":
         notes.append(
-            "Nemotron-H GGUFs record 1,048,576 tokens as the context length (the model has no"
-            " RoPE; convert_hf_to_gguf writes 2**20), which llama.cpp's -c 0 takes"
+            "Nemotron-H and Granite 4.0-H GGUFs record 1,048,576 tokens as the context length"
+            " (no RoPE; convert_hf_to_gguf writes 2**20), which llama.cpp's -c 0 takes"
         )
     file_params = sum(t.numel for n, t in tensors.items() if n not in excluded)
     if file_params != arch.params_total:
