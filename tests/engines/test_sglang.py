@@ -207,8 +207,8 @@ def test_errors() -> None:
         estimate(req_for(llama, "h100-sxm", gpus=2, engine=EngineSettings(tp=2, pp=2)), SGLANG)
     with pytest.raises(InvalidSpecError, match=r"allowed: 0.5.0"):
         estimate(req_for(llama, "h100-sxm", engine=EngineSettings(version="0.4.9")), SGLANG)
-    with pytest.raises(UnsupportedArchitectureError, match=r"Qwen3-Next"):
-        estimate(req_for("Qwen/Qwen3-Next-80B-A3B-Instruct", "h200", gpus=2), SGLANG)
+    with pytest.raises(UnsupportedArchitectureError, match=r"Qwen3-Next and Falcon-H1 only"):
+        estimate(req_for("Qwen/Qwen3.6-35B-A3B", "h200", quant="BF16"), SGLANG)
     with pytest.raises(InvalidSpecError, match=r"llama.cpp options"):
         estimate(req_for(llama, "h100-sxm", engine=EngineSettings(ngl=10)), SGLANG)
 
@@ -220,3 +220,25 @@ def test_not_enough_memory_note() -> None:
     assert est.pool.tokens == 0
     assert not est.fits
     assert any("Not enough memory" in n for n in est.notes)
+
+
+def test_hybrid_models_reserve_a_mamba_pool_before_the_kv_pool() -> None:
+    """Qwen3-Next at TP2: 512 request slots × 36 DeltaNet layers × (a bf16 conv window of
+    3 × 8,192 / 2 elements + a float32 state of 16 × 128 × 128) per rank, taken before the KV
+    pool, whose cell counts the 12 attention layers only."""
+    req = req_for("Qwen/Qwen3-Next-80B-A3B-Instruct", "h200", gpus=2, quant="BF16", ctx="64k")
+    per_layer = 3 * 8192 // 2 * 2 + 16 * 128 * 128 * 4
+    assert SGLANG.state_pool_bytes(req, range(48)) == 512 * 36 * per_layer
+    est = estimate(req, SGLANG)
+    state = next(t for t in est.terms if t.label.startswith("Mamba state pool"))
+    assert state.per_gpu_bytes == 512 * 36 * per_layer
+    pool = SGLANG.kv_pool(req)
+    assert pool is not None
+    assert pool.bytes_per_token_per_gpu == 12 * SGLANG.cell_bytes_per_layer(req)
+    assert SGLANG.max_num_reqs(req) <= 512
+
+
+def test_hybrids_sglang_0_5_3_does_not_pool_are_refused() -> None:
+    req = req_for("Qwen/Qwen3.5-27B", "h200", quant="BF16", ctx="32k")
+    with pytest.raises(UnsupportedArchitectureError, match="Qwen3-Next and Falcon-H1 only"):
+        SGLANG.check(req)

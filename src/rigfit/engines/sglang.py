@@ -29,6 +29,7 @@ from rigfit.engines.sharding import (
     check_tp,
     kv_bytes_per_rank_token_layer,
     rank_weight_bytes,
+    state_elems_per_rank,
     tp_pp_grid,
 )
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
@@ -89,6 +90,15 @@ PAGE_SIZE = 1  # ServerArgs._handle_page_size: page_size defaults to 1 (l.937-93
 # --kv-cache-dtype: "auto" (the model dtype, 16-bit), fp8_e4m3 or fp8_e5m2 (model_runner.py
 # l.1396-1424), one byte per element.
 SUPPORTED_KV = (KVCacheType.F16, KVCacheType.BF16, KVCacheType.FP8)
+# Hybrid models 0.5.3 gives a Mamba pool (model_runner.py is_hybrid_gdn l.1300-1306:
+# Qwen3NextForCausalLM, FalconH1ForCausalLM): max_mamba_cache_size request slots, default
+# max_running_requests or 512 (l.357-374), reserved before the KV pool is sized (l.1289-1296);
+# each slot holds every recurrent layer's conv window in bf16 and its SSM or DeltaNet state in
+# --mamba-ssm-dtype, float32 by default (server_args.py l.345; configs/qwen3_next.py l.316-326)
+HYBRID_STATE_TYPES = frozenset({"qwen3_next", "falcon_h1"})
+MAMBA_CACHE_SLOTS = 512
+STATE_CONV_BYTES = 2
+STATE_SSM_BYTES = 4
 
 
 def parse_version(version: str | None) -> tuple[int, int, int]:
@@ -198,9 +208,14 @@ class SGLangProfile(ProfileBase):
             formats="BF16, FP8, AWQ, GPTQ, MXFP4",
             kv_types=SUPPORTED_KV,
             kv_allowed="f16/bf16 as 'auto', fp8 as fp8_e4m3",
-            linear_attention="Mamba/linear-attention state pool (Qwen3-Next, Mamba2 hybrids);"
-            " use --engine llama.cpp",
+            linear_attention=None,
         )
+        if req.arch.has_state and req.arch.model_type not in HYBRID_STATE_TYPES:
+            raise UnsupportedArchitectureError(
+                f"SGLang {REFERENCE_VERSION[0]}.{REFERENCE_VERSION[1]} keeps a Mamba state pool"
+                f" for Qwen3-Next and Falcon-H1 only, not {req.arch.model_type}; use --engine vllm"
+                " or llama.cpp"
+            )
         tp, _ = self.tp_pp(req)
         check_tp(req.arch, tp, "SGLang")
 
@@ -209,6 +224,15 @@ class SGLangProfile(ProfileBase):
     def cell_bytes_per_layer(self, req: Request) -> int:
         """One token's KV in one layer of one rank."""
         return kv_bytes_per_rank_token_layer(req, self.tp_pp(req)[0])
+
+    def state_pool_bytes(self, req: Request, stage: range) -> int:
+        """The Mamba pool of a hybrid model on one rank of ``stage``: MAMBA_CACHE_SLOTS
+        requests × the stage's recurrent layers × (conv in bf16 + state in float32)."""
+        if not req.arch.has_state:
+            return 0
+        conv, ssm = state_elems_per_rank(req.arch, self.tp_pp(req)[0])
+        layers = sum(1 for i in stage if req.arch.layers[i].kind.keeps_state)
+        return MAMBA_CACHE_SLOTS * layers * (conv * STATE_CONV_BYTES + ssm * STATE_SSM_BYTES)
 
     def _stage_figures(self, req: Request) -> list[tuple[range, int, int, int]]:
         """Per pipeline stage: (layers, weight bytes per rank, cell bytes, pool tokens)."""
@@ -221,9 +245,10 @@ class SGLangProfile(ProfileBase):
         for i, stage in enumerate(stages):
             w = rank_weight_bytes(req, tp, stage, i == 0, i == pp - 1)
             # every attention layer holds the full pool: 0.5.3 disables the hybrid SWA pool
-            # for Gemma 2/3 and gpt-oss (server_args.py l.771-796) and models no other window
-            cell = per_layer * len(stage)
-            rest = free0 - w - headroom
+            # for Gemma 2/3 and gpt-oss (server_args.py l.771-796) and models no other window;
+            # a hybrid's cell counts its attention layers only (model_runner.py l.1270-1287)
+            cell = per_layer * sum(1 for j in stage if req.arch.layers[j].kind.keeps_kv)
+            rest = free0 - w - headroom - self.state_pool_bytes(req, stage)
             tokens = max(0, rest) // cell // PAGE_SIZE * PAGE_SIZE
             out.append((stage, w, cell, tokens))
         return out
@@ -234,7 +259,9 @@ class SGLangProfile(ProfileBase):
 
     def max_num_reqs(self, req: Request) -> int:
         tokens = self.pool_tokens(req)
-        return min(max(int(tokens / req.ctx_tokens * REQS_PER_CONTEXT), MIN_REQS), MAX_REQS)
+        reqs = min(max(int(tokens / req.ctx_tokens * REQS_PER_CONTEXT), MIN_REQS), MAX_REQS)
+        # a hybrid runs no more requests than its Mamba pool has slots (l.1441-1442)
+        return min(reqs, MAMBA_CACHE_SLOTS) if req.arch.has_state else reqs
 
     def req_to_token_bytes(self, req: Request) -> int:
         return self.max_num_reqs(req) * (req.ctx_tokens + EXTRA_CONTEXT_TOKENS) * REQ_TO_TOKEN_BYTES
@@ -258,6 +285,7 @@ class SGLangProfile(ProfileBase):
         pool_tokens = self.pool_tokens(req)
         # the pool SGLang allocates at start-up: the same token count on every rank
         kv_dev = tuple(pool_tokens * figs[d // tp][2] for d in range(n))
+        state_dev = tuple(self.state_pool_bytes(req, figs[d // tp][0]) for d in range(n))
         return [
             Term(
                 TermKind.CONTEXT,
@@ -293,6 +321,22 @@ class SGLangProfile(ProfileBase):
                 },
                 per_device=kv_dev,
             ),
+            *(
+                [
+                    Term(
+                        TermKind.STATE,
+                        f"Mamba state pool ({MAMBA_CACHE_SLOTS} request slots)",
+                        sum(state_dev),
+                        max(state_dev),
+                        "max_mamba_cache_size × recurrent layers × (conv window in bf16 + SSM or"
+                        " DeltaNet state in float32), reserved before the KV pool",
+                        {"slots": MAMBA_CACHE_SLOTS, "state_layers": req.arch.state_layers},
+                        per_device=state_dev,
+                    )
+                ]
+                if any(state_dev)
+                else []
+            ),
             Term(
                 TermKind.REQ_TO_TOKEN,
                 "req_to_token table (int32)",
@@ -315,9 +359,14 @@ class SGLangProfile(ProfileBase):
     def kv_pool(self, req: Request) -> KVPool | None:
         self._check(req)
         figs = self._stage_figures(req)
-        _, w, cell, tokens = min(figs, key=lambda f: f[3])
+        stage, w, cell, tokens = min(figs, key=lambda f: f[3])
         free0 = self.free_before_weights(req)
-        budget = free0 - w - int(free0 * (1 - self.mem_fraction_static(req)))
+        budget = (
+            free0
+            - w
+            - int(free0 * (1 - self.mem_fraction_static(req)))
+            - self.state_pool_bytes(req, stage)
+        )
         return KVPool(
             budget_per_gpu_bytes=budget,
             bytes_per_token_per_gpu=cell,

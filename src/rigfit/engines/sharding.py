@@ -25,6 +25,7 @@ __all__ = [
     "kv_heads_per_rank",
     "pp_layers",
     "rank_weight_bytes",
+    "state_elems_per_rank",
     "tp_pp_grid",
 ]
 
@@ -75,6 +76,22 @@ def tp_pp_grid(req: Request, engine: str, grid: str) -> tuple[int, int]:
 # (vLLM flashmla_sparse.py, SGLang memory_pool.py)
 INDEXER_KEY_BYTES = 128 + 4
 FP8_DS_MLA_BYTES = 512 + 4 * 4 + 64 * 2
+
+
+def state_elems_per_rank(arch: Architecture, tp: int) -> tuple[int, int]:
+    """(conv window, SSM or DeltaNet state) elements one request keeps in one recurrent layer
+    of one of ``tp`` ranks. Both servers shard the state by heads and raise a Mamba2 model's
+    n_groups to TP when TP does not divide it (vLLM layers/mamba/mamba_utils.py
+    MambaStateShapeCalculator, SGLang configs/mamba_utils.py)."""
+    if arch.mamba is not None:
+        m = arch.mamba
+        groups = m.n_groups + (0 if m.n_groups % tp == 0 else tp - m.n_groups)
+        conv = (m.conv_kernel - 1) * (m.d_inner + 2 * groups * m.state_size) // tp
+        return conv, m.num_heads // tp * m.head_dim * m.state_size
+    assert arch.linear_attention is not None
+    s = arch.linear_attention
+    conv = (s.conv_kernel - 1) * s.conv_dim // tp
+    return conv, s.num_value_heads // tp * s.key_head_dim * s.value_head_dim
 
 
 def kv_bytes_per_rank_token_layer(req: Request, tp: int) -> int:

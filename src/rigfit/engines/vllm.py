@@ -42,6 +42,7 @@ from rigfit.engines.sharding import (
     kv_bytes_per_rank_token_layer,
     pp_layers,
     rank_weight_bytes,
+    state_elems_per_rank,
     tp_pp_grid,
 )
 from rigfit.engines.tensors import request_tensors
@@ -174,20 +175,11 @@ class VLLMProfile(ProfileBase):
         a checkpoint's mamba_ssm_cache_dtype). Shapes from layers/mamba/mamba_utils.py
         MambaStateShapeCalculator: n_groups is raised to TP when TP does not divide it."""
         arch, (tp, _) = req.arch, self.tp_pp(req)
-        if arch.mamba is not None:
-            m = arch.mamba
-            groups = m.n_groups + (0 if m.n_groups % tp == 0 else tp - m.n_groups)
-            conv = (m.conv_kernel - 1) * (m.d_inner + 2 * groups * m.state_size) // tp
-            ssm = m.num_heads // tp * m.head_dim * m.state_size
-            # --mamba-ssm-cache-dtype float32 (mamba_utils.py: the SSM state in that dtype)
-            ssm_bytes = F32_BYTES if req.engine.mamba_ssm_cache_dtype == "float32" else ACT_BYTES
-            return conv * ACT_BYTES + ssm * ssm_bytes
-        assert arch.linear_attention is not None
-        s = arch.linear_attention
-        conv = (s.conv_kernel - 1) * s.conv_dim // tp
-        ssm = s.num_value_heads // tp * s.key_head_dim * s.value_head_dim
-        # gated DeltaNet keeps both states in mamba_cache_dtype (mamba_utils.py l.73-80)
-        return (conv + ssm) * ACT_BYTES
+        conv, ssm = state_elems_per_rank(arch, tp)
+        # --mamba-ssm-cache-dtype float32 puts a Mamba2 SSM state in 4 bytes (mamba_utils.py);
+        # a gated DeltaNet keeps both states in mamba_cache_dtype (l.73-80)
+        f32 = arch.mamba is not None and req.engine.mamba_ssm_cache_dtype == "float32"
+        return conv * ACT_BYTES + ssm * (F32_BYTES if f32 else ACT_BYTES)
 
     def block_size(self, req: Request) -> int:
         if req.arch.has_state:
