@@ -170,10 +170,10 @@ class VLLMProfile(ProfileBase):
 
     def state_page_bytes(self, req: Request) -> int:
         """One recurrent layer's state of one request on one rank (MambaSpec.page_size_bytes,
-        before padding): conv window and SSM or DeltaNet state, both in the model dtype
-        (0.11.0's mamba_cache_dtype and mamba_ssm_cache_dtype default "auto"; it does not read
-        a checkpoint's mamba_ssm_cache_dtype). Shapes from layers/mamba/mamba_utils.py
-        MambaStateShapeCalculator: n_groups is raised to TP when TP does not divide it."""
+        before padding): conv window and SSM or DeltaNet state, in the model dtype unless
+        --mamba-ssm-cache-dtype says float32 (0.11.0's mamba_cache_dtype and
+        mamba_ssm_cache_dtype default "auto"; it does not read a checkpoint's
+        mamba_ssm_cache_dtype); the per-rank shapes are sharding.state_elems_per_rank's."""
         arch, (tp, _) = req.arch, self.tp_pp(req)
         conv, ssm = state_elems_per_rank(arch, tp)
         # --mamba-ssm-cache-dtype float32 puts a Mamba2 SSM state in 4 bytes (mamba_utils.py);
