@@ -84,15 +84,20 @@ class LayerKind(StrEnum):
     @property
     def windowed(self) -> bool:
         """Whether the layer's cache stops at ``LayerSpec.window`` tokens (of some engine)."""
-        return self in (LayerKind.SLIDING, LayerKind.CHUNKED)
+        return self in _WINDOWED
 
     @property
     def keeps_kv(self) -> bool:
-        return self in (LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED, LayerKind.HYBRID)
+        return self in _KEEPS_KV
 
     @property
     def keeps_state(self) -> bool:
-        return self in (LayerKind.LINEAR, LayerKind.MAMBA, LayerKind.HYBRID)
+        return self in _KEEPS_STATE
+
+
+_WINDOWED = frozenset({LayerKind.SLIDING, LayerKind.CHUNKED})
+_KEEPS_KV = frozenset({LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED, LayerKind.HYBRID})
+_KEEPS_STATE = frozenset({LayerKind.LINEAR, LayerKind.MAMBA, LayerKind.HYBRID})
 
 
 class Role(Enum):
@@ -516,6 +521,16 @@ class Architecture:
             return self.mamba.working_width()
         return 0
 
+    @cached_property
+    def mixer_shapes(self) -> tuple[tuple[bool, int], ...]:
+        """The distinct (keeps a KV cache, recurrent working width) pairs of the layers: what
+        an engine needs to find its widest mixer without walking every layer."""
+        return tuple(sorted({(x.kind.keeps_kv, self.recurrent_width(x)) for x in self.layers}))
+
+    @property
+    def windowed_layers(self) -> int:
+        return self.count_layers(LayerKind.SLIDING) + self.count_layers(LayerKind.CHUNKED)
+
     def layer_state_elems(self, layer: LayerSpec) -> int:
         """State elements one sequence keeps in ``layer`` (0 for attention-only layers)."""
         if layer.kind is LayerKind.LINEAR:
@@ -525,6 +540,16 @@ class Architecture:
             assert self.mamba is not None
             return self.mamba.state_elems()
         return 0
+
+    @cached_property
+    def kv_flags(self) -> tuple[bool, ...]:
+        """Per layer, whether it keeps a KV cache (sum a slice for a pipeline stage)."""
+        return tuple(x.kind.keeps_kv for x in self.layers)
+
+    @cached_property
+    def state_flags(self) -> tuple[bool, ...]:
+        """Per layer, whether it keeps a recurrent state."""
+        return tuple(x.kind.keeps_state for x in self.layers)
 
     def count_layers(self, kind: LayerKind) -> int:
         return self._kind_counts[kind]
@@ -643,9 +668,13 @@ class Architecture:
         tokens = full * ctx_tokens + sum(n * min(ctx_tokens, w) for w, n in windows)
         return per_layer_token * tokens
 
+    @cached_property
+    def _state_elems(self) -> int:
+        return sum(self.layer_state_elems(x) for x in self.layers)
+
     def state_bytes(self, state_bytes_per_elem: int) -> int:
         """Fixed recurrent state of one sequence across its linear-attention and Mamba layers."""
-        return state_bytes_per_elem * sum(self.layer_state_elems(x) for x in self.layers)
+        return state_bytes_per_elem * self._state_elems
 
 
 # --------------------------------------------------------------------------------------------

@@ -530,7 +530,7 @@ class LlamaCpp(ProfileBase):
                         host=True,
                     )
                 )
-        if any(x.kind.windowed for x in arch.layers) and not swa_cells:
+        if arch.windowed_layers and not swa_cells:
             terms[0] = replace(
                 terms[0],
                 inputs={**terms[0].inputs, "sliding_window": "not applied by llama.cpp here"},
@@ -574,10 +574,7 @@ class LlamaCpp(ProfileBase):
         # the widest mixer: attention's q/k/v and output, a recurrent layer's own (its spec's
         # working_width), or both side by side (Falcon-H1's hybrid layers)
         mixer = max(
-            (
-                (qkv + attn_out if x.kind.keeps_kv else 0) + arch.recurrent_width(x)
-                for x in arch.layers
-            ),
+            ((qkv + attn_out if kv else 0) + width for kv, width in arch.mixer_shapes),
             default=qkv + attn_out,
         )
         attn = ub * mixer * F32_BYTES

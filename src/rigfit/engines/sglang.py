@@ -231,7 +231,7 @@ class SGLangProfile(ProfileBase):
         if not req.arch.has_state:
             return 0
         conv, ssm = state_elems_per_rank(req.arch, self.tp_pp(req)[0])
-        layers = sum(1 for i in stage if req.arch.layers[i].kind.keeps_state)
+        layers = sum(req.arch.state_flags[stage.start : stage.stop])
         return MAMBA_CACHE_SLOTS * layers * (conv * STATE_CONV_BYTES + ssm * STATE_SSM_BYTES)
 
     def _stage_figures(self, req: Request) -> list[tuple[range, int, int, int]]:
@@ -247,7 +247,7 @@ class SGLangProfile(ProfileBase):
             # every attention layer holds the full pool: 0.5.3 disables the hybrid SWA pool
             # for Gemma 2/3 and gpt-oss (server_args.py l.771-796) and models no other window;
             # a hybrid's cell counts its attention layers only (model_runner.py l.1270-1287)
-            cell = per_layer * sum(1 for j in stage if req.arch.layers[j].kind.keeps_kv)
+            cell = per_layer * sum(req.arch.kv_flags[stage.start : stage.stop])
             rest = free0 - w - headroom - self.state_pool_bytes(req, stage)
             tokens = max(0, rest) // cell // PAGE_SIZE * PAGE_SIZE
             out.append((stage, w, cell, tokens))

@@ -511,7 +511,7 @@ class VLLMProfile(ProfileBase):
         return KVPool(
             budget_per_gpu_bytes=budget,
             bytes_per_token_per_gpu=per_tok_layer
-            * sum(1 for i in stage if req.arch.layers[i].kind.keeps_kv),
+            * sum(req.arch.kv_flags[stage.start : stage.stop]),
             tokens=tokens,
             block_tokens=block,
             blocks=blocks,
