@@ -282,3 +282,46 @@ def test_qwen3_5_counts(name: str, total: float, active: float) -> None:
     assert a.count_layers(LayerKind.LINEAR) == 3 * a.count_layers(LayerKind.FULL)
     assert a.vision is not None
     assert a.vision.deepstack_visual_indexes == ()
+
+
+# ---- GLM-5 (glm_moe_dsa) -------------------------------------------------------------------
+
+
+def test_glm5_is_deepseek_sparse_attention() -> None:
+    """GLM-5's glm_moe_dsa: MLA (q_lora 2048, kv_lora 512, rope 64, nope 192, v 256) with
+    DeepSeek-V3.2's indexer (32 heads of 128) on all 78 layers, 3 dense then 75 MoE layers of
+    256 experts; the indexer per layer is wq_b [32·128, 2048], wk [128, 6144], k_norm (w, b)
+    and weights_proj [32, 6144] (modeling_glm_moe_dsa.py GlmMoeDsaIndexer). Z.ai: 744B."""
+    a = _arch("glm-5.json")
+    assert a.attention.indexer is not None
+    assert (a.attention.indexer.n_heads, a.attention.indexer.head_dim) == (32, 128)
+    per_layer = 32 * 128 * 2048 + 128 * 6144 + 2 * 128 + 32 * 6144
+    assert sum(t.numel for t in a.tensors() if "indexer" in t.name) == 78 * per_layer
+    assert [x.moe for x in a.layers] == [i >= 3 for i in range(78)]
+    assert a.mtp_layers == 1
+    assert abs(a.params_total - 744e9) <= 0.005 * 744e9 + 0.5e9
+    # the latent row: kv_lora_rank + rope, as DeepSeek's
+    assert a.attention.kv_lora_rank == 512
+    assert a.attention.qk_rope_head_dim == 64
+
+
+def test_glm5_engines() -> None:
+    """vLLM prices the fp8 indexer key next to the latent as for V3.2; llama.cpp and Ollama
+    refuse, naming why; GLM-5.2's shared indexer layers are refused at the config."""
+    from rigfit.engines import get_engine
+    from rigfit.engines.sharding import kv_bytes_per_rank_token_layer
+    from rigfit.errors import UnsupportedArchitectureError
+    from rigfit.estimate.memory import Request
+    from rigfit.hardware import System
+    from rigfit.quant import KVCacheType, WeightFormat
+
+    a = _arch("glm-5.json")
+    system = System(rigfit.get_gpu("h200"), 8)
+    req = Request(a, WeightFormat.FP8_BLOCK, KVCacheType.BF16, 4096, 1, system)
+    assert kv_bytes_per_rank_token_layer(req, 8) == 1152 + 132
+    with pytest.raises(UnsupportedArchitectureError, match="glm-dsa first ran"):
+        get_engine("llama.cpp").check(req)
+    with pytest.raises(UnsupportedArchitectureError, match=r"Ollama wraps llama\.cpp"):
+        get_engine("ollama").check(req)
+    with pytest.raises(UnsupportedArchitectureError, match="indexer_types 'shared'"):
+        _arch("glm-5.2.json")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Union
 from rigfit.catalog.lookup import Model, get_gpu, get_model, list_models
 from rigfit.catalog.schema import GPURecord, ModelRecord
 from rigfit.engines.checks import makes_at_load
-from rigfit.errors import InvalidSpecError, UnknownModelError
+from rigfit.errors import InvalidSpecError, UnknownModelError, UnsupportedArchitectureError
 from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.estimate.settings import EngineSettings
 from rigfit.estimate.weights import Kind, PlacedTensor, WeightBreakdown, kind_of_name
@@ -266,7 +266,9 @@ def models_on_gpu(
                 m, gpu, gpus=gpus, quant=mf, ctx=ctx_tokens, kv_type=kv.flag, seqs=seqs
             )
             out.append(ModelOnGPU(m, mf, estimate(req)))
-        except InvalidSpecError as exc:
+        except (InvalidSpecError, UnsupportedArchitectureError) as exc:
+            # a format the engine cannot run, or a family it is not priced under: the row
+            # says why rather than dropping the model
             out.append(ModelOnGPU(m, mf, None, str(exc)))
     out.sort(
         key=lambda r: (

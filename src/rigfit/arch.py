@@ -787,6 +787,13 @@ VISION_MODEL_TYPES = frozenset(
 # Qwen3.5/3.6 (transformers modeling_qwen3_5*.py): Qwen3-Next's gated DeltaNet and gated
 # attention, Qwen3-VL's vision tower without the DeepStack mergers
 _QWEN3_5 = frozenset({"qwen3_5", "qwen3_5_moe"})
+# DeepSeek sparse attention: MLA plus the lightning indexer's key cache. GLM-5's glm_moe_dsa
+# builds the same modules with the same config keys (transformers modeling_glm_moe_dsa.py
+# GlmMoeDsaIndexer and GlmMoeDsaAttention follow DeepSeek-V3.2's MLA, "Named to match
+# checkpoint: wq_b, wk, k_norm ... weights_proj")
+_DSA_TYPES = frozenset({"deepseek_v32", "glm_moe_dsa"})
+# multi-head latent attention with DeepSeek-V3's expert layout (DeepseekV3MoE)
+_MLA_TYPES = frozenset({"deepseek_v2", "deepseek_v3", "kimi_k2", *_DSA_TYPES})
 # per-head RMSNorm on q and k (Qwen3Attention q_norm/k_norm, Gemma 3)
 _QK_NORM_TYPES = frozenset(
     {
@@ -1091,7 +1098,12 @@ def from_config(c: HFConfig) -> Architecture:
         notes.append(f"head_dim absent from config: hidden_size / heads = {head_dim}")
 
     # ---- attention -----------------------------------------------------------------------
-    if mt in ("deepseek_v2", "deepseek_v3", "kimi_k2", "deepseek_v32"):
+    if c.indexer_types is not None and set(c.indexer_types) != {"full"}:
+        raise UnsupportedArchitectureError(
+            f"{mt}: indexer layers that share the previous layer's top-k (indexer_types"
+            " 'shared', GLM-5.2) are not yet modelled; rigfit prices GLM-5 and GLM-5.1"
+        )
+    if mt in _MLA_TYPES:
         rope = _need(c.qk_rope_head_dim, "qk_rope_head_dim", mt)
         nope = _need(c.qk_nope_head_dim, "qk_nope_head_dim", mt)
         attn = AttentionSpec(
@@ -1109,7 +1121,7 @@ def from_config(c: HFConfig) -> Architecture:
                 _need(c.index_head_dim, "index_head_dim", mt),
                 _need(c.index_topk, "index_topk", mt),
             )
-            if mt == "deepseek_v32"
+            if mt in _DSA_TYPES
             else None,
         )
     else:
@@ -1139,7 +1151,7 @@ def from_config(c: HFConfig) -> Architecture:
     # ---- experts -------------------------------------------------------------------------
     moe: MoESpec | None = None
     moe_layers = [False] * n
-    if mt in ("deepseek_v2", "deepseek_v3", "kimi_k2", "glm4_moe", "deepseek_v32"):
+    if mt in (*_MLA_TYPES, "glm4_moe"):
         e = _need(c.n_routed_experts, "n_routed_experts", mt)
         inter = _need(c.moe_intermediate_size, "moe_intermediate_size", mt)
         shared = c.n_shared_experts or 0

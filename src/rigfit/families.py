@@ -63,6 +63,8 @@ class Family:
     # convert_hf_to_gguf.py repacks gpt-oss's MXFP4 expert blocks as GGML MXFP4 whatever
     # --outtype says
     gguf_mxfp4_experts: bool = False
+    # why rigfit does not price this family under llama.cpp and Ollama's runner ("" = it does)
+    llamacpp_refused: str = ""
 
 
 def _f(model_type: str, gguf: str, ollama: str | None = None, **kw: object) -> Family:
@@ -132,6 +134,17 @@ FAMILIES: dict[str, Family] = {
         # llama.cpp's LLM_ARCH names (src/llama-arch.cpp): "minimax-m2", "deepseek32"
         _f("minimax_m2", "minimax-m2"),
         _f("deepseek_v32", "deepseek32", ollama_flash_attn=_NEVER),
+        # GLM-5/5.1: llama.cpp LLM_ARCH_GLM_DSA "glm-dsa" (src/llama-arch.cpp), DeepSeek-V3.2's
+        # MLA and indexer under another name
+        _f(
+            "glm_moe_dsa",
+            "glm-dsa",
+            ollama_flash_attn=_NEVER,
+            llamacpp_refused="llama.cpp builds differ on GLM-5's cache: glm-dsa first ran"
+            " DeepSeek2's dense-MLA graph with the plain MLA cache, later builds the indexer's"
+            " key cache too (llama_kv_cache_dsa), and rigfit has not pinned the build where"
+            " it changed; use --engine vllm or sglang",
+        ),
         # Mamba2 hybrids (llama.cpp src/llama-arch.cpp: nemotron_h, granitehybrid, falcon-h1);
         # Ollama v0.33 runs "nemotron_h" on its own engine with flash attention by default
         # (fs/ggml/ggml.go l.278-303, l.938-955), the other two on its llama.cpp runner

@@ -153,6 +153,9 @@ class HFConfig(_Strict):
     index_n_heads: int | None = Field(default=None, gt=0)
     index_head_dim: int | None = Field(default=None, gt=0)
     index_topk: int | None = Field(default=None, gt=0)
+    # GLM-5.2: layers whose indexer reuses the previous layer's top-k ("shared"); read only so
+    # that rigfit can refuse what it does not model
+    indexer_types: tuple[str, ...] | None = None
     # linear attention (Qwen3-Next gated DeltaNet)
     full_attention_interval: int | None = None
     linear_num_key_heads: int | None = None
@@ -257,6 +260,12 @@ class OfficialParams(_Strict):
         default=None,
         gt=0,
         description="the unit the publisher rounded to ('7.3B' -> 100000000); None when exact",
+    )
+    excludes_vision: bool = Field(
+        default=False,
+        description="the statement counts the language model alone, without the vision"
+        " encoder the checkpoint also holds (Qwen3-VL's sizes, Qwen3.6's 'Language Model'"
+        " line)",
     )
     note: str = ""
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from rigfit.arch import AttentionKind, KVLayout, Role
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
-from rigfit.errors import InvalidSpecError
+from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
 from rigfit.estimate.split import Split, SplitKind
 from rigfit.estimate.terms import TermKind
@@ -277,6 +277,9 @@ class LlamaCpp(ProfileBase):
         self._check(req)
 
     def _check(self, req: Request) -> None:
+        refused = family(req.arch.model_type).llamacpp_refused
+        if refused:
+            raise UnsupportedArchitectureError(refused)
         if req.kv_type not in SUPPORTED_KV:
             raise InvalidSpecError(
                 f"llama.cpp has no {req.kv_type.flag} KV cache (allowed: "

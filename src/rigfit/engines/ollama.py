@@ -128,6 +128,11 @@ class Ollama(ProfileBase):
         )
 
     def _check_ollama(self, req: Request) -> None:
+        refused = family(req.arch.model_type).llamacpp_refused
+        if refused:
+            raise UnsupportedArchitectureError(
+                refused.replace("use --engine", "Ollama wraps llama.cpp; use --engine")
+            )
         if any(x.kind is LayerKind.CHUNKED for x in req.arch.layers):
             raise UnsupportedArchitectureError(
                 "rigfit does not yet replay the chunked-attention cache of Ollama's own engine"
@@ -140,7 +145,8 @@ class Ollama(ProfileBase):
             )
         if req.arch.attention.indexer is not None:
             raise UnsupportedArchitectureError(
-                "Ollama does not list DeepSeek-V3.2 (deepseek32) among its engine's"
+                f"Ollama does not list {family(req.arch.model_type).gguf_arch} (DeepSeek sparse"
+                " attention) among its engine's"
                 " architectures; use --engine llama.cpp"
             )
         s = req.engine
