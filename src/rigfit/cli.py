@@ -517,7 +517,9 @@ def show(model: str, as_json: bool) -> None:
         (
             "parameters",
             f"{d['params_total']:,} total, {d['params_active']:,} active"
-            f" (official: {d['params_official_total']:,})",
+            f" (official: {d['params_official_total']:,}"
+            + (", language model" if d["params_official_scope"] == "language model" else "")
+            + ")",
         ),
         ("kind", moe),
         ("layers", d["num_layers"]),

@@ -239,6 +239,8 @@ class ModelReport(_Report):
     params_active: int
     params_official_total: int
     params_official_active: int | None
+    # what the publisher's count covers: "model", or "language model" (vision encoder apart)
+    params_official_scope: str
     num_layers: int
     hidden_size: int
     num_attention_heads: int
@@ -552,6 +554,7 @@ def model_report(model: Model) -> ModelReport:
         description=r.description,
         params_official_total=r.params.total,
         params_official_active=r.params.active,
+        params_official_scope="language model" if r.params.excludes_vision else "model",
         kv_layers=a.kv_layers,
         sliding_layers=a.count_layers(LayerKind.SLIDING),
         linear_attention_layers=a.count_layers(LayerKind.LINEAR),
