@@ -325,3 +325,45 @@ def test_glm5_engines() -> None:
         get_engine("ollama").check(req)
     with pytest.raises(UnsupportedArchitectureError, match="indexer_types 'shared'"):
         _arch("glm-5.2.json")
+
+
+# ---- OLMo 3 and EXAONE 4 -------------------------------------------------------------------
+
+
+def _dense_post_norm(
+    h: int, n: int, heads: int, kv: int, hd: int, ff: int, vocab: int, qk: int
+) -> int:
+    """A dense SwiGLU model with two norms a block, its q/k norms ``qk`` wide in all, untied."""
+    attn = h * heads * hd + 2 * h * kv * hd + heads * hd * h + qk
+    return n * (attn + 3 * h * ff + 2 * h) + 2 * vocab * h + h
+
+
+def test_olmo3_counts_and_windows() -> None:
+    """Olmo3Attention's q_norm spans all 40 heads (5,120) and k_norm all 8 KV heads (1,024);
+    post-attention and post-feedforward norms; layer_types 3 sliding (4,096) to 1 global."""
+    a = _arch("olmo-3.1-32b-instruct.json")
+    assert a.params_total == _dense_post_norm(5120, 64, 40, 8, 128, 27648, 100278, 5120 + 1024)
+    kinds = [x.kind for x in a.layers]
+    assert kinds == [LayerKind.FULL if (i + 1) % 4 == 0 else LayerKind.SLIDING for i in range(64)]
+    assert {x.window for x in a.layers if x.kind is LayerKind.SLIDING} == {4096}
+
+
+def test_exaone4_counts_windows_and_llamacpp_cache() -> None:
+    """EXAONE 4.0 32B: per-head q/k norms (128 each), "LLLG" read from layer_types, 32.0B
+    (LG's report); llama.cpp keeps 4,096 + ubatch cells on the 48 sliding layers."""
+    from rigfit.engines import get_engine
+    from rigfit.estimate.memory import Request, estimate
+    from rigfit.hardware import System
+    from rigfit.quant import KVCacheType, WeightFormat
+
+    a = _arch("exaone-4.0-32b.json")
+    assert a.params_total == _dense_post_norm(5120, 64, 40, 8, 128, 27392, 102400, 2 * 128)
+    assert abs(a.params_total - 32.0e9) <= 0.005 * 32e9 + 0.05e9
+    assert [x.kind for x in a.layers].count(LayerKind.SLIDING) == 48
+    req = Request(
+        a, WeightFormat.Q4_K_M, KVCacheType.F16, 32768, 1, System(rigfit.get_gpu("rtx-5090"), 1)
+    )
+    est = estimate(req, get_engine("llama.cpp"))
+    row = 2 * 8 * 128 * 2
+    kv = est.term_bytes("kv_cache")
+    assert kv == 16 * 32768 * row + 48 * (4096 + 512) * row

@@ -241,6 +241,30 @@ class AttentionSpec:
         latent = self.kv_lora_rank + self.qk_rope_head_dim
         return latent, (self.kv_lora_rank if layout is KVLayout.LATENT_KV else 0)
 
+    def qkv_width(self) -> int:
+        """Elements per token of the queries, keys and values attention reads: every head's
+        q, and K and V per KV head (grouped-query); MLA decompressed per head, q and K of
+        ``nope + rope`` and V of ``v_head_dim`` (llama.cpp's and vLLM's prefill path). Engines
+        scale it by their own tokens, dtype and tensor-parallel share.
+
+        >>> AttentionSpec(AttentionKind.GQA, 32, 8, 128).qkv_width()
+        6144
+        >>> AttentionSpec(AttentionKind.MLA, 128, 128, 192, kv_lora_rank=512,
+        ...     qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128).qkv_width()
+        65536
+        """
+        if self.kind is AttentionKind.MLA:
+            assert self.v_head_dim is not None
+            return self.num_heads * (2 * self.head_dim + self.v_head_dim)
+        return (self.num_heads + 2 * self.num_kv_heads) * self.head_dim
+
+    def out_width(self) -> int:
+        """Elements per token of the attention output, before o_proj: every head's V."""
+        if self.kind is AttentionKind.MLA:
+            assert self.v_head_dim is not None
+            return self.num_heads * self.v_head_dim
+        return self.num_heads * self.head_dim
+
     def kv_elems_per_token(self, layout: KVLayout = KVLayout.LATENT, tp: int = 1) -> int:
         """Cached elements per token per layer (of one rank): K and V of :meth:`kv_row`."""
         return sum(self.kv_row(layout, tp))
@@ -521,6 +545,19 @@ class Architecture:
             return self.mamba.working_width()
         return 0
 
+    def ffn_width(self, layer: LayerSpec) -> int:
+        """Intermediate elements per token the layer's FFN computes: top-k routed experts and
+        the shared ones on a MoE layer, the dense width otherwise."""
+        if layer.moe and self.moe is not None:
+            m = self.moe
+            return m.experts_per_token * m.expert_intermediate_size + m.shared_intermediate_size
+        return layer.dense_intermediate_size
+
+    @cached_property
+    def widest_ffn(self) -> int:
+        """The largest :meth:`ffn_width` over the layers."""
+        return max((self.ffn_width(x) for x in self.layers), default=0)
+
     @cached_property
     def mixer_shapes(self) -> tuple[tuple[bool, int], ...]:
         """The distinct (keeps a KV cache, recurrent working width) pairs of the layers: what
@@ -799,6 +836,8 @@ _QK_NORM_TYPES = frozenset(
     {
         *("qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"),
         *("gemma3", "gemma3_text"),
+        # modeling_exaone4.py Exaone4Attention: q_norm/k_norm RMSNorm(head_dim)
+        "exaone4",
     }
 )
 
@@ -1135,13 +1174,17 @@ def from_config(c: HFConfig) -> Architecture:
             # qwen2 always has q/k/v bias (modeling_qwen2.py), never an o_proj bias
             qkv_bias=bias or mt == "qwen2",
             # llama/mistral/gpt-oss attention_bias applies to o_proj too; qwen/glm do not
-            o_bias=bias and mt in ("llama", "mistral", "gpt_oss", "granite"),
+            o_bias=bias and mt in ("llama", "mistral", "gpt_oss", "granite", "olmo3"),
             # Llama 4's use_qk_norm is a weightless RMS norm (Llama4TextL2Norm): no tensors
             qk_norm=mt in _QK_NORM_TYPES
+            or mt == "olmo3"
             or (bool(c.use_qk_norm) and mt not in ("llama4", "llama4_text")),
             # modeling_minimax_m2.py l.292-293: q_norm over heads x head_dim, k_norm over
-            # kv_heads x head_dim (qk_norm_type "per_layer")
-            qk_norm_all_heads=mt == "minimax_m2" and c.qk_norm_type != "per_head",
+            # kv_heads x head_dim (qk_norm_type "per_layer"); OLMo 3 the same (modeling_olmo3.py
+            # Olmo3Attention q_norm RMSNorm(heads * head_dim), k_norm RMSNorm(kv_heads *
+            # head_dim); llama.cpp's olmo2 attn_q_norm {n_embd})
+            qk_norm_all_heads=(mt == "minimax_m2" and c.qk_norm_type != "per_head")
+            or mt == "olmo3",
             # q_proj also emits the output gate (Qwen3-Next; Qwen3.5 doubles it unconditionally,
             # modeling_qwen3_5.py Qwen3_5Attention)
             q_gate=mt in ("qwen3_next", *_QWEN3_5),

@@ -159,6 +159,26 @@ FAMILIES: dict[str, Family] = {
         _f("qwen3_5", "qwen35", ollama_engine=True, ollama_flash_attn=_ON),
         _f("qwen3_5_moe", "qwen35moe", ollama_engine=True, ollama_flash_attn=_ON),
         _f("falcon_h1", "falcon-h1"),
+        # OLMo 3 (Olmo3ForCausalLM): post-norm blocks, q/k norms over all heads, 3 sliding
+        # layers to 1 global. llama.cpp converts it as "olmo2" and, given a sliding window,
+        # runs LLAMA_SWA_TYPE_STANDARD with pattern 4 (llama-model.cpp load_hparams
+        # LLM_ARCH_OLMO2); Ollama v0.33 runs "olmo3" on its own engine with flash attention
+        # by default (fs/ggml/ggml.go OllamaEngineRequired, FlashAttention); mlx-lm's
+        # olmo3.py gives sliding layers a RotatingKVCache
+        _f(
+            "olmo3",
+            "olmo2",
+            "olmo3",
+            llamacpp_window_cache=True,
+            mlx_rotating_cache=True,
+            ollama_engine=True,
+            ollama_flash_attn=_ON,
+        ),
+        # EXAONE 4.0 (Exaone4ForCausalLM): post-norm blocks, per-head q/k norms, "LLLG"
+        # (3 sliding, 1 global NoPE). llama.cpp LLM_ARCH_EXAONE4 sets LLAMA_SWA_TYPE_STANDARD,
+        # n_swa 4096, pattern 4 for the 64-layer 32B; mlx-lm's exaone4.py keeps local layers
+        # in a RotatingKVCache; Ollama runs it on its llama.cpp runner
+        _f("exaone4", "exaone4", llamacpp_window_cache=True, mlx_rotating_cache=True),
     )
 }
 

@@ -43,23 +43,13 @@ def _activation_elems_per_token(arch: Architecture) -> int:
         qkv = a.num_heads * a.head_dim + a.num_heads * (a.qk_nope_head_dim + a.v_head_dim)
         attn_out = a.num_heads * a.v_head_dim
     else:
-        qkv = (a.num_heads + 2 * a.num_kv_heads) * a.head_dim
-        attn_out = a.num_heads * a.head_dim
+        qkv, attn_out = a.qkv_width(), a.out_width()
     if arch.linear_attention is not None:
         s = arch.linear_attention
         qkv = max(qkv, 2 * s.key_dim + 2 * s.value_dim)
     if arch.mamba is not None:
         qkv = max(qkv, arch.mamba.working_width())
-    ffn = 0
-    for layer in arch.layers:
-        if layer.moe:
-            assert arch.moe is not None
-            m = arch.moe
-            width = m.experts_per_token * m.expert_intermediate_size + m.shared_intermediate_size
-        else:
-            width = layer.dense_intermediate_size
-        ffn = max(ffn, width)
-    elems = 2 * h + qkv + attn_out + 3 * ffn
+    elems = 2 * h + qkv + attn_out + 3 * arch.widest_ffn
     arch.cache["activation_elems"] = elems
     return elems
 

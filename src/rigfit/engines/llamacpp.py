@@ -559,21 +559,7 @@ class LlamaCpp(ProfileBase):
         full_cells, _ = self.cells(req)
         n_kv = full_cells * req.seqs  # the reservation uses a full cache
         fa = self.flash_attn(req)
-        if a.kind is AttentionKind.MLA:
-            assert a.v_head_dim is not None
-            qkv = a.num_heads * (a.head_dim + a.head_dim + a.v_head_dim)
-            attn_out = a.num_heads * a.v_head_dim
-        else:
-            qkv = (a.num_heads + 2 * a.num_kv_heads) * a.head_dim
-            attn_out = a.num_heads * a.head_dim
-        ffn = 0
-        for layer in arch.layers:
-            if layer.moe and arch.moe is not None:
-                m = arch.moe
-                w = m.experts_per_token * m.expert_intermediate_size + m.shared_intermediate_size
-            else:
-                w = layer.dense_intermediate_size
-            ffn = max(ffn, w)
+        qkv, attn_out, ffn = a.qkv_width(), a.out_width(), arch.widest_ffn
         # the widest mixer: attention's q/k/v and output, a recurrent layer's own (its spec's
         # working_width), or both side by side (Falcon-H1's hybrid layers)
         mixer = max(

@@ -22,7 +22,7 @@ mlx_lm/generate.py ``generate_step`` and ``wired_limit``, the per-model ``make_c
 
 from __future__ import annotations
 
-from rigfit.arch import AttentionKind, LayerKind, LayerSpec, Role, Tensor
+from rigfit.arch import LayerKind, LayerSpec, Role, Tensor
 from rigfit.engines.tensors import per_head_kv_elems
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
@@ -188,20 +188,8 @@ class MLXProfile(ProfileBase):
         token's logits (dtype and the f32 log-probabilities)."""
         arch, a, h = req.arch, req.arch.attention, req.arch.hidden_size
         chunk = min(PREFILL_STEP, req.ctx_tokens) * req.seqs
-        if a.kind is AttentionKind.MLA:
-            assert a.v_head_dim is not None
-            attn = a.num_heads * (2 * a.head_dim + 2 * a.v_head_dim)
-        else:
-            attn = (2 * a.num_heads + 2 * a.num_kv_heads) * a.head_dim
-        mlp = 0
-        for layer in arch.layers:
-            if layer.moe and arch.moe is not None:
-                m = arch.moe
-                width = 3 * m.experts_per_token * m.expert_intermediate_size
-                width += 3 * m.shared_intermediate_size
-            else:
-                width = 3 * layer.dense_intermediate_size
-            mlp = max(mlp, width)
+        attn = a.qkv_width() + a.out_width()
+        mlp = 3 * arch.widest_ffn
         return chunk * 2 * (2 * h + max(attn, mlp)) + req.seqs * arch.vocab_size * (2 + 4)
 
     # ---- the profile ------------------------------------------------------------------------

@@ -221,7 +221,7 @@ class TransformersProfile(ProfileBase):
             attn += a.num_heads * a.head_dim + 2 * a.num_heads * a.v_head_dim
             repeat = 0
         else:
-            attn = (a.num_heads + 2 * a.num_kv_heads) * a.head_dim + a.num_heads * a.head_dim
+            attn = a.qkv_width() + a.out_width()
             # eager repeats K and V to every query head (repeat_kv copies); sdpa passes
             # enable_gqa=True when no mask is needed (sdpa_attention.py use_gqa_in_sdpa)
             grouped = a.num_kv_heads < a.num_heads

@@ -322,12 +322,10 @@ class VLLMProfile(ProfileBase):
         arch, (tp, _) = req.arch, self.tp_pp(req)
         t = self.batched_tokens(req)
         a, h = arch.attention, arch.hidden_size
-        if a.kind is AttentionKind.MLA:
-            assert a.v_head_dim is not None
-            attn = a.num_heads * (a.head_dim + a.head_dim + a.v_head_dim) // tp
-        else:
-            attn = (a.num_heads + 2 * a.num_kv_heads) * a.head_dim // tp
-            attn += a.num_heads * a.head_dim // tp
+        # MLA's prefill decompresses q, K and V per head; grouped-query adds the output
+        attn = a.qkv_width() // tp
+        if a.kind is not AttentionKind.MLA:
+            attn += a.out_width() // tp
         mlp = 0
         for layer in arch.layers:
             if layer.moe and arch.moe is not None:

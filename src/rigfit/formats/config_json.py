@@ -134,6 +134,12 @@ def parse_config(raw: object, source: str = "config.json") -> ParsedConfig:
             data[k] = _GEMMA3_TEXT_DEFAULTS[k]
         if filled:
             notes.append("Gemma3TextConfig defaults filled in: " + ", ".join(filled))
+    if isinstance(data.get("sliding_window_pattern"), str) and data.get("layer_types"):
+        # EXAONE 4 writes its pattern as letters ("LLLG"); layer_types spells it per layer
+        notes.append(
+            f"sliding_window_pattern {data['sliding_window_pattern']!r} read from layer_types"
+        )
+        data.pop("sliding_window_pattern")
     kept = _keep(data, _HF_KEYS)
     kept.pop("vision_config", None)
     if isinstance(vision, dict):
