@@ -347,3 +347,11 @@ def test_seed_model_pages_show_benchmarks_and_transparency(
     for d in rigfit.get_model(model_id).record.disagreements:
         assert f'href="{d.url}"' in page
     assert "Knowledge cutoff" in page
+
+
+def test_model_page_of_a_family_llamacpp_refuses(client: TestClient) -> None:
+    """GLM-5's page renders; its GGUF line names llama.cpp's refusal instead of failing the
+    page (the page used to answer 400)."""
+    r = client.get("/models/zai-org/GLM-5")
+    assert r.status_code == 200
+    assert "Q4_K_M: not priced: llama.cpp builds differ on GLM-5" in r.text.replace("&#39;", "'")

@@ -376,7 +376,10 @@ def model_page(request: Request, model_id: str) -> Response:
         (WeightFormat.Q4_K_M, m.arch.context_length),
     ):
         q = EstimateQuery(model=m.id, gpu=service.REFERENCE_GPU, quant=fmt.label, ctx=str(ctx))
-        notes.append(dominant_term(service.estimate_object(q)))
+        try:
+            notes.append(dominant_term(service.estimate_object(q)))
+        except RigfitError as exc:  # a format whose engine refuses the family (GLM-5 GGUF)
+            notes.append(f"{fmt.label}: not priced: {exc}")
     view = {
         "m": m,
         "spec": spec,
