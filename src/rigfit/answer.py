@@ -229,6 +229,8 @@ def _speed(q: Query, p: Plan, result: FitResult) -> tuple[SpeedEstimate | None, 
     the workload and says so. Engines that allocate --ctx up front (llama.cpp) do not start a
     plan that does not fit: no speed. The curve stops at the most requests the memory holds."""
     req = p.request
+    if req.pooling:
+        return None, NOT_GENERATING
     w = workload(q, req)
     w.check(req.ctx_tokens)
     ram = parse_ram_bandwidth(q.ram_bandwidth) if q.ram_bandwidth else None
@@ -266,6 +268,14 @@ def _speed(q: Query, p: Plan, result: FitResult) -> tuple[SpeedEstimate | None, 
     return replace(est, notes=notes + est.notes), None
 
 
+# why an embedding model has no speed section
+NOT_GENERATING = (
+    "not estimated: an embedding model is run as one pass over its input and generates no"
+    " tokens, so decode speed, time per output token and throughput do not apply (rigfit"
+    " does not price the pass's speed yet)"
+)
+
+
 def answer_table(q: Query) -> GPUTableReport:
     """How many of each catalog accelerator the query needs, each priced by its engine."""
     p = plan(replace(q, gpu=None))
@@ -273,7 +283,7 @@ def answer_table(q: Query) -> GPUTableReport:
     req = p.request
     speeds = [
         None
-        if r.gpus_needed is None
+        if r.gpus_needed is None or req.pooling
         else decode_rate(replace(req, system=System(r.gpu, r.gpus_needed)), p.profile)
         for r in rows
     ]
@@ -322,7 +332,7 @@ def speeds_on(
             except RigfitError:
                 out.append(SpeedOn(gpu, quant, None, None, None))
                 continue
-            if n is None or n > max_devices:
+            if n is None or n > max_devices or p.request.pooling:
                 out.append(SpeedOn(gpu, quant, n, p.profile.name, None))
                 continue
             req = replace(p.request, system=p.request.system.with_count(n))

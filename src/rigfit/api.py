@@ -225,6 +225,7 @@ def make_request(
         engine=engine or EngineSettings(),
         file_weights=file_weights,
         source_format=source,
+        pooling=not m.generates,
     )
     return m, req
 

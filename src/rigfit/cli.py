@@ -513,6 +513,7 @@ def show(model: str, as_json: bool) -> None:
         ("released", d["release_date"] or "not recorded (no primary source found)"),
         ("license", d["license"]),
         ("modality", d["modality"]),
+        ("task", d["task"]),
         ("context length", f"{d['context_length']:,} tokens"),
         (
             "parameters",

@@ -328,6 +328,12 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
     """Search, filter and rank; see the module's docstring."""
     _check(q)
     model = resolve_model(q.model, files=q.files) if isinstance(q.model, str) else q.model
+    if not model.generates and (q.min_tok_s is not None or q.minimize is Minimize.ENERGY):
+        raise InvalidSpecError(
+            f"{model.id} is an embedding model and generates no tokens: --min-tok-s and"
+            " --minimize energy rank by decode speed, which it does not have (allowed:"
+            " --minimize gpus, price, rent or power)"
+        )
     where = _accelerators(q)
     pool, most, scope, notes = where.gpus, where.most, where.said, where.notes
     if q.ctx is None:

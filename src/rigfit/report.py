@@ -232,6 +232,7 @@ class ModelReport(_Report):
     release_date: str | None
     license: str
     modality: str
+    task: str  # generation or embedding
     description: str
     architecture: str
     moe: bool
@@ -551,6 +552,7 @@ def model_report(model: Model) -> ModelReport:
         release_date=r.release_date.isoformat() if r.release_date else None,
         license=r.license,
         modality=r.modality.value,
+        task=r.task.value,
         description=r.description,
         params_official_total=r.params.total,
         params_official_active=r.params.active,

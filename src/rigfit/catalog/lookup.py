@@ -12,7 +12,7 @@ from typing import TypeVar
 from rigfit.arch import Architecture, from_config
 from rigfit.catalog.custom import is_custom, load_user_gpus, parse_custom
 from rigfit.catalog.loader import load_gpus, load_models, load_record, record_file
-from rigfit.catalog.schema import GPURecord, ModelRecord, Origin, Vendor
+from rigfit.catalog.schema import GPURecord, ModelRecord, Origin, Task, Vendor
 from rigfit.errors import CatalogError, UnknownGPUError, UnknownModelError, closest
 
 __all__ = [
@@ -42,6 +42,11 @@ class Model:
     @property
     def id(self) -> str:
         return self.record.id
+
+    @property
+    def generates(self) -> bool:
+        """Whether it is run to generate tokens (an embedding model is not)."""
+        return self.record.task is Task.GENERATION
 
 
 def _keys_model(m: ModelRecord) -> list[str]:

@@ -231,6 +231,15 @@ class Modality(StrEnum):
     TEXT_VISION = "text+vision"
 
 
+class Task(StrEnum):
+    """What a model is run for: generating tokens, or one pass over its input that returns a
+    pooled vector (Qwen3-Embedding's last-token embedding). Only generation has decode
+    speeds; engines run embedding models as pooling models (docs/engines.md)."""
+
+    GENERATION = "generation"
+    EMBEDDING = "embedding"
+
+
 class Checkpoint(_Strict):
     """The official checkpoint as published: its dtype, its quantization and its size."""
 
@@ -308,6 +317,7 @@ class ModelRecord(_Strict):
     release_date: dt.date | None = None
     license: str
     modality: Modality = Modality.TEXT
+    task: Task = Task.GENERATION
     description: str
     sources: ModelSources
     checkpoint: Checkpoint

@@ -363,15 +363,35 @@ class LlamaCpp(ProfileBase):
 
         terms += self._kv_terms(req, lay)
         terms += self._compute_terms(req, lay, tensors)
-        out = arch.vocab_size * max(1, req.seqs) * F32_BYTES
+        if req.pooling:
+            # --embedding: every token of a batch is an output, and the server lowers n_batch
+            # to n_ubatch (tools/server/server.cpp); output_reserve keeps logits and
+            # embeddings, (n_vocab + n_embd) floats an output (src/llama-context.cpp)
+            rows = self.ubatch(req)
+            out = (arch.vocab_size + arch.hidden_size) * rows * F32_BYTES
+            how = (
+                "(vocab + hidden) × n_ubatch × 4 B in pinned host memory: an embedding run"
+                " outputs every token of the batch (llama_context::output_reserve)"
+            )
+            inputs: dict[str, int | str | float] = {
+                "vocab_size": arch.vocab_size,
+                "hidden_size": arch.hidden_size,
+                "n_ubatch": rows,
+            }
+        else:
+            out = arch.vocab_size * max(1, req.seqs) * F32_BYTES
+            how = (
+                "vocab × max(1, n_seq) × 4 B in pinned host memory (llama_context::output_reserve)"
+            )
+            inputs = {"vocab_size": arch.vocab_size, "n_seq": req.seqs}
         terms.append(
             Term(
                 TermKind.OUTPUT,
                 "output (logits) buffer",
                 out,
                 0,
-                "vocab × max(1, n_seq) × 4 B in pinned host memory (llama_context::output_reserve)",
-                {"vocab_size": arch.vocab_size, "n_seq": req.seqs},
+                how,
+                inputs,
                 host=True,
             )
         )
@@ -664,6 +684,8 @@ class LlamaCpp(ProfileBase):
     def command(self, req: Request, model_ref: str) -> str:
         s = req.engine
         parts = ["llama-server", "-m", model_ref, "-c", str(req.ctx_tokens * req.seqs)]
+        if req.pooling:
+            parts.append("--embedding")
         if req.seqs > 1:
             parts += ["-np", str(req.seqs)]
         parts += ["-ngl", "999" if s.ngl is None else str(s.ngl)]

@@ -25,7 +25,7 @@ from __future__ import annotations
 from rigfit.arch import LayerKind, LayerSpec, Role, Tensor
 from rigfit.engines.tensors import per_head_kv_elems
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
-from rigfit.estimate.memory import ProfileBase, Request, Term
+from rigfit.estimate.memory import ProfileBase, Request, Term, refuse_pooling
 from rigfit.estimate.terms import TermKind
 from rigfit.families import FAMILIES, MLXRouter, family
 from rigfit.quant import KVCacheType, WeightFormat
@@ -99,6 +99,7 @@ class MLXProfile(ProfileBase):
         self._check(req)
 
     def _check(self, req: Request) -> None:
+        refuse_pooling(req, "mlx-lm")
         gpu = req.system.gpu
         if not gpu.unified_memory:
             raise InvalidSpecError(

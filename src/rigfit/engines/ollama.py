@@ -33,7 +33,7 @@ from dataclasses import replace
 from rigfit.arch import LayerKind
 from rigfit.engines.llamacpp import LLAMACPP
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
-from rigfit.estimate.memory import ProfileBase, Request, Term
+from rigfit.estimate.memory import ProfileBase, Request, Term, refuse_pooling
 from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
 from rigfit.families import OllamaFlashAttn, family
@@ -128,6 +128,7 @@ class Ollama(ProfileBase):
         )
 
     def _check_ollama(self, req: Request) -> None:
+        refuse_pooling(req, "Ollama")
         refused = family(req.arch.model_type).llamacpp_refused
         if refused:
             raise UnsupportedArchitectureError(

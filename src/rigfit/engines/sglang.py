@@ -426,6 +426,10 @@ class SGLangProfile(ProfileBase):
     def command(self, req: Request, model_ref: str) -> str:
         tp, pp = self.tp_pp(req)
         parts = ["python", "-m", "sglang.launch_server", "--model-path", model_ref]
+        if req.pooling:
+            # --is-embedding keeps the KV pool, chunked prefill and an untied lm_head: the
+            # memory is priced as for generation (model_runner.py 0.5.3 l.432, l.1257-1298)
+            parts.append("--is-embedding")
         parts += ["--tp", str(tp)]
         if pp > 1:
             parts += ["--pp-size", str(pp)]

@@ -159,14 +159,17 @@ _RANK_BYTES: dict[object, tuple[object, int]] = {}
 _RANK_BYTES_MAX = 4096
 
 
-def rank_weight_bytes(req: Request, tp: int, stage: range, first: bool, last: bool) -> int:
-    """Weight bytes on one rank of a pipeline stage holding ``stage`` layers."""
+def rank_weight_bytes(
+    req: Request, tp: int, stage: range, first: bool, last: bool, head: bool = True
+) -> int:
+    """Weight bytes on one rank of a pipeline stage holding ``stage`` layers; without the
+    output head when ``head`` is false (vLLM's pooling models delete it)."""
     tensors = request_tensors(req)
-    key = (id(tensors), tp, stage.start, stage.stop, first, last)
+    key = (id(tensors), tp, stage.start, stage.stop, first, last, head)
     hit = _RANK_BYTES.get(key)
     if hit is not None and hit[0] is tensors:
         return hit[1]
-    total = _rank_weight_bytes(req, tensors, tp, stage, first, last)
+    total = _rank_weight_bytes(req, tensors, tp, stage, first, last, head)
     if len(_RANK_BYTES) >= _RANK_BYTES_MAX:
         _RANK_BYTES.clear()
     _RANK_BYTES[key] = (tensors, total)
@@ -174,16 +177,22 @@ def rank_weight_bytes(req: Request, tp: int, stage: range, first: bool, last: bo
 
 
 def _rank_weight_bytes(
-    req: Request, tensors: tuple[PlacedTensor, ...], tp: int, stage: range, first: bool, last: bool
+    req: Request,
+    tensors: tuple[PlacedTensor, ...],
+    tp: int,
+    stage: range,
+    first: bool,
+    last: bool,
+    head: bool,
 ) -> int:
     arch = req.arch
     total = 0
     for t in tensors:
         if t.kind is Kind.EMBEDDING:
-            if not (first or (last and arch.tie_word_embeddings)):
+            if not (first or (last and arch.tie_word_embeddings and head)):
                 continue
         elif t.kind is Kind.OUTPUT:
-            if not last:
+            if not last or (not head and t.role is Role.OUTPUT):
                 continue
         elif t.kind is Kind.VISION:
             if not first:

@@ -29,7 +29,7 @@ from rigfit.arch import AttentionKind, LayerSpec
 from rigfit.engines.checks import refuse_transformers_fp8
 from rigfit.engines.tensors import Kind, per_head_kv_elems, request_tensors
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
-from rigfit.estimate.memory import ProfileBase, Request, Term
+from rigfit.estimate.memory import ProfileBase, Request, Term, refuse_pooling
 from rigfit.estimate.split import Split, SplitKind
 from rigfit.estimate.terms import TermKind
 from rigfit.quant import Family, KVCacheType, WeightFormat
@@ -93,6 +93,7 @@ class TransformersProfile(ProfileBase):
         self._check(req)
 
     def _check(self, req: Request) -> None:
+        refuse_pooling(req, "transformers")
         s = req.engine
         if req.system.gpu.unified_memory:
             raise InvalidSpecError(

@@ -46,6 +46,7 @@ from rigfit.engines.sharding import (
     tp_pp_grid,
 )
 from rigfit.engines.tensors import request_tensors
+from rigfit.errors import UnsupportedArchitectureError
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
 from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
@@ -235,6 +236,11 @@ class VLLMProfile(ProfileBase):
         )
         tp, _ = self.tp_pp(req)
         check_tp(req.arch, tp, "vLLM")
+        if req.pooling and self.version(req) < (0, 10, 1):
+            raise UnsupportedArchitectureError(
+                "rigfit replays vLLM's embedding runs from 0.10.1 on (--runner pooling, V1);"
+                " give --engine-version 0.10.1 or later"
+            )
 
     # ---- per rank ---------------------------------------------------------------------------
 
@@ -262,7 +268,9 @@ class VLLMProfile(ProfileBase):
     def stage_weight_bytes(self, req: Request, stage: range, first: bool, last: bool) -> int:
         """Weights of one rank of a stage, MXFP4 experts at their padded kernel shapes."""
         tp, _ = self.tp_pp(req)
-        w = rank_weight_bytes(req, tp, stage, first, last)
+        # pooling models delete lm_head and logits_processor (model_executor/models/adapters.py
+        # 0.11.0 l.189-192) and skip "lm_head." weights (l.205-206)
+        w = rank_weight_bytes(req, tp, stage, first, last, head=not req.pooling)
         fmt, moe = req.weights().format, req.arch.moe
         if moe is None or fmt not in (WeightFormat.MXFP4, WeightFormat.MXFP4_EXPERTS):
             return w
@@ -312,7 +320,10 @@ class VLLMProfile(ProfileBase):
         forward = self._forward_bytes(req)
         if not self.v1(req):
             return forward + (rows * arch.vocab_size * LOGIT_BYTES if last else 0)
-        if not last:
+        if not last or req.pooling:
+            # a pooling model's profile run ends in _dummy_pooler_run on the hidden states,
+            # not the sampler warm-up (gpu_model_runner.py 0.11.0 l.3393-3397): last-token
+            # pooling returns one row a request, negligible beside the forward pass
             return forward
         sampler = t * arch.hidden_size * ACT_BYTES + rows * arch.vocab_size * SAMPLER_PEAK_BYTES
         return max(forward, sampler)
@@ -557,6 +568,10 @@ class VLLMProfile(ProfileBase):
     def command(self, req: Request, model_ref: str) -> str:
         tp, pp = self.tp_pp(req)
         parts = ["vllm", "serve", model_ref]
+        if req.pooling:
+            # runner auto picks pooling only when the repo has sentence-transformers'
+            # modules.json (config/model.py 0.11.0 l.745-767); naming it is never wrong
+            parts += ["--runner", "pooling"]
         if tp > 1:
             parts += ["--tensor-parallel-size", str(tp)]
         if pp > 1:

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Protocol
 
 from rigfit.arch import Architecture
-from rigfit.errors import InvalidSpecError
+from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings
 from rigfit.estimate.split import Split
 from rigfit.estimate.terms import KVPool, Summary, Term, TermKind
@@ -58,6 +58,9 @@ class Request:
     # engine that can quantize at load time (vLLM's --quantization fp8) goes from it to
     # ``weight_format``. None: the checkpoint is in ``weight_format`` already.
     source_format: WeightFormat | None = None
+    # an embedding model run as a pooling model (one pass, a pooled vector, no tokens
+    # generated): engines that replay their pooling runs price it, the others refuse
+    pooling: bool = False
 
     def quantized_at_load(self) -> bool:
         """Whether the engine must quantize the checkpoint to ``weight_format`` as it loads."""
@@ -133,7 +136,7 @@ class ProfileBase(ABC):
         """The engine's terms for ``req`` (each engine defines them)."""
 
     def check(self, req: Request) -> None:
-        return None
+        refuse_pooling(req, self.name)
 
     def resolve(self, req: Request) -> EngineProfile:
         return self
@@ -159,6 +162,17 @@ class ProfileBase(ABC):
 
 
 # ---- the estimate ----------------------------------------------------------------------------
+
+
+def refuse_pooling(req: Request, engine: str) -> None:
+    """The one-line refusal of an engine whose pooling (embedding) runs rigfit does not
+    replay."""
+    if req.pooling:
+        raise UnsupportedArchitectureError(
+            f"rigfit does not replay embedding runs under {engine}; it prices embedding models"
+            " under vLLM (--runner pooling), SGLang (--is-embedding) and llama.cpp"
+            " (--embedding): use --engine vllm, sglang or llama.cpp"
+        )
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,8 @@ class FileModel:
     weights: FileWeights | None  # None when only a config.json was read
     native_format: WeightFormat | None  # what the files hold, when it maps to a format
     notes: tuple[str, ...] = ()
+
+    @property
+    def generates(self) -> bool:
+        """A file does not say what its model is run for: rigfit takes it as a generator."""
+        return True

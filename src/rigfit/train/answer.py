@@ -18,7 +18,7 @@ from rigfit.api import AnyModel, resolve_model
 from rigfit.arch import Architecture
 from rigfit.catalog.lookup import Model, get_gpu
 from rigfit.catalog.schema import GPURecord, Vendor
-from rigfit.errors import InvalidSpecError
+from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.plan import largest_passing
 from rigfit.hardware import driver_capacity_bytes
 from rigfit.train.calibration import train_calibration
@@ -137,6 +137,11 @@ def _setup(q: TrainQuery, arch: Architecture) -> TrainSetup:
 
 def _model(q: TrainQuery) -> AnyModel:
     m = resolve_model(q.model, files=q.files) if isinstance(q.model, str) else q.model
+    if not m.generates:
+        raise UnsupportedArchitectureError(
+            f"{m.id} is an embedding model: rigfit prices causal-LM fine-tuning (a loss over"
+            " the vocabulary), not the contrastive training of an embedding model"
+        )
     if not isinstance(m, Model):
         native = getattr(m, "native_format", None)
         if native is not None and native.family.value == "gguf":
