@@ -18,6 +18,9 @@ KNOWN_GAPS = {
     " 1,026,408,232,448 (DeepSeek-V3 layout, 384 experts, no MTP), as the 1T card figure",
     "Qwen/Qwen2.5-Math-7B": "Qwen states only the nominal size '7B'; the shapes (identical"
     " to Qwen2.5-7B, 7,615,616,512) give 7.6B",
+    "mistralai/Devstral-2-123B-Instruct-2512": "Mistral states only '123' in the card's size"
+    " column; the shapes (88 layers of 12,288, a 131,072-token vocabulary untied) give"
+    " 125,025,988,608, of which the embedding and head hold 3.2B",
     **{
         f"Qwen/Qwen3-VL-32B-{v}": "Qwen states only the '32B' of the name; the language model"
         " alone has Qwen3-32B's shapes, 32,762,123,264, which Qwen's Qwen3-32B card states as"

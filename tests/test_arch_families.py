@@ -367,3 +367,11 @@ def test_exaone4_counts_windows_and_llamacpp_cache() -> None:
     row = 2 * 8 * 128 * 2
     kv = est.term_bytes("kv_cache")
     assert kv == 16 * 32768 * row + 48 * (4096 + 512) * row
+
+
+def test_ministral3_is_mistrals_dense_block() -> None:
+    """Devstral 2 (Ministral3ForCausalLM): q/k/v/o without bias, SwiGLU, two norms a block,
+    an untied head; its query scaling has no weights (mlx-lm ministral3.py)."""
+    a = rigfit.get_model("mistralai/Devstral-2-123B-Instruct-2512").arch
+    assert a.params_total == _dense_post_norm(12288, 88, 96, 8, 128, 28672, 131072, 0)
+    assert {x.kind for x in a.layers} == {LayerKind.FULL}

@@ -179,6 +179,11 @@ FAMILIES: dict[str, Family] = {
         # n_swa 4096, pattern 4 for the 64-layer 32B; mlx-lm's exaone4.py keeps local layers
         # in a RotatingKVCache; Ollama runs it on its llama.cpp runner
         _f("exaone4", "exaone4", llamacpp_window_cache=True, mlx_rotating_cache=True),
+        # Ministral 3 / Devstral 2 text models (Ministral3ForCausalLM): Mistral's dense block
+        # with a weightless llama-4 style query scaling; llama.cpp LLM_ARCH_MISTRAL3
+        # "mistral3", which Ollama v0.33 runs on its own engine with flash attention on by
+        # default (fs/ggml/ggml.go OllamaEngineRequired, FlashAttention)
+        _f("ministral3", "mistral3", ollama_engine=True, ollama_flash_attn=_ON),
     )
 }
 
