@@ -394,6 +394,9 @@ CATALOG_GGUF_ARCH = {
     "phi3": "phi3",
     "gpt_oss": "gpt-oss",
     "glm4_moe": "glm4moe",
+    "olmo3": "olmo2",
+    "exaone4": "exaone4",
+    "ministral3": "mistral3",
 }
 
 
@@ -509,7 +512,7 @@ def gguf_header_for(c: HFConfig) -> Any:
             f"{p}.ssm.time_step_rank": s.num_value_heads,
             f"{p}.ssm.inner_size": s.value_head_dim * s.num_value_heads,
         }
-    if c.sliding_window and ga in ("gemma2", "gemma3", "gpt-oss", "phi3"):
+    if c.sliding_window and ga in ("gemma2", "gemma3", "gpt-oss", "phi3", "olmo2", "exaone4"):
         md[f"{p}.attention.sliding_window"] = c.sliding_window
     # the vision tower goes to the mmproj file, not the model's GGUF
     vision = {t.name for t in arch.tensors() if t.role is Role.VISION}

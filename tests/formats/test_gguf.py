@@ -25,7 +25,7 @@ from readers_kit import (
 )
 
 import rigfit
-from rigfit.arch import Architecture, Role, from_config
+from rigfit.arch import Architecture, LayerKind, Role, from_config
 from rigfit.errors import RigfitError, UnsupportedArchitectureError
 from rigfit.formats import ReaderError, arch_from_gguf, config_from_dict, open_model, read_gguf
 from rigfit.formats.gguf.header import (
@@ -513,3 +513,16 @@ def test_new_architectures_map_back(name: str) -> None:
     assert got.mamba == want.mamba
     assert got.linear_attention == want.linear_attention
     assert got.kv_bytes_per_token(KVCacheType.F16) == want.kv_bytes_per_token(KVCacheType.F16)
+
+
+def test_exaone4_slides_only_in_the_64_layer_model() -> None:
+    """llama.cpp's LLM_ARCH_EXAONE4 sets a sliding window only for n_layer == 64 (the 32B);
+    a file of another depth runs every layer over the full context, whatever it names."""
+    path = Path(__file__).parent.parent / "data" / "configs" / "exaone-4.0-32b.json"
+    raw = json.loads(path.read_text())
+    full = map_gguf(gguf_header_for(config_from_dict(raw))).arch
+    assert [x.kind for x in full.layers].count(LayerKind.SLIDING) == 48
+    raw["num_hidden_layers"] = 32
+    raw["layer_types"] = raw["layer_types"][:32]
+    got = map_gguf(gguf_header_for(config_from_dict(raw))).arch
+    assert {x.kind for x in got.layers} == {LayerKind.FULL}

@@ -52,6 +52,9 @@ SUPPORTED_GGUF_ARCHITECTURES = (
     "falcon-h1",
     "minimax-m2",
     "deepseek32",
+    "olmo2",
+    "exaone4",
+    "mistral3",
 )
 # Nemotron-H and Granite 4 GGUFs (convert_hf_to_gguf GraniteHybridModel) write head_count_kv
 # per layer, 0 on Mamba layers, and Nemotron-H feed_forward_length too, 0 on mixer-only layers
@@ -244,6 +247,27 @@ def _config_dict(
         d.pop("sliding_window", None)  # llama.cpp runs Mistral GGUFs without a window
     elif arch in ("qwen2", "qwen3"):
         d["model_type"] = arch
+        d.pop("sliding_window", None)
+    elif arch in ("olmo2", "exaone4"):
+        # OLMo 2/3 convert to "olmo2"; llama.cpp slides 3 layers of every 4 when the file
+        # names a window (LLM_ARCH_OLMO2: set_swa_pattern(4)). EXAONE 4 slides only in the
+        # 64-layer 32B (LLM_ARCH_EXAONE4: n_layer == 64 -> pattern 4, n_swa from the file or
+        # 4096); set_swa_pattern(n) makes layer il slide iff il % n < n - 1
+        d["model_type"] = "olmo3" if arch == "olmo2" else "exaone4"
+        window = d.get("sliding_window")
+        if arch == "exaone4" and n_layers == 64:
+            window = window or 4096
+        elif arch == "exaone4":
+            window = None
+        if window:
+            d["sliding_window"] = window
+            d["layer_types"] = [
+                "full_attention" if i % 4 == 3 else "sliding_attention" for i in range(n_layers)
+            ]
+        else:
+            d.pop("sliding_window", None)
+    elif arch == "mistral3":
+        d["model_type"] = "ministral3"  # Ministral 3 / Devstral 2 text models
         d.pop("sliding_window", None)
     elif arch == "llama4":
         # convert_hf_to_gguf Llama4Model: feed_forward_length <- intermediate_size_mlp (dense
