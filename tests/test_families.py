@@ -20,10 +20,13 @@ def test_unknown_model_type_fails_closed() -> None:
 
 
 def test_records_agree_where_one_gguf_arch_serves_several_model_types() -> None:
-    """Ollama and llama.cpp see the GGUF architecture, not the model_type: records that share
-    one must agree on what those engines do with it."""
-    by_arch: dict[str, set[tuple[bool, bool, OllamaFlashAttn]]] = {}
+    """llama.cpp sees the GGUF architecture and Ollama the one its files name (Ollama converts
+    OLMo 3 as "olmo3", llama.cpp as "olmo2"), not the model_type: records that share one must
+    agree on what that engine does with it."""
+    by_gguf: dict[str, set[bool]] = {}
+    by_ollama: dict[str, set[tuple[bool, OllamaFlashAttn]]] = {}
     for f in FAMILIES.values():
-        key = (f.llamacpp_window_cache, f.ollama_engine, f.ollama_flash_attn)
-        by_arch.setdefault(f.gguf_arch, set()).add(key)
-    assert all(len(v) == 1 for v in by_arch.values()), by_arch
+        by_gguf.setdefault(f.gguf_arch, set()).add(f.llamacpp_window_cache)
+        by_ollama.setdefault(f.ollama_arch, set()).add((f.ollama_engine, f.ollama_flash_attn))
+    assert all(len(v) == 1 for v in by_gguf.values()), by_gguf
+    assert all(len(v) == 1 for v in by_ollama.values()), by_ollama

@@ -1174,17 +1174,17 @@ def from_config(c: HFConfig) -> Architecture:
             # qwen2 always has q/k/v bias (modeling_qwen2.py), never an o_proj bias
             qkv_bias=bias or mt == "qwen2",
             # llama/mistral/gpt-oss attention_bias applies to o_proj too; qwen/glm do not
-            o_bias=bias and mt in ("llama", "mistral", "gpt_oss", "granite", "olmo3"),
+            o_bias=bias and mt in ("llama", "mistral", "gpt_oss", "granite", "olmo2", "olmo3"),
             # Llama 4's use_qk_norm is a weightless RMS norm (Llama4TextL2Norm): no tensors
             qk_norm=mt in _QK_NORM_TYPES
-            or mt == "olmo3"
+            or mt in ("olmo2", "olmo3")
             or (bool(c.use_qk_norm) and mt not in ("llama4", "llama4_text")),
             # modeling_minimax_m2.py l.292-293: q_norm over heads x head_dim, k_norm over
             # kv_heads x head_dim (qk_norm_type "per_layer"); OLMo 3 the same (modeling_olmo3.py
             # Olmo3Attention q_norm RMSNorm(heads * head_dim), k_norm RMSNorm(kv_heads *
             # head_dim); llama.cpp's olmo2 attn_q_norm {n_embd})
             qk_norm_all_heads=(mt == "minimax_m2" and c.qk_norm_type != "per_head")
-            or mt == "olmo3",
+            or mt in ("olmo2", "olmo3"),
             # q_proj also emits the output gate (Qwen3-Next; Qwen3.5 doubles it unconditionally,
             # modeling_qwen3_5.py Qwen3_5Attention)
             q_gate=mt in ("qwen3_next", *_QWEN3_5),

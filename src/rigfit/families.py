@@ -141,9 +141,9 @@ FAMILIES: dict[str, Family] = {
             "glm-dsa",
             ollama_flash_attn=_NEVER,
             llamacpp_refused="llama.cpp builds differ on GLM-5's cache: glm-dsa first ran"
-            " DeepSeek2's dense-MLA graph with the plain MLA cache, later builds the indexer's"
-            " key cache too (llama_kv_cache_dsa), and rigfit has not pinned the build where"
-            " it changed; use --engine vllm or sglang",
+            " DeepSeek2's dense-MLA graph with the plain MLA cache, later builds also keep the"
+            " indexer's key cache (llama_kv_cache_dsa), and rigfit has not pinned the build"
+            " where it changed; use --engine vllm or sglang",
         ),
         # Mamba2 hybrids (llama.cpp src/llama-arch.cpp: nemotron_h, granitehybrid, falcon-h1);
         # Ollama v0.33 runs "nemotron_h" on its own engine with flash attention by default
@@ -174,6 +174,10 @@ FAMILIES: dict[str, Family] = {
             ollama_engine=True,
             ollama_flash_attn=_ON,
         ),
+        # OLMo 2 (Olmo2ForCausalLM) has OLMo 3's blocks without a window; a GGUF that
+        # llama.cpp's converter wrote (general.architecture "olmo2", OLMo 3's too) is read as
+        # this family: Ollama runs "olmo2" files on its llama.cpp runner, not its own engine
+        _f("olmo2", "olmo2", llamacpp_window_cache=True),
         # EXAONE 4.0 (Exaone4ForCausalLM): post-norm blocks, per-head q/k norms, "LLLG"
         # (3 sliding, 1 global NoPE). llama.cpp LLM_ARCH_EXAONE4 sets LLAMA_SWA_TYPE_STANDARD,
         # n_swa 4096, pattern 4 for the 64-layer 32B; mlx-lm's exaone4.py keeps local layers

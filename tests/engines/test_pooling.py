@@ -22,22 +22,22 @@ EMBED_8B = "Qwen/Qwen3-Embedding-8B"  # untied head in config.json
 HEAD_BYTES = 151_680 * 4096 * 2
 
 
-def _req(engine: str, **kw: object) -> Request:
-    _, req = make_request(EMBED_8B, "h100-sxm", quant="BF16", ctx=8192, **kw)  # type: ignore[arg-type]
+def _req() -> Request:
+    _, req = make_request(EMBED_8B, "h100-sxm", quant="BF16", ctx=8192)
     return req
 
 
 def test_catalog_marks_embedding_models() -> None:
     m = rigfit.get_model(EMBED_8B)
     assert not m.generates
-    assert _req("vllm").pooling
+    assert _req().pooling
     assert not make_request("Qwen/Qwen3-8B", "h100-sxm")[1].pooling
 
 
 def test_vllm_drops_the_head_and_the_sampler_warm_up() -> None:
     """adapters.py deletes lm_head; the profile run ends in the pooler, not the sampler."""
     vllm = get_engine("vllm")
-    pooling = _req("vllm")
+    pooling = _req()
     generating = replace(pooling, pooling=False)
     assert (
         estimate(generating, vllm).term_bytes("weights")
@@ -52,7 +52,7 @@ def test_vllm_drops_the_head_and_the_sampler_warm_up() -> None:
 def test_sglang_keeps_what_generation_has() -> None:
     """--is-embedding keeps the KV pool and the untied lm_head (model_runner.py 0.5.3)."""
     sglang = get_engine("sglang")
-    pooling = _req("sglang")
+    pooling = _req()
     assert (
         estimate(pooling, sglang).terms == estimate(replace(pooling, pooling=False), sglang).terms
     )
@@ -68,12 +68,13 @@ def test_llamacpp_output_buffer_holds_every_token_of_the_ubatch() -> None:
 
 @pytest.mark.parametrize("engine", ["transformers", "ollama", "generic"])
 def test_engines_rigfit_does_not_replay_refuse(engine: str) -> None:
+    """The whole estimate refuses, not only the engine's check (generic has none)."""
     with pytest.raises(UnsupportedArchitectureError, match=r"embedding runs under"):
-        get_engine(engine).check(_req(engine))
+        estimate(_req(), get_engine(engine))
 
 
 def test_old_vllm_refused() -> None:
-    req = replace(_req("vllm"), engine=EngineSettings(version="0.9.2"))
+    req = replace(_req(), engine=EngineSettings(version="0.9.2"))
     with pytest.raises(UnsupportedArchitectureError, match=r"0\.10\.1"):
         get_engine("vllm").check(req)
 
@@ -104,3 +105,17 @@ def test_no_decode_speed_and_no_speed_ranking() -> None:
 def test_training_an_embedding_model_is_refused() -> None:
     with pytest.raises(UnsupportedArchitectureError, match=r"contrastive"):
         train_answer(TrainQuery(EMBED_8B, gpu="h100-sxm"))
+
+
+def test_no_decode_speed_in_tables() -> None:
+    """The GPU table's and the model page's speed columns stay empty for an embedding model."""
+    from rigfit.estimate.sweep import format_table
+    from rigfit.speed.estimate import decode_rate
+
+    req = _req()
+    assert decode_rate(req, get_engine("vllm")) is None
+    assert decode_rate(replace(req, pooling=False), get_engine("vllm")) is not None
+    arch = rigfit.get_model(EMBED_8B).arch
+    rows = format_table(arch, (8192,), rigfit.get_gpu("h100-sxm"), [], pooling=True)
+    assert all(r.decode_tok_s is None for r in rows)
+    assert any(r.weights_bytes for r in rows)

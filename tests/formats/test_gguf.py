@@ -526,3 +526,26 @@ def test_exaone4_slides_only_in_the_64_layer_model() -> None:
     raw["layer_types"] = raw["layer_types"][:32]
     got = map_gguf(gguf_header_for(config_from_dict(raw))).arch
     assert {x.kind for x in got.layers} == {LayerKind.FULL}
+
+
+def test_olmo2_files_are_read_as_olmo2() -> None:
+    """llama.cpp's converter writes OLMo 3 as "olmo2"; such a file runs on Ollama's llama.cpp
+    runner (only "olmo3" files take its own engine), so it is read as the olmo2 family."""
+    from rigfit.families import family
+
+    model = rigfit.get_model("allenai/Olmo-3.1-32B-Instruct")
+    mapping = map_gguf(gguf_header_for(model.record.config))
+    assert mapping.config.model_type == "olmo2"
+    assert not family("olmo2").ollama_engine
+    assert family("olmo3").ollama_engine
+    assert mapping.arch.params_total == model.arch.params_total
+
+
+def test_letter_patterns_become_layer_types() -> None:
+    path = Path(__file__).parent.parent / "data" / "configs" / "exaone-4.0-32b.json"
+    raw = json.loads(path.read_text())
+    raw.pop("layer_types")
+    a = from_config(config_from_dict(raw))
+    assert [x.kind for x in a.layers][:4] == [LayerKind.SLIDING] * 3 + [LayerKind.FULL]
+    with pytest.raises(ReaderError, match=r"L \(local\) and G \(global\)"):
+        config_from_dict({**raw, "sliding_window_pattern": "LXG"})

@@ -8,7 +8,7 @@ It is never the default: that is the engine a format and device imply (rigfit.en
 from __future__ import annotations
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind
-from rigfit.estimate.memory import EngineProfile, ProfileBase, Request
+from rigfit.estimate.memory import EngineProfile, ProfileBase, Request, refuse_pooling
 from rigfit.estimate.terms import Term, TermKind
 from rigfit.estimate.weights import WeightBreakdown
 from rigfit.quant import KVCacheType
@@ -64,6 +64,7 @@ class GenericProfile(ProfileBase):
     )
 
     def terms(self, req: Request) -> list[Term]:
+        refuse_pooling(req, "the generic estimate")
         arch, n = req.arch, req.system.n_devices
         wb: WeightBreakdown = req.weights()
         terms = [

@@ -367,7 +367,7 @@ class LlamaCpp(ProfileBase):
             # --embedding: every token of a batch is an output, and the server lowers n_batch
             # to n_ubatch (tools/server/server.cpp); output_reserve keeps logits and
             # embeddings, (n_vocab + n_embd) floats an output (src/llama-context.cpp)
-            rows = self.ubatch(req)
+            rows = min(self.ubatch(req), req.ctx_tokens * req.seqs)
             out = (arch.vocab_size + arch.hidden_size) * rows * F32_BYTES
             how = (
                 "(vocab + hidden) × n_ubatch × 4 B in pinned host memory: an embedding run"

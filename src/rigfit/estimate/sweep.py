@@ -126,6 +126,7 @@ def format_table(
     kv_type: KVCacheType = KVCacheType.F16,
     formats: Iterable[WeightFormat] = tuple(WeightFormat),
     profile: EngineProfile | None = None,
+    pooling: bool = False,
 ) -> list[FormatRow]:
     """Every weight format of ``arch``: weights, totals at ``ctxs`` (one sequence, on one
     ``reference`` GPU), how many ``reference`` GPUs it needs at ``ctxs[0]``, and which single
@@ -135,7 +136,9 @@ def format_table(
     for fmt in formats:
         try:
             weights = weight_breakdown(arch, fmt).total_bytes
-            base = Request(arch, fmt, kv_type, ctxs[0], 1, System(reference, 1), True)
+            base = Request(
+                arch, fmt, kv_type, ctxs[0], 1, System(reference, 1), True, pooling=pooling
+            )
             totals = tuple(
                 estimate(replace(base, ctx_tokens=c), profile).needed_total_bytes for c in ctxs
             )

@@ -134,12 +134,24 @@ def parse_config(raw: object, source: str = "config.json") -> ParsedConfig:
             data[k] = _GEMMA3_TEXT_DEFAULTS[k]
         if filled:
             notes.append("Gemma3TextConfig defaults filled in: " + ", ".join(filled))
-    if isinstance(data.get("sliding_window_pattern"), str) and data.get("layer_types"):
-        # EXAONE 4 writes its pattern as letters ("LLLG"); layer_types spells it per layer
-        notes.append(
-            f"sliding_window_pattern {data['sliding_window_pattern']!r} read from layer_types"
-        )
+    letters = data.get("sliding_window_pattern")
+    if isinstance(letters, str):
+        # EXAONE 4 writes its pattern as letters ("LLLG": L local, G global); layer_types
+        # spells it per layer, else layer i follows letter i mod len (mlx-lm exaone4.py)
         data.pop("sliding_window_pattern")
+        n = data.get("num_hidden_layers")
+        if not data.get("layer_types") and isinstance(n, int) and letters.strip("LG") == "":
+            if letters and data.get("sliding_window"):
+                data["layer_types"] = [
+                    "sliding_attention" if letters[i % len(letters)] == "L" else "full_attention"
+                    for i in range(n)
+                ]
+        elif not data.get("layer_types"):
+            raise ReaderError(
+                f"{source}: sliding_window_pattern {letters!r} is not a pattern of L (local)"
+                " and G (global) letters"
+            )
+        notes.append(f"sliding_window_pattern {letters!r} read as layer_types")
     kept = _keep(data, _HF_KEYS)
     kept.pop("vision_config", None)
     if isinstance(vision, dict):

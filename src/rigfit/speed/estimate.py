@@ -281,9 +281,12 @@ def served_rates(
 
 def decode_rate(req: Request, profile: EngineProfile) -> float | None:
     """One user's decode tokens/s for the plan at rigfit's default request (the tables'
-    speed column); None when the engine refuses the plan."""
+    speed column); None when the engine refuses the plan, or the model generates nothing (an
+    embedding model's pooling run)."""
     from rigfit.errors import RigfitError
 
+    if req.pooling:
+        return None
     try:
         profile = profile.resolve(req)
         w = default_workload(req.ctx_tokens)

@@ -199,7 +199,9 @@ def which_gpus(q: TableQuery) -> GPUTableReport:
 def _formats(model_id: str, kv: KVCacheType) -> FormatTableReport:
     m = get_model(model_id)
     ctxs = table_contexts(m.arch.context_length)
-    rows = format_table(m.arch, ctxs, get_gpu(REFERENCE_GPU), list_gpus(), kv_type=kv)
+    rows = format_table(
+        m.arch, ctxs, get_gpu(REFERENCE_GPU), list_gpus(), kv_type=kv, pooling=not m.generates
+    )
     return format_table_report(m, rows, ctxs=ctxs, reference=REFERENCE_GPU, kv_type=kv.flag)
 
 

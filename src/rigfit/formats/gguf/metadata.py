@@ -253,7 +253,7 @@ def _config_dict(
         # names a window (LLM_ARCH_OLMO2: set_swa_pattern(4)). EXAONE 4 slides only in the
         # 64-layer 32B (LLM_ARCH_EXAONE4: n_layer == 64 -> pattern 4, n_swa from the file or
         # 4096); set_swa_pattern(n) makes layer il slide iff il % n < n - 1
-        d["model_type"] = "olmo3" if arch == "olmo2" else "exaone4"
+        d["model_type"] = arch  # "olmo2": OLMo 2 and 3 as llama.cpp converts them
         window = d.get("sliding_window")
         if arch == "exaone4" and n_layers == 64:
             window = window or 4096
