@@ -325,6 +325,10 @@ def test_glm5_engines() -> None:
         get_engine("ollama").check(req)
     with pytest.raises(UnsupportedArchitectureError, match="indexer_types 'shared'"):
         _arch("glm-5.2.json")
+    raw = json.loads((DATA / "glm-5.2.json").read_text())
+    del raw["indexer_types"]
+    with pytest.raises(UnsupportedArchitectureError, match="index_topk_freq above 1"):
+        from_config(parse_config(raw).config)
 
 
 # ---- OLMo 3 and EXAONE 4 -------------------------------------------------------------------

@@ -1137,10 +1137,12 @@ def from_config(c: HFConfig) -> Architecture:
         notes.append(f"head_dim absent from config: hidden_size / heads = {head_dim}")
 
     # ---- attention -----------------------------------------------------------------------
-    if c.indexer_types is not None and set(c.indexer_types) != {"full"}:
+    shared_topk = c.indexer_types is not None and set(c.indexer_types) != {"full"}
+    if shared_topk or (c.index_topk_freq or 1) > 1:
         raise UnsupportedArchitectureError(
-            f"{mt}: indexer layers that share the previous layer's top-k (indexer_types"
-            " 'shared', GLM-5.2) are not yet modelled; rigfit prices GLM-5 and GLM-5.1"
+            f"{mt}: indexer layers that share another layer's top-k (indexer_types 'shared',"
+            " index_topk_freq above 1: GLM-5.2) are not yet modelled; rigfit prices GLM-5 and"
+            " GLM-5.1"
         )
     if mt in _MLA_TYPES:
         rope = _need(c.qk_rope_head_dim, "qk_rope_head_dim", mt)

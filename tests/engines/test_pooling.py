@@ -75,7 +75,7 @@ def test_engines_rigfit_does_not_replay_refuse(engine: str) -> None:
 
 def test_old_vllm_refused() -> None:
     req = replace(_req(), engine=EngineSettings(version="0.9.2"))
-    with pytest.raises(UnsupportedArchitectureError, match=r"0\.10\.1"):
+    with pytest.raises(InvalidSpecError, match=r"0\.10\.1"):
         get_engine("vllm").check(req)
 
 

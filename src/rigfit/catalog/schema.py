@@ -156,6 +156,7 @@ class HFConfig(_Strict):
     # GLM-5.2: layers whose indexer reuses the previous layer's top-k ("shared"); read only so
     # that rigfit can refuse what it does not model
     indexer_types: tuple[str, ...] | None = None
+    index_topk_freq: int | None = Field(default=None, gt=0)
     # linear attention (Qwen3-Next gated DeltaNet)
     full_attention_interval: int | None = None
     linear_num_key_heads: int | None = None

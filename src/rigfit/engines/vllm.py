@@ -46,7 +46,7 @@ from rigfit.engines.sharding import (
     tp_pp_grid,
 )
 from rigfit.engines.tensors import request_tensors
-from rigfit.errors import UnsupportedArchitectureError
+from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
 from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
@@ -237,7 +237,7 @@ class VLLMProfile(ProfileBase):
         tp, _ = self.tp_pp(req)
         check_tp(req.arch, tp, "vLLM")
         if req.pooling and self.version(req) < (0, 10, 1):
-            raise UnsupportedArchitectureError(
+            raise InvalidSpecError(
                 "rigfit replays vLLM's embedding runs from 0.10.1 on (--runner pooling, V1);"
                 " give --engine-version 0.10.1 or later"
             )
