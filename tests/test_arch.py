@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import rigfit
-from rigfit.arch import AttentionKind, LayerKind, Role, from_config
+from rigfit.arch import AttentionKind, LayerKind, from_config
 from rigfit.catalog.schema import HFConfig
 from rigfit.errors import UnsupportedArchitectureError
 from rigfit.quant import KVCacheType
@@ -40,7 +40,7 @@ def test_params_match_official_counts(
     official = catalog_model.record.params
     tolerance = 0.005 * official.total + (official.rounding or 0) / 2
     arch = catalog_model.arch
-    vision = sum(t.numel for t in arch.tensors() if t.role is Role.VISION)
+    vision = arch.vision_params
     got = arch.params_total - (vision if official.excludes_vision else 0)
     assert abs(got - official.total) <= tolerance, (
         f"{catalog_model.id}: computed {got:,}, official {official.total:,}"
@@ -186,6 +186,6 @@ def test_siglip_vision_tower_matches_gemma3_report() -> None:
         },
     )
     arch = from_config(cfg)
-    vision = sum(t.numel for t in arch.tensors() if t.role is Role.VISION)
+    vision = arch.vision_params
     projector = 1152 * 64 + 1152  # mm_input_projection to the 64-wide test text model + norm
     assert abs((vision - projector) - 417_000_000) <= 0.005 * 417_000_000

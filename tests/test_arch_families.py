@@ -57,7 +57,7 @@ def test_llama4_vision_tower_formula() -> None:
         d * c * p * p + d + positions * d + 4 * d + layers * per_layer
         + 4096 * f + 4096 * 4096 + 5120 * 4096
     )  # fmt: skip
-    assert sum(t.numel for t in a.tensors() if t.role is Role.VISION) == expected == 871_932_416
+    assert a.vision_params == expected == 871_932_416
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_llama4_counts(model: str, published: float) -> None:
     """Model card: 109B and 400B total (vision included), 17B activated without it."""
     a = rigfit.get_model(model).arch
     assert abs(a.params_total - published) <= 0.005 * published + 0.5e9
-    vision = sum(t.numel for t in a.tensors() if t.role is Role.VISION)
+    vision = a.vision_params
     assert abs(a.params_active - vision - 17e9) <= 0.005 * 17e9 + 0.5e9
 
 
@@ -235,7 +235,7 @@ def test_qwen3_vl_text_is_qwen3_and_the_tower_is_counted() -> None:
     a Conv3d patch embedding, learned positions, 27 blocks, the merger and three DeepStack
     mergers) is summed here by hand from the config."""
     a = _arch("qwen3-vl-8b-instruct.json")
-    vision = sum(t.numel for t in a.tensors() if t.role is Role.VISION)
+    vision = a.vision_params
     assert a.params_total - vision == rigfit.get_model("Qwen/Qwen3-8B").arch.params_total
     d, f, out, merge = 1152, 4304, 4096, 2
     wide = d * merge * merge
@@ -273,7 +273,7 @@ def test_qwen3_5_counts(name: str, total: float, active: float) -> None:
     Qwen3-Next's gated DeltaNet and gated attention, every MoE layer with a gated shared
     expert; the vision tower is Qwen3-VL's without DeepStack mergers."""
     a = _arch(name)
-    vision = sum(t.numel for t in a.tensors() if t.role is Role.VISION)
+    vision = a.vision_params
     assert vision > 0
     assert abs(a.params_total - vision - total) <= 0.005 * total + 0.5e9
     assert abs(a.params_active - vision - active) <= 0.005 * active + 0.5e9

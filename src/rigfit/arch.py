@@ -657,6 +657,11 @@ class Architecture:
         return sum(t.numel for t in self.tensor_list)
 
     @cached_property
+    def vision_params(self) -> int:
+        """Weights of the vision tower, its adapter and projector (0 for a text model)."""
+        return sum(t.numel for t in self.tensor_list if t.role is Role.VISION)
+
+    @cached_property
     def params_active(self) -> int:
         """Weights used per token: routed experts count ``experts_per_token`` of ``num_experts``.
 

@@ -63,7 +63,8 @@ class Family:
     # convert_hf_to_gguf.py repacks gpt-oss's MXFP4 expert blocks as GGML MXFP4 whatever
     # --outtype says
     gguf_mxfp4_experts: bool = False
-    # why rigfit does not price this family under llama.cpp and Ollama's runner ("" = it does)
+    # why rigfit does not price this family under llama.cpp and Ollama ("" = it does); each
+    # engine adds where to go instead
     llamacpp_refused: str = ""
 
 
@@ -143,7 +144,7 @@ FAMILIES: dict[str, Family] = {
             llamacpp_refused="llama.cpp builds differ on GLM-5's cache: glm-dsa first ran"
             " DeepSeek2's dense-MLA graph with the plain MLA cache, later builds also keep the"
             " indexer's key cache (llama_kv_cache_dsa), and rigfit has not pinned the build"
-            " where it changed; use --engine vllm or sglang",
+            " where it changed",
         ),
         # Mamba2 hybrids (llama.cpp src/llama-arch.cpp: nemotron_h, granitehybrid, falcon-h1);
         # Ollama v0.33 runs "nemotron_h" on its own engine with flash attention by default

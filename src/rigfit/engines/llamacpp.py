@@ -279,7 +279,7 @@ class LlamaCpp(ProfileBase):
     def _check(self, req: Request) -> None:
         refused = family(req.arch.model_type).llamacpp_refused
         if refused:
-            raise UnsupportedArchitectureError(refused)
+            raise UnsupportedArchitectureError(f"{refused}; use --engine vllm or sglang")
         if req.kv_type not in SUPPORTED_KV:
             raise InvalidSpecError(
                 f"llama.cpp has no {req.kv_type.flag} KV cache (allowed: "

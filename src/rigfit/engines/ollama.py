@@ -132,7 +132,7 @@ class Ollama(ProfileBase):
         refused = family(req.arch.model_type).llamacpp_refused
         if refused:
             raise UnsupportedArchitectureError(
-                refused.replace("use --engine", "Ollama wraps llama.cpp; use --engine")
+                f"{refused}; Ollama wraps llama.cpp: use --engine vllm or sglang"
             )
         if any(x.kind is LayerKind.CHUNKED for x in req.arch.layers):
             raise UnsupportedArchitectureError(

@@ -10,7 +10,7 @@ or safetensors file.
 
 from __future__ import annotations
 
-from rigfit.arch import Architecture, KVLayout, Role
+from rigfit.arch import Architecture, KVLayout
 from rigfit.estimate.memory import Request
 from rigfit.estimate.weights import Kind, PlacedTensor, kind_of_name
 
@@ -33,7 +33,7 @@ def request_tensors(req: Request) -> tuple[PlacedTensor, ...]:
 
 def vision_bytes(req: Request, bytes_per_param: int = 2) -> int:
     """Bytes of the vision tower stored at ``bytes_per_param`` (an f16 mmproj file: 2)."""
-    return sum(t.numel for t in req.arch.tensors() if t.role is Role.VISION) * bytes_per_param
+    return req.arch.vision_params * bytes_per_param
 
 
 def per_head_kv_elems(arch: Architecture) -> int:

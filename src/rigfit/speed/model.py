@@ -269,8 +269,7 @@ class SpeedModel:
     def _matmul_params(self) -> int:
         arch = self.arch
         embd = sum(t.numel for t in arch.tensor_list if t.role is Role.TOKEN_EMBD)
-        vision = sum(t.numel for t in arch.tensor_list if t.role is Role.VISION)
-        return arch.params_active - vision - (0 if arch.tie_word_embeddings else embd)
+        return arch.params_active - arch.vision_params - (0 if arch.tie_word_embeddings else embd)
 
     @cached_property
     def _attn_dims(self) -> tuple[int, int, int]:
