@@ -379,3 +379,144 @@ def test_ministral3_is_mistrals_dense_block() -> None:
     a = rigfit.get_model("mistralai/Devstral-2-123B-Instruct-2512").arch
     assert a.params_total == _dense_post_norm(12288, 88, 96, 8, 128, 28672, 131072, 0)
     assert {x.kind for x in a.layers} == {LayerKind.FULL}
+
+
+# ---- Gemma 4 ---------------------------------------------------------------------------------
+
+
+def _gemma4_text(
+    h: int, n: int, full: int, heads: int, kv: int, hd: int, gkv: int, ghd: int, ff: int
+) -> int:
+    """Gemma 4's language model from the shapes of modeling_gemma4.py (transformers 5.5.0):
+    sliding layers q/k/v/o of head_dim, full layers q/k/o of global_head_dim with K as V (no
+    v_proj), per-head q/k norms, four norms and a one-element layer_scalar a layer, GeGLU, a
+    tied 262,144-row embedding and the final norm."""
+    sliding = n - full
+    attn = sliding * (2 * h * heads * hd + 2 * h * kv * hd + 2 * hd)
+    attn += full * (2 * h * heads * ghd + h * gkv * ghd + 2 * ghd)
+    return attn + n * (4 * h + 1 + 3 * h * ff) + 262144 * h + h
+
+
+def test_gemma4_31b_counts_to_the_checkpoint() -> None:
+    """The 31B: the language model by hand, and with the vision tower exactly half the
+    62,546,177,752 BF16 bytes hf-mem reads from google/gemma-4-31B-it's safetensors headers
+    (alvarobartt/hf-mem PR #61); NVIDIA's card says 30.7B for the language model."""
+    a = rigfit.get_model("google/gemma-4-31B-it").arch
+    text = _gemma4_text(5376, 60, 10, 32, 16, 256, 4, 512, 21504)
+    assert a.params_total - a.vision_params == text == 30_697_345_340
+    assert a.params_total * 2 == 62_546_177_752
+    names = {t.name for t in a.tensors()}
+    assert "blk.5.attn_v.weight" not in names  # a full layer: K used as V
+    assert "blk.4.attn_v.weight" in names
+
+
+def test_gemma4_26b_a4b_experts_beside_the_dense_mlp() -> None:
+    """26B-A4B: every layer runs its 2,112-wide MLP and 8 of 128 experts of 704 (gate and up
+    fused), a router with a hidden-size scale and a per-expert scale, three more norms; 25.2B
+    total, 3.8B active (the language model, embedding included)."""
+    a = _arch("gemma-4-26b-a4b.json")
+    assert a.moe is not None
+    h, e, im = 2816, 128, 704
+    experts = 30 * e * 3 * h * im
+    extra = 30 * (e * h + h + e + 3 * h)  # router, its two scales, the expert branch's norms
+    text = _gemma4_text(h, 30, 5, 16, 8, 256, 2, 512, 2112) + experts + extra
+    assert a.params_total - a.vision_params == text == 25_233_141_790
+    active = a.params_active - a.vision_params
+    assert active == text - experts + experts * 8 // 128 == 3_822_530_590
+    assert a.ffn_width(a.layers[0]) == 8 * 704 + 2112
+
+
+def test_gemma4_kv_cache_per_layer_geometry() -> None:
+    """Sliding layers cache 8 KV heads of 256 over the window, full layers 2 heads of 512 for
+    K and again for V (V is K's normed projection, cached apart). llama.cpp at 32k: 5 full
+    layers × 32,768 cells and 25 sliding × (1,024 + 512, padded) cells (gemma4-iswa); with
+    flash attention off the V rows pad to the widest layer's, 2,048 ("padding V cache to
+    n_embd_v_gqa_max", llama-kv-cache.cpp)."""
+    from rigfit.engines import get_engine
+    from rigfit.estimate.memory import EngineSettings, Request, estimate
+    from rigfit.hardware import System
+    from rigfit.quant import KVCacheType, WeightFormat
+
+    a = _arch("gemma-4-26b-a4b.json")
+    f16 = KVCacheType.F16
+    assert a.kv_bytes_per_token(f16) == 25 * 2 * 8 * 256 * 2 + 5 * 2 * 2 * 512 * 2
+    assert a.kv_cache_bytes(32768, f16) == (25 * 1024 * 8192 + 5 * 32768 * 4096)
+    system = System(rigfit.get_gpu("rtx-5090"), 1)
+    req = Request(a, WeightFormat.Q4_K_M, f16, 32768, 1, system)
+    kv = estimate(req, get_engine("llama.cpp")).term_bytes("kv_cache")
+    assert kv == 5 * 32768 * 4096 + 25 * 1536 * 8192
+    no_fa = Request(
+        a, WeightFormat.Q4_K_M, f16, 32768, 1, system, engine=EngineSettings(flash_attn=False)
+    )
+    kv = estimate(no_fa, get_engine("llama.cpp")).term_bytes("kv_cache")
+    assert kv == 5 * 32768 * (2048 + 4096) + 25 * 1536 * 8192
+
+
+def test_gemma4_gguf_matches_googles_q4_0_file() -> None:
+    """Google's QAT Q4_0 GGUF of the 26B-A4B-it holds 658 tensors: F32 392, Q4_0 265, Q6_K 1
+    (token_embd), no attn_v on the 5 global layers (a header-check script's pinned histogram,
+    rigfit/validation/data/gguf_files.jsonl); rigfit's replay gives the same less the generated
+    rope_freqs vector, which its inventory leaves out."""
+    from collections import Counter
+
+    from rigfit.formats.gguf.quantize import replay
+    from rigfit.quant import LlamaFtype
+
+    plan = replay(_arch("gemma-4-26b-a4b.json"), LlamaFtype.Q4_0)
+    assert Counter(c.type.name for c in plan) == {"F32": 391, "Q4_0": 265, "Q6_K": 1}
+    assert next(c for c in plan if c.type.name == "Q6_K").tensor.name == "token_embd.weight"
+    assert not [c for c in plan if c.tensor.name in {f"blk.{i}.attn_v.weight" for i in (5, 29)}]
+
+
+def test_gemma4_edge_models_are_refused() -> None:
+    """E2B/E4B carry an audio tower, per-layer input embeddings and KV-shared layers, which
+    rigfit does not yet model: refused, each with its reason."""
+    raw = json.loads((DATA / "gemma-4-e2b-it.json").read_text())
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match="audio tower"):
+        from_config(parse_config(raw).config)
+    raw["audio_config"] = None
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match="per-layer input embeddings"):
+        from_config(parse_config(raw).config)
+
+
+@pytest.mark.parametrize(
+    ("engine", "why"),
+    [
+        ("vllm", "different head sizes"),
+        ("sglang", "different head sizes"),
+        ("transformers", "transformers 5.5.0"),
+        ("ollama", "different head sizes"),
+    ],
+)
+def test_gemma4_engines_that_do_not_price_it_say_why(engine: str, why: str) -> None:
+    from rigfit.engines import get_engine
+    from rigfit.estimate.memory import Request
+    from rigfit.hardware import System
+    from rigfit.quant import KVCacheType, WeightFormat
+
+    a = rigfit.get_model("google/gemma-4-31B-it").arch
+    fmt = WeightFormat.Q4_K_M if engine == "ollama" else WeightFormat.BF16
+    req = Request(a, fmt, KVCacheType.F16, 8192, 1, System(rigfit.get_gpu("h100-sxm"), 1))
+    with pytest.raises(rigfit.RigfitError, match=why):
+        get_engine(engine).check(req)
+
+
+def test_gemma4_llamacpp_builds_before_support_are_refused() -> None:
+    from rigfit.engines import get_engine
+    from rigfit.estimate.memory import EngineSettings, Request
+    from rigfit.hardware import System
+    from rigfit.quant import KVCacheType, WeightFormat
+
+    a = rigfit.get_model("google/gemma-4-31B-it").arch
+    system = System(rigfit.get_gpu("h100-sxm"), 1)
+    old = Request(
+        a,
+        WeightFormat.Q4_K_M,
+        KVCacheType.F16,
+        8192,
+        1,
+        system,
+        engine=EngineSettings(version="b8000"),
+    )
+    with pytest.raises(rigfit.InvalidSpecError, match="from b8637"):
+        get_engine("llama.cpp").check(old)

@@ -153,12 +153,32 @@ def test_sliding_kv_flat_past_the_window(model: str, extra: int) -> None:
     """Sliding layers stop growing at their window; only full layers keep growing."""
     arch = rigfit.get_model(model).arch
     window = max(layer.window or 0 for layer in arch.layers)
-    full_layers = arch.count_layers(rigfit.LayerKind.FULL)
     kv = KVCacheType.F16
-    per = kv.row_bytes(arch.attention.kv_elems_per_token())
+    # each full layer grows by its own row (Gemma 4's full layers have their own geometry)
+    per_token = sum(
+        kv.row_bytes(arch.attn(x).kv_elems_per_token())
+        for x in arch.layers
+        if x.kind is rigfit.LayerKind.FULL
+    )
     a = arch.kv_cache_bytes(window, kv)
     b = arch.kv_cache_bytes(window + extra, kv)
-    assert b - a == full_layers * per * extra
+    assert b - a == per_token * extra
+
+
+def test_hybrid_layers_count_in_the_kv_sum() -> None:
+    """Falcon-H1's layers run attention beside a Mamba mixer: every one of them caches K and V
+    (the model-level sum once left them out, pricing no KV for the generic estimate)."""
+    import json
+    from pathlib import Path
+
+    from rigfit.arch import from_config
+    from rigfit.formats.config_json import parse_config
+
+    path = Path(__file__).parent / "data" / "configs" / "falcon-h1-7b.partial.json"
+    arch = from_config(parse_config(json.loads(path.read_text())).config)
+    assert arch.count_layers(rigfit.LayerKind.HYBRID) == arch.num_layers
+    kv = KVCacheType.F16
+    assert arch.kv_cache_bytes(4096, kv) == arch.kv_bytes_per_token(kv) * 4096 > 0
 
 
 def test_mistral_v01_all_sliding_is_flat() -> None:

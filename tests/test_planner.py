@@ -210,3 +210,15 @@ def test_two_custom_cards_stay_apart() -> None:
         )
     )
     assert len({o.gpu.id for o in plan.options}) == 2
+
+
+def test_formats_the_model_cannot_take_are_skipped() -> None:
+    """AWQ's groups of 128 do not divide Gemma 4 26B-A4B's 704-wide experts: a plan over every
+    format leaves AWQ out instead of failing whole; named with --quant it is an error."""
+    from rigfit.api import resolve_model
+    from rigfit.planner import _qualities
+
+    model = resolve_model("google/gemma-4-26B-A4B")
+    assert set(_qualities(model, ["AWQ", "BF16", "Q4_K_M"], strict=False)) == {"BF16", "Q4_K_M"}
+    with pytest.raises(RigfitError, match="groups of 128"):
+        _qualities(model, ["AWQ"], strict=True)

@@ -207,6 +207,10 @@ class AttentionSpec:
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
     indexer: IndexerSpec | None = None
+    # Gemma 4's full-attention layers (attention_k_eq_v): no v_proj, V is the raw K projection
+    # under a weightless RMSNorm (modeling_gemma4.py Gemma4TextAttention, transformers 5.5.0
+    # l.1168-1172, l.1204-1212); the cache still keeps K and V apart, so only weights shrink
+    k_eq_v: bool = False
 
     def kv_heads_per_rank(self, tp: int = 1) -> int:
         """KV heads one of ``tp`` tensor-parallel ranks keeps: its share, or one replicated
@@ -280,7 +284,8 @@ class AttentionSpec:
         kv_rows = a.num_kv_heads * a.head_dim
         yield Tensor(p + "attn_q.weight", q_rows, h, Role.ATTN_Q, i)
         yield Tensor(p + "attn_k.weight", kv_rows, h, Role.ATTN_K, i)
-        yield Tensor(p + "attn_v.weight", kv_rows, h, Role.ATTN_V, i)
+        if not a.k_eq_v:
+            yield Tensor(p + "attn_v.weight", kv_rows, h, Role.ATTN_V, i)
         yield Tensor(p + "attn_output.weight", h, a.num_heads * a.head_dim, Role.ATTN_OUTPUT, i)
         if a.qkv_bias:
             yield Tensor(
@@ -342,6 +347,12 @@ class MoESpec:
     shared_expert_gate: bool = False  # Qwen-MoE's sigmoid gate on the shared expert
     router_bias: bool = False  # gpt-oss router bias; DeepSeek-V3's e_score_correction_bias
     expert_bias: bool = False  # gpt-oss expert biases
+    # Gemma 4 (modeling_gemma4.py, transformers 5.5.0 l.1252-1253, l.1291-1294, l.1340-1346):
+    # gate and up in one gate_up_proj (GGUF ffn_gate_up_exps), a router scale over the hidden
+    # size and one per expert, and three more norms around the expert branch
+    fused_gate_up: bool = False
+    router_scales: bool = False
+    branch_norms: int = 0
 
     def tensors(self, h: int, p: str, i: int, gated: bool) -> Iterator[Tensor]:
         """The layer's routed experts, router and shared expert (``p`` names the block)."""
@@ -349,9 +360,17 @@ class MoESpec:
         yield Tensor(p + "ffn_gate_inp.weight", e, h, Role.ROUTER, i)
         if self.router_bias:
             yield Tensor(p + "ffn_gate_inp.bias", 1, e, Role.BIAS, i)
-        if gated:
+        if self.router_scales:
+            yield Tensor(p + "ffn_gate_inp.scale", 1, h, Role.NORM, i)
+            yield Tensor(p + "ffn_down_exps.scale", 1, e, Role.NORM, i)
+        for n in range(self.branch_norms):
+            yield Tensor(p + f"ffn_branch_norm_{n}.weight", 1, h, Role.NORM, i)
+        if gated and self.fused_gate_up:
+            yield Tensor(p + "ffn_gate_up_exps.weight", 2 * inter, h, Role.EXP_UP, i, count=e)
+        elif gated:
             yield Tensor(p + "ffn_gate_exps.weight", inter, h, Role.EXP_GATE, i, count=e)
-        yield Tensor(p + "ffn_up_exps.weight", inter, h, Role.EXP_UP, i, count=e)
+        if not (gated and self.fused_gate_up):
+            yield Tensor(p + "ffn_up_exps.weight", inter, h, Role.EXP_UP, i, count=e)
         yield Tensor(p + "ffn_down_exps.weight", h, inter, Role.EXP_DOWN, i, count=e)
         if self.expert_bias:
             yield Tensor(
@@ -478,6 +497,10 @@ class LayerSpec:
     moe: bool
     dense_intermediate_size: int  # the MLP width when not MoE
     has_ffn: bool = True  # False for Nemotron-H's mixer-only layers ('M' and '*')
+    # this layer's own attention geometry where it differs from Architecture.attention (Gemma
+    # 4's full layers: global_head_dim and num_global_key_value_heads); read through
+    # Architecture.attn
+    attention: AttentionSpec | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -503,6 +526,11 @@ class Architecture:
     mtp_layers: int = 0
     vision: VisionConfig | None = None
     mm_text_hidden: int | None = None
+    # Gemma 4's MoE layers run the dense MLP beside the experts (modeling_gemma4.py l.1374-1391)
+    dense_beside_moe: bool = False
+    # Gemma 4's saved per-layer output scalar (layer_scalar, one element; GGUF
+    # layer_output_scale.weight)
+    layer_scalar: bool = False
     notes: tuple[str, ...] = field(default=())
     # per-instance memo of derived figures (weights per format...), never compared or hashed
     cache: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
@@ -550,8 +578,38 @@ class Architecture:
         the shared ones on a MoE layer, the dense width otherwise."""
         if layer.moe and self.moe is not None:
             m = self.moe
-            return m.experts_per_token * m.expert_intermediate_size + m.shared_intermediate_size
+            width = m.experts_per_token * m.expert_intermediate_size + m.shared_intermediate_size
+            return width + (layer.dense_intermediate_size if self.dense_beside_moe else 0)
         return layer.dense_intermediate_size
+
+    def attn(self, layer: LayerSpec) -> AttentionSpec:
+        """The attention geometry of ``layer``: its own where it has one, else the model's."""
+        return layer.attention or self.attention
+
+    @cached_property
+    def mixed_attention(self) -> bool:
+        """Whether layers differ in attention geometry (Gemma 4: sliding layers of head_dim and
+        KV heads, full layers of global_head_dim and num_global_key_value_heads)."""
+        return any(x.attention is not None for x in self.layers)
+
+    @cached_property
+    def attention_specs(self) -> tuple[AttentionSpec, ...]:
+        """The distinct attention geometries of the layers, the model's own first."""
+        specs = [self.attention]
+        for x in self.layers:
+            if x.attention is not None and x.attention not in specs:
+                specs.append(x.attention)
+        return tuple(specs)
+
+    @cached_property
+    def widest_qkv(self) -> int:
+        """The largest :meth:`AttentionSpec.qkv_width` over the layers' geometries."""
+        return max(a.qkv_width() for a in self.attention_specs)
+
+    @cached_property
+    def widest_attn_out(self) -> int:
+        """The largest :meth:`AttentionSpec.out_width` over the layers' geometries."""
+        return max(a.out_width() for a in self.attention_specs)
 
     @cached_property
     def widest_ffn(self) -> int:
@@ -618,14 +676,18 @@ class Architecture:
                 yield from _llama4_vision_tensors(self.vision, self.mm_text_hidden or h)
             elif self.model_type in ("qwen3_vl", "qwen3_vl_moe", *_QWEN3_5):
                 yield from _qwen3_vl_vision_tensors(self.vision)
+            elif self.vision.model_type == "gemma4_vision":
+                yield from _gemma4_vision_tensors(self.vision, self.mm_text_hidden or h)
             else:
                 yield from _vision_tensors(self.vision, self.mm_text_hidden or h)
 
     def _layer_tensors(self, layer: LayerSpec) -> Iterator[Tensor]:
-        h, i, a = self.hidden_size, layer.index, self.attention
+        h, i, a = self.hidden_size, layer.index, self.attn(layer)
         p = f"blk.{i}."
         for n in range(self.norms_per_layer):
             yield Tensor(p + f"norm_{n}.weight", 1, h, Role.NORM, i)
+        if self.layer_scalar:
+            yield Tensor(p + "layer_output_scale.weight", 1, 1, Role.NORM, i)
         # each layer kind owns its tensors (AttentionSpec, LinearAttentionSpec, MambaSpec, MoESpec)
         if layer.kind is LayerKind.LINEAR:
             assert self.linear_attention is not None
@@ -644,7 +706,7 @@ class Architecture:
         if layer.moe:
             assert self.moe is not None
             yield from self.moe.tensors(h, p, i, self.gated_ffn)
-        else:
+        if not layer.moe or self.dense_beside_moe:
             yield from _mlp_tensors(
                 h, layer.dense_intermediate_size, p, i, self.gated_ffn, self.mlp_bias, shared=False
             )
@@ -687,28 +749,33 @@ class Architecture:
         >>> 80 * 2 * 8 * 128 * 2
         327680
         """
-        return self.kv_layers * kv.row_bytes(self.attention.kv_elems_per_token())
+        return sum(n * kv.row_bytes(elems) for elems, _, n in self._kv_layout)
 
     @cached_property
-    def _kv_layout(self) -> tuple[int, tuple[tuple[int, int], ...]]:
-        """(full-attention layers, ((window, windowed layers with that window), ...))."""
-        windows: dict[int, int] = {}
+    def _kv_layout(self) -> tuple[tuple[int, int | None, int], ...]:
+        """((K+V elements per token, window or None, layers), ...) over the KV-keeping layers:
+        a window caps a sliding or chunked layer; each layer's geometry sets its row."""
+        groups: dict[tuple[int, int | None], int] = {}
         for layer in self.layers:
-            if layer.kind.windowed:
-                assert layer.window is not None
-                windows[layer.window] = windows.get(layer.window, 0) + 1
-        return self.count_layers(LayerKind.FULL), tuple(sorted(windows.items()))
+            if not layer.kind.keeps_kv:
+                continue
+            window = layer.window if layer.kind.windowed else None
+            key = (self.attn(layer).kv_elems_per_token(), window)
+            groups[key] = groups.get(key, 0) + 1
+        return tuple(
+            sorted(((e, w, n) for (e, w), n in groups.items()), key=lambda g: (g[0], g[1] or 0))
+        )
 
     def kv_cache_bytes(self, ctx_tokens: int, kv: KVCacheType) -> int:
         """KV bytes of one sequence of ``ctx_tokens``: sliding and chunked layers stop at their
         window (the chunk).
 
-        ``sum over attention layers of min(ctx, window or ctx) * bytes per token per layer``
+        ``sum over attention layers of min(ctx, window or ctx) * bytes per token of the layer``
         """
-        per_layer_token = kv.row_bytes(self.attention.kv_elems_per_token())
-        full, windows = self._kv_layout
-        tokens = full * ctx_tokens + sum(n * min(ctx_tokens, w) for w, n in windows)
-        return per_layer_token * tokens
+        return sum(
+            n * kv.row_bytes(elems) * (min(ctx_tokens, w) if w else ctx_tokens)
+            for elems, w, n in self._kv_layout
+        )
 
     @cached_property
     def _state_elems(self) -> int:
@@ -790,6 +857,30 @@ def _llama4_vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor
     yield Tensor("mm.linear_1", text_hidden, vision_out, Role.VISION)
 
 
+def _gemma4_vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor]:
+    # Gemma4VisionModel (transformers 5.5.0 modeling_gemma4.py): a bias-free patch projection
+    # (l.547), a [2, position_embedding_size, hidden] table of x and y positions (l.548), layers
+    # of grouped-query attention with q/k norms (v_norm has no weight) and a gated MLP, four
+    # norms each (l.859-970); a parameter-free pooler (l.573-629); std_bias/std_scale when
+    # standardize (l.1878-1880); embed_vision's bias-free projection into the text model
+    # (l.1928-1953). use_clipped_linears gives each of a layer's 7 linears 4 saved scalar bounds
+    # (Gemma4ClippableLinear l.139-143).
+    d, f, c, ps = v.hidden_size, v.intermediate_size, v.num_channels, v.patch_size
+    layers = _vision_key(v.num_hidden_layers, "num_hidden_layers", v)
+    heads = _vision_key(v.num_attention_heads, "num_attention_heads", v)
+    head_dim = v.head_dim or d // heads
+    kv = v.num_key_value_heads or heads
+    positions = _vision_key(v.position_embedding_size, "position_embedding_size", v)
+    yield Tensor("v.patch_embd.weight", d, c * ps * ps, Role.VISION)
+    yield Tensor("v.position_embd.weight", 2 * positions, d, Role.VISION)
+    attn = 2 * d * heads * head_dim + 2 * d * kv * head_dim + 2 * head_dim
+    per_layer = attn + 4 * d + 3 * d * f + (7 * 4 if v.use_clipped_linears else 0)
+    yield Tensor("v.blocks", layers, per_layer, Role.VISION)
+    if v.standardize:
+        yield Tensor("v.std_bias_scale", 2, d, Role.VISION)
+    yield Tensor("mm.input_projection.weight", text_hidden, d, Role.VISION)
+
+
 def _qwen3_vl_vision_tensors(v: VisionConfig) -> Iterator[Tensor]:
     # Qwen3VLVisionModel (transformers modeling_qwen3_vl.py): a biased Conv3d patch embedding
     # over temporal_patch_size × patch_size², learned positions (nn.Embedding of
@@ -824,7 +915,10 @@ def _qwen3_vl_vision_tensors(v: VisionConfig) -> Iterator[Tensor]:
 SUPPORTED_MODEL_TYPES = frozenset(FAMILIES)
 # model_types whose vision tower rigfit counts (the others' vision_config is refused)
 VISION_MODEL_TYPES = frozenset(
-    {"gemma3", "gemma3_text", "llama4", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"}
+    {
+        *("gemma3", "gemma3_text", "gemma4", "llama4"),
+        *("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"),
+    }
 )
 # Qwen3.5/3.6 (transformers modeling_qwen3_5*.py): Qwen3-Next's gated DeltaNet and gated
 # attention, Qwen3-VL's vision tower without the DeepStack mergers
@@ -1116,6 +1210,133 @@ def _hybrid_from_config(c: HFConfig) -> Architecture:
     )
 
 
+# --------------------------------------------------------------------------------------------
+# Gemma 4
+# --------------------------------------------------------------------------------------------
+
+GEMMA4_TYPES = frozenset({"gemma4", "gemma4_text"})
+# Gemma4TextConfig's defaults (transformers 5.5.0 configuration_gemma4.py l.166-168):
+# hidden_size_per_layer_input 256, global_head_dim 512
+_GEMMA4_PLE_DEFAULT = 256
+_GEMMA4_GLOBAL_HEAD_DIM_DEFAULT = 512
+
+
+def _gemma4_from_config(c: HFConfig) -> Architecture:
+    """Gemma 4 (transformers 5.5.0 modeling_gemma4.py): sliding layers of ``head_dim`` and
+    ``num_key_value_heads``; full layers of ``global_head_dim`` and, with ``attention_k_eq_v``,
+    ``num_global_key_value_heads`` and no v_proj (l.1137-1141, l.1168-1172); four norms and a
+    saved output scalar per layer (l.1327-1331); with ``enable_moe_block`` every layer adds
+    routed experts beside its dense MLP (l.1340-1346). The per-layer input embeddings and
+    KV-shared layers of the E2B/E4B models, and audio towers, are refused."""
+    mt = c.model_type
+    if c.audio_config is not None:
+        raise UnsupportedArchitectureError(
+            f"{mt}: the audio tower (audio_config, Gemma 4 E2B/E4B) is not yet modelled; rigfit"
+            " prices Gemma 4 models without one (26B-A4B, 31B)"
+        )
+    ple = (
+        c.hidden_size_per_layer_input
+        if c.hidden_size_per_layer_input is not None
+        else _GEMMA4_PLE_DEFAULT
+    )
+    if ple or c.num_kv_shared_layers:
+        raise UnsupportedArchitectureError(
+            f"{mt}: per-layer input embeddings (hidden_size_per_layer_input {ple}) and KV-shared"
+            f" layers (num_kv_shared_layers {c.num_kv_shared_layers or 0}) are not yet"
+            " modelled; rigfit prices Gemma 4 models without them (26B-A4B, 31B)"
+        )
+    if c.vision_config is not None and c.vision_config.model_type != "gemma4_vision":
+        raise UnsupportedArchitectureError(
+            f"{mt}: vision_config of {c.vision_config.model_type!r}; rigfit counts Gemma 4's own"
+            " gemma4_vision tower only"
+        )
+    if c.layer_types is None:
+        raise UnsupportedArchitectureError(f"config for {mt!r} lacks 'layer_types'")
+    if not c.sliding_window:
+        raise UnsupportedArchitectureError(f"config for {mt!r} lacks 'sliding_window'")
+    n, h, heads = c.num_hidden_layers, c.hidden_size, c.num_attention_heads
+    kv = c.num_key_value_heads or heads
+    head_dim = _need(c.head_dim, "head_dim", mt)
+    k_eq_v = bool(c.attention_k_eq_v)
+    global_kv = (
+        _need(c.num_global_key_value_heads, "num_global_key_value_heads", mt) if k_eq_v else kv
+    )
+    global_dim = c.global_head_dim or _GEMMA4_GLOBAL_HEAD_DIM_DEFAULT
+    if heads % global_kv:
+        raise UnsupportedArchitectureError(
+            f"{mt}: num_attention_heads ({heads}) is not a multiple of the full layers' KV"
+            f" heads ({global_kv})"
+        )
+    sliding = AttentionSpec(AttentionKind.of(heads, kv), heads, kv, head_dim, qk_norm=True)
+    full = AttentionSpec(
+        AttentionKind.of(heads, global_kv),
+        heads,
+        global_kv,
+        global_dim,
+        qk_norm=True,
+        k_eq_v=k_eq_v,
+    )
+    kinds = _layer_kinds(c, n)
+    if not set(kinds) <= {LayerKind.SLIDING, LayerKind.FULL}:
+        raise UnsupportedArchitectureError(
+            f"{mt}: layer_types other than sliding_attention and full_attention"
+        )
+    inter = _need(c.intermediate_size, "intermediate_size", mt)
+    moe = None
+    if c.enable_moe_block:
+        moe = MoESpec(
+            _need(c.num_experts, "num_experts", mt),
+            _need(c.top_k_experts, "top_k_experts", mt),
+            _need(c.moe_intermediate_size, "moe_intermediate_size", mt),
+            fused_gate_up=True,
+            router_scales=True,
+            branch_norms=3,
+        )
+    layers = tuple(
+        LayerSpec(
+            i,
+            kinds[i],
+            c.sliding_window if kinds[i] is LayerKind.SLIDING else None,
+            moe is not None,
+            inter,
+            attention=full if kinds[i] is LayerKind.FULL else None,
+        )
+        for i in range(n)
+    )
+    rope = "RoPE"
+    params = c.rope_parameters or {}
+    full_rope = params.get("full_attention") if isinstance(params, dict) else None
+    if isinstance(full_rope, dict) and full_rope.get("partial_rotary_factor"):
+        rope += f" (full layers: {full_rope.get('rope_type', 'default')}, partial rotary"
+        rope += f" {full_rope['partial_rotary_factor']})"
+    return Architecture(
+        model_type=mt,
+        hidden_size=h,
+        vocab_size=c.vocab_size,
+        context_length=c.max_position_embeddings,
+        attention=sliding,
+        layers=layers,
+        tie_word_embeddings=c.tie_word_embeddings if c.tie_word_embeddings is not None else True,
+        activation=c.hidden_activation or c.hidden_act or "gelu_pytorch_tanh",
+        normalization="RMSNorm",
+        position_embedding=rope,
+        norms_per_layer=4,
+        moe=moe,
+        vision=c.vision_config,
+        mm_text_hidden=h if c.vision_config else None,
+        dense_beside_moe=moe is not None,
+        layer_scalar=True,
+        notes=(
+            (
+                f"full-attention layers: {global_kv} KV heads of {global_dim}, K as V (no"
+                " v_proj); the cache still keeps both"
+            )
+            if k_eq_v
+            else f"full-attention layers: head_dim {global_dim}",
+        ),
+    )
+
+
 def from_config(c: HFConfig) -> Architecture:
     """Build the architecture a ``config.json`` describes, or fail closed."""
     mt = c.model_type
@@ -1127,6 +1348,8 @@ def from_config(c: HFConfig) -> Architecture:
         )
     if mt in MAMBA_HYBRIDS:
         return _hybrid_from_config(c)
+    if mt in GEMMA4_TYPES:
+        return _gemma4_from_config(c)
     if c.vision_config is not None and mt not in VISION_MODEL_TYPES:
         raise UnsupportedArchitectureError(
             "vision towers are supported for "
@@ -1381,4 +1604,9 @@ def kv_heads_note(arch: Architecture) -> str:
             )
     else:
         parts.append(f"{a.num_heads} query / {a.num_kv_heads} KV heads of {a.head_dim}")
+    for other in arch.attention_specs[1:]:
+        parts.append(
+            f"full-attention layers {other.num_kv_heads} KV heads of {other.head_dim}"
+            + (", K used as V (both cached)" if other.k_eq_v else "")
+        )
     return "; ".join(parts)

@@ -502,6 +502,7 @@ def show(model: str, as_json: bool) -> None:
     moe = (
         f"MoE: {d['experts']} routed experts + {d['shared_experts']} shared,"
         f" {d['experts_per_token']} per token"
+        + (", beside a dense MLP in every layer" if d.get("dense_mlp_beside_experts") else "")
         if d["moe"]
         else "dense"
     )

@@ -66,6 +66,12 @@ class Family:
     # why rigfit does not price this family under llama.cpp and Ollama ("" = it does); each
     # engine adds where to go instead
     llamacpp_refused: str = ""
+    # the first llama.cpp release that loads the architecture (0: older than any build rigfit
+    # replays); an older --engine-version is refused
+    llamacpp_since_build: int = 0
+    # the first transformers release with the modeling file, where it is after the 4.x
+    # releases rigfit replays ("" = a 4.x release has it)
+    transformers_since: str = ""
 
 
 def _f(model_type: str, gguf: str, ollama: str | None = None, **kw: object) -> Family:
@@ -189,6 +195,23 @@ FAMILIES: dict[str, Family] = {
         # "mistral3", which Ollama v0.33 runs on its own engine with flash attention on by
         # default (fs/ggml/ggml.go OllamaEngineRequired, FlashAttention)
         _f("ministral3", "mistral3", ollama_engine=True, ollama_flash_attn=_ON),
+        # Gemma 4 (Gemma4ForConditionalGeneration): llama.cpp "gemma4" from b8637 (PR #21309,
+        # "b8637 is now released with Gemma 4 support", unslothai/unsloth PR #4796), an iSWA
+        # cache (src/models/gemma4-iswa.cpp); transformers from 5.5.0 (the release the
+        # official configs name); Ollama runs it on its own engine with flash attention by
+        # default (fs/ggml/ggml.go l.285, l.942 at fb307609)
+        *(
+            _f(
+                mt,
+                "gemma4",
+                llamacpp_window_cache=True,
+                ollama_engine=True,
+                ollama_flash_attn=_ON,
+                llamacpp_since_build=8637,
+                transformers_since="5.5.0",
+            )
+            for mt in ("gemma4", "gemma4_text")
+        ),
     )
 }
 

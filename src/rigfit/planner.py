@@ -315,12 +315,14 @@ def _qualities(model: AnyModel, formats: Sequence[str], *, strict: bool) -> dict
     for quant in formats:
         try:
             _, req = make_request(model, _reference(), quant=quant, ctx=512)
+            # a format whose groups do not divide the model's rows (AWQ on Gemma 4's 704-wide
+            # experts) fails here, as the model cannot take it
+            nbytes = weight_breakdown(req.arch, req.weight_format).total_bytes
         except RigfitError:
             if strict:
                 raise
             continue
-        label = req.weight_format.label
-        out.setdefault(label, weight_breakdown(req.arch, req.weight_format).total_bytes)
+        out.setdefault(req.weight_format.label, nbytes)
     return out
 
 

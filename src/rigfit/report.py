@@ -259,6 +259,8 @@ class ModelReport(_Report):
     experts_per_token: int | None
     shared_experts: int | None
     mtp_layers: int
+    # Gemma 4: every MoE layer also runs a dense MLP of intermediate_size
+    dense_mlp_beside_experts: bool = False
     vocab_size: int
     context_length: int
     tie_word_embeddings: bool
@@ -563,6 +565,7 @@ def model_report(model: Model) -> ModelReport:
         mamba_layers=a.count_layers(LayerKind.MAMBA) + a.count_layers(LayerKind.HYBRID),
         sliding_window=next((x.window for x in a.layers if x.kind is LayerKind.SLIDING), None),
         shared_experts=a.moe.num_shared_experts if a.moe else None,
+        dense_mlp_beside_experts=a.dense_beside_moe,
         mtp_layers=a.mtp_layers,
         activation=a.activation,
         normalization=a.normalization,

@@ -238,3 +238,11 @@ def test_swa_full_keeps_the_whole_context_in_sliding_layers() -> None:
     assert "--swa-full" in LLAMACPP.command(
         replace(base, engine=EngineSettings(swa_full=True)), "m"
     )
+
+
+def test_gaudi_has_no_llamacpp_backend() -> None:
+    """ggml has no backend for Intel Gaudi's HPUs: llama.cpp is refused there, and the default
+    for a GGUF type says so instead of pricing it."""
+    _, req = make_request(LLAMA8B, "gaudi3", quant="Q4_K_M", ctx=4096)
+    with pytest.raises(InvalidSpecError, match=r"no backend for .*Gaudi"):
+        LLAMACPP.check(req)

@@ -70,6 +70,14 @@ class VisionConfig(_Strict):
     projector_input_dim: int | None = Field(default=None, gt=0)
     projector_output_dim: int | None = Field(default=None, gt=0)
     vision_output_dim: int | None = Field(default=None, gt=0)
+    # Gemma 4's vision model (Gemma4VisionConfig): grouped-query heads, a learned 2-D position
+    # table, an optional standardization and clipped linears
+    head_dim: int | None = Field(default=None, gt=0)
+    num_key_value_heads: int | None = Field(default=None, gt=0)
+    position_embedding_size: int | None = Field(default=None, gt=0)
+    pooling_kernel_size: int | None = Field(default=None, gt=0)
+    standardize: bool | None = None
+    use_clipped_linears: bool | None = None
 
 
 class HFConfig(_Strict):
@@ -192,9 +200,22 @@ class HFConfig(_Strict):
     projectors_bias: bool | None = None
     shared_intermediate_size: int | None = Field(default=None, ge=0)
     position_embedding_type: str | None = None
+    # Gemma 4 (Gemma4TextConfig): full layers of their own head size and KV heads, K as V on
+    # them, a dense MLP beside the experts, per-layer input embeddings and KV-shared layers
+    global_head_dim: int | None = Field(default=None, gt=0)
+    num_global_key_value_heads: int | None = Field(default=None, gt=0)
+    attention_k_eq_v: bool | None = None
+    enable_moe_block: bool | None = None
+    top_k_experts: int | None = Field(default=None, gt=0)
+    hidden_size_per_layer_input: int | None = Field(default=None, ge=0)
+    num_kv_shared_layers: int | None = Field(default=None, ge=0)
+    use_double_wide_mlp: bool | None = None
+    rope_parameters: dict[str, Any] | None = None
     # multimodal
     vision_config: VisionConfig | None = None
     mm_tokens_per_image: int | None = None
+    # an audio tower (Gemma 4 E2B/E4B), kept only so that rigfit can refuse it
+    audio_config: dict[str, Any] | None = None
     # official quantization of the checkpoint, verbatim
     quantization_config: dict[str, Any] | None = None
 

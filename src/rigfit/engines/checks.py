@@ -26,6 +26,7 @@ __all__ = [
     "parse_engine_version",
     "refuse_for_tp_engine",
     "refuse_format_on_device",
+    "refuse_mixed_attention",
     "refuse_transformers_fp8",
 ]
 
@@ -110,6 +111,18 @@ def refuse_for_tp_engine(
     if req.arch.has_state and linear_attention is not None:
         raise UnsupportedArchitectureError(
             f"rigfit does not yet replay {engine}'s {linear_attention}"
+        )
+    refuse_mixed_attention(req, engine, "its KV groups of different page sizes")
+
+
+def refuse_mixed_attention(req: Request, engine: str, what: str) -> None:
+    """Refuse layers of different attention geometry (Gemma 4's full layers: their own head
+    size and KV heads), whose cache rigfit replays for llama.cpp only; ``what`` names the
+    part of ``engine`` not replayed."""
+    if req.arch.mixed_attention:
+        raise UnsupportedArchitectureError(
+            f"rigfit does not yet replay {engine}'s cache for layers of different head sizes"
+            f" ({req.arch.model_type}'s full-attention layers): {what}; use --engine llama.cpp"
         )
 
 

@@ -43,7 +43,7 @@ def _activation_elems_per_token(arch: Architecture) -> int:
         qkv = a.num_heads * a.head_dim + a.num_heads * (a.qk_nope_head_dim + a.v_head_dim)
         attn_out = a.num_heads * a.v_head_dim
     else:
-        qkv, attn_out = a.qkv_width(), a.out_width()
+        qkv, attn_out = arch.widest_qkv, arch.widest_attn_out
     if arch.linear_attention is not None:
         s = arch.linear_attention
         qkv = max(qkv, 2 * s.key_dim + 2 * s.value_dim)

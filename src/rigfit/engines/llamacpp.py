@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, replace
 
 from rigfit.arch import AttentionKind, KVLayout, Role
+from rigfit.catalog.schema import Vendor
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
@@ -277,9 +278,26 @@ class LlamaCpp(ProfileBase):
         self._check(req)
 
     def _check(self, req: Request) -> None:
-        refused = family(req.arch.model_type).llamacpp_refused
-        if refused:
-            raise UnsupportedArchitectureError(f"{refused}; use --engine vllm or sglang")
+        fam = family(req.arch.model_type)
+        if fam.llamacpp_refused:
+            raise UnsupportedArchitectureError(
+                f"{fam.llamacpp_refused}; use --engine vllm or sglang"
+            )
+        if req.engine.version is not None and build_number(req.engine.version) < (
+            fam.llamacpp_since_build
+        ):
+            raise InvalidSpecError(
+                f"llama.cpp b{build_number(req.engine.version)} predates {fam.gguf_arch}, which"
+                f" loads from b{fam.llamacpp_since_build} (allowed: b{fam.llamacpp_since_build}"
+                " or later)"
+            )
+        gpu = req.system.gpu
+        if gpu.vendor is Vendor.INTEL and gpu.architecture.lower().startswith("gaudi"):
+            # ggml's backends (ggml/src: CUDA, HIP, Metal, Vulkan, SYCL for Intel GPUs, CANN,
+            # MUSA, OpenCL, CPU) have none for Gaudi's HPUs; they run vLLM's Gaudi plugin
+            raise InvalidSpecError(
+                f"llama.cpp has no backend for {gpu.name} (Intel Gaudi); use --engine vllm"
+            )
         if req.kv_type not in SUPPORTED_KV:
             raise InvalidSpecError(
                 f"llama.cpp has no {req.kv_type.flag} KV cache (allowed: "
@@ -459,12 +477,23 @@ class LlamaCpp(ProfileBase):
         arch, n_dev = req.arch, req.system.n_devices
         b = behaviour(req.engine.version)
         k_el, v_el = arch.attention.kv_row(b.mla)
-        row = req.kv_type.row_bytes(k_el) + (req.kv_type.row_bytes(v_el) if v_el else 0)
-        indexer = arch.attention.indexer
-        if indexer is not None:
-            # llama_kv_cache_dsa: a second cache of one K head of indexer_head_size per layer,
-            # no V (src/llama-kv-cache-dsa.cpp l.31-53)
-            row += req.kv_type.row_bytes(indexer.head_dim)
+        v_pad = 0
+        if arch.mixed_attention and not self.flash_attn(req):
+            # "the V embeddings have different sizes across layers and FA is not enabled -
+            # padding V cache to n_embd_v_gqa_max" (src/llama-kv-cache.cpp, llama_kv_cache
+            # constructor): without flash attention every layer's V row is the widest
+            v_pad = max(a.kv_row(b.mla)[1] for a in arch.attention_specs)
+        rows: dict[int, int] = {}
+        for a in arch.attention_specs:
+            k, v = a.kv_row(b.mla)
+            v = max(v, v_pad)
+            row_a = req.kv_type.row_bytes(k) + (req.kv_type.row_bytes(v) if v else 0)
+            if a.indexer is not None:
+                # llama_kv_cache_dsa: a second cache of one K head of indexer_head_size per
+                # layer, no V (src/llama-kv-cache-dsa.cpp l.31-53)
+                row_a += req.kv_type.row_bytes(a.indexer.head_dim)
+            rows[id(a)] = row_a
+        row = rows[id(arch.attention)]
         full_cells, swa_cells = self.cells(req)
         seqs = req.seqs
         dev = [0] * n_dev
@@ -474,7 +503,7 @@ class LlamaCpp(ProfileBase):
                 continue
             windowed = layer.kind.windowed and swa_cells
             cells = swa_cells if windowed else full_cells
-            nbytes = row * cells * seqs
+            nbytes = rows[id(arch.attn(layer))] * cells * seqs
             d = lay.layer_device[layer.index]
             if d is None:
                 host += nbytes
@@ -488,6 +517,12 @@ class LlamaCpp(ProfileBase):
             "bytes_per_token_layer": row,
             "kv_layers": arch.kv_layers,
         }
+        if arch.mixed_attention:
+            # the full-attention layers' own row (Gemma 4: global_head_dim, their KV heads)
+            other = [r for key, r in rows.items() if key != id(arch.attention)]
+            inputs["full_layer_bytes_per_token"] = max(other)
+            if v_pad:
+                inputs["v_row_padded_to"] = v_pad
         if swa_cells:
             inputs["swa_cells_per_seq"] = swa_cells
         if arch.attention.kind is AttentionKind.MLA:
@@ -579,7 +614,7 @@ class LlamaCpp(ProfileBase):
         full_cells, _ = self.cells(req)
         n_kv = full_cells * req.seqs  # the reservation uses a full cache
         fa = self.flash_attn(req)
-        qkv, attn_out, ffn = a.qkv_width(), a.out_width(), arch.widest_ffn
+        qkv, attn_out, ffn = arch.widest_qkv, arch.widest_attn_out, arch.widest_ffn
         # the widest mixer: attention's q/k/v and output, a recurrent layer's own (its spec's
         # working_width), or both side by side (Falcon-H1's hybrid layers)
         mixer = max(
@@ -672,6 +707,13 @@ class LlamaCpp(ProfileBase):
 
     def notes(self, req: Request) -> tuple[str, ...]:
         out = [f"llama.cpp accounting of build b{behaviour(req.engine.version).build}"]
+        since = family(req.arch.model_type).llamacpp_since_build
+        if req.engine.version is None and since > REFERENCE_BUILD:
+            out.append(
+                f"{family(req.arch.model_type).gguf_arch} loads from llama.cpp b{since}; its"
+                f" cache and buffers are priced by b{REFERENCE_BUILD}'s rules, which that build"
+                " keeps for the iSWA cache"
+            )
         if req.seqs > 1:
             out.append(
                 f"llama-server -c is the total over slots: -c {req.ctx_tokens * req.seqs}"

@@ -23,6 +23,7 @@ mlx_lm/generate.py ``generate_step`` and ``wired_limit``, the per-model ``make_c
 from __future__ import annotations
 
 from rigfit.arch import LayerKind, LayerSpec, Role, Tensor
+from rigfit.engines.checks import refuse_mixed_attention
 from rigfit.engines.tensors import per_head_kv_elems
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term, refuse_pooling
@@ -100,6 +101,7 @@ class MLXProfile(ProfileBase):
 
     def _check(self, req: Request) -> None:
         refuse_pooling(req, "mlx-lm")
+        refuse_mixed_attention(req, "mlx-lm", "its per-layer caches")
         gpu = req.system.gpu
         if not gpu.unified_memory:
             raise InvalidSpecError(

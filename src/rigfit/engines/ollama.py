@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rigfit.arch import LayerKind
+from rigfit.engines.checks import refuse_mixed_attention
 from rigfit.engines.llamacpp import LLAMACPP
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term, refuse_pooling
@@ -139,6 +140,8 @@ class Ollama(ProfileBase):
                 "rigfit does not yet replay the chunked-attention cache of Ollama's own engine"
                 " for Llama 4; use --engine llama.cpp"
             )
+        if self.ollama_engine(req):
+            refuse_mixed_attention(req, "Ollama's own engine", "its per-layer caches")
         if req.arch.mamba is not None and self.ollama_engine(req):
             raise UnsupportedArchitectureError(
                 "rigfit does not yet replay the Mamba cache of Ollama's own engine (Nemotron-H);"

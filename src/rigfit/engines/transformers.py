@@ -32,6 +32,7 @@ from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term, refuse_pooling
 from rigfit.estimate.split import Split, SplitKind
 from rigfit.estimate.terms import TermKind
+from rigfit.families import family
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.units import GIB
 
@@ -94,6 +95,12 @@ class TransformersProfile(ProfileBase):
 
     def _check(self, req: Request) -> None:
         refuse_pooling(req, "transformers")
+        since = family(req.arch.model_type).transformers_since
+        if since:
+            raise UnsupportedArchitectureError(
+                f"{req.arch.model_type} needs transformers {since} or later, and rigfit replays"
+                " the 4.x releases' accounting; use --engine llama.cpp"
+            )
         s = req.engine
         if req.system.gpu.unified_memory:
             raise InvalidSpecError(

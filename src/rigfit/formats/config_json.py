@@ -66,7 +66,9 @@ _GEMMA3_TEXT_DEFAULTS: dict[str, Any] = {
 _HF_KEYS = frozenset(HFConfig.model_fields)
 # multimodal families whose vision tower rigfit counts exactly (rigfit.arch): Gemma 3's SigLIP
 # tower and Llama 4's own vision model; the others are priced as their language model alone
-_VISION_TYPES = ("gemma3", "llama4", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
+_VISION_TYPES = (
+    *("gemma3", "gemma4", "llama4", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"),
+)
 _VISION_KEYS = frozenset(VisionConfig.model_fields)
 
 

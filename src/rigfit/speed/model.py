@@ -284,11 +284,19 @@ class SpeedModel:
 
     def attention_flops(self, a: int, b: int) -> float:
         """FLOPs of attention for the tokens at positions (a, b] over all layers: 2 FLOPs per
-        multiply-add in q·k and in the weighted sum of v, per head."""
+        multiply-add in q·k and in the weighted sum of v, per head. Layers of their own
+        geometry (Gemma 4's full layers, of global_head_dim) count at their own head size."""
         heads, qk, v = self._attn_dims
         full, windows, _ = _layer_groups(self.arch)
         keys = full * _attended(a, b, None) + sum(n * _attended(a, b, w) for w, n in windows)
-        return 2.0 * heads * (qk + v) * keys
+        flops = 2.0 * heads * (qk + v) * keys
+        if self.arch.mixed_attention:
+            for x in self.arch.layers:
+                if x.attention is not None:  # its own head size instead of the model's
+                    w = x.window if x.kind.windowed else None
+                    extra = x.attention.num_heads * 2 * x.attention.head_dim - heads * (qk + v)
+                    flops += 2.0 * extra * _attended(a, b, w)
+        return flops
 
     def kv_bytes(self, ctx: int) -> float:
         """KV bytes one sequence at ``ctx`` tokens reads per step (all layers), plus the

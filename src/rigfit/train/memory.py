@@ -113,6 +113,12 @@ def _check_arch(arch: Architecture) -> None:
             f"rigfit does not yet count the training activations of {arch.model_type}'s"
             " latent attention (MLA)"
         )
+    if arch.mixed_attention:
+        raise UnsupportedArchitectureError(
+            f"rigfit does not yet count the training activations of {arch.model_type}'s"
+            " layers of different head sizes, nor replay the transformers 5.x releases it"
+            " needs"
+        )
 
 
 def trainable(arch: Architecture, s: TrainSetup) -> tuple[list[Tensor], int, int]:
