@@ -25,7 +25,7 @@ from readers_kit import (
 )
 
 import rigfit
-from rigfit.arch import Architecture, LayerKind, from_config
+from rigfit.arch import Architecture, LayerKind, Role, from_config
 from rigfit.errors import RigfitError, UnsupportedArchitectureError
 from rigfit.formats import ReaderError, arch_from_gguf, config_from_dict, open_model, read_gguf
 from rigfit.formats.gguf.header import (
@@ -549,3 +549,72 @@ def test_letter_patterns_become_layer_types() -> None:
     assert [x.kind for x in a.layers][:4] == [LayerKind.SLIDING] * 3 + [LayerKind.FULL]
     with pytest.raises(ReaderError, match=r"L \(local\) and G \(global\)"):
         config_from_dict({**raw, "sliding_window_pattern": "LXG"})
+
+
+def _gemma4_header(model: str, *, drop_v: bool = True) -> Any:
+    """A Gemma 4 text GGUF as its converter writes it (Ollama convert_gemma4.go KV(): key_length
+    / key_length_swa, head_count_kv per layer, sliding_window_pattern true = sliding), with the
+    catalog model's tensors and the generated rope_freqs vector."""
+    from rigfit.formats.gguf.header import GGUFHeader, GGUFTensor
+
+    arch = rigfit.get_model(model).arch
+    full = arch.attention_specs[1]
+    p = "gemma4"
+    md: dict[str, Any] = {
+        "general.architecture": p,
+        f"{p}.block_count": arch.num_layers,
+        f"{p}.context_length": arch.context_length,
+        f"{p}.embedding_length": arch.hidden_size,
+        f"{p}.feed_forward_length": arch.layers[0].dense_intermediate_size,
+        f"{p}.attention.head_count": arch.attention.num_heads,
+        f"{p}.attention.head_count_kv": [arch.attn(x).num_kv_heads for x in arch.layers],
+        f"{p}.attention.key_length": full.head_dim,
+        f"{p}.attention.value_length": full.head_dim,
+        f"{p}.attention.key_length_swa": arch.attention.head_dim,
+        f"{p}.attention.value_length_swa": arch.attention.head_dim,
+        f"{p}.attention.sliding_window": 1024,
+        f"{p}.attention.sliding_window_pattern": [x.kind.windowed for x in arch.layers],
+        f"{p}.attention.shared_kv_layers": 0,
+        f"{p}.embedding_length_per_layer_input": 0,
+        f"{p}.final_logit_softcapping": 30.0,
+    }
+    if arch.moe is not None:
+        md |= {
+            f"{p}.expert_count": arch.moe.num_experts,
+            f"{p}.expert_used_count": arch.moe.experts_per_token,
+            f"{p}.expert_feed_forward_length": arch.moe.expert_intermediate_size,
+        }
+    tensors = [
+        GGUFTensor(t.name, 0, (t.cols, t.rows, t.count) if t.count > 1 else (t.cols, t.rows), 0, 0)
+        for t in arch.tensors()
+        if t.role is not Role.VISION
+    ]
+    if not drop_v:  # a V projection on the full layers too
+        tensors += [
+            GGUFTensor(f"blk.{x.index}.attn_v.weight", 0, (arch.hidden_size, 1024), 0, 0)
+            for x in arch.layers
+            if not x.kind.windowed
+        ]
+    tensors.append(GGUFTensor("rope_freqs.weight", 0, (full.head_dim // 2,), 0, 0))
+    return GGUFHeader(f"{model}.gguf", 3, md, tuple(tensors), 0, 32, 0)
+
+
+@pytest.mark.parametrize("model", ["google/gemma-4-26B-A4B", "google/gemma-4-31B-it"])
+def test_gemma4_files_read_back_to_the_language_model(model: str) -> None:
+    """The text GGUF of Gemma 4 maps back to the catalog model's language model: K as V from
+    the full layers' missing attn_v, their own KV heads and head size, the experts; the file's
+    parameters equal the architecture's, rope_freqs aside."""
+    mapping = map_gguf(_gemma4_header(model))
+    want = rigfit.get_model(model).arch
+    assert mapping.config.model_type == "gemma4_text"
+    assert mapping.config.attention_k_eq_v
+    assert mapping.arch.params_total == want.params_total - want.vision_params
+    assert mapping.arch.kv_bytes_per_token(KVCacheType.F16) == want.kv_bytes_per_token(
+        KVCacheType.F16
+    )
+    assert mapping.excluded == ("rope_freqs.weight",)
+
+
+def test_gemma4_file_with_v_on_full_layers_of_other_kv_heads_is_refused() -> None:
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match="their own KV heads"):
+        map_gguf(_gemma4_header("google/gemma-4-31B-it", drop_v=False))

@@ -55,6 +55,7 @@ SUPPORTED_GGUF_ARCHITECTURES = (
     "olmo2",
     "exaone4",
     "mistral3",
+    "gemma4",
 )
 # Nemotron-H and Granite 4 GGUFs (convert_hf_to_gguf GraniteHybridModel) write head_count_kv
 # per layer, 0 on Mamba layers, and Nemotron-H feed_forward_length too, 0 on mixer-only layers
@@ -224,10 +225,76 @@ def _has(tensors: dict[str, GGUFTensor], suffix: str) -> bool:
     return f"blk.0.{suffix}" in tensors
 
 
+def _gemma4(m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int) -> dict[str, Any]:
+    """Gemma 4's text model from the keys its converter writes (Ollama convert_gemma4.go KV(),
+    the same names in Google's QAT GGUF): key_length / key_length_swa for the full and sliding
+    head sizes, head_count_kv per layer where they differ, sliding_window_pattern as booleans
+    (true = sliding). No key marks K-as-V; a full layer without attn_v.weight shows it."""
+    heads = m.need("{arch}.attention.head_count")
+    pattern = m.raw("{arch}.attention.sliding_window_pattern")
+    if not isinstance(pattern, list) or len(pattern) < n_layers:
+        raise ReaderError(f"{m.h.name}: gemma4.attention.sliding_window_pattern is not per layer")
+    sliding = [bool(x) for x in pattern[:n_layers]]
+    kv = m.per_layer("{arch}.attention.head_count_kv", n_layers)
+    kv_sliding = {k for k, s in zip(kv, sliding, strict=True) if s}
+    kv_full = {k for k, s in zip(kv, sliding, strict=True) if not s}
+    if len(kv_sliding) != 1 or len(kv_full) > 1:
+        raise UnsupportedArchitectureError(
+            f"{m.h.name}: head_count_kv varies within the sliding or the full layers"
+        )
+    full_layers = [i for i, s in enumerate(sliding) if not s]
+    k_eq_v = bool(full_layers) and all(f"blk.{i}.attn_v.weight" not in tensors for i in full_layers)
+    (kv_swa,) = kv_sliding
+    kv_global = kv_full.pop() if kv_full else kv_swa
+    if kv_global != kv_swa and not k_eq_v:
+        raise UnsupportedArchitectureError(
+            f"{m.h.name}: full layers with their own KV heads and a V projection; rigfit models"
+            " Gemma 4's as transformers builds them (their own KV heads only with K as V)"
+        )
+    ff = m.per_layer("{arch}.feed_forward_length", n_layers)
+    if len(set(ff)) != 1:
+        raise UnsupportedArchitectureError(
+            f"{m.h.name}: feed_forward_length varies per layer (double-wide MLPs of KV-shared"
+            " layers, Gemma 4 E2B), which rigfit does not yet model"
+        )
+    d: dict[str, Any] = {
+        "model_type": "gemma4_text",
+        "hidden_size": m.need("{arch}.embedding_length"),
+        "num_hidden_layers": n_layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_swa,
+        "num_global_key_value_heads": kv_global,
+        "attention_k_eq_v": k_eq_v,
+        "head_dim": m.need("{arch}.attention.key_length_swa"),
+        "global_head_dim": m.need("{arch}.attention.key_length"),
+        "vocab_size": _vocab(m, tensors),
+        "max_position_embeddings": m.need("{arch}.context_length"),
+        "intermediate_size": ff[0],
+        "tie_word_embeddings": "output.weight" not in tensors,
+        "sliding_window": m.need("{arch}.attention.sliding_window"),
+        "layer_types": ["sliding_attention" if s else "full_attention" for s in sliding],
+        "rms_norm_eps": m.get_float("{arch}.attention.layer_norm_rms_epsilon"),
+        "final_logit_softcapping": m.get_float("{arch}.final_logit_softcapping"),
+        "hidden_size_per_layer_input": m.get_int("{arch}.embedding_length_per_layer_input", 0),
+        "num_kv_shared_layers": m.get_int("{arch}.attention.shared_kv_layers", 0),
+    }
+    if m.get_int("{arch}.expert_count"):
+        experts, used, expert_ff = _moe(m)
+        d |= {
+            "enable_moe_block": True,
+            "num_experts": experts,
+            "top_k_experts": used,
+            "moe_intermediate_size": expert_ff,
+        }
+    return d
+
+
 def _config_dict(
     m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int, nextn: int
 ) -> dict[str, Any]:
     arch = m.arch
+    if arch == "gemma4":
+        return _gemma4(m, tensors, n_layers)
     d = _common(m, tensors, n_layers)
     if arch == "llama":
         if m.get_int("{arch}.expert_count"):
