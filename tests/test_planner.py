@@ -222,3 +222,13 @@ def test_formats_the_model_cannot_take_are_skipped() -> None:
     assert set(_qualities(model, ["AWQ", "BF16", "Q4_K_M"], strict=False)) == {"BF16", "Q4_K_M"}
     with pytest.raises(RigfitError, match="groups of 128"):
         _qualities(model, ["AWQ"], strict=True)
+
+
+def test_an_engine_that_refuses_the_model_is_the_reason_given() -> None:
+    """Every option refused because vLLM does not price Gemma 4: the plan says that, not
+    "does not fit"."""
+    from rigfit.planner import PlanQuery, plan_hardware
+
+    result = plan_hardware(PlanQuery("google/gemma-4-26B-A4B", engine="vllm", ctx="8k"))
+    assert not result.options
+    assert "different head sizes" in result.binding

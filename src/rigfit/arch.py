@@ -868,8 +868,10 @@ def _gemma4_vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor
     d, f, c, ps = v.hidden_size, v.intermediate_size, v.num_channels, v.patch_size
     layers = _vision_key(v.num_hidden_layers, "num_hidden_layers", v)
     heads = _vision_key(v.num_attention_heads, "num_attention_heads", v)
-    head_dim = v.head_dim or d // heads
-    kv = v.num_key_value_heads or heads
+    # no default taken: Gemma4VisionConfig's own (head_dim 64, 12 KV heads) differ from d //
+    # heads and from heads, so a config without them is refused
+    head_dim = _vision_key(v.head_dim, "head_dim", v)
+    kv = _vision_key(v.num_key_value_heads, "num_key_value_heads", v)
     positions = _vision_key(v.position_embedding_size, "position_embedding_size", v)
     yield Tensor("v.patch_embd.weight", d, c * ps * ps, Role.VISION)
     yield Tensor("v.position_embd.weight", 2 * positions, d, Role.VISION)
@@ -1255,7 +1257,8 @@ def _gemma4_from_config(c: HFConfig) -> Architecture:
     if not c.sliding_window:
         raise UnsupportedArchitectureError(f"config for {mt!r} lacks 'sliding_window'")
     n, h, heads = c.num_hidden_layers, c.hidden_size, c.num_attention_heads
-    kv = c.num_key_value_heads or heads
+    # required: Gemma4TextConfig's default (4) is not the query heads' count
+    kv = _need(c.num_key_value_heads, "num_key_value_heads", mt)
     head_dim = _need(c.head_dim, "head_dim", mt)
     k_eq_v = bool(c.attention_k_eq_v)
     global_kv = (

@@ -27,7 +27,7 @@ from rigfit.catalog.loader import load_gpus
 from rigfit.catalog.lookup import get_gpu, list_gpus
 from rigfit.catalog.schema import GPURecord, PurchasePrice, RentalPrice, Segment, Vendor
 from rigfit.engines import AUTO_ENGINE, get_engine
-from rigfit.errors import InvalidSpecError, RigfitError
+from rigfit.errors import InvalidSpecError, RigfitError, UnsupportedArchitectureError
 from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, MAX_SEQS, EngineProfile, Request
 from rigfit.estimate.plan import MAX_GPUS_SEARCHED, min_gpus
 from rigfit.estimate.weights import weight_breakdown
@@ -350,6 +350,8 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
     formats = _formats(model, q)
     quality = _qualities(model, formats, strict=bool(q.quants))
     rejected: Counter[str] = Counter()
+    # the engine refusing the model itself: the reason to lead with when nothing is left
+    refused_model: Counter[str] = Counter()
     near: list[tuple[float, PlanOption, str]] = []
     best: dict[str, PlanOption] = {}
     considered = 0
@@ -360,8 +362,12 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
             considered += 1
             try:
                 p = plan(_query(q, model, where, gpu, quant, ctx, q.engine))
+                # an engine that refuses the model says so here, not as "does not fit" below
+                p.profile.check(p.request)
             except RigfitError as exc:
                 rejected[_reason(exc, gpu)] += 1
+                if isinstance(exc, UnsupportedArchitectureError):
+                    refused_model[_reason(exc, gpu)] += 1
                 continue
             req = p.request
             ctx_tokens = req.ctx_tokens
@@ -425,7 +431,7 @@ def plan_hardware(q: PlanQuery) -> HardwarePlan:
     )
     binding = nearest = None
     if not shown:
-        binding, nearest = _binding(q, rejected, near, model, ctx, where)
+        binding, nearest = _binding(q, refused_model or rejected, near, model, ctx, where)
     return HardwarePlan(
         model=model.id,
         ctx_tokens=ctx_tokens,

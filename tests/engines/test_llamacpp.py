@@ -246,3 +246,9 @@ def test_gaudi_has_no_llamacpp_backend() -> None:
     _, req = make_request(LLAMA8B, "gaudi3", quant="Q4_K_M", ctx=4096)
     with pytest.raises(InvalidSpecError, match=r"no backend for .*Gaudi"):
         LLAMACPP.check(req)
+
+
+def test_gaudi_anywhere_in_the_system_is_refused() -> None:
+    _, req = make_request(LLAMA8B, "rtx-4090", quant="Q4_K_M", ctx=4096, mix=["gaudi3"])
+    with pytest.raises(InvalidSpecError, match="Gaudi"):
+        LLAMACPP.check(req)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from rigfit.arch import AttentionKind, KVLayout, Role
+from rigfit.arch import AttentionKind, AttentionSpec, KVLayout, Role
 from rigfit.catalog.schema import Vendor
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
@@ -291,13 +291,13 @@ class LlamaCpp(ProfileBase):
                 f" loads from b{fam.llamacpp_since_build} (allowed: b{fam.llamacpp_since_build}"
                 " or later)"
             )
-        gpu = req.system.gpu
-        if gpu.vendor is Vendor.INTEL and gpu.architecture.lower().startswith("gaudi"):
-            # ggml's backends (ggml/src: CUDA, HIP, Metal, Vulkan, SYCL for Intel GPUs, CANN,
-            # MUSA, OpenCL, CPU) have none for Gaudi's HPUs; they run vLLM's Gaudi plugin
-            raise InvalidSpecError(
-                f"llama.cpp has no backend for {gpu.name} (Intel Gaudi); use --engine vllm"
-            )
+        for gpu in req.system.devices:
+            if gpu.vendor is Vendor.INTEL and gpu.architecture.lower().startswith("gaudi"):
+                # ggml's backends (ggml/src: CUDA, HIP, Metal, Vulkan, SYCL for Intel GPUs,
+                # CANN, MUSA, OpenCL, CPU) have none for Gaudi's HPUs; they run vLLM's plugin
+                raise InvalidSpecError(
+                    f"llama.cpp has no backend for {gpu.name} (Intel Gaudi); use --engine vllm"
+                )
         if req.kv_type not in SUPPORTED_KV:
             raise InvalidSpecError(
                 f"llama.cpp has no {req.kv_type.flag} KV cache (allowed: "
@@ -483,7 +483,7 @@ class LlamaCpp(ProfileBase):
             # padding V cache to n_embd_v_gqa_max" (src/llama-kv-cache.cpp, llama_kv_cache
             # constructor): without flash attention every layer's V row is the widest
             v_pad = max(a.kv_row(b.mla)[1] for a in arch.attention_specs)
-        rows: dict[int, int] = {}
+        rows: dict[AttentionSpec, int] = {}
         for a in arch.attention_specs:
             k, v = a.kv_row(b.mla)
             v = max(v, v_pad)
@@ -492,8 +492,8 @@ class LlamaCpp(ProfileBase):
                 # llama_kv_cache_dsa: a second cache of one K head of indexer_head_size per
                 # layer, no V (src/llama-kv-cache-dsa.cpp l.31-53)
                 row_a += req.kv_type.row_bytes(a.indexer.head_dim)
-            rows[id(a)] = row_a
-        row = rows[id(arch.attention)]
+            rows[a] = row_a
+        row = rows[arch.attention]
         full_cells, swa_cells = self.cells(req)
         seqs = req.seqs
         dev = [0] * n_dev
@@ -503,7 +503,7 @@ class LlamaCpp(ProfileBase):
                 continue
             windowed = layer.kind.windowed and swa_cells
             cells = swa_cells if windowed else full_cells
-            nbytes = rows[id(arch.attn(layer))] * cells * seqs
+            nbytes = rows[arch.attn(layer)] * cells * seqs
             d = lay.layer_device[layer.index]
             if d is None:
                 host += nbytes
@@ -519,7 +519,7 @@ class LlamaCpp(ProfileBase):
         }
         if arch.mixed_attention:
             # the full-attention layers' own row (Gemma 4: global_head_dim, their KV heads)
-            other = [r for key, r in rows.items() if key != id(arch.attention)]
+            other = [r for key, r in rows.items() if key != arch.attention]
             inputs["full_layer_bytes_per_token"] = max(other)
             if v_pad:
                 inputs["v_row_padded_to"] = v_pad
@@ -707,6 +707,13 @@ class LlamaCpp(ProfileBase):
 
     def notes(self, req: Request) -> tuple[str, ...]:
         out = [f"llama.cpp accounting of build b{behaviour(req.engine.version).build}"]
+        if req.arch.mixed_attention and req.engine.flash_attn is None:
+            widest = max(a.head_dim for a in req.arch.attention_specs)
+            out.append(
+                "flash attention is taken as on (llama.cpp's -fa auto); a backend without"
+                f" kernels for {widest}-wide heads turns it off, which pads every layer's V"
+                " row to the widest and adds the f32 KQ scores: --flash-attn off prices that"
+            )
         since = family(req.arch.model_type).llamacpp_since_build
         if req.engine.version is None and since > REFERENCE_BUILD:
             out.append(
