@@ -586,11 +586,11 @@ class Architecture:
         """The attention geometry of ``layer``: its own where it has one, else the model's."""
         return layer.attention or self.attention
 
-    @cached_property
+    @property
     def mixed_attention(self) -> bool:
         """Whether layers differ in attention geometry (Gemma 4: sliding layers of head_dim and
         KV heads, full layers of global_head_dim and num_global_key_value_heads)."""
-        return any(x.attention is not None for x in self.layers)
+        return len(self.attention_specs) > 1
 
     @cached_property
     def attention_specs(self) -> tuple[AttentionSpec, ...]:
