@@ -167,6 +167,74 @@ def test_nemotron_3_nano_moe_hybrid() -> None:
     assert a.moe.router_bias
 
 
+def _latent_moe_block(h: int, e: int, inter: int, latent: int, shared: int) -> int:
+    """One Nemotron 3 'E' block summed by hand from transformers' NemotronHMoE: the router
+    [E, h] and its e_score_correction_bias [E] on the hidden size, fc1_latent_proj [L, h] and
+    fc2_latent_proj [h, L], E non-gated experts of up [I, L] and down [L, I], the shared expert
+    up [S, h] and down [h, S], and the block's norm [h]."""
+    return e * h + e + 2 * latent * h + e * 2 * inter * latent + 2 * shared * h + h
+
+
+def test_nemotron_3_super_latent_moe() -> None:
+    """Super: 40 Mamba2, 40 latent-MoE and 8 attention blocks. The routed experts read and
+    write a 1,024-wide latent; the router and the shared expert stay on the 4,096 hidden size
+    (NVIDIA's Super technical report §2.2). NVIDIA states 120.6B total and 12.7B active
+    (NVIDIA-NeMo/Nemotron docs/nemotron/super3/README.md), the main model without the MTP
+    head."""
+    a = _arch("nemotron-3-super-120b-a12b-fp8.json")
+    assert a.moe is not None
+    assert (a.count_layers(LayerKind.MAMBA), sum(x.moe for x in a.layers), a.kv_layers) == (
+        40,
+        40,
+        8,
+    )
+    assert a.moe.latent_size == 1024
+    block = [t for t in a.tensors() if t.layer == 1]
+    shapes = {t.role: (t.rows, t.cols) for t in block}
+    assert shapes[Role.ROUTER] == (512, 4096)
+    assert shapes[Role.LATENT_DOWN] == (1024, 4096)
+    assert shapes[Role.LATENT_UP] == (4096, 1024)
+    assert shapes[Role.EXP_UP] == (2688, 1024)
+    assert shapes[Role.EXP_DOWN] == (1024, 2688)
+    assert shapes[Role.SHEXP_UP] == (5376, 4096)
+    assert sum(t.numel for t in block) == _latent_moe_block(4096, 512, 2688, 1024, 5376)
+    assert a.params_total == 120_668_707_840
+    assert a.params_active == 12_770_237_440
+    assert abs(a.params_total - 120.6e9) <= 0.005 * 120.6e9 + 0.05e9
+    assert abs(a.params_active - 12.7e9) <= 0.005 * 12.7e9 + 0.05e9
+    assert a.mtp_layers == 1
+
+
+def test_nemotron_3_ultra_counts_layers_from_layers_block_type() -> None:
+    """Ultra's config.json lists its 108 blocks in layers_block_type and has no
+    num_hidden_layers; the card states 550B total and 55B active."""
+    raw = json.loads((DATA / "nemotron-3-ultra-550b-a55b-bf16.json").read_text())
+    assert "num_hidden_layers" not in raw
+    parsed = parse_config(raw)
+    assert parsed.config.num_hidden_layers == 108
+    assert any("layers_block_type" in n for n in parsed.notes)
+    a = from_config(parsed.config)
+    assert (a.count_layers(LayerKind.MAMBA), sum(x.moe for x in a.layers), a.kv_layers) == (
+        48,
+        48,
+        12,
+    )
+    assert a.moe is not None
+    assert a.moe.latent_size == 2048
+    moe_block = sum(t.numel for t in a.tensors() if t.layer == 1)
+    assert moe_block == _latent_moe_block(8192, 512, 5120, 2048, 10240)
+    assert a.params_total == 549_308_993_536
+    assert abs(a.params_total - 550e9) <= 0.005 * 550e9 + 0.5e9
+
+
+def test_latent_moe_reads_back_from_llamacpp_names() -> None:
+    """convert_hf_to_gguf writes fc1/fc2_latent_proj as ffn_latent_down/up (gguf-py
+    constants.py MOE_LATENT_DOWN/UP); the expert tensors are latent-wide."""
+    a = _arch("nemotron-3-super-120b-a12b-fp8.json")
+    names = {t.name.split(".", 2)[-1] for t in a.tensors() if t.layer == 1}
+    assert {"ffn_latent_down.weight", "ffn_latent_up.weight"} <= names
+
+
 def test_falcon_h1_every_layer_is_attention_and_mamba() -> None:
     """Falcon-H1 runs attention and a Mamba2 mixer side by side in every layer: every layer
     keeps both a KV cache and a state (modeling_falcon_h1.py l.1021-1055)."""

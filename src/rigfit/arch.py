@@ -127,6 +127,13 @@ class Role(Enum):
     SHEXP_UP = ("ffn_up_shexp", True, False)
     SHEXP_DOWN = ("ffn_down_shexp", True, False)
     SHEXP_ROUTER = ("ffn_gate_inp_shexp", False, False)
+    # Nemotron 3 Super/Ultra's latent MoE: hidden -> latent before the routed experts and back
+    # after (fc1_latent_proj / fc2_latent_proj; GGUF ffn_latent_down / ffn_latent_up, gguf-py
+    # constants.py MOE_LATENT_DOWN/UP). NVIDIA's FP8 and NVFP4 checkpoints keep them BF16
+    # ("MoE Latent Projection GEMM | BF16", NVIDIA-NeMo/Nemotron docs/nemotron/super3/
+    # quantization.md), so GPU formats leave them alone
+    LATENT_DOWN = ("ffn_latent_down", False, False)
+    LATENT_UP = ("ffn_latent_up", False, False)
     SSM_IN = ("ssm_in", True, False)  # gated DeltaNet input projections
     SSM_OUT = ("ssm_out", True, False)
     SSM_CONV = ("ssm_conv1d", False, False)
@@ -353,11 +360,24 @@ class MoESpec:
     fused_gate_up: bool = False
     router_scales: bool = False
     branch_norms: int = 0
+    # Nemotron 3 Super/Ultra (moe_latent_size; transformers modeling_nemotron_h.py
+    # NemotronHMoE and NemotronHExperts): the routed experts read and write a latent of this
+    # width, projected from and back to the hidden size; the router and the shared expert stay
+    # on the hidden size (0 = no latent: experts work on the hidden size)
+    latent_size: int = 0
+
+    def expert_width(self, h: int) -> int:
+        """The width the routed experts read and write: the latent, else the hidden size."""
+        return self.latent_size or h
 
     def tensors(self, h: int, p: str, i: int, gated: bool) -> Iterator[Tensor]:
         """The layer's routed experts, router and shared expert (``p`` names the block)."""
         e, inter = self.num_experts, self.expert_intermediate_size
         yield Tensor(p + "ffn_gate_inp.weight", e, h, Role.ROUTER, i)
+        if self.latent_size:
+            yield Tensor(p + "ffn_latent_down.weight", self.latent_size, h, Role.LATENT_DOWN, i)
+            yield Tensor(p + "ffn_latent_up.weight", h, self.latent_size, Role.LATENT_UP, i)
+        shared_h, h = h, self.expert_width(h)
         if self.router_bias:
             yield Tensor(p + "ffn_gate_inp.bias", 1, e, Role.BIAS, i)
         if self.router_scales:
@@ -378,10 +398,10 @@ class MoESpec:
             )
         if self.shared_intermediate_size:
             yield from _mlp_tensors(
-                h, self.shared_intermediate_size, p, i, gated, False, shared=True
+                shared_h, self.shared_intermediate_size, p, i, gated, False, shared=True
             )
             if self.shared_expert_gate:
-                yield Tensor(p + "ffn_gate_inp_shexp.weight", 1, h, Role.SHEXP_ROUTER, i)
+                yield Tensor(p + "ffn_gate_inp_shexp.weight", 1, shared_h, Role.SHEXP_ROUTER, i)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1073,13 +1093,13 @@ def _hybrid_from_config(c: HFConfig) -> Architecture:
         )
         blocks = _block_types(c, n)
         if "moe" in blocks:
-            if c.moe_latent_size:
-                raise UnsupportedArchitectureError(
-                    "Nemotron-H experts in a latent space (moe_latent_size) are not yet modelled"
-                )
             # NemotronHMoE (l.763-851): non-gated relu2 experts, a sigmoid router with
             # e_score_correction_bias, one shared expert of moe_shared_expert_intermediate_size
-            # (transformers; vLLM makes it n_shared_experts times as wide)
+            # (transformers; vLLM makes it n_shared_experts times as wide); with
+            # moe_latent_size (Nemotron 3 Super/Ultra) the routed experts work in the latent
+            # and only they do: "all non-routed computations, including the MoE routing gate
+            # (gating network), shared expert computation, and non-expert layers, remain in the
+            # original hidden dimension d" (NVIDIA's Nemotron 3 Super technical report, §2.2)
             moe = MoESpec(
                 _need(c.n_routed_experts or c.num_local_experts, "n_routed_experts", mt),
                 _need(c.num_experts_per_tok, "num_experts_per_tok", mt),
@@ -1087,6 +1107,7 @@ def _hybrid_from_config(c: HFConfig) -> Architecture:
                 num_shared_experts=1 if c.moe_shared_expert_intermediate_size else 0,
                 shared_intermediate_size=c.moe_shared_expert_intermediate_size or 0,
                 router_bias=True,
+                latent_size=c.moe_latent_size or 0,
             )
         kind_of = {
             "mamba": LayerKind.MAMBA,

@@ -503,6 +503,11 @@ def show(model: str, as_json: bool) -> None:
         f"MoE: {d['experts']} routed experts + {d['shared_experts']} shared,"
         f" {d['experts_per_token']} per token"
         + (", beside a dense MLP in every layer" if d.get("dense_mlp_beside_experts") else "")
+        + (
+            f", experts in a {d['expert_latent_size']:,}-wide latent"
+            if d.get("expert_latent_size")
+            else ""
+        )
         if d["moe"]
         else "dense"
     )

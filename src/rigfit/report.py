@@ -261,6 +261,9 @@ class ModelReport(_Report):
     mtp_layers: int
     # Gemma 4: every MoE layer also runs a dense MLP of intermediate_size
     dense_mlp_beside_experts: bool = False
+    # Nemotron 3 Super/Ultra: the routed experts work in a latent of this width (None: on
+    # the hidden size)
+    expert_latent_size: int | None = None
     vocab_size: int
     context_length: int
     tie_word_embeddings: bool
@@ -566,6 +569,7 @@ def model_report(model: Model) -> ModelReport:
         sliding_window=next((x.window for x in a.layers if x.kind is LayerKind.SLIDING), None),
         shared_experts=a.moe.num_shared_experts if a.moe else None,
         dense_mlp_beside_experts=a.dense_beside_moe,
+        expert_latent_size=(a.moe.latent_size or None) if a.moe else None,
         mtp_layers=a.mtp_layers,
         activation=a.activation,
         normalization=a.normalization,

@@ -252,3 +252,32 @@ def test_gaudi_anywhere_in_the_system_is_refused() -> None:
     _, req = make_request(LLAMA8B, "rtx-4090", quant="Q4_K_M", ctx=4096, mix=["gaudi3"])
     with pytest.raises(InvalidSpecError, match="Gaudi"):
         LLAMACPP.check(req)
+
+
+SUPER = "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8"
+
+
+def test_latent_experts_need_the_build_that_loads_them() -> None:
+    """Nemotron 3 Super's latent MoE loads from PR #20411 (2026-03-11); b8227 (2026-03-09)
+    predates it, so it is refused there and priced from b8228."""
+    with pytest.raises(InvalidSpecError, match="predates nemotron_h with latent experts"):
+        estimate(_req(SUPER, quant="Q4_K_M", version="b8227"), LLAMACPP)
+    est = estimate(_req(SUPER, quant="Q4_K_M", version="b8228"), LLAMACPP)
+    assert est.term_bytes("weights") > 0
+    # the Nano (no latent) loads on older builds
+    estimate(
+        _req("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", quant="Q4_K_M", version="b7820"),
+        LLAMACPP,
+    )
+
+
+def test_cpu_moe_keeps_the_latent_projections_on_the_gpu() -> None:
+    """--cpu-moe moves the ffn_(up|down|gate)_exps tensors only: the latent projections, the
+    router and the shared expert stay with their layer."""
+    req = _req(SUPER, quant="Q8_0", cpu_moe=True, ngl=999)
+    est = estimate(req, LLAMACPP)
+    full = estimate(replace(req, engine=EngineSettings(ngl=999)), LLAMACPP)
+    moved = _term(full, "weights") - _term(est, "weights")
+    experts = [t for t in req.arch.tensors() if t.role.is_expert]
+    # Q8_0: 34 bytes per 32 weights
+    assert moved == sum(t.numel for t in experts) // 32 * 34

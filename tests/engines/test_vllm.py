@@ -299,3 +299,24 @@ def test_mamba_page_and_groups_by_hand() -> None:
     assert VLLM.state_page_bytes(f32) == 3 * 10240 * 2 + 128 * 64 * 128 * 4
     assert VLLM.block_size(f32) == 1040
     assert "--mamba-ssm-cache-dtype float32" in VLLM.command(f32, "m")
+
+
+def test_latent_projections_and_router_are_whole_on_every_rank() -> None:
+    """vLLM's NemotronHMoE builds fc1/fc2_latent_proj and the router as ReplicatedLinear and
+    shards the routed and shared experts (nemotron_h.py): at TP 4 each rank holds the
+    latent projections whole and a quarter of each expert."""
+    from rigfit.arch import Role
+    from rigfit.engines.sharding import _rank_bytes
+    from rigfit.engines.tensors import request_tensors
+
+    req = _req("nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8", gpus=4, quant="FP8")
+    layer = [t for t in request_tensors(req) if t.layer == 1]
+    for t in layer:
+        got = _rank_bytes(t.nbytes, t.role, t.kind, req.arch, 4)
+        if t.role in (Role.LATENT_DOWN, Role.LATENT_UP, Role.ROUTER):
+            assert got == t.nbytes, t.name
+        elif t.role in (Role.EXP_UP, Role.EXP_DOWN, Role.SHEXP_UP, Role.SHEXP_DOWN):
+            assert got == -(-t.nbytes // 4), t.name
+    # BF16 latent projections stay BF16 under FP8 (NVIDIA's precision table)
+    latent = [t for t in layer if t.role is Role.LATENT_DOWN]
+    assert [t.nbytes for t in latent] == [1024 * 4096 * 2]

@@ -493,6 +493,8 @@ def gguf_header_for(c: HFConfig) -> Any:
             md[f"{p}.expert_shared_feed_forward_length"] = arch.moe.shared_intermediate_size
         if ga == "glm4moe":
             md[f"{p}.leading_dense_block_count"] = c.first_k_dense_replace or 0
+        if arch.moe.latent_size:
+            md[f"{p}.moe_latent_size"] = arch.moe.latent_size
     if arch.mamba is not None:
         mb = arch.mamba
         md |= {

@@ -487,6 +487,8 @@ def test_catalog_models_map_back(model: rigfit.Model) -> None:
     [
         "nemotron-h-8b-base-8k.json",
         "nemotron-3-nano-30b-a3b.json",
+        "nemotron-3-super-120b-a12b-fp8.json",
+        "nemotron-3-ultra-550b-a55b-bf16.json",
         "qwen3.6-35b-a3b.json",
         "qwen3.5-27b.json",
         "qwen3-vl-8b-instruct.json",

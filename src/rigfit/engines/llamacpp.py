@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from rigfit.arch import AttentionKind, AttentionSpec, KVLayout, Role
+from rigfit.arch import Architecture, AttentionKind, AttentionSpec, KVLayout, Role
 from rigfit.catalog.schema import Vendor
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
@@ -96,6 +96,28 @@ class Behaviour:
     mla: KVLayout  # how this build caches MLA layers
     pad_always_256: bool
     fa_default: bool
+
+
+# Nemotron 3 Super's latent experts (moe_latent_size; ffn_latent_down/up) load from PR #20411
+# "llama : add support for Nemotron 3 Super", opened 2026-03-11: b8227 (issue #20268,
+# 2026-03-09) predates it, and LM Studio's tracker (lmstudio-bug-tracker #1643, 2026-03-13)
+# asks for b8300; the PR's own benchmark (PR #20420, benches/nemotron/nemotron-dgx-spark.md)
+# ran "build: 04a65daab (8268)", a branch build. The first release with it is not pinned, so
+# only builds that certainly predate it are refused.
+LATENT_MOE_BUILD = 8228
+
+
+def since_build(arch: Architecture) -> tuple[int, str]:
+    """The first llama.cpp build that loads ``arch`` (0: older than any build rigfit
+    replays), and what it loads, for messages."""
+    fam = family(arch.model_type)
+    if (
+        arch.moe is not None
+        and arch.moe.latent_size
+        and fam.llamacpp_since_build < (LATENT_MOE_BUILD)
+    ):
+        return LATENT_MOE_BUILD, f"{fam.gguf_arch} with latent experts (moe_latent_size)"
+    return fam.llamacpp_since_build, fam.gguf_arch
 
 
 def build_number(version: str | None) -> int:
@@ -283,13 +305,11 @@ class LlamaCpp(ProfileBase):
             raise UnsupportedArchitectureError(
                 f"{fam.llamacpp_refused}; use --engine vllm or sglang"
             )
-        if req.engine.version is not None and build_number(req.engine.version) < (
-            fam.llamacpp_since_build
-        ):
+        since, what = since_build(req.arch)
+        if req.engine.version is not None and build_number(req.engine.version) < since:
             raise InvalidSpecError(
-                f"llama.cpp b{build_number(req.engine.version)} predates {fam.gguf_arch}, which"
-                f" loads from b{fam.llamacpp_since_build} (allowed: b{fam.llamacpp_since_build}"
-                " or later)"
+                f"llama.cpp b{build_number(req.engine.version)} predates {what}, which"
+                f" loads from b{since} (allowed: b{since} or later)"
             )
         for gpu in req.system.devices:
             if gpu.vendor is Vendor.INTEL and gpu.architecture.lower().startswith("gaudi"):
@@ -714,12 +734,11 @@ class LlamaCpp(ProfileBase):
                 f" kernels for {widest}-wide heads turns it off, which pads every layer's V"
                 " row to the widest and adds the f32 KQ scores: --flash-attn off prices that"
             )
-        since = family(req.arch.model_type).llamacpp_since_build
+        since, what = since_build(req.arch)
         if req.engine.version is None and since > REFERENCE_BUILD:
             out.append(
-                f"{family(req.arch.model_type).gguf_arch} loads from llama.cpp b{since}; its"
-                f" cache and buffers are priced by b{REFERENCE_BUILD}'s rules, which that build"
-                " keeps for the iSWA cache"
+                f"{what} loads from llama.cpp b{since}; its cache and buffers are priced by"
+                f" b{REFERENCE_BUILD}'s rules, which that build keeps for its cache kinds"
             )
         if req.seqs > 1:
             out.append(

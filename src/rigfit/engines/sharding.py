@@ -42,6 +42,10 @@ _REPLICATED = {
     # replicated" (vLLM deepseek_v2.py Indexer, SGLang dsa_indexer.py)
     Role.INDEXER,
     Role.INDEXER_PROJ,
+    # Nemotron 3 Super/Ultra's latent projections: ReplicatedLinear in both engines (vLLM
+    # nemotron_h.py NemotronHMoE fc1_latent_proj / fc2_latent_proj, SGLang nemotron_h.py)
+    Role.LATENT_DOWN,
+    Role.LATENT_UP,
 }
 
 

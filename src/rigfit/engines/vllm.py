@@ -274,7 +274,7 @@ class VLLMProfile(ProfileBase):
         fmt, moe = req.weights().format, req.arch.moe
         if moe is None or fmt not in (WeightFormat.MXFP4, WeightFormat.MXFP4_EXPERTS):
             return w
-        inter, hidden = moe.expert_intermediate_size // tp, req.arch.hidden_size
+        inter, hidden = moe.expert_intermediate_size // tp, moe.expert_width(req.arch.hidden_size)
         mi, mh = self.mxfp4_padding(req)
         padded = (-(-inter // mi) * mi) * (-(-hidden // mh) * mh)
         for t in request_tensors(req):
@@ -341,8 +341,12 @@ class VLLMProfile(ProfileBase):
         for layer in arch.layers:
             if layer.moe and arch.moe is not None:
                 m = arch.moe
-                # fused_moe caches: T×topk×2I, T×topk×I and T×topk×hidden (fused_moe.py)
-                width = m.experts_per_token * (3 * m.expert_intermediate_size // tp + h)
+                # fused_moe caches: T×topk×2I, T×topk×I and T×topk×hidden (fused_moe.py);
+                # a latent MoE's experts write the latent, projected in and out beside them
+                width = m.experts_per_token * (
+                    3 * m.expert_intermediate_size // tp + m.expert_width(h)
+                )
+                width += 2 * m.latent_size
                 width += 3 * m.shared_intermediate_size // tp
             else:
                 width = 3 * layer.dense_intermediate_size // tp  # gate_up output + activation

@@ -154,6 +154,13 @@ def parse_config(raw: object, source: str = "config.json") -> ParsedConfig:
                 " and G (global) letters"
             )
         notes.append(f"sliding_window_pattern {letters!r} read as layer_types")
+    blocks = data.get("layers_block_type")
+    if data.get("num_hidden_layers") is None and isinstance(blocks, list) and blocks:
+        # Nemotron 3 Ultra writes only the per-layer list; transformers' NemotronHConfig
+        # counts the layers from it (configuration_nemotron_h.py, huggingface/transformers
+        # @13923c63: num_hidden_layers = len(layers_block_type))
+        data["num_hidden_layers"] = len(blocks)
+        notes.append(f"num_hidden_layers read as the {len(blocks)} entries of layers_block_type")
     kept = _keep(data, _HF_KEYS)
     kept.pop("vision_config", None)
     if isinstance(vision, dict):

@@ -522,6 +522,9 @@ def _nemotron_h(m: _Meta, n_layers: int, d: dict[str, Any]) -> dict[str, Any]:
             "moe_shared_expert_intermediate_size": m.get_int(
                 "{arch}.expert_shared_feed_forward_length"
             ),
+            # Nemotron 3 Super: experts in a latent space (gguf-py constants.py
+            # Keys.LLM.MOE_LATENT_SIZE "{arch}.moe_latent_size", llama.cpp PR #20411)
+            "moe_latent_size": m.get_int("{arch}.moe_latent_size"),
         }
     return out
 
