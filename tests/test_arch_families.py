@@ -227,14 +227,6 @@ def test_nemotron_3_ultra_counts_layers_from_layers_block_type() -> None:
     assert abs(a.params_total - 550e9) <= 0.005 * 550e9 + 0.5e9
 
 
-def test_latent_moe_reads_back_from_llamacpp_names() -> None:
-    """convert_hf_to_gguf writes fc1/fc2_latent_proj as ffn_latent_down/up (gguf-py
-    constants.py MOE_LATENT_DOWN/UP); the expert tensors are latent-wide."""
-    a = _arch("nemotron-3-super-120b-a12b-fp8.json")
-    names = {t.name.split(".", 2)[-1] for t in a.tensors() if t.layer == 1}
-    assert {"ffn_latent_down.weight", "ffn_latent_up.weight"} <= names
-
-
 def test_falcon_h1_every_layer_is_attention_and_mamba() -> None:
     """Falcon-H1 runs attention and a Mamba2 mixer side by side in every layer: every layer
     keeps both a KV cache and a state (modeling_falcon_h1.py l.1021-1055)."""

@@ -101,6 +101,18 @@ def test_show_json_contract() -> None:
     assert (data["hidden_size"], data["num_attention_heads"], data["num_kv_heads"]) == (3584, 28, 4)
 
 
+def test_show_says_where_latent_experts_work() -> None:
+    """Nemotron 3 Super's experts work in a 1,024-wide latent: the JSON carries it, the table
+    says it, and a model without one says nothing of it."""
+    code, out, _ = run("show", "nemotron-3-super", "--json")
+    assert code == 0
+    assert json.loads(out)["expert_latent_size"] == 1024
+    code, out, _ = run("show", "nemotron-3-super")
+    assert "22 per token, experts in a 1,024-wide latent" in out
+    code, out, _ = run("show", "nemotron-3-nano", "--json")
+    assert json.loads(out)["expert_latent_size"] is None
+
+
 def test_show_table_mentions_disagreements() -> None:
     code, out, _ = run("show", "deepseek-ai/DeepSeek-R1-Distill-Llama-70B")
     assert code == 0

@@ -263,7 +263,11 @@ def test_latent_experts_need_the_build_that_loads_them() -> None:
     with pytest.raises(InvalidSpecError, match="predates nemotron_h with latent experts"):
         estimate(_req(SUPER, quant="Q4_K_M", version="b8227"), LLAMACPP)
     est = estimate(_req(SUPER, quant="Q4_K_M", version="b8228"), LLAMACPP)
-    assert est.term_bytes("weights") > 0
+    assert not any("loads from llama.cpp" in n for n in est.notes)
+    default = estimate(_req(SUPER, quant="Q4_K_M"), LLAMACPP)
+    assert any(
+        "latent experts (moe_latent_size) loads from llama.cpp b8228" in n for n in default.notes
+    )
     # the Nano (no latent) loads on older builds
     estimate(
         _req("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", quant="Q4_K_M", version="b7820"),

@@ -301,22 +301,55 @@ def test_mamba_page_and_groups_by_hand() -> None:
     assert "--mamba-ssm-cache-dtype float32" in VLLM.command(f32, "m")
 
 
-def test_latent_projections_and_router_are_whole_on_every_rank() -> None:
-    """vLLM's NemotronHMoE builds fc1/fc2_latent_proj and the router as ReplicatedLinear and
-    shards the routed and shared experts (nemotron_h.py): at TP 4 each rank holds the
-    latent projections whole and a quarter of each expert."""
+SUPER = "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8"
+
+
+def test_latent_projections_are_whole_on_every_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    """vLLM's NemotronHMoE builds fc1/fc2_latent_proj as ReplicatedLinear: at TP 4 each rank
+    holds them whole, 3/4 of their bytes more than if they were sharded like the experts.
+    They stay BF16 under FP8, as in NVIDIA's FP8 checkpoint."""
     from rigfit.arch import Role
-    from rigfit.engines.sharding import _rank_bytes
+    from rigfit.engines import sharding
     from rigfit.engines.tensors import request_tensors
 
-    req = _req("nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-FP8", gpus=4, quant="FP8")
-    layer = [t for t in request_tensors(req) if t.layer == 1]
-    for t in layer:
-        got = _rank_bytes(t.nbytes, t.role, t.kind, req.arch, 4)
-        if t.role in (Role.LATENT_DOWN, Role.LATENT_UP, Role.ROUTER):
-            assert got == t.nbytes, t.name
-        elif t.role in (Role.EXP_UP, Role.EXP_DOWN, Role.SHEXP_UP, Role.SHEXP_DOWN):
-            assert got == -(-t.nbytes // 4), t.name
-    # BF16 latent projections stay BF16 under FP8 (NVIDIA's precision table)
-    latent = [t for t in layer if t.role is Role.LATENT_DOWN]
-    assert [t.nbytes for t in latent] == [1024 * 4096 * 2]
+    req = _req(SUPER, gpus=4, quant="FP8")
+    layers = range(req.arch.num_layers)
+    whole = sharding.rank_weight_bytes(req, 4, layers, True, True)
+    latent = [t for t in request_tensors(req) if t.role in (Role.LATENT_DOWN, Role.LATENT_UP)]
+    assert len(latent) == 2 * 40
+    assert {t.nbytes for t in latent} == {1024 * 4096 * 2}
+    monkeypatch.setattr(
+        sharding, "_REPLICATED", sharding._REPLICATED - {Role.LATENT_DOWN, Role.LATENT_UP}
+    )
+    sharding._RANK_BYTES.clear()
+    split = sharding.rank_weight_bytes(req, 4, layers, True, True)
+    sharding._RANK_BYTES.clear()
+    assert whole - split == sum(t.nbytes - -(-t.nbytes // 4) for t in latent)
+
+
+def test_latent_experts_narrow_the_fused_moe_buffers() -> None:
+    """fused_moe's caches hold top-k × (2I + I) intermediates and top-k outputs of the width
+    the experts write: the 1,024-wide latent for Super, plus fc1's latent input and fc2's
+    latent output beside them. Against the same model with hidden-wide experts that is
+    22 × (4096 − 1024) − 2 × 1024 = 65,536 fewer elements a token, in 2-byte activations."""
+    from dataclasses import replace as dc_replace
+
+    req = _req(SUPER, gpus=2, quant="FP8")
+    moe = req.arch.moe
+    assert moe is not None
+    flat = replace(req, arch=dc_replace(req.arch, moe=dc_replace(moe, latent_size=0)))
+    tokens = VLLM.batched_tokens(req)
+    # a stage that is not the last one peaks at the forward pass (the last one at the sampler
+    # warm-up, 3.8 GB here, whichever width the experts have)
+    narrow, wide = VLLM.activation_bytes(req, last=False), VLLM.activation_bytes(flat, last=False)
+    assert wide - narrow == tokens * 2 * 65_536
+
+
+def test_latent_experts_need_a_release_after_0_11() -> None:
+    """PR #30203 (December 2025) brought the latent experts: 0.11 releases are refused, and
+    the default (0.11.0's memory rules) says so in a note."""
+    with pytest.raises(InvalidSpecError, match="predates nemotron_h's latent experts"):
+        VLLM.check(_req(SUPER, gpus=2, quant="FP8", version="0.11.2"))
+    VLLM.check(_req(SUPER, gpus=2, quant="FP8", version="0.12.0"))
+    notes = estimate(_req(SUPER, gpus=2, quant="FP8"), VLLM).notes
+    assert any("PR #30203" in n for n in notes)

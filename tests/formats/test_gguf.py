@@ -517,6 +517,21 @@ def test_new_architectures_map_back(name: str) -> None:
     assert got.kv_bytes_per_token(KVCacheType.F16) == want.kv_bytes_per_token(KVCacheType.F16)
 
 
+def test_latent_moe_reads_back_from_a_gguf_header() -> None:
+    """A Super GGUF names the latent in nemotron_h_moe.moe_latent_size (gguf-py
+    Keys.LLM.MOE_LATENT_SIZE) and holds ffn_latent_down/up; read back, it is the same model,
+    and without the key its latent-wide experts do not pass as the hidden-wide ones."""
+    path = Path(__file__).parent.parent / "data" / "configs" / "nemotron-3-super-120b-a12b-fp8.json"
+    header = gguf_header_for(config_from_dict(json.loads(path.read_text())))
+    assert header.metadata["nemotron_h_moe.moe_latent_size"] == 1024
+    names = {t.name for t in header.tensors if t.name.startswith("blk.1.")}
+    assert {"blk.1.ffn_latent_down.weight", "blk.1.ffn_latent_up.weight"} <= names
+    got = map_gguf(header).arch
+    assert got.moe is not None
+    assert got.moe.latent_size == 1024
+    assert got.params_total == 120_668_707_840
+
+
 def test_exaone4_slides_only_in_the_64_layer_model() -> None:
     """llama.cpp's LLM_ARCH_EXAONE4 sets a sliding window only for n_layer == 64 (the 32B);
     a file of another depth runs every layer over the full context, whatever it names."""

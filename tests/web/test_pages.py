@@ -174,6 +174,12 @@ def test_calculator_under_an_engine_shows_its_command(client: TestClient) -> Non
     assert "--engine llama.cpp" in page  # the CLI line reproduces the engine
 
 
+def test_model_page_says_where_latent_experts_work(client: TestClient) -> None:
+    page = client.get("/models/nvidia/NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16").text
+    assert "experts in a 2,048-wide latent" in page
+    assert "speculative-decoding draft" in page  # its multi-token-prediction head
+
+
 def test_model_page_lists_predicted_gguf_files(client: TestClient) -> None:
     from rigfit.catalog.lookup import get_model
     from rigfit.formats.gguf.size import gguf_file_bytes

@@ -740,6 +740,12 @@ class LlamaCpp(ProfileBase):
                 f"{what} loads from llama.cpp b{since}; its cache and buffers are priced by"
                 f" b{REFERENCE_BUILD}'s rules, which that build keeps for its cache kinds"
             )
+        if req.arch.moe is not None and req.arch.moe.latent_size:
+            out.append(
+                "llama.cpp's latent experts were added for Nemotron 3 Super (PR #20411); rigfit"
+                " found no published llama.cpp run of another latent-MoE model (Nemotron 3"
+                " Ultra), so loading one there is unverified"
+            )
         if req.seqs > 1:
             out.append(
                 f"llama-server -c is the total over slots: -c {req.ctx_tokens * req.seqs}"

@@ -240,9 +240,6 @@ class TransformersProfile(ProfileBase):
             # tokens × top-k / experts rows through one expert's gate, up and product
             routed = -(-3 * m.expert_intermediate_size * m.experts_per_token // m.num_experts)
             mlp = m.num_experts + h + routed
-            # a latent MoE (Nemotron 3 Super) adds fc1's latent input and the experts' latent
-            # output accumulator (NemotronHMoE.forward)
-            mlp += 2 * m.latent_size
             mlp += 3 * m.shared_intermediate_size
         else:
             mlp = 3 * layer.dense_intermediate_size  # act(gate), up and their product

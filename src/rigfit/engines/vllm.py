@@ -57,6 +57,10 @@ from rigfit.units import GIB
 __all__ = ["VLLM", "VLLMProfile", "parse_version"]
 
 REFERENCE_VERSION = (0, 11, 0)
+# nemotron_h's latent experts (Nemotron 3 Super/Ultra: fc1/fc2_latent_proj around FusedMoE) came
+# with PR #30203 "Add latent MoE support", opened 2025-12-07: every 0.11 release predates it.
+# Whether 0.12.0 has it is not pinned, so only releases that certainly lack it are refused.
+LATENT_MOE_VERSION = (0, 12, 0)
 GPU_MEMORY_UTILIZATION = 0.9  # CacheConfig.gpu_memory_utilization default (config/cache.py)
 BLOCK_SIZE = 16  # CUDA default block size (platforms/cuda.py)
 # MLA backends force their block size (platforms/cuda.py, 0.11): FlashMLA 64 on Hopper,
@@ -236,6 +240,14 @@ class VLLMProfile(ProfileBase):
         )
         tp, _ = self.tp_pp(req)
         check_tp(req.arch, tp, "vLLM")
+        moe = req.arch.moe
+        latent = moe is not None and moe.latent_size > 0
+        if latent and req.engine.version is not None and self.version(req) < LATENT_MOE_VERSION:
+            since = ".".join(map(str, LATENT_MOE_VERSION))
+            raise InvalidSpecError(
+                f"vLLM {req.engine.version} predates {req.arch.model_type}'s latent experts"
+                f" (moe_latent_size; PR #30203, December 2025) (allowed: {since} or later)"
+            )
         if req.pooling and self.version(req) < (0, 10, 1):
             raise InvalidSpecError(
                 "rigfit replays vLLM's embedding runs from 0.10.1 on (--runner pooling, V1);"
@@ -546,6 +558,14 @@ class VLLMProfile(ProfileBase):
             f"vLLM takes {u:g} of each GPU's memory up front, whatever the request needs;"
             " CUDA graphs come out of the rest (--enforce-eager skips them)",
         ]
+        moe = req.arch.moe
+        if moe is not None and moe.latent_size and req.engine.version is None:
+            out.append(
+                f"{req.arch.model_type}'s latent experts load in vLLM from PR #30203 (December"
+                " 2025), after 0.11.0, whose memory rules rigfit replays; the latent projections"
+                " and routers are priced whole on every rank, as vLLM's nemotron_h.py"
+                " builds them (ReplicatedLinear)"
+            )
         if req.arch.has_state:
             dtype = (
                 "the SSM state in float32"

@@ -231,11 +231,8 @@ def layer_activation_bytes(arch: Architecture, s: TrainSetup, adapters: frozense
         width_moe += moe.shared_intermediate_size
         width += width_moe * share_moe
         # the router's fp32 logits, and each routed token's gathered input and weighted
-        # output (2 × 2 B × hidden per expert it goes to; the latent's width in a latent MoE,
-        # plus the projected input and the experts' sum, which fc1 and fc2 keep for backward)
-        routed_io = 2 * BF16 * moe.expert_width(h) * moe.experts_per_token
-        routed_io += 2 * BF16 * moe.latent_size
-        out += int((FP32 * moe.num_experts + routed_io) * share_moe)
+        # output (2 × 2 B × hidden per expert it goes to)
+        out += int((FP32 * moe.num_experts + 2 * BF16 * h * moe.experts_per_token) * share_moe)
     if arch.num_layers - layers_moe:
         width += dense / arch.num_layers
     if not arch.gated_ffn:
