@@ -374,10 +374,6 @@ class MoESpec:
         """The layer's routed experts, router and shared expert (``p`` names the block)."""
         e, inter = self.num_experts, self.expert_intermediate_size
         yield Tensor(p + "ffn_gate_inp.weight", e, h, Role.ROUTER, i)
-        if self.latent_size:
-            yield Tensor(p + "ffn_latent_down.weight", self.latent_size, h, Role.LATENT_DOWN, i)
-            yield Tensor(p + "ffn_latent_up.weight", h, self.latent_size, Role.LATENT_UP, i)
-        shared_h, h = h, self.expert_width(h)
         if self.router_bias:
             yield Tensor(p + "ffn_gate_inp.bias", 1, e, Role.BIAS, i)
         if self.router_scales:
@@ -385,6 +381,12 @@ class MoESpec:
             yield Tensor(p + "ffn_down_exps.scale", 1, e, Role.NORM, i)
         for n in range(self.branch_norms):
             yield Tensor(p + f"ffn_branch_norm_{n}.weight", 1, h, Role.NORM, i)
+        if self.latent_size:
+            yield Tensor(p + "ffn_latent_down.weight", self.latent_size, h, Role.LATENT_DOWN, i)
+            yield Tensor(p + "ffn_latent_up.weight", h, self.latent_size, Role.LATENT_UP, i)
+        # the router, its scales and norms and the shared expert work on the hidden size; the
+        # routed experts on expert_width
+        shared_h, h = h, self.expert_width(h)
         if gated and self.fused_gate_up:
             yield Tensor(p + "ffn_gate_up_exps.weight", 2 * inter, h, Role.EXP_UP, i, count=e)
         elif gated:
