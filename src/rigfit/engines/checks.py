@@ -92,7 +92,10 @@ def refuse_for_tp_engine(
             f"{engine} does not run on {gpu.name} (Apple silicon); use --engine mlx"
             " or --engine llama.cpp"
         )
-    if req.weights().format.family is Family.GGUF and req.file_weights is None:
+    # the format alone decides these two refusals: pricing the weights first (a GGUF replay
+    # per candidate format in the suggestions) cost the CLI most of its cold start
+    fmt = req.file_weights.format if req.file_weights is not None else req.weight_format
+    if fmt.family is Family.GGUF and req.file_weights is None:
         raise InvalidSpecError(
             f"rigfit prices {engine} with safetensors checkpoints, not GGUF"
             f" {req.weight_format.label} (allowed: {formats} ...); use --engine llama.cpp for"
@@ -102,7 +105,7 @@ def refuse_for_tp_engine(
         raise InvalidSpecError(
             f"{engine} has no {req.kv_type.flag} KV cache (allowed: {kv_allowed})"
         )
-    refuse_format_on_device(req.weights().format, gpu, engine)
+    refuse_format_on_device(fmt, gpu, engine)
     s = req.engine
     if s.ngl is not None or s.cpu_moe or s.n_cpu_moe or s.tensor_split is not None:
         raise InvalidSpecError(
