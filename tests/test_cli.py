@@ -101,6 +101,22 @@ def test_show_json_contract() -> None:
     assert (data["hidden_size"], data["num_attention_heads"], data["num_kv_heads"]) == (3584, 28, 4)
 
 
+def test_show_lists_each_attention_geometry() -> None:
+    """Gemma 4's full layers have their own head size and KV heads: the heads row and the JSON
+    list both geometries with their layer counts (50 sliding + 10 full in the 31B)."""
+    code, out, _ = run("show", "google/gemma-4-31B-it", "--json")
+    assert code == 0
+    geos = json.loads(out)["attention_geometries"]
+    assert [(g["layers"], g["num_kv_heads"], g["head_dim"], g["k_eq_v"]) for g in geos] == [
+        (50, 16, 256, False),
+        (10, 4, 512, True),
+    ]
+    code, out, _ = run("show", "google/gemma-4-31B-it")
+    assert "32 / 16 / 256 on 50 layers; 32 / 4 / 512 on 10 layers (K used as V)" in out
+    code, out, _ = run("show", "meta-llama/Llama-3.1-8B-Instruct")
+    assert "heads / KV heads / head dim  32 / 8 / 128\n" in out
+
+
 def test_show_says_where_latent_experts_work() -> None:
     """Nemotron 3 Super's experts work in a 1,024-wide latent: the JSON carries it, the table
     says it, and a model without one says nothing of it."""

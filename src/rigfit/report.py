@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AttentionGeometryReport",
     "CompareReport",
     "CurveReport",
     "FitReport",
@@ -94,6 +95,17 @@ class TermReport(_Report):
     summary: str = (
         ""  # the summary field it adds to: weights, kv_cache, state, activations, reserve
     )
+
+
+class AttentionGeometryReport(_Report):
+    """One attention geometry and the KV-caching layers that have it (Gemma 4: the sliding
+    layers' and the full layers' own head size and KV heads)."""
+
+    layers: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    k_eq_v: bool  # K is used as V (no v_proj), both still cached
 
 
 class DeviceReport(_Report):
@@ -247,6 +259,8 @@ class ModelReport(_Report):
     num_attention_heads: int
     num_kv_heads: int
     head_dim: int
+    # every attention geometry with its layer count; one entry unless layers differ
+    attention_geometries: list[AttentionGeometryReport]
     attention: str
     kv_layers: int
     sliding_layers: int
@@ -297,6 +311,8 @@ class FileModelReport(_Report):
     num_attention_heads: int
     num_kv_heads: int
     head_dim: int
+    # every attention geometry with its layer count; one entry unless layers differ
+    attention_geometries: list[AttentionGeometryReport]
     attention: str
     kv_note: str
     kv_bytes_per_token_f16: int
@@ -531,6 +547,16 @@ def _arch_fields(a: Architecture) -> dict[str, Any]:
         "num_attention_heads": att.num_heads,
         "num_kv_heads": att.num_kv_heads,
         "head_dim": att.head_dim,
+        "attention_geometries": [
+            AttentionGeometryReport(
+                layers=sum(1 for x in a.layers if x.kind.keeps_kv and a.attn(x) == spec),
+                num_attention_heads=spec.num_heads,
+                num_kv_heads=spec.num_kv_heads,
+                head_dim=spec.head_dim,
+                k_eq_v=spec.k_eq_v,
+            )
+            for spec in a.attention_specs
+        ],
         "attention": att.kind.value,
         "kv_note": kv_heads_note(a),
         "kv_bytes_per_token_f16": a.kv_bytes_per_token(KVCacheType.F16),

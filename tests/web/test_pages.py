@@ -174,6 +174,11 @@ def test_calculator_under_an_engine_shows_its_command(client: TestClient) -> Non
     assert "--engine llama.cpp" in page  # the CLI line reproduces the engine
 
 
+def test_model_page_lists_each_attention_geometry(client: TestClient) -> None:
+    page = client.get("/models/google/gemma-4-31B-it").text
+    assert "32 / 16 / 256 on 50 layers; 32 / 4 / 512 on 10 layers (K used as V)" in page
+
+
 def test_model_page_says_where_latent_experts_work(client: TestClient) -> None:
     page = client.get("/models/nvidia/NVIDIA-Nemotron-3-Ultra-550B-A55B-BF16").text
     assert "experts in a 2,048-wide latent" in page
