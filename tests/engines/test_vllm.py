@@ -353,3 +353,16 @@ def test_latent_experts_need_a_release_after_0_11() -> None:
     VLLM.check(_req(SUPER, gpus=2, quant="FP8", version="0.12.0"))
     notes = estimate(_req(SUPER, gpus=2, quant="FP8"), VLLM).notes
     assert any("PR #30203" in n for n in notes)
+
+
+def test_mixed_attention_on_gaudi_does_not_point_back_to_llamacpp() -> None:
+    """vLLM's refusal of Gemma 4 points to llama.cpp, except on Gaudi, where ggml has no
+    backend: there it says no engine rigfit replays prices the model, instead of sending the
+    user back and forth."""
+    from rigfit.errors import UnsupportedArchitectureError
+
+    with pytest.raises(UnsupportedArchitectureError, match="use --engine llama.cpp"):
+        VLLM.check(_req("google/gemma-4-31B-it", ctx=4096))
+    with pytest.raises(UnsupportedArchitectureError, match="no backend for .*Gaudi 3") as err:
+        VLLM.check(_req("google/gemma-4-31B-it", "gaudi3", ctx=4096))
+    assert "--engine llama.cpp" not in str(err.value)

@@ -118,14 +118,28 @@ def refuse_for_tp_engine(
     refuse_mixed_attention(req, engine, "its KV groups of different page sizes")
 
 
+def without_ggml_backend(gpu: GPURecord) -> bool:
+    """Whether llama.cpp cannot run on ``gpu``: ggml's backends (ggml/src: CUDA, HIP, Metal,
+    Vulkan, SYCL for Intel GPUs, CANN, MUSA, OpenCL, CPU) have none for Intel Gaudi's HPUs,
+    which run vLLM's plugin."""
+    return gpu.vendor is Vendor.INTEL and gpu.architecture.lower().startswith("gaudi")
+
+
 def refuse_mixed_attention(req: Request, engine: str, what: str) -> None:
     """Refuse layers of different attention geometry (Gemma 4's full layers: their own head
     size and KV heads), whose cache rigfit replays for llama.cpp only; ``what`` names the
     part of ``engine`` not replayed."""
     if req.arch.mixed_attention:
+        gaudi = next((g for g in req.system.devices if without_ggml_backend(g)), None)
+        instead = (
+            f"and llama.cpp, the engine rigfit prices it under, has no backend for {gaudi.name}:"
+            f" rigfit cannot price {req.arch.model_type} on this system yet"
+            if gaudi is not None
+            else "use --engine llama.cpp"
+        )
         raise UnsupportedArchitectureError(
             f"rigfit does not yet replay {engine}'s cache for layers of different head sizes"
-            f" ({req.arch.model_type}'s full-attention layers): {what}; use --engine llama.cpp"
+            f" ({req.arch.model_type}'s full-attention layers): {what}; {instead}"
         )
 
 

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, replace
 
 from rigfit.arch import Architecture, AttentionKind, AttentionSpec, KVLayout, Role
-from rigfit.catalog.schema import Vendor
+from rigfit.engines.checks import without_ggml_backend
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term
@@ -312,9 +312,7 @@ class LlamaCpp(ProfileBase):
                 f" loads from b{since} (allowed: b{since} or later)"
             )
         for gpu in req.system.devices:
-            if gpu.vendor is Vendor.INTEL and gpu.architecture.lower().startswith("gaudi"):
-                # ggml's backends (ggml/src: CUDA, HIP, Metal, Vulkan, SYCL for Intel GPUs,
-                # CANN, MUSA, OpenCL, CPU) have none for Gaudi's HPUs; they run vLLM's plugin
+            if without_ggml_backend(gpu):
                 raise InvalidSpecError(
                     f"llama.cpp has no backend for {gpu.name} (Intel Gaudi); use --engine vllm"
                 )
