@@ -361,8 +361,8 @@ def test_mixed_attention_on_gaudi_does_not_point_back_to_llamacpp() -> None:
     user back and forth."""
     from rigfit.errors import UnsupportedArchitectureError
 
-    with pytest.raises(UnsupportedArchitectureError, match="use --engine llama.cpp"):
+    with pytest.raises(UnsupportedArchitectureError, match=r"use --engine llama\.cpp"):
         VLLM.check(_req("google/gemma-4-31B-it", ctx=4096))
-    with pytest.raises(UnsupportedArchitectureError, match="no backend for .*Gaudi 3") as err:
+    with pytest.raises(UnsupportedArchitectureError, match=r"no backend for .*Gaudi 3") as err:
         VLLM.check(_req("google/gemma-4-31B-it", "gaudi3", ctx=4096))
     assert "--engine llama.cpp" not in str(err.value)
