@@ -94,7 +94,7 @@ def refuse_for_tp_engine(
         )
     # the format alone decides these two refusals: pricing the weights first (a GGUF replay
     # per candidate format in the suggestions) cost the CLI most of its cold start
-    fmt = req.file_weights.format if req.file_weights is not None else req.weight_format
+    fmt = req.loaded_format
     if fmt.family is Family.GGUF and req.file_weights is None:
         raise InvalidSpecError(
             f"rigfit prices {engine} with safetensors checkpoints, not GGUF"

@@ -66,6 +66,11 @@ class Request:
         """Whether the engine must quantize the checkpoint to ``weight_format`` as it loads."""
         return self.source_format is not None and self.source_format is not self.weight_format
 
+    @property
+    def loaded_format(self) -> WeightFormat:
+        """The format of the weights this request loads, without pricing them."""
+        return self.file_weights.format if self.file_weights is not None else self.weight_format
+
     def weights(self) -> WeightBreakdown:
         """The weights this request loads: the file's own bytes, or the priced inventory."""
         if self.file_weights is not None:
