@@ -18,6 +18,9 @@ KNOWN_GAPS = {
     " 1,026,408,232,448 (DeepSeek-V3 layout, 384 experts, no MTP), as the 1T card figure",
     "Qwen/Qwen2.5-Math-7B": "Qwen states only the nominal size '7B'; the shapes (identical"
     " to Qwen2.5-7B, 7,615,616,512) give 7.6B",
+    "nvidia/Llama-3_3-Nemotron-Super-49B-v1": "NVIDIA states only the nominal '49B'; the"
+    " block_configs give 49,867,145,216 (the hub's '49.9B'): 49 attention blocks of 8 KV heads"
+    " and 80 MLPs of per-block width",
     "mistralai/Devstral-2-123B-Instruct-2512": "Mistral states only '123' in the card's size"
     " column; the shapes (88 layers of 12,288, a 131,072-token vocabulary untied) give"
     " 125,025,988,608, of which the embedding and head hold 3.2B",

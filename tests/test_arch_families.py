@@ -227,6 +227,44 @@ def test_nemotron_3_ultra_counts_layers_from_layers_block_type() -> None:
     assert abs(a.params_total - 550e9) <= 0.005 * 550e9 + 0.5e9
 
 
+def test_llama_nemotron_blocks() -> None:
+    """Llama-3.3-Nemotron-Super-49B: 80 DeciLM blocks, 31 without attention; each MLP is
+    round_up(2/3 × ffn_mult × 8192, 256) wide (modeling_decilm.py); a block has a norm before
+    each part it keeps. Summed by hand from the config's block_configs."""
+    raw = json.loads((DATA / "llama-3.3-nemotron-super-49b-v1.json").read_text())
+    a = _arch("llama-3.3-nemotron-super-49b-v1.json")
+    h, v = 8192, 128256
+    expected = 2 * v * h + h  # embedding, untied head, final norm
+    for b in raw["block_configs"]:
+        if not b["attention"]["no_op"]:
+            kv = 64 // b["attention"]["n_heads_in_group"]
+            expected += h + 2 * h * h + 2 * h * kv * 128
+        mult = b["ffn"]["ffn_mult"]
+        width = int(2 * mult * h / 3)
+        width += -width % 256
+        expected += h + 3 * h * width
+    assert a.params_total == expected == 49_867_145_216
+    assert (a.kv_layers, a.count_layers(LayerKind.FFN_ONLY)) == (49, 31)
+    assert {x.dense_intermediate_size for x in a.layers} >= {28672, 14336, 7168}
+    norms = [t for t in a.tensors() if t.role is Role.NORM and t.layer is not None]
+    assert len(norms) == 49 + 80
+    # only the attention blocks keep a KV cache: 49 × 2 × 8 × 128 × 2 bytes per token
+    from rigfit.quant import KVCacheType
+
+    assert a.kv_bytes_per_token(KVCacheType.F16) == 49 * 2 * 8 * 128 * 2
+
+
+def test_llama_nemotron_refuses_what_it_does_not_model() -> None:
+    raw = json.loads((DATA / "llama-3.3-nemotron-super-49b-v1.json").read_text())
+    raw["block_configs"][3]["attention"]["replace_with_linear"] = True
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match="replace_with_linear"):
+        from_config(parse_config(raw).config)
+    raw["block_configs"][3]["attention"]["replace_with_linear"] = False
+    raw["block_configs"][3]["attention"]["window_length"] = 4096
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match="windowed"):
+        from_config(parse_config(raw).config)
+
+
 def test_falcon_h1_every_layer_is_attention_and_mamba() -> None:
     """Falcon-H1 runs attention and a Mamba2 mixer side by side in every layer: every layer
     keeps both a KV cache and a state (modeling_falcon_h1.py l.1021-1055)."""

@@ -14,7 +14,7 @@ sizes are sums over that inventory, so they can never disagree with each other.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum, StrEnum
 from functools import cached_property
 
@@ -39,6 +39,7 @@ __all__ = [
     "Tensor",
     "from_config",
     "kv_heads_note",
+    "nas_intermediate",
 ]
 
 
@@ -523,6 +524,9 @@ class LayerSpec:
     # 4's full layers: global_head_dim and num_global_key_value_heads); read through
     # Architecture.attn
     attention: AttentionSpec | None = None
+    # this layer's norms where they differ from Architecture.norms_per_layer (a DeciLM block
+    # without attention has no input_layernorm, one without an MLP no post_attention_layernorm)
+    norms: int | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -706,7 +710,7 @@ class Architecture:
     def _layer_tensors(self, layer: LayerSpec) -> Iterator[Tensor]:
         h, i, a = self.hidden_size, layer.index, self.attn(layer)
         p = f"blk.{i}."
-        for n in range(self.norms_per_layer):
+        for n in range(self.norms_per_layer if layer.norms is None else layer.norms):
             yield Tensor(p + f"norm_{n}.weight", 1, h, Role.NORM, i)
         if self.layer_scalar:
             yield Tensor(p + "layer_output_scale.weight", 1, 1, Role.NORM, i)
@@ -1376,6 +1380,8 @@ def from_config(c: HFConfig) -> Architecture:
         return _hybrid_from_config(c)
     if mt in GEMMA4_TYPES:
         return _gemma4_from_config(c)
+    if mt == "nemotron-nas":
+        return _nas_from_config(c)
     if c.vision_config is not None and mt not in VISION_MODEL_TYPES:
         raise UnsupportedArchitectureError(
             "vision towers are supported for "
@@ -1601,6 +1607,103 @@ def from_config(c: HFConfig) -> Architecture:
         vision=c.vision_config,
         mm_text_hidden=h if c.vision_config else None,
         notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Llama-Nemotron (DeciLM, "nemotron-nas")
+# --------------------------------------------------------------------------------------------
+
+
+def nas_intermediate(ffn_mult: float, h: int) -> int:
+    """A DeciLM block's MLP width: 2/3 of ffn_mult × hidden, rounded up to a multiple of 256
+    (_ffn_mult_to_intermediate_size in modeling_decilm.py, vLLM's and SGLang's
+    nemotron_nas.py and convert_hf_to_gguf's DeciModel: the same formula)."""
+    size = int(2 * ffn_mult * h / 3)
+    return -(-size // 256) * 256
+
+
+def _nas_from_config(c: HFConfig) -> Architecture:
+    """Llama-Nemotron's DeciLM blocks (configuration_decilm.py): per layer, Llama attention
+    with ``num_attention_heads // n_heads_in_group`` KV heads or none (``no_op``), and a gated
+    MLP of its own width or none; the rest is Llama 3.x (untied head, RoPE with llama3
+    scaling, RMSNorm before each present part)."""
+    mt, h, heads = c.model_type, c.hidden_size, c.num_attention_heads
+    blocks = c.block_configs
+    if not blocks:
+        raise UnsupportedArchitectureError(f"config for {mt!r} lacks 'block_configs'")
+    if len(blocks) != c.num_hidden_layers:
+        raise UnsupportedArchitectureError(
+            f"block_configs has {len(blocks)} entries for {c.num_hidden_layers} layers"
+        )
+    head_dim = c.head_dim or h // heads
+    specs: dict[int, AttentionSpec] = {}
+    layers: list[LayerSpec] = []
+    for i, b in enumerate(blocks):
+        a, f = b.attention, b.ffn
+        if a.replace_with_linear or f.replace_with_linear:
+            raise UnsupportedArchitectureError(
+                f"{mt} layer {i}: a block replaced with a linear layer (replace_with_linear)"
+                " is not yet modelled"
+            )
+        if a.window_length or a.num_sink_tokens or a.sparsify or f.sparsify:
+            raise UnsupportedArchitectureError(
+                f"{mt} layer {i}: windowed, sink or sparsified attention or MLP is not yet modelled"
+            )
+        spec = None
+        if not a.no_op:
+            group = _need(a.n_heads_in_group, "n_heads_in_group", mt)
+            kv = heads // group
+            spec = specs.setdefault(
+                kv,
+                AttentionSpec(
+                    AttentionKind.of(heads, kv),
+                    heads,
+                    kv,
+                    head_dim,
+                    qkv_bias=bool(c.attention_bias),
+                    o_bias=bool(c.attention_bias),
+                ),
+            )
+        has_ffn = not f.no_op and f.ffn_mult is not None
+        inter = nas_intermediate(f.ffn_mult, h) if has_ffn and f.ffn_mult else 0
+        layers.append(
+            LayerSpec(
+                i,
+                LayerKind.FULL if spec is not None else LayerKind.FFN_ONLY,
+                None,
+                False,
+                inter,
+                has_ffn=has_ffn,
+                attention=spec,
+                norms=(spec is not None) + has_ffn,
+            )
+        )
+    if not specs:
+        raise UnsupportedArchitectureError(f"{mt}: no block has attention")
+    attn = next(iter(specs.values()))
+    # a layer keeps its own geometry only where it differs from the model's (Architecture.attn)
+    final = tuple(replace(x, attention=None) if x.attention == attn else x for x in layers)
+    rope_desc = "RoPE"
+    if c.rope_scaling:
+        rtype = c.rope_scaling.get("rope_type") or c.rope_scaling.get("type")
+        factor = c.rope_scaling.get("factor")
+        rope_desc += f" ({rtype} scaling" + (f", factor {factor}" if factor else "") + ")"
+    skipped = sum(1 for x in final if x.kind is LayerKind.FFN_ONLY)
+    return Architecture(
+        model_type=mt,
+        hidden_size=h,
+        vocab_size=c.vocab_size,
+        context_length=c.max_position_embeddings,
+        attention=attn,
+        layers=final,
+        tie_word_embeddings=bool(c.tie_word_embeddings),
+        activation=c.hidden_act or "silu",
+        normalization="RMSNorm",
+        position_embedding=rope_desc,
+        norms_per_layer=2,
+        mlp_bias=bool(c.mlp_bias),
+        notes=(f"{skipped} of {len(final)} layers have no attention (DeciLM no_op blocks)",),
     )
 
 

@@ -157,6 +157,11 @@ FAMILIES: dict[str, Family] = {
         # (fs/ggml/ggml.go l.278-303, l.938-955), the other two on its llama.cpp runner
         _f("nemotron_h", "nemotron_h", ollama_engine=True, ollama_flash_attn=_ON),
         _f("granitemoehybrid", "granitehybrid"),
+        # Llama-Nemotron (DeciLMForCausalLM, model_type "nemotron-nas"): Llama blocks whose
+        # attention may be absent and whose MLP width varies per layer (block_configs);
+        # convert_hf_to_gguf DeciModel writes it as LLM_ARCH_DECI ("deci") with per-layer
+        # head counts and feed-forward lengths
+        _f("nemotron-nas", "deci"),
         # Qwen3-VL: llama.cpp "qwen3vl"/"qwen3vlmoe" (text GGUF + mmproj); Ollama v0.33 runs
         # both on its own engine with flash attention on by default (fs/ggml/ggml.go)
         _f("qwen3_vl", "qwen3vl", ollama_engine=True, ollama_flash_attn=_ON),

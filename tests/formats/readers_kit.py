@@ -397,6 +397,7 @@ CATALOG_GGUF_ARCH = {
     "olmo3": "olmo2",
     "exaone4": "exaone4",
     "ministral3": "mistral3",
+    "nemotron-nas": "deci",
 }
 
 
@@ -437,6 +438,13 @@ def gguf_header_for(c: HFConfig) -> Any:
             md[f"{p}.expert_shared_feed_forward_length"] = arch.moe.shared_intermediate_size
     if ga == "minimax-m2":
         md[f"{p}.feed_forward_length"] = c.intermediate_size
+    if ga == "deci":
+        # convert_hf_to_gguf DeciModel: per-layer head counts (0 without attention) and MLP
+        # widths (0 without an MLP)
+        md[f"{p}.attention.head_count"] = [
+            c.num_attention_heads if x.kind.keeps_kv else 0 for x in arch.layers
+        ]
+        md[f"{p}.feed_forward_length"] = [x.dense_intermediate_size for x in arch.layers]
     if ga.startswith("nemotron_h"):
         # per-layer arrays, 0 where a layer has no attention or no MLP; 2**20 as the context
         md[f"{p}.context_length"] = 2**20
@@ -471,9 +479,9 @@ def gguf_header_for(c: HFConfig) -> Any:
     else:
         md |= {
             f"{p}.attention.head_count_kv": [
-                a.num_kv_heads if x.kind.keeps_kv else 0 for x in arch.layers
+                arch.attn(x).num_kv_heads if x.kind.keeps_kv else 0 for x in arch.layers
             ]
-            if ga.startswith("nemotron_h") or ga == "granitehybrid"
+            if ga.startswith("nemotron_h") or ga in ("granitehybrid", "deci")
             else a.num_kv_heads,
             f"{p}.attention.key_length": a.head_dim,
             f"{p}.attention.value_length": a.head_dim,

@@ -42,6 +42,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, defer_build=True)
 
 
+class _NasPart(BaseModel):
+    # a DeciLM block's config also carries training-time keys rigfit does not read
+    # (unshifted_sink, use_prefill_window_in_sink_attention); the ones that change the
+    # shapes or the cache are read, and refused where rigfit does not model them
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+
+
+class NasAttention(_NasPart):
+    """One DeciLM block's attention (configuration_decilm.py AttentionConfig)."""
+
+    n_heads_in_group: int | None = Field(default=None, gt=0)
+    no_op: bool = False
+    replace_with_linear: bool = False
+    window_length: int | None = None
+    num_sink_tokens: int | None = None
+    sparsify: Any = None
+
+
+class NasFFN(_NasPart):
+    """One DeciLM block's MLP (configuration_decilm.py FFNConfig)."""
+
+    ffn_mult: float | None = Field(default=None, gt=0)
+    no_op: bool = False
+    replace_with_linear: bool = False
+    sparsify: Any = None
+
+
+class NasBlock(_NasPart):
+    """One entry of a DeciLM (``nemotron-nas``) config's ``block_configs``."""
+
+    attention: NasAttention
+    ffn: NasFFN
+
+
 class VisionConfig(_Strict):
     """The keys of a ``vision_config`` rigfit reads: SigLIP (Gemma 3), Llama 4's vision model
     and Qwen3-VL's; each tower's reader in :mod:`rigfit.arch` asks for the keys it needs."""
@@ -198,6 +232,8 @@ class HFConfig(_Strict):
     mamba_proj_bias: bool | None = None
     mamba_rms_norm: bool | None = None
     projectors_bias: bool | None = None
+    # DeciLM / Llama-Nemotron (nemotron-nas): one attention and MLP config per layer
+    block_configs: tuple[NasBlock, ...] | None = None
     shared_intermediate_size: int | None = Field(default=None, ge=0)
     position_embedding_type: str | None = None
     # Gemma 4 (Gemma4TextConfig): full layers of their own head size and KV heads, K as V on

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rigfit.arch import Architecture, from_config
+from rigfit.arch import Architecture, from_config, nas_intermediate
 from rigfit.catalog.schema import HFConfig
 from rigfit.errors import UnsupportedArchitectureError
 from rigfit.formats.config_json import validation_message
@@ -56,6 +56,7 @@ SUPPORTED_GGUF_ARCHITECTURES = (
     "exaone4",
     "mistral3",
     "gemma4",
+    "deci",
 )
 # Nemotron-H and Granite 4 GGUFs (convert_hf_to_gguf GraniteHybridModel) write head_count_kv
 # per layer, 0 on Mamba layers, and Nemotron-H feed_forward_length too, 0 on mixer-only layers
@@ -167,8 +168,16 @@ def _vocab(m: _Meta, tensors: dict[str, GGUFTensor]) -> int:
 
 
 def _common(m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int) -> dict[str, Any]:
-    heads = m.need("{arch}.attention.head_count")
-    if m.arch in _PER_LAYER_HYBRIDS:
+    kv_heads: int | None
+    ff: int | None
+    if m.arch == "deci":
+        # per-layer head counts and widths, read into block_configs by _deci
+        heads = max(m.per_layer("{arch}.attention.head_count", n_layers))
+        if not heads:
+            raise ReaderError(f"{m.h.name}: no layer has attention heads")
+        kv_heads, ff = None, None
+    elif m.arch in _PER_LAYER_HYBRIDS:
+        heads = m.need("{arch}.attention.head_count")
         kv_heads = m.nonzero("{arch}.attention.head_count_kv", n_layers)
         ff = (
             m.nonzero("{arch}.feed_forward_length", n_layers)
@@ -176,6 +185,7 @@ def _common(m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int) -> dict[str
             else m.get_int("{arch}.feed_forward_length")
         )
     else:
+        heads = m.need("{arch}.attention.head_count")
         kv_heads = m.get_int("{arch}.attention.head_count_kv", heads)
         ff = m.get_int("{arch}.feed_forward_length")
     d: dict[str, Any] = {
@@ -366,6 +376,8 @@ def _config_dict(
         d.pop("sliding_window", None)
     elif arch in ("nemotron_h", "nemotron_h_moe"):
         d |= _nemotron_h(m, n_layers, d)
+    elif arch == "deci":
+        d |= _deci(m, n_layers, d)
     elif arch == "granitehybrid":
         d |= _granite_hybrid(m, tensors, n_layers, d)
     elif arch == "falcon-h1":
@@ -527,6 +539,42 @@ def _nemotron_h(m: _Meta, n_layers: int, d: dict[str, Any]) -> dict[str, Any]:
             "moe_latent_size": m.get_int("{arch}.moe_latent_size"),
         }
     return out
+
+
+def _deci(m: _Meta, n_layers: int, d: dict[str, Any]) -> dict[str, Any]:
+    """Llama-Nemotron (convert_hf_to_gguf DeciModel): per layer, head_count is 0 where a block
+    has no attention (num_attention_heads where it has, or where a linear layer replaces it),
+    head_count_kv is 0 without attention, and feed_forward_length is the block's MLP width (0
+    for a block without one); read back as the config's block_configs."""
+    heads = m.per_layer("{arch}.attention.head_count", n_layers)
+    kv = m.per_layer("{arch}.attention.head_count_kv", n_layers)
+    ff = m.per_layer("{arch}.feed_forward_length", n_layers)
+    h, n_head = d["hidden_size"], d["num_attention_heads"]
+    blocks: list[dict[str, Any]] = []
+    for i in range(n_layers):
+        if kv[i]:
+            attention: dict[str, Any] = {"n_heads_in_group": n_head // kv[i]}
+        elif heads[i]:
+            attention = {"replace_with_linear": True}  # refused by the architecture
+        else:
+            attention = {"no_op": True}
+        ffn: dict[str, Any] = {"no_op": True}
+        if ff[i]:
+            # the ffn_mult that gives this width back through DeciLM's rounding
+            mult = ff[i] * 3 / (2 * h)
+            if nas_intermediate(mult, h) != ff[i]:
+                raise ReaderError(
+                    f"{m.h.name}: layer {i}'s feed_forward_length {ff[i]} is not a DeciLM width"
+                    " (a multiple of 256)"
+                )
+            ffn = {"ffn_mult": mult}
+        blocks.append({"attention": attention, "ffn": ffn})
+    return {
+        "model_type": "nemotron-nas",
+        "num_key_value_heads": None,
+        "intermediate_size": None,
+        "block_configs": blocks,
+    }
 
 
 def _granite_hybrid(
