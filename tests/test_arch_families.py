@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -263,6 +264,68 @@ def test_llama_nemotron_refuses_what_it_does_not_model() -> None:
     raw["block_configs"][3]["attention"]["window_length"] = 4096
     with pytest.raises(rigfit.UnsupportedArchitectureError, match="windowed"):
         from_config(parse_config(raw).config)
+
+
+def _nas_raw() -> dict[str, Any]:
+    raw: dict[str, Any] = json.loads((DATA / "llama-3.3-nemotron-super-49b-v1.json").read_text())
+    return raw
+
+
+def test_llama_nemotron_cache_per_engine() -> None:
+    """Only the 49 attention blocks get a cache in llama.cpp, vLLM and mlx-lm; SGLang 0.5.3's
+    pool has a buffer for every layer of the stage (num_effective_layers), so its cell counts
+    all 80; transformers (DeciLM's own VariableCache) and training are refused; the serve
+    commands pass --trust-remote-code (transformers has no nemotron-nas config class)."""
+    from rigfit.api import make_request
+    from rigfit.engines.llamacpp import LLAMACPP
+    from rigfit.engines.mlx import MLX
+    from rigfit.engines.sglang import SGLANG
+    from rigfit.engines.transformers import TRANSFORMERS
+    from rigfit.engines.vllm import VLLM
+    from rigfit.estimate.memory import estimate
+
+    model, ctx = "nvidia/Llama-3_3-Nemotron-Super-49B-v1", 32768
+    row = 2 * 8 * 128 * 2  # K and V, 8 KV heads of 128, 2 bytes
+    _, q4 = make_request(model, "h100-sxm", gpus=2, quant="Q4_K_M", ctx=ctx)
+    est = estimate(q4, LLAMACPP)
+    assert est.term_bytes("kv_cache") == 49 * ctx * row
+    _, mac = make_request(model, "m3-ultra-512gb", quant="BF16", ctx=ctx)
+    assert estimate(mac, MLX).term_bytes("kv_cache") == 49 * ctx * row
+    _, bf16 = make_request(model, "h100-sxm", gpus=2, quant="BF16", ctx=ctx)
+    assert VLLM.kv_bytes_per_token_layer(bf16) * 49 == 49 * row // 2  # 4 KV heads a rank
+    (_, _, cell, _) = SGLANG._stage_figures(bf16)[0]
+    assert cell == 80 * row // 2
+    assert "--trust-remote-code" in VLLM.command(bf16, model)
+    assert "--trust-remote-code" in SGLANG.command(bf16, model)
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match="VariableCache"):
+        estimate(bf16, TRANSFORMERS)
+    from rigfit.train.answer import TrainQuery, train_answer
+
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match="blocks without attention"):
+        train_answer(TrainQuery("nemotron-super-49b", "h100-sxm", gpus=2))
+
+
+def test_llama_nemotron_head_groups() -> None:
+    """A group that does not divide the heads is refused; blocks of different groups get
+    their own geometry, which vLLM refuses and the KV note counts."""
+    from rigfit.api import make_request
+    from rigfit.arch import kv_heads_note
+    from rigfit.engines.vllm import VLLM
+
+    raw = _nas_raw()
+    raw["block_configs"][0]["attention"]["n_heads_in_group"] = 7
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match="does not divide"):
+        from_config(parse_config(raw).config)
+    raw["block_configs"][0]["attention"]["n_heads_in_group"] = 4
+    a = from_config(parse_config(raw).config)
+    assert a.mixed_attention
+    note = kv_heads_note(a)
+    assert "64 query / 8 KV heads of 128; 1 layer 16 KV heads of 128" in note
+    from dataclasses import replace
+
+    _, req = make_request("nemotron-super-49b", "h100-sxm", gpus=2, ctx=8192)
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match="KV heads"):
+        VLLM.check(replace(req, arch=a))
 
 
 def test_falcon_h1_every_layer_is_attention_and_mamba() -> None:
@@ -618,3 +681,17 @@ def test_gemma4_llamacpp_builds_before_support_are_refused() -> None:
     )
     with pytest.raises(rigfit.InvalidSpecError, match="from b8637"):
         get_engine("llama.cpp").check(old)
+
+
+def test_row_parallel_outputs_follow_the_parts_a_layer_has() -> None:
+    """Tensor parallelism all-reduces after each row-parallel output: a Llama layer's o_proj
+    and down_proj (2), a Nemotron-H block's one part (1), a DeciLM block without attention
+    its MLP only (1), Falcon-H1's attention, Mamba mixer and MLP (3)."""
+    llama = rigfit.get_model("meta-llama/Llama-3.1-8B-Instruct").arch
+    assert llama.row_parallel_outputs == 2 * 32
+    nas = _arch("llama-3.3-nemotron-super-49b-v1.json")
+    assert nas.row_parallel_outputs == 49 + 80
+    nano = _arch("nemotron-3-nano-30b-a3b.json")
+    assert nano.row_parallel_outputs == nano.num_layers
+    falcon = _arch("falcon-h1-7b.partial.json")
+    assert falcon.row_parallel_outputs == 3 * falcon.num_layers

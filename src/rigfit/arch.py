@@ -648,6 +648,18 @@ class Architecture:
         an engine needs to find its widest mixer without walking every layer."""
         return tuple(sorted({(x.kind.keeps_kv, self.recurrent_width(x)) for x in self.layers}))
 
+    @cached_property
+    def row_parallel_outputs(self) -> int:
+        """Row-parallel output projections of one forward pass, each followed by an all-reduce
+        under Megatron-style tensor parallelism: a layer's attention (o_proj), Mamba mixer
+        (out_proj) and MLP or MoE block (down_proj); Falcon-H1 has both mixers, Nemotron-H's
+        blocks one part, a DeciLM block without attention only its MLP."""
+        n = 0
+        for x in self.layers:
+            n += {LayerKind.FFN_ONLY: 0, LayerKind.HYBRID: 2}.get(x.kind, 1)
+            n += x.has_ffn
+        return n
+
     @property
     def windowed_layers(self) -> int:
         return self.count_layers(LayerKind.SLIDING) + self.count_layers(LayerKind.CHUNKED)
@@ -1653,6 +1665,11 @@ def _nas_from_config(c: HFConfig) -> Architecture:
         spec = None
         if not a.no_op:
             group = _need(a.n_heads_in_group, "n_heads_in_group", mt)
+            if heads % group:
+                raise UnsupportedArchitectureError(
+                    f"{mt} layer {i}: n_heads_in_group {group} does not divide the"
+                    f" {heads} attention heads"
+                )
             kv = heads // group
             spec = specs.setdefault(
                 kv,
@@ -1681,7 +1698,8 @@ def _nas_from_config(c: HFConfig) -> Architecture:
         )
     if not specs:
         raise UnsupportedArchitectureError(f"{mt}: no block has attention")
-    attn = next(iter(specs.values()))
+    # the model's geometry is the one most blocks have; the others keep their own
+    attn = max(specs.values(), key=lambda s: sum(x.attention == s for x in layers))
     # a layer keeps its own geometry only where it differs from the model's (Architecture.attn)
     final = tuple(replace(x, attention=None) if x.attention == attn else x for x in layers)
     rope_desc = "RoPE"
@@ -1734,8 +1752,12 @@ def kv_heads_note(arch: Architecture) -> str:
     else:
         parts.append(f"{a.num_heads} query / {a.num_kv_heads} KV heads of {a.head_dim}")
     for other in arch.attention_specs[1:]:
+        own = [x for x in arch.layers if x.kind.keeps_kv and arch.attn(x) == other]
+        # Gemma 4's own geometry is its full layers'; otherwise count the layers
+        full = own and all(x.kind is LayerKind.FULL for x in own) and sliding
+        where = "full-attention layers" if full else f"{len(own)} layer" + "s" * (len(own) != 1)
         parts.append(
-            f"full-attention layers {other.num_kv_heads} KV heads of {other.head_dim}"
+            f"{where} {other.num_kv_heads} KV heads of {other.head_dim}"
             + (", K used as V (both cached)" if other.k_eq_v else "")
         )
     return "; ".join(parts)

@@ -72,6 +72,11 @@ class Family:
     # the first transformers release with the modeling file, where it is after the 4.x
     # releases rigfit replays ("" = a 4.x release has it)
     transformers_since: str = ""
+    # why rigfit does not price this family under transformers (and so not its training)
+    transformers_refused: str = ""
+    # transformers ships no configuration class for the model_type: config.json's auto_map
+    # names one inside the checkpoint, so vLLM and SGLang load it with --trust-remote-code
+    remote_code: bool = False
 
 
 def _f(model_type: str, gguf: str, ollama: str | None = None, **kw: object) -> Family:
@@ -161,7 +166,13 @@ FAMILIES: dict[str, Family] = {
         # attention may be absent and whose MLP width varies per layer (block_configs);
         # convert_hf_to_gguf DeciModel writes it as LLM_ARCH_DECI ("deci") with per-layer
         # head counts and feed-forward lengths
-        _f("nemotron-nas", "deci"),
+        _f(
+            "nemotron-nas",
+            "deci",
+            remote_code=True,
+            transformers_refused="DeciLM's remote code (modeling_decilm.py) caches in its own"
+            " VariableCache, which rigfit does not replay",
+        ),
         # Qwen3-VL: llama.cpp "qwen3vl"/"qwen3vlmoe" (text GGUF + mmproj); Ollama v0.33 runs
         # both on its own engine with flash attention on by default (fs/ggml/ggml.go)
         _f("qwen3_vl", "qwen3vl", ollama_engine=True, ollama_flash_attn=_ON),

@@ -635,3 +635,31 @@ def test_gemma4_files_read_back_to_the_language_model(model: str) -> None:
 def test_gemma4_file_with_v_on_full_layers_of_other_kv_heads_is_refused() -> None:
     with pytest.raises(rigfit.UnsupportedArchitectureError, match="their own KV heads"):
         map_gguf(_gemma4_header("google/gemma-4-31B-it", drop_v=False))
+
+
+def test_deci_gguf_widths_and_heads_are_checked() -> None:
+    """A deci file's per-layer MLP width must be a DeciLM width (a multiple of 256, what
+    round_up(2/3 × ffn_mult × hidden, 256) gives), and some layer must have heads."""
+    from dataclasses import replace
+
+    path = (
+        Path(__file__).parent.parent / "data" / "configs" / "llama-3.3-nemotron-super-49b-v1.json"
+    )
+    header = gguf_header_for(config_from_dict(json.loads(path.read_text())))
+    widths = list(header.metadata["deci.feed_forward_length"])
+    assert map_gguf(header).arch.params_total == 49_867_145_216
+    widths[5] = 1000
+    odd = replace(header, metadata={**header.metadata, "deci.feed_forward_length": widths})
+    with pytest.raises(ReaderError, match="not a DeciLM width"):
+        map_gguf(odd)
+    heads = [0] * len(widths)
+    none = replace(
+        header,
+        metadata={
+            **header.metadata,
+            "deci.attention.head_count": heads,
+            "deci.attention.head_count_kv": heads,
+        },
+    )
+    with pytest.raises(ReaderError, match="no layer has attention heads"):
+        map_gguf(none)

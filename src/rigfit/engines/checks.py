@@ -138,8 +138,8 @@ def refuse_mixed_attention(req: Request, engine: str, what: str) -> None:
             else "use --engine llama.cpp"
         )
         raise UnsupportedArchitectureError(
-            f"rigfit does not yet replay {engine}'s cache for layers of different head sizes"
-            f" ({req.arch.model_type}'s full-attention layers): {what}; {instead}"
+            f"rigfit does not yet replay {engine}'s cache for layers of different head sizes or"
+            f" KV heads ({req.arch.model_type}): {what}; {instead}"
         )
 
 

@@ -203,7 +203,9 @@ class MLXProfile(ProfileBase):
         w, q = self.weight_bytes(req)
         bits = self.bits(req)
         row = self.kv_elems_per_token_layer(req) * 2
-        kv = sum(req.seqs * self.layer_tokens(req, x) * row for x in arch.layers)
+        # mlx-lm makes a cache only for layers with attention (nemotron-nas: none for its
+        # no_op blocks)
+        kv = sum(req.seqs * self.layer_tokens(req, x) * row for x in arch.layers if x.kind.keeps_kv)
         act = self.activation_bytes(req)
         label = f"{req.weight_format.label}" if bits is None else f"MLX {bits}-bit, group 64"
         return [

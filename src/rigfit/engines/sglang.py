@@ -36,6 +36,7 @@ from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
 from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
+from rigfit.families import family
 from rigfit.hardware import driver_capacity_bytes
 from rigfit.quant import KVCacheType
 from rigfit.units import GIB, MIB
@@ -246,8 +247,16 @@ class SGLangProfile(ProfileBase):
             w = rank_weight_bytes(req, tp, stage, i == 0, i == pp - 1)
             # every attention layer holds the full pool: 0.5.3 disables the hybrid SWA pool
             # for Gemma 2/3 and gpt-oss (server_args.py l.771-796) and models no other window;
-            # a hybrid's cell counts its attention layers only (model_runner.py l.1270-1287)
-            cell = per_layer * sum(req.arch.kv_flags[stage.start : stage.stop])
+            # a hybrid's cell counts its attention layers only (model_runner.py l.1270-1287);
+            # any other model's pool has a buffer for every layer of the stage
+            # (num_effective_layers = end_layer - start_layer), used or not: DeciLM's blocks
+            # without attention keep theirs empty
+            kv_layers = (
+                sum(req.arch.kv_flags[stage.start : stage.stop])
+                if req.arch.has_state
+                else len(stage)
+            )
+            cell = per_layer * kv_layers
             rest = free0 - w - headroom - self.state_pool_bytes(req, stage)
             tokens = max(0, rest) // cell // PAGE_SIZE * PAGE_SIZE
             out.append((stage, w, cell, tokens))
@@ -426,6 +435,8 @@ class SGLangProfile(ProfileBase):
     def command(self, req: Request, model_ref: str) -> str:
         tp, pp = self.tp_pp(req)
         parts = ["python", "-m", "sglang.launch_server", "--model-path", model_ref]
+        if family(req.arch.model_type).remote_code:
+            parts.append("--trust-remote-code")
         if req.pooling:
             # --is-embedding keeps the KV pool, chunked prefill and an untied lm_head: the
             # memory is priced as for generation (model_runner.py 0.5.3 l.432, l.1257-1298)

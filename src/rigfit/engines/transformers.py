@@ -95,7 +95,12 @@ class TransformersProfile(ProfileBase):
 
     def _check(self, req: Request) -> None:
         refuse_pooling(req, "transformers")
-        since = family(req.arch.model_type).transformers_since
+        fam = family(req.arch.model_type)
+        if fam.transformers_refused:
+            raise UnsupportedArchitectureError(
+                f"{fam.transformers_refused}; use --engine vllm or llama.cpp"
+            )
+        since = fam.transformers_since
         if since:
             raise UnsupportedArchitectureError(
                 f"{req.arch.model_type} needs transformers {since} or later, and rigfit replays"

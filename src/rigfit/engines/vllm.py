@@ -50,6 +50,7 @@ from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
 from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
+from rigfit.families import family
 from rigfit.hardware import peer_fabric
 from rigfit.quant import KVCacheType, WeightFormat
 from rigfit.units import GIB
@@ -592,6 +593,8 @@ class VLLMProfile(ProfileBase):
     def command(self, req: Request, model_ref: str) -> str:
         tp, pp = self.tp_pp(req)
         parts = ["vllm", "serve", model_ref]
+        if family(req.arch.model_type).remote_code:
+            parts.append("--trust-remote-code")
         if req.pooling:
             # runner auto picks pooling only when the repo has sentence-transformers'
             # modules.json (config/model.py 0.11.0 l.745-767); naming it is never wrong

@@ -6,7 +6,8 @@ rank, or the CPU and its RAM) holds and runs of one token's work. The engine say
 (:meth:`rigfit.estimate.memory.EngineProfile.split`). Each part's time is a roofline: the bytes
 it reads over its bandwidth against the FLOPs it does over its tensor throughput, each scaled by
 an efficiency fitted on measured runs (:mod:`rigfit.speed.calibration`); parts that run one
-after the other add up, tensor-parallel ranks work at once and all-reduce twice a layer.
+after the other add up, tensor-parallel ranks work at once and all-reduce after each
+row-parallel output (twice a layer: attention and MLP).
 
 Decode step of ``B`` sequences at context ``c``, per part:
 ``bytes = dense weights + routed experts touched + B × KV of c tokens (its layers' share)``,
@@ -460,14 +461,15 @@ class SpeedModel:
             tp = self.split.tp
             size = tokens * self.arch.hidden_size * ALLREDUCE_ELEM_BYTES
             one = allreduce_s + 2 * (tp - 1) / tp * size / self.link_bytes_per_s()
-            t += 2 * self.arch.num_layers * one
+            n_ar = self.arch.row_parallel_outputs
+            t += n_ar * one
             if record is not None:
-                record.append(("tensor-parallel all-reduces", 2 * self.arch.num_layers * one))
+                record.append(("tensor-parallel all-reduces", n_ar * one))
             if why is not None:
                 why.append(
-                    f"all-reduce: 2 × {self.arch.num_layers} layers × ({allreduce_s * 1e6:.0f} µs"
+                    f"all-reduce: {n_ar} row-parallel outputs × ({allreduce_s * 1e6:.0f} µs"
                     f" + {size / 1e3:.1f} kB over {self.link_bytes_per_s() / GB:g} GB/s)"
-                    f" = {2 * self.arch.num_layers * one * 1e3:.3f} ms"
+                    f" = {n_ar * one * 1e3:.3f} ms"
                 )
         if why is not None:
             why.append(f"step: {t * 1e3:.3f} ms")

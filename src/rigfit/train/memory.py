@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from rigfit.arch import Architecture, AttentionKind, Role, Tensor
+from rigfit.arch import Architecture, AttentionKind, LayerKind, Role, Tensor
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.weights import tensor_storage, weight_breakdown
 from rigfit.quant import WeightFormat
@@ -112,6 +112,11 @@ def _check_arch(arch: Architecture) -> None:
         raise UnsupportedArchitectureError(
             f"rigfit does not yet count the training activations of {arch.model_type}'s"
             " latent attention (MLA)"
+        )
+    if arch.count_layers(LayerKind.FFN_ONLY):
+        raise UnsupportedArchitectureError(
+            f"rigfit does not yet count the training activations of {arch.model_type}'s"
+            " blocks without attention (it counts every layer's attention)"
         )
     if arch.mixed_attention:
         raise UnsupportedArchitectureError(
