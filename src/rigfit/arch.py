@@ -1379,6 +1379,15 @@ def _gemma4_from_config(c: HFConfig) -> Architecture:
     )
 
 
+def _rope_scaling_desc(c: HFConfig) -> str:
+    """' (llama3 scaling, factor 8.0)' from rope_scaling, '' without it."""
+    if not c.rope_scaling:
+        return ""
+    rtype = c.rope_scaling.get("rope_type") or c.rope_scaling.get("type")
+    factor = c.rope_scaling.get("factor")
+    return f" ({rtype} scaling" + (f", factor {factor}" if factor else "") + ")"
+
+
 def from_config(c: HFConfig) -> Architecture:
     """Build the architecture a ``config.json`` describes, or fail closed."""
     mt = c.model_type
@@ -1587,11 +1596,7 @@ def from_config(c: HFConfig) -> Architecture:
     # the other families default to untied (LlamaConfig etc.).
     tied = c.tie_word_embeddings if c.tie_word_embeddings is not None else gemma
     act = c.hidden_act or c.hidden_activation or ("gelu_pytorch_tanh" if gemma else "silu")
-    rope_desc = "RoPE"
-    if c.rope_scaling:
-        rtype = c.rope_scaling.get("rope_type") or c.rope_scaling.get("type")
-        factor = c.rope_scaling.get("factor")
-        rope_desc += f" ({rtype} scaling" + (f", factor {factor}" if factor else "") + ")"
+    rope_desc = "RoPE" + _rope_scaling_desc(c)
     if c.partial_rotary_factor and c.partial_rotary_factor < 1:
         rope_desc += f", partial rotary {c.partial_rotary_factor}"
     elif c.rotary_dim and c.rotary_dim < head_dim:
@@ -1702,11 +1707,7 @@ def _nas_from_config(c: HFConfig) -> Architecture:
     attn = max(specs.values(), key=lambda s: sum(x.attention == s for x in layers))
     # a layer keeps its own geometry only where it differs from the model's (Architecture.attn)
     final = tuple(replace(x, attention=None) if x.attention == attn else x for x in layers)
-    rope_desc = "RoPE"
-    if c.rope_scaling:
-        rtype = c.rope_scaling.get("rope_type") or c.rope_scaling.get("type")
-        factor = c.rope_scaling.get("factor")
-        rope_desc += f" ({rtype} scaling" + (f", factor {factor}" if factor else "") + ")"
+    rope_desc = "RoPE" + _rope_scaling_desc(c)
     skipped = sum(1 for x in final if x.kind is LayerKind.FFN_ONLY)
     return Architecture(
         model_type=mt,
