@@ -38,6 +38,7 @@ __all__ = [
     "Role",
     "Tensor",
     "from_config",
+    "heads_note",
     "kv_heads_note",
     "nas_intermediate",
 ]
@@ -647,6 +648,10 @@ class Architecture:
         """The distinct (keeps a KV cache, recurrent working width) pairs of the layers: what
         an engine needs to find its widest mixer without walking every layer."""
         return tuple(sorted({(x.kind.keeps_kv, self.recurrent_width(x)) for x in self.layers}))
+
+    def layers_with(self, spec: AttentionSpec) -> tuple[LayerSpec, ...]:
+        """The KV-caching layers whose attention geometry is ``spec``."""
+        return tuple(x for x in self.layers if x.kind.keeps_kv and self.attn(x) == spec)
 
     @cached_property
     def row_parallel_outputs(self) -> int:
@@ -1726,6 +1731,22 @@ def _nas_from_config(c: HFConfig) -> Architecture:
     )
 
 
+def heads_note(arch: Architecture) -> str:
+    """'32 / 8 / 128' (query heads / KV heads / head size), or each geometry with the
+    KV-caching layers that have it where layers differ (Gemma 4)."""
+    specs = arch.attention_specs
+    if len(specs) == 1:
+        a = specs[0]
+        return f"{a.num_heads} / {a.num_kv_heads} / {a.head_dim}"
+    parts = []
+    for a in specs:
+        part = (
+            f"{a.num_heads} / {a.num_kv_heads} / {a.head_dim} on {len(arch.layers_with(a))} layers"
+        )
+        parts.append(part + (" (K used as V)" if a.k_eq_v else ""))
+    return "; ".join(parts)
+
+
 def kv_heads_note(arch: Architecture) -> str:
     """One line on what keeps a KV cache, e.g. '80 of 80 layers keep a KV cache (GQA 64/8)'."""
     a = arch.attention
@@ -1753,7 +1774,7 @@ def kv_heads_note(arch: Architecture) -> str:
     else:
         parts.append(f"{a.num_heads} query / {a.num_kv_heads} KV heads of {a.head_dim}")
     for other in arch.attention_specs[1:]:
-        own = [x for x in arch.layers if x.kind.keeps_kv and arch.attn(x) == other]
+        own = arch.layers_with(other)
         # Gemma 4's own geometry is its full layers'; otherwise count the layers
         full = own and all(x.kind is LayerKind.FULL for x in own) and sliding
         where = "full-attention layers" if full else f"{len(own)} layer" + "s" * (len(own) != 1)

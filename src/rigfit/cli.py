@@ -532,7 +532,7 @@ def show(model: str, as_json: bool) -> None:
         ("layers", d["num_layers"]),
         ("hidden size", d["hidden_size"]),
         ("attention", f"{d['attention']}: {d['kv_note']}"),
-        ("heads / KV heads / head dim", _geometries(d)),
+        ("heads / KV heads / head dim", d["heads_note"]),
         ("KV cache per token (f16)", f"{d['kv_bytes_per_token_f16']:,} bytes"),
         ("vocabulary", f"{d['vocab_size']:,}"),
         ("activation", d["activation"]),
@@ -573,19 +573,6 @@ def show(model: str, as_json: bool) -> None:
             f"note: {dis['page']} ({dis['url']}) says {dis['field']} = {dis['page_value']};"
             f" the primary source says {dis['primary_value']}"
         )
-
-
-def _geometries(d: dict[str, Any]) -> str:
-    """'32 / 16 / 256', or each geometry with its layers where layers differ (Gemma 4)."""
-    geos = d["attention_geometries"]
-    if len(geos) == 1:
-        g = geos[0]
-        return f"{g['num_attention_heads']} / {g['num_kv_heads']} / {g['head_dim']}"
-    return "; ".join(
-        f"{g['num_attention_heads']} / {g['num_kv_heads']} / {g['head_dim']} on {g['layers']}"
-        " layers" + (" (K used as V)" if g["k_eq_v"] else "")
-        for g in geos
-    )
 
 
 def _render_file_model(d: dict[str, Any]) -> None:

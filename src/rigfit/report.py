@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from rigfit.api import ModelOnGPU
-from rigfit.arch import Architecture, LayerKind, kv_heads_note
+from rigfit.arch import Architecture, LayerKind, heads_note, kv_heads_note
 from rigfit.catalog.evidence import Evidence
 from rigfit.catalog.lookup import Model
 from rigfit.catalog.schema import Disagreement, GPURecord
@@ -261,6 +261,7 @@ class ModelReport(_Report):
     head_dim: int
     # every attention geometry with its layer count; one entry unless layers differ
     attention_geometries: list[AttentionGeometryReport]
+    heads_note: str  # the geometries in one line, as the CLI and model page print them
     attention: str
     kv_layers: int
     sliding_layers: int
@@ -313,6 +314,7 @@ class FileModelReport(_Report):
     head_dim: int
     # every attention geometry with its layer count; one entry unless layers differ
     attention_geometries: list[AttentionGeometryReport]
+    heads_note: str  # the geometries in one line, as the CLI and model page print them
     attention: str
     kv_note: str
     kv_bytes_per_token_f16: int
@@ -549,7 +551,7 @@ def _arch_fields(a: Architecture) -> dict[str, Any]:
         "head_dim": att.head_dim,
         "attention_geometries": [
             AttentionGeometryReport(
-                layers=sum(1 for x in a.layers if x.kind.keeps_kv and a.attn(x) == spec),
+                layers=len(a.layers_with(spec)),
                 num_attention_heads=spec.num_heads,
                 num_kv_heads=spec.num_kv_heads,
                 head_dim=spec.head_dim,
@@ -559,6 +561,7 @@ def _arch_fields(a: Architecture) -> dict[str, Any]:
         ],
         "attention": att.kind.value,
         "kv_note": kv_heads_note(a),
+        "heads_note": heads_note(a),
         "kv_bytes_per_token_f16": a.kv_bytes_per_token(KVCacheType.F16),
         "experts": a.moe.num_experts if a.moe else None,
         "experts_per_token": a.moe.experts_per_token if a.moe else None,
