@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rigfit.catalog.url import Url
 
 __all__ = [
     "ANSWER_POINTS",
@@ -80,7 +82,7 @@ class CriterionAnswer(_Strict):
     criterion: Criterion
     answer: Answer
     finding: str = Field(min_length=1, description="one line: what the document shows")
-    link: HttpUrl = Field(description="the document that shows it")
+    link: Url = Field(description="the document that shows it")
 
 
 class BenchmarkScore(_Strict):
@@ -97,15 +99,15 @@ class Evidence(_Strict):
 
     benchmarks: tuple[BenchmarkScore, ...] = ()
     benchmark_setting: str | None = None
-    benchmark_source: HttpUrl | None = None
-    release_source: HttpUrl = Field(description="where the release date is shown")
+    benchmark_source: Url | None = None
+    release_source: Url = Field(description="where the release date is shown")
     knowledge_cutoff: str | None = Field(
         default=None, description="as the publisher states it; None when it states none"
     )
     knowledge_cutoff_note: str = Field(
         min_length=1, description="where the cutoff is stated, or where it was looked for"
     )
-    knowledge_cutoff_source: HttpUrl
+    knowledge_cutoff_source: Url
     transparency: tuple[CriterionAnswer, ...]
 
     @model_validator(mode="after")

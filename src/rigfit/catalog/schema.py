@@ -15,9 +15,10 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rigfit.catalog.evidence import Evidence
+from rigfit.catalog.url import Url
 
 __all__ = [
     "Checkpoint",
@@ -308,7 +309,7 @@ class Checkpoint(_Strict):
     safetensors_total_bytes: int | None = Field(
         default=None, gt=0, description="metadata.total_size of model.safetensors.index.json"
     )
-    source: HttpUrl | None = None
+    source: Url | None = None
 
     @model_validator(mode="after")
     def _size_needs_source(self) -> Checkpoint:
@@ -322,7 +323,7 @@ class OfficialParams(_Strict):
 
     total: int = Field(gt=0)
     active: int | None = Field(default=None, gt=0)
-    source: HttpUrl
+    source: Url
     rounding: int | None = Field(
         default=None,
         gt=0,
@@ -342,15 +343,15 @@ class Disagreement(_Strict):
 
     field: str
     page: str = Field(description="the site and the page, by name (never an internal file id)")
-    url: HttpUrl = Field(description="the page that states page_value")
+    url: Url = Field(description="the page that states page_value")
     page_value: str
     primary_value: str
 
 
 class ModelSources(_Strict):
-    config: HttpUrl = Field(description="a verbatim copy of the official config.json")
-    card: HttpUrl = Field(description="the model card (organization, license, release date)")
-    release: HttpUrl | None = Field(
+    config: Url = Field(description="a verbatim copy of the official config.json")
+    card: Url = Field(description="the model card (organization, license, release date)")
+    release: Url | None = Field(
         default=None, description="where the publisher states the release date"
     )
     config_copy: str = Field(
@@ -434,7 +435,7 @@ class GPURecord(_Strict):
     driver_reported_reading: str | None = Field(
         default=None, description="the reading as printed, e.g. 'nvidia-smi: 81559MiB'"
     )
-    driver_reported_source: HttpUrl | None = Field(
+    driver_reported_source: Url | None = Field(
         default=None, description="where the reading was printed; None only off the catalog"
     )
     runtime_total_bytes: int | None = Field(
@@ -446,7 +447,7 @@ class GPURecord(_Strict):
     runtime_total_reading: str | None = Field(
         default=None, description="the reading as printed, e.g. 'total_gpu_memory (23.58GiB)'"
     )
-    runtime_total_source: HttpUrl | None = None
+    runtime_total_source: Url | None = None
     unified_memory: bool = False
     one_per_host: bool = Field(
         default=False,
@@ -460,7 +461,7 @@ class GPURecord(_Strict):
         " GPU may be given, as its maker documents (Strix Halo: 96 GB of Variable Graphics"
         " Memory)",
     )
-    gpu_share_source: HttpUrl | None = None
+    gpu_share_source: Url | None = None
     devices_per_board: int = Field(
         default=1, ge=1, le=8, description="GPUs the software sees per board (MI250X: 2 GCDs)"
     )
@@ -478,10 +479,10 @@ class GPURecord(_Strict):
     interconnect: str
     interconnect_gb_s: float | None = Field(default=None, gt=0)
     tdp_w: float | None = Field(default=None, gt=0, description="None where none is published")
-    source: HttpUrl | None = Field(
+    source: Url | None = Field(
         default=None, description="the datasheet; required for catalog entries"
     )
-    throughput_source: HttpUrl | None = None
+    throughput_source: Url | None = None
     notes: str = ""
     pci_ids: tuple[str, ...] = Field(
         default=(),
@@ -533,7 +534,7 @@ class PurchasePrice(_Strict):
     usd: float = Field(gt=0)
     kind: str = Field(description="launch MSRP, list price, street price")
     date: dt.date = Field(description="the day the price applies (launch, or the page's date)")
-    source: HttpUrl | None = Field(default=None, description="required in the bundled table")
+    source: Url | None = Field(default=None, description="required in the bundled table")
     quote: str = ""
 
 
@@ -544,7 +545,7 @@ class RentalPrice(_Strict):
     usd_per_hour: float = Field(gt=0, description="per GPU, on demand")
     provider: str
     date: dt.date
-    source: HttpUrl | None = Field(default=None, description="required in the bundled table")
+    source: Url | None = Field(default=None, description="required in the bundled table")
     quote: str = ""
 
 

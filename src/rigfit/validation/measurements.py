@@ -26,9 +26,10 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rigfit.catalog.lookup import get_gpu, get_model
+from rigfit.catalog.url import Url
 from rigfit.errors import RigfitError
 from rigfit.quant import parse_kv_type, parse_quant
 
@@ -272,7 +273,7 @@ class Measurement(_Strict):
     scope: Scope
     device: str | None = Field(default=None, description="CUDA0, CPU, Vulkan0...; None if many")
     quote: str = Field(min_length=1)
-    source: HttpUrl
+    source: Url
     notes: str = ""
     excluded: str | None = Field(default=None, description="why the row is not scored")
 

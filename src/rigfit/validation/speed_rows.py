@@ -20,9 +20,10 @@ from functools import cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rigfit.catalog.lookup import get_gpu, get_model
+from rigfit.catalog.url import Url
 from rigfit.errors import RigfitError
 from rigfit.quant import parse_quant
 from rigfit.validation.measurements import value_in_quote
@@ -120,7 +121,7 @@ class SpeedRow(_Strict):
     value: float = Field(gt=0)
     unit: Literal["tok/s", "ms", "s"]
     quote: str = Field(min_length=1)
-    source: HttpUrl
+    source: Url
     notes: str = ""
     excluded: str | None = Field(
         default=None, description="why the row is kept but not scored (in words)"

@@ -14,9 +14,10 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rigfit.catalog.lookup import get_gpu, get_model
+from rigfit.catalog.url import Url
 from rigfit.train.setup import LossKind, Method, Optimizer, Sharding
 from rigfit.validation.measurements import value_in_quote
 from rigfit.validation.speed_rows import held_out, parse_jsonl_rows
@@ -63,7 +64,7 @@ class TrainRow(BaseModel):
     tokens_per_s: float | None = Field(default=None, gt=0)
     tokens_per_s_per_gpu: bool = False  # the figure is per GPU (else all GPUs together)
     quote: str
-    source: HttpUrl
+    source: Url
     notes: str = ""
 
     @model_validator(mode="after")
