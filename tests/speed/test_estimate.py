@@ -132,3 +132,23 @@ def test_speeds_on_accelerators_stop_at_one_node() -> None:
     assert big.gpus_needed <= 8
     assert big.decode_tok_s is not None
     assert big.decode_tok_s > 0
+
+
+def test_llamacpp_without_flash_attention_says_its_attention_is_not_modelled() -> None:
+    def notes(flash_attn: bool | None) -> tuple[str, ...]:
+        r = answer(
+            Query(
+                "meta-llama/Llama-2-7b-hf",
+                gpu="ryzen-ai-max-plus-395-128gb",
+                quant="Q4_0",
+                engine="llama.cpp",
+                ctx=4096,
+                settings=EngineSettings(flash_attn=flash_attn),
+            )
+        )
+        assert r.speed is not None
+        return r.speed.notes
+
+    assert any("flash attention off" in n for n in notes(False))
+    assert not any("flash attention off" in n for n in notes(None))
+    assert not any("flash attention off" in n for n in notes(True))

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import EngineProfile, Request
-from rigfit.speed.calibration import Band, Calibration, Constants, calibration, hardware_class
+from rigfit.speed.calibration import (
+    Band,
+    Calibration,
+    Constants,
+    calibration,
+    hardware_class,
+    kernel_engine,
+)
 from rigfit.speed.model import SpeedModel
 from rigfit.speed.ram import RamBandwidth
 from rigfit.units import GB
@@ -216,6 +223,16 @@ def estimate_speed(
             "layers or experts in system RAM run on the CPU at its RAM's bandwidth; prompt"
             " batches of 32 tokens or more copy those weights to the GPU over PCIe"
             " (llama.cpp's op offload)"
+        )
+    if kernel_engine(profile.name) == "llama.cpp" and not m.flash_attention():
+        # llm-tracker's Strix Halo runs (speed.jsonl, llmtracker rows): Llama-2-7B Q4_0 at
+        # tg8192 without flash attention ran at 1/2.8 (HIP) and 1/4.7 (Vulkan) of the figure
+        # its KV reads give, with flash attention within 17%; rigfit has no model of the
+        # non-flash kernels, so it says so instead of scaling by two rows.
+        notes.append(
+            "flash attention off: attention is priced as its KV-cache reads, which llama.cpp's"
+            " non-flash kernels can fall far short of at long context (decoding 8,192 tokens of"
+            " Llama-2-7B ran 2.8x (HIP) and 4.7x (Vulkan) slower than that on a Ryzen AI Max+ 395)"
         )
     notes.append("speculative decoding and MTP draft heads are not modelled")
 
