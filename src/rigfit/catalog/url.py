@@ -1,21 +1,33 @@
 """The web address every sourced record carries.
 
-A plain string checked by one pattern, not pydantic's ``HttpUrl``: the address is shown and
-compared exactly as the data file wrote it (``HttpUrl`` adds a trailing slash to a bare host),
-and ``HttpUrl`` imports the email package and package metadata, about a twentieth of a second of
-every command's start-up (``python -X importtime``, docs/benchmarks.md).
+A plain string with one check, not pydantic's ``HttpUrl``: the address is shown and compared
+exactly as the data file wrote it (``HttpUrl`` adds a trailing slash to a bare host and
+percent-encodes non-ASCII paths).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator
 
-__all__ = ["URL_PATTERN", "Url"]
+__all__ = ["MAX_URL_CHARS", "Url"]
 
-# http or https, a host, then anything without white space; at most 2,083 characters, the
-# limit pydantic's HttpUrl applied (the old Internet Explorer address limit).
-URL_PATTERN = r"^https?://[A-Za-z0-9][^\s/?#]*(?:[/?#]\S*)?$"
+# http or https, a host, then anything without white space
+_URL = re.compile(r"^https?://[A-Za-z0-9][^\s/?#]*(?:[/?#]\S*)?$")
+# the limit pydantic's HttpUrl applied (the old Internet Explorer address limit)
+MAX_URL_CHARS = 2083
 
-Url = Annotated[str, Field(pattern=URL_PATTERN, max_length=2083)]
+
+def _check(url: str) -> str:
+    if len(url) > MAX_URL_CHARS:
+        raise ValueError(f"a web address of {len(url):,} characters (at most {MAX_URL_CHARS:,})")
+    if not _URL.match(url):
+        raise ValueError(
+            f"not a web address: {url!r} (allowed: http:// or https://, a host, no spaces)"
+        )
+    return url
+
+
+Url = Annotated[str, AfterValidator(_check)]

@@ -275,7 +275,8 @@ class LlamaCpp(ProfileBase):
 
     # ---- helpers ----------------------------------------------------------------------------
 
-    def flash_attn(self, req: Request) -> bool:
+    def flash_attention(self, req: Request) -> bool:
+        """-fa as given, else the build's default (auto from b6300, off before)."""
         if req.engine.flash_attn is not None:
             return req.engine.flash_attn
         return behaviour(req.engine.version).fa_default
@@ -286,7 +287,11 @@ class LlamaCpp(ProfileBase):
     def cells(self, req: Request) -> tuple[int, int]:
         """(KV cells per sequence for full-attention layers, for sliding-window layers)."""
         b = behaviour(req.engine.version)
-        pad = CTX_PAD_TOKENS if b.pad_always_256 or self.flash_attn(req) else OLD_PAD_NO_FA_TOKENS
+        pad = (
+            CTX_PAD_TOKENS
+            if b.pad_always_256 or self.flash_attention(req)
+            else OLD_PAD_NO_FA_TOKENS
+        )
         base = _pad(req.ctx_tokens, pad)
         window = next((x.window for x in req.arch.layers if x.window), None)
         if window is None or not family(req.arch.model_type).llamacpp_window_cache:
@@ -323,7 +328,7 @@ class LlamaCpp(ProfileBase):
                 + ")"
             )
         quantized = req.kv_type not in (KVCacheType.F32, KVCacheType.F16, KVCacheType.BF16)
-        if quantized and not self.flash_attn(req):
+        if quantized and not self.flash_attention(req):
             raise InvalidSpecError(
                 f"llama.cpp needs flash attention for a {req.kv_type.flag} V cache"
                 " (give -fa on, or use an f16 KV cache; builds before flash attention became"
@@ -496,7 +501,7 @@ class LlamaCpp(ProfileBase):
         b = behaviour(req.engine.version)
         k_el, v_el = arch.attention.kv_row(b.mla)
         v_pad = 0
-        if arch.mixed_attention and not self.flash_attn(req):
+        if arch.mixed_attention and not self.flash_attention(req):
             # "the V embeddings have different sizes across layers and FA is not enabled -
             # padding V cache to n_embd_v_gqa_max" (src/llama-kv-cache.cpp, llama_kv_cache
             # constructor): without flash attention every layer's V row is the widest
@@ -631,7 +636,7 @@ class LlamaCpp(ProfileBase):
         ub = min(self.ubatch(req), req.ctx_tokens * req.seqs)
         full_cells, _ = self.cells(req)
         n_kv = full_cells * req.seqs  # the reservation uses a full cache
-        fa = self.flash_attn(req)
+        fa = self.flash_attention(req)
         qkv, attn_out, ffn = arch.widest_qkv, arch.widest_attn_out, arch.widest_ffn
         # the widest mixer: attention's q/k/v and output, a recurrent layer's own (its spec's
         # working_width), or both side by side (Falcon-H1's hybrid layers)

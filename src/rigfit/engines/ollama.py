@@ -102,7 +102,7 @@ class Ollama(ProfileBase):
         """Whether Ollama runs this model on its own Go engine (else llama.cpp's runner)."""
         return family(req.arch.model_type).ollama_engine
 
-    def effective_flash_attn(self, req: Request) -> bool:
+    def flash_attention(self, req: Request) -> bool:
         fa = family(req.arch.model_type).ollama_flash_attn
         if fa is OllamaFlashAttn.NEVER:
             return False
@@ -160,7 +160,7 @@ class Ollama(ProfileBase):
                 + ", ".join(k.flag for k in SUPPORTED_KV)
                 + " as OLLAMA_KV_CACHE_TYPE)"
             )
-        if req.kv_type is not KVCacheType.F16 and not self.effective_flash_attn(req):
+        if req.kv_type is not KVCacheType.F16 and not self.flash_attention(req):
             why = (
                 f"Ollama never enables flash attention for {self.gguf_arch(req)}"
                 if family(req.arch.model_type).ollama_flash_attn is OllamaFlashAttn.NEVER
@@ -194,7 +194,7 @@ class Ollama(ProfileBase):
             req.engine,
             version=LLAMACPP_BUILD,
             ngl=ngl,
-            flash_attn=self.effective_flash_attn(req),
+            flash_attn=self.flash_attention(req),
             n_ubatch=min(NUM_BATCH, req.ctx_tokens),
             tensor_split=split if n > 1 else None,
             # llama_context_default_params() has swa_full = true and llama.cpp's runner keeps
@@ -289,7 +289,7 @@ class Ollama(ProfileBase):
         ngl, gpus = self.plan(req)
         n = req.arch.num_layers + 1
         runner = "Ollama's engine" if self.ollama_engine(req) else "llama.cpp's runner"
-        fa = "on" if self.effective_flash_attn(req) else "off"
+        fa = "on" if self.flash_attention(req) else "off"
         out = [
             f"Ollama {REFERENCE_VERSION} runs {self.gguf_arch(req)} on {runner} (llama.cpp"
             f" ec98e2002), flash attention {fa}; num_gpu {min(ngl, n)}/{n} on {gpus} GPU(s)",

@@ -86,6 +86,11 @@ class TransformersProfile(ProfileBase):
     def attn(self, req: Request) -> str:
         return req.engine.attn_implementation or DEFAULT_ATTN
 
+    def flash_attention(self, req: Request) -> bool:
+        """Eager attention writes the score matrix; sdpa and flash_attention_2 do not (the
+        same split the prompt-pass term above makes)."""
+        return self.attn(req) != "eager"
+
     def dtype_bytes(self, req: Request) -> int:
         """Activations and cache in the model dtype: f32 for F32 checkpoints, else 16-bit."""
         return 4 if req.weight_format is WeightFormat.F32 else 2

@@ -129,6 +129,11 @@ class EngineProfile(Protocol):
         """How the engine divides one token's work over the devices (for speed)."""
         ...
 
+    def flash_attention(self, req: Request) -> bool:
+        """Whether the engine runs ``req``'s attention as a fused (flash) kernel, as given or
+        as its own default (for speed: without it the score matrix is written and read)."""
+        ...
+
 
 class ProfileBase(ABC):
     """Defaults of an engine profile: the whole device is usable, no pool, no notes."""
@@ -164,6 +169,11 @@ class ProfileBase(ABC):
 
     def split(self, req: Request) -> Split:
         return Split.layers(req.arch.num_layers, req.system.n_devices)
+
+    def flash_attention(self, req: Request) -> bool:
+        # vLLM, SGLang and MLX run fused attention kernels; llama.cpp, Ollama and
+        # transformers decide per request (their profiles say how)
+        return True if req.engine.flash_attn is None else req.engine.flash_attn
 
 
 # ---- the estimate ----------------------------------------------------------------------------

@@ -226,13 +226,14 @@ def estimate_speed(
         )
     if kernel_engine(profile.name) == "llama.cpp" and not m.flash_attention():
         # llm-tracker's Strix Halo runs (speed.jsonl, llmtracker rows): Llama-2-7B Q4_0 at
-        # tg8192 without flash attention ran at 1/2.8 (HIP) and 1/4.7 (Vulkan) of the figure
-        # its KV reads give, with flash attention within 17%; rigfit has no model of the
-        # non-flash kernels, so it says so instead of scaling by two rows.
+        # tg8192 without flash attention ran at 1/2.8 (HIP) and 1/4.7 (Vulkan) of rigfit's
+        # figure, the same runs with flash attention within 17% of it; rigfit has no model of
+        # the non-flash kernels, so it says so instead of scaling by two rows.
         notes.append(
-            "flash attention off: attention is priced as its KV-cache reads, which llama.cpp's"
-            " non-flash kernels can fall far short of at long context (decoding 8,192 tokens of"
-            " Llama-2-7B ran 2.8x (HIP) and 4.7x (Vulkan) slower than that on a Ryzen AI Max+ 395)"
+            "flash attention off: rigfit prices attention as its KV-cache reads, and llama.cpp's"
+            " non-flash kernels can be far slower at long context (decoding 8,192 tokens of"
+            " Llama-2-7B on a Ryzen AI Max+ 395 ran 2.8x (HIP) and 4.7x (Vulkan) slower than"
+            " rigfit's figure, with flash attention within 17% of it)"
         )
     notes.append("speculative decoding and MTP draft heads are not modelled")
 

@@ -504,10 +504,7 @@ class SpeedModel:
         return 1 << 30  # one pass
 
     def flash_attention(self) -> bool:
-        fa = self.req.engine.flash_attn
-        if fa is not None:
-            return fa
-        return self.engine not in ("transformers",)  # transformers' default is sdpa/eager
+        return self.profile.flash_attention(self.req)
 
     def prefill_s(
         self,
