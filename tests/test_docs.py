@@ -35,3 +35,54 @@ def test_every_command_is_documented() -> None:
     text = (ROOT / "docs" / "cli.md").read_text()
     for name in main.commands:
         assert f"## `rigfit {name}`" in text
+
+
+def _console_block(text: str, command: str) -> list[str]:
+    """The lines a document shows under ``$ command``, up to the end of its code block."""
+    start = text.index(f"$ {command}\n") + len(command) + 3
+    return text[start : text.index("```", start)].splitlines()
+
+
+@pytest.mark.parametrize(
+    ("doc", "command"),
+    [
+        (
+            "README.md",
+            "rigfit fit deepseek-ai/DeepSeek-R1-Distill-Llama-70B --gpu rtx-4090 --gpus 2"
+            " --quant Q4_K_M --ctx 16k",
+        ),
+        (
+            "docs/speed.md",
+            "rigfit speed deepseek-ai/DeepSeek-R1-Distill-Llama-70B --gpu rtx-4090 --gpus 2"
+            " --quant Q4_K_M --ctx 16k --engine llama.cpp",
+        ),
+        (
+            "docs/speed.md",
+            "rigfit speed deepseek-r1 --gpu h200 --gpus 8 --ctx 32k --engine sglang --seqs 64",
+        ),
+    ],
+)
+def test_console_examples_show_what_the_command_prints(doc: str, command: str) -> None:
+    """Every line an example shows is the command's output, in order: "..." alone elides
+    lines, a line cut short (the README trims wide tables) shows how the printed one begins."""
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, command.split()[1:])
+    assert result.exit_code == 0, result.output
+    printed = iter(result.output.splitlines())
+    for line in _console_block((ROOT / doc).read_text(), command):
+        if line == "...":
+            continue
+        begins = line.removesuffix("...")
+        assert any(out.startswith(begins) for out in printed), (
+            f"{doc}: {line!r} is not what `{command}` prints next: re-run it and paste the output"
+        )
+
+
+def test_speed_results_in_the_docs_are_current() -> None:
+    from rigfit.validation.speed_report import render_speed_validation
+
+    text = (ROOT / "docs" / "speed.md").read_text()
+    assert f"```\n{render_speed_validation()}\n```" in text, (
+        "docs/speed.md's results block is stale: run python scripts/fit_speed.py and paste it"
+    )
