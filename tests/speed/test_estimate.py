@@ -8,7 +8,7 @@ from rigfit.answer import Query, answer, plan
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.settings import EngineSettings
 from rigfit.speed import Workload, default_workload, estimate_speed
-from rigfit.speed.calibration import Band
+from rigfit.speed.calibration import Band, HardwareClass
 from rigfit.speed.estimate import Figure
 
 
@@ -160,3 +160,26 @@ def test_llamacpp_without_flash_attention_says_its_attention_is_not_modelled() -
     assert "flash attention off" in notes("ollama", model="google/gemma-2-9b-it")
     # vLLM's kernels are fused: no such note
     assert "flash attention off" not in notes("vllm", model="Qwen/Qwen3-8B", quant="BF16")
+
+
+def test_time_to_first_token_adds_the_serving_engines_request_handling() -> None:
+    from rigfit.speed.calibration import calibration
+
+    cal = calibration()
+    # fitted where the rows measure a server's first token; none where they time the prefill
+    assert cal.constants["sglang/nvidia-hbm"].request_overhead_s > 0
+    assert cal.constants["llama.cpp/nvidia-gddr"].request_overhead_s == 0
+    assert cal.constants["mlx/apple"].request_overhead_s == 0
+
+    def speed(engine: str, model: str, gpu: str, gpus: int, quant: str) -> tuple[float, float]:
+        p = plan(Query(model, gpu=gpu, gpus=gpus, quant=quant, engine=engine, ctx=8192))
+        s = estimate_speed(p.request, p.profile, Workload(1024, 64, 1))
+        assert s.ttft_s is not None
+        assert s.prefill_tok_s is not None
+        return s.ttft_s.value, 1024 / s.prefill_tok_s.value
+
+    ttft, prefill = speed("sglang", "Qwen/Qwen3-8B", "h100-sxm", 1, "BF16")
+    c = cal.lookup("sglang", HardwareClass.NVIDIA_HBM)
+    assert ttft == pytest.approx(prefill + c.request_overhead_s)
+    ttft, prefill = speed("llama.cpp", "Qwen/Qwen3-8B", "rtx-4090", 1, "Q4_K_M")
+    assert ttft == pytest.approx(prefill)

@@ -101,6 +101,9 @@ class Constants:
     # the share of the tensor peak llama.cpp's MMQ reaches on quantized blocks, against
     # dense GEMMs
     quantized_compute_efficiency: float | None = None
+    # per request, before its first token: the server's HTTP, tokenizer and scheduler time a
+    # serving benchmark's TTFT counts beyond the prefill (fitted on the TTFT rows)
+    request_overhead_s: float = 0.0
 
     def bandwidth(self, quantized: bool) -> float:
         """The bandwidth share for block-quantized or plain weights."""
@@ -151,6 +154,7 @@ class Calibration:
                     why + "; band widened ×1.5",
                     c.quantized_bandwidth_efficiency,
                     c.quantized_compute_efficiency,
+                    c.request_overhead_s,
                 )
         raise LookupError("the speed calibration has no pooled constants")  # pragma: no cover
 
@@ -170,6 +174,7 @@ def _parse(data: dict[str, object]) -> Calibration:
             c["rows"],
             quantized_bandwidth_efficiency=c.get("quantized_bandwidth_efficiency"),
             quantized_compute_efficiency=c.get("quantized_compute_efficiency"),
+            request_overhead_s=c.get("request_overhead_s", 0.0),
         )
     host = data["host_bandwidth_efficiency"]
     ar = data["allreduce_latency_s"]

@@ -184,8 +184,15 @@ def estimate_speed(
         pre = m.prefill_s(prompt, c, host, ar, why=how)
         bp = c.band("prefill")
         prefill = Figure.of(prompt / pre, bp, "tok/s")
-        ttft = Figure.of(pre, bp, "s", inverse=True)
-        req_s = pre + (out - 1) * step_users
+        first = c.request_overhead_s + pre
+        if c.request_overhead_s:
+            how.append(
+                f"time to first token: {c.request_overhead_s * 1e3:.0f} ms of request handling"
+                f" (fitted on {profile.name if c.key.startswith(profile.name) else 'pooled'}"
+                f" TTFT rows) + the prefill's {pre * 1e3:.1f} ms"
+            )
+        ttft = Figure.of(first, bp, "s", inverse=True)
+        req_s = first + (out - 1) * step_users
         request = Figure.of(req_s, bd, "s", inverse=True)
         flops_cost = prefill_compute_s(m, prompt, c)
 

@@ -204,6 +204,9 @@ def speed_model_for(row: SpeedRow) -> SpeedModel:
     )
     try:
         p = plan(q)
+        # the answer path refuses what the engine cannot run; a row of such a run is not
+        # scored against figures the product would not give
+        p.profile.resolve(p.request).check(p.request)
     except RigfitError as exc:
         raise NotScoredError(f"rigfit refuses the run: {exc}") from None
     ram = parse_ram_bandwidth(s.ram_bandwidth) if s.ram_bandwidth else None
@@ -239,13 +242,14 @@ def predict_row(row: SpeedRow, c: Constants, host_eff: float, allreduce_s: float
     if metric is SpeedMetric.TTFT:
         if conc > 1:
             raise NotScoredError("time to first token under load (queueing) is not modelled")
-        return 1000.0 * m.prefill_s(prompt, c, host_eff, allreduce_s, start=depth)
+        pre = m.prefill_s(prompt, c, host_eff, allreduce_s, start=depth)
+        return 1000.0 * (c.request_overhead_s + pre)
     if prompt <= 0 or out <= 0:
         raise NotScoredError("served benchmark without input and output lengths")
     if metric is SpeedMetric.LATENCY:
         pre = m.prefill_s(prompt * conc, c, host_eff, allreduce_s)
         step = m.decode_step_s(conc, prompt + out // 2, c, host_eff, allreduce_s)
-        return pre + (out - 1) * step
+        return c.request_overhead_s + pre + (out - 1) * step
     flops = prefill_compute_s(m, prompt, c)
     step = m.decode_step_s(conc, prompt + out // 2, c, host_eff, allreduce_s)
     cycle = conc * flops + out * step
@@ -317,6 +321,7 @@ _LAYER_GRID = [i * 2.5e-6 for i in range(81)]  # 0 ... 200 µs per layer per ste
 _COMPUTE_GRID = [round(0.05 + 0.025 * i, 3) for i in range(39)]  # 0.05 ... 1.00
 _HOST_GRID = [round(0.20 + 0.05 * i, 2) for i in range(17)]  # 0.20 ... 1.00
 _AR_GRID = [i * 5e-6 for i in range(21)]  # 0 ... 100 µs per all-reduce
+_REQUEST_GRID = [i * 5e-3 for i in range(61)]  # 0 ... 300 ms per request
 
 
 def _loss(rows: Sequence[SpeedRow], c: Constants, host: float, ar: float) -> float:
@@ -348,10 +353,20 @@ def _fit_key(
     c = replace(start, key=key, rows=len(rows), bands={})
     mem_rows = [r for r in rows if metric_group(r.metric, _concurrency(r)) != "prefill"]
     pre_rows = [r for r in rows if metric_group(r.metric, _concurrency(r)) == "prefill"]
-    plain = [r for r in mem_rows if not speed_model_for(r).quantized]
-    packed = [r for r in mem_rows if speed_model_for(r).quantized]
+    if key.startswith("*/"):
+        # a pooled key's bandwidth shares are what one device reaches working alone: a
+        # tensor-parallel serving row books its unpriced costs (collectives beyond the
+        # all-reduces, MoE dispatch, the scheduler) as lost bandwidth, which an engine that
+        # borrows the pooled share (MLX, a single-GPU vLLM) does not have
+        alone = [r for r in mem_rows if speed_model_for(r).split.tp == 1]
+        mem_bw = alone if len(alone) >= MIN_FIELD_ROWS else mem_rows
+    else:
+        mem_bw = mem_rows
+    plain = [r for r in mem_bw if not speed_model_for(r).quantized]
+    packed = [r for r in mem_bw if speed_model_for(r).quantized]
     pre_plain = [r for r in pre_rows if not speed_model_for(r).block_products]
     pre_packed = [r for r in pre_rows if speed_model_for(r).block_products]
+    first_token = [r for r in rows if r.metric in (SpeedMetric.TTFT, SpeedMetric.LATENCY)]
 
     def best(rs: Sequence[SpeedRow], field: str, grid: Sequence[float]) -> Constants:
         if len(rs) < MIN_FIELD_ROWS:
@@ -364,6 +379,11 @@ def _fit_key(
         c = best(mem_rows, "layer_overhead_s", _LAYER_GRID)
         c = best(pre_plain, "compute_efficiency", _COMPUTE_GRID)
         c = best(pre_packed, "quantized_compute_efficiency", _COMPUTE_GRID)
+        c = best(first_token, "request_overhead_s", _REQUEST_GRID)
+    if not first_token:
+        # rows that time the prefill alone (llama-bench, mlx_lm) say nothing of a server's
+        # request handling: an engine without first-token rows does not borrow another's
+        c = _with(c, request_overhead_s=0.0)
     return c
 
 
@@ -441,6 +461,7 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
             bandwidth_efficiency=round(c.bandwidth_efficiency, 4),
             compute_efficiency=round(c.compute_efficiency, 4),
             layer_overhead_s=round(c.layer_overhead_s, 9),
+            request_overhead_s=round(c.request_overhead_s, 4),
             quantized_bandwidth_efficiency=None
             if c.quantized_bandwidth_efficiency is None
             else round(c.quantized_bandwidth_efficiency, 4),
