@@ -24,7 +24,6 @@ from rigfit.catalog.schema import GPURecord, Vendor
 
 __all__ = [
     "CALIBRATION_PATH",
-    "SERVING_ENGINES",
     "Band",
     "Calibration",
     "Constants",
@@ -69,12 +68,6 @@ def hardware_class(gpu: GPURecord) -> HardwareClass:
     if gpu.vendor is Vendor.NVIDIA:
         return HardwareClass.NVIDIA_HBM if hbm else HardwareClass.NVIDIA_GDDR
     return HardwareClass.OTHER
-
-
-# Engines whose answers include a server's request handling: the first-token rows it is fitted
-# on are vLLM's and SGLang's serving benchmarks. Another engine without a key of its own does
-# not borrow it (transformers serves no requests; Ollama's handling is unmeasured).
-SERVING_ENGINES = ("vllm", "sglang")
 
 
 def kernel_engine(engine: str) -> str:
@@ -161,7 +154,8 @@ class Calibration:
                     why + "; band widened ×1.5",
                     c.quantized_bandwidth_efficiency,
                     c.quantized_compute_efficiency,
-                    c.request_overhead_s if eng in SERVING_ENGINES else 0.0,
+                    # a server's request handling is fitted on its own rows, never borrowed
+                    0.0,
                 )
         raise LookupError("the speed calibration has no pooled constants")  # pragma: no cover
 

@@ -188,8 +188,8 @@ def estimate_speed(
         if c.request_overhead_s:
             how.append(
                 f"time to first token: {c.request_overhead_s * 1e3:.0f} ms of request handling"
-                f" (fitted on {profile.name if c.key.startswith(profile.name) else 'pooled'}"
-                f" TTFT rows) + the prefill's {pre * 1e3:.1f} ms"
+                f" (fitted on {c.key}'s single-user TTFT and latency rows) + the prefill's"
+                f" {pre * 1e3:.1f} ms"
             )
         ttft = Figure.of(first, bp, "s", inverse=True)
         req_s = first + (out - 1) * step_users

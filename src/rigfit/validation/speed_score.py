@@ -353,20 +353,23 @@ def _fit_key(
     c = replace(start, key=key, rows=len(rows), bands={})
     mem_rows = [r for r in rows if metric_group(r.metric, _concurrency(r)) != "prefill"]
     pre_rows = [r for r in rows if metric_group(r.metric, _concurrency(r)) == "prefill"]
-    if key.startswith("*/"):
-        # a pooled key's bandwidth shares are what one device reaches working alone: a
+    pooled = key.startswith("*/")
+    if pooled:
+        # a pooled key's constants are what one device reaches working alone: a
         # tensor-parallel serving row books its unpriced costs (collectives beyond the
-        # all-reduces, MoE dispatch, the scheduler) as lost bandwidth, which an engine that
-        # borrows the pooled share (MLX, a single-GPU vLLM) does not have
-        alone = [r for r in mem_rows if speed_model_for(r).split.tp == 1]
-        mem_bw = alone if len(alone) >= MIN_FIELD_ROWS else mem_rows
-    else:
-        mem_bw = mem_rows
-    plain = [r for r in mem_bw if not speed_model_for(r).quantized]
-    packed = [r for r in mem_bw if speed_model_for(r).quantized]
+        # all-reduces, MoE dispatch, the scheduler) as lost bandwidth and overhead, which an
+        # engine that borrows the pooled values (MLX, a single-GPU vLLM) does not have
+        mem_rows = [r for r in mem_rows if speed_model_for(r).split.tp == 1]
+        pre_rows = [r for r in pre_rows if speed_model_for(r).split.tp == 1]
+    plain = [r for r in mem_rows if not speed_model_for(r).quantized]
+    packed = [r for r in mem_rows if speed_model_for(r).quantized]
     pre_plain = [r for r in pre_rows if not speed_model_for(r).block_products]
     pre_packed = [r for r in pre_rows if speed_model_for(r).block_products]
-    first_token = [r for r in rows if r.metric in (SpeedMetric.TTFT, SpeedMetric.LATENCY)]
+    # a server's request handling is its own: fitted on an engine's first-token rows, never
+    # pooled across engines
+    first_token = (
+        [] if pooled else [r for r in rows if r.metric in (SpeedMetric.TTFT, SpeedMetric.LATENCY)]
+    )
 
     def best(rs: Sequence[SpeedRow], field: str, grid: Sequence[float]) -> Constants:
         if len(rs) < MIN_FIELD_ROWS:
