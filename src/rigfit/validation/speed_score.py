@@ -452,6 +452,8 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
             for r in groups[k]:
                 if metric_group(r.metric, _concurrency(r)) != g:
                     continue
+                if k.startswith("*/") and speed_model_for(r).split.tp > 1:
+                    continue  # a pooled key's band, like its constants, is one device's
                 try:
                     errs.append(log_error(r, predict_row(r, c, host, ar)))
                 except NotScoredError:
