@@ -15,7 +15,7 @@ its band is widened.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -144,18 +144,14 @@ class Calibration:
                     return c
                 if key.endswith("/*") and key != "*/*":
                     why += " every hardware class"
-                return Constants(
-                    c.key,
-                    c.bandwidth_efficiency,
-                    c.compute_efficiency,
-                    c.layer_overhead_s,
-                    {m: Band(b.low / WIDEN, b.high * WIDEN, b.rows) for m, b in c.bands.items()},
-                    c.rows,
-                    why + "; band widened ×1.5",
-                    c.quantized_bandwidth_efficiency,
-                    c.quantized_compute_efficiency,
-                    # a server's request handling is fitted on its own rows, never borrowed
-                    0.0,
+                # every field carries over (a pooled key's request overhead is 0 by its fit:
+                # a server's request handling is never borrowed from another engine's rows)
+                return replace(
+                    c,
+                    bands={
+                        m: Band(b.low / WIDEN, b.high * WIDEN, b.rows) for m, b in c.bands.items()
+                    },
+                    fallback=why + "; band widened ×1.5",
                 )
         raise LookupError("the speed calibration has no pooled constants")  # pragma: no cover
 
