@@ -241,7 +241,7 @@ def test_speed_bad_input_is_one_line(args: list[str], message: str) -> None:
 def test_fit_has_a_speed_section_and_the_table_a_tok_s_column() -> None:
     code, out, _ = run("fit", "llama-3.1-8b", "--gpu", "rtx-4090", "--quant", "Q4_K_M")
     assert code == 0
-    assert "speed (llama.cpp;" in out
+    assert "speed (llama.cpp, cuda backend;" in out
     code, out, _ = run("fit", "llama-3.1-8b", "--quant", "Q4_K_M", "--ctx", "4k", "--json")
     rows = json.loads(out)["rows"]
     assert any(r["decode_tok_s"] for r in rows)

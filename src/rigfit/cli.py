@@ -252,7 +252,8 @@ def _render_speed(d: dict[str, Any]) -> None:
             click.echo(f"speed: {d['speed_note']}")
         return
     click.echo(
-        f"speed ({sp['engine']}; a {sp['prompt_tokens']:,}-token prompt,"
+        f"speed ({sp['engine']}{f', {b} backend' if (b := sp.get('backend')) else ''};"
+        f" a {sp['prompt_tokens']:,}-token prompt,"
         f" {sp['output_tokens']:,} tokens out; band: 10th-90th percentile of measured/predicted"
         f" on {sp['calibration_key']})"
     )

@@ -177,6 +177,7 @@ class SpeedReport(_Report):
     best_users: int | None  # fewest users reaching 95% of the most output memory allows
     bound: str
     parts: list[str]
+    backend: str | None = None  # llama.cpp's GPU backend priced; None for other engines
     calibration_key: str  # engine/hardware class whose constants priced it
     calibration_rows: int
     notes: list[str]
@@ -425,6 +426,7 @@ def speed_report(s: SpeedEstimate) -> SpeedReport:
         best_users=s.best_users,
         bound=s.bound,
         parts=list(s.parts),
+        backend=s.backend,
         calibration_key=s.constants_key,
         calibration_rows=s.calibration_rows,
         notes=list(s.notes),

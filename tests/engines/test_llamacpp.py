@@ -285,3 +285,34 @@ def test_cpu_moe_keeps_the_latent_projections_on_the_gpu() -> None:
     experts = [t for t in req.arch.tensors() if t.role.is_expert]
     # Q8_0: 34 bytes per 32 weights
     assert moved == sum(t.numel for t in experts) // 32 * 34
+
+
+@pytest.mark.parametrize(
+    ("gpu", "own", "allowed"),
+    [
+        ("rtx-4090", "cuda", ("cuda", "vulkan")),
+        ("rx-7900-xtx", "rocm", ("rocm", "vulkan")),
+        ("m2-ultra-192gb", "metal", ("metal",)),
+        ("arc-b580", "sycl", ("sycl", "vulkan")),
+    ],
+)
+def test_backend_defaults_to_the_vendors_own_and_refuses_the_rest(
+    gpu: str, own: str, allowed: tuple[str, ...]
+) -> None:
+    _, req = make_request(LLAMA8B, gpu, quant="Q4_K_M", ctx=4096)
+    assert LLAMACPP.backend(req) == own
+    assert LLAMACPP.kernels(req) == "llama.cpp"  # the vendor backends share one calibration
+    for b in ("cuda", "rocm", "vulkan", "metal", "sycl"):
+        r = replace(req, engine=EngineSettings(backend=b))
+        if b in allowed:
+            LLAMACPP.check(r)
+            assert LLAMACPP.kernels(r) == ("llama.cpp-vulkan" if b == "vulkan" else "llama.cpp")
+        else:
+            with pytest.raises(InvalidSpecError, match=rf"{b} backend does not run on .*allowed"):
+                LLAMACPP.check(r)
+
+
+def test_backend_changes_speed_not_memory() -> None:
+    _, req = make_request(LLAMA8B, "rx-7900-xtx", quant="Q4_K_M", ctx=4096)
+    vk = replace(req, engine=EngineSettings(backend="vulkan"))
+    assert estimate(vk, LLAMACPP).total_bytes == estimate(req, LLAMACPP).total_bytes

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from rigfit.catalog.lookup import get_gpu
-from rigfit.speed.calibration import HardwareClass, calibration, hardware_class
+from rigfit.speed.calibration import (
+    Band,
+    Calibration,
+    Constants,
+    HardwareClass,
+    calibration,
+    hardware_class,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,3 +60,27 @@ def test_hardware_classes() -> None:
     assert hardware_class(get_gpu("m2-ultra-192gb")) is HardwareClass.APPLE
     assert hardware_class(get_gpu("mi300x")) is HardwareClass.AMD_HBM
     assert hardware_class(get_gpu("rx-7900-xtx")) is HardwareClass.AMD_GDDR
+
+
+def _constants(key: str, bw: float) -> Constants:
+    return Constants(key, bw, 0.5, 1e-4, {"decode": Band(0.9, 1.1, 10)}, 10)
+
+
+def test_vulkan_kernels_fall_back_to_llamacpps_own_before_the_pool() -> None:
+    """llama.cpp's Vulkan kernels are calibrated apart; with no Vulkan rows on a class they
+    take llama.cpp's constants on that class (then llama.cpp's over every class) before any
+    engine's pooled ones, and say so."""
+    keys = ("*/*", "*/amd-gddr", "llama.cpp/amd-gddr", "llama.cpp/*")
+    cal = Calibration({k: _constants(k, 0.5 + 0.1 * i) for i, k in enumerate(keys)}, 0.5, 2e-5, {})
+    c = cal.lookup("llama.cpp-vulkan", HardwareClass.AMD_GDDR)
+    assert c.key == "llama.cpp/amd-gddr"
+    assert c.fallback is not None
+    assert "too few llama.cpp-vulkan measurements" in c.fallback
+    assert c.bands["decode"].high > 1.1  # widened
+    c = cal.lookup("llama.cpp-vulkan", HardwareClass.NVIDIA_GDDR)
+    assert c.key == "llama.cpp/*"
+    # an engine without a parent goes straight to the pool
+    assert cal.lookup("sglang", HardwareClass.AMD_GDDR).key == "*/amd-gddr"
+    # the kernels' own key wins where it exists
+    own = replace(cal, constants={**cal.constants, "llama.cpp-vulkan/*": _constants("v", 0.9)})
+    assert own.lookup("llama.cpp-vulkan", HardwareClass.AMD_GDDR).key == "v"

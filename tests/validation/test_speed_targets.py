@@ -16,11 +16,11 @@ from rigfit.validation.speed_score import SPEED_TARGETS, score_speed
 NOT_YET = {
     ("decode", "p90"): (
         "29.1% on the 140 scored decode rows (29.8% on the held-out 35): the tail is what"
-        " rigfit has no input for (Qwen3-Next's DeltaNet under a 2025 Vulkan build, +138%;"
+        " rigfit has no input for (Qwen3-Next's DeltaNet under a 2025 Vulkan build, +170% with Vulkan keyed apart;"
         " SGLang's single-user steps for DeepSeek on 8 x MI300X and 8 x B200, 30-41% slower;"
-        " AMD llama.cpp backends, Vulkan faster and ROCm slower than one class efficiency; a"
-        " 2024 build's Q4_K_M kernels on the M1 Max, +38% and +61%) and run-to-run spread of"
-        " CPU-offload rows (one setup measured at 17.1 and 12.3 tok/s)"
+        " llama.cpp on the MI300X, +35% and +57% from two rows, too few for a key;"
+        " a 2024 build's Q4_K_M kernels on the M1 Max, +38% and +61%)"
+        " and run-to-run spread of CPU-offload rows (one setup measured at 17.1 and 12.3 tok/s)"
     ),
 }
 

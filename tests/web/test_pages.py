@@ -366,3 +366,15 @@ def test_model_page_of_a_family_llamacpp_refuses(client: TestClient) -> None:
     r = client.get("/models/zai-org/GLM-5")
     assert r.status_code == 200
     assert "Q4_K_M: not priced: llama.cpp builds differ on GLM-5" in r.text.replace("&#39;", "'")
+
+
+def test_backend_is_a_calculator_input_and_the_speed_names_it(client: TestClient) -> None:
+    q = "model=llama-3.1-8b&gpu=rx-7900-xtx&quant=Q4_K_M&engine=llama.cpp&ctx=8192"
+    rocm = client.get(f"/api/v1/estimate?{q}").json()["speed"]
+    vk = client.get(f"/api/v1/estimate?{q}&backend=vulkan").json()["speed"]
+    assert (rocm["backend"], vk["backend"]) == ("rocm", "vulkan")
+    assert vk["calibration_key"] != rocm["calibration_key"]
+    assert "llama.cpp (vulkan backend)" in client.get(f"/?{q}&backend=vulkan").text
+    bad = client.get(f"/api/v1/estimate?{q}&backend=metal")
+    assert bad.status_code == 400
+    assert "allowed: rocm, vulkan" in bad.text

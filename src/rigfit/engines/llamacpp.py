@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from rigfit.arch import Architecture, AttentionKind, AttentionSpec, KVLayout, Role
+from rigfit.catalog.schema import GPURecord, Vendor
 from rigfit.engines.checks import without_ggml_backend
 from rigfit.engines.tensors import Kind, PlacedTensor, request_tensors, vision_bytes
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
@@ -34,7 +36,7 @@ from rigfit.families import family
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.units import GIB
 
-__all__ = ["LLAMACPP", "LlamaCpp", "behaviour", "build_number"]
+__all__ = ["LLAMACPP", "Backend", "LlamaCpp", "backends_for", "behaviour", "build_number"]
 
 # The build whose accounting the defaults follow: the first with the V-less MLA cache
 # (see MLA_K_ONLY_BUILD); every rule below holds from there on as of November 2026.
@@ -264,6 +266,35 @@ _PLACEMENTS: dict[object, tuple[tuple[PlacedTensor, ...], _Placement]] = {}
 _PLACEMENTS_MAX = 4096
 
 
+class Backend(StrEnum):
+    """The GPU backend a llama.cpp build runs (its ``GGML_*`` build option): ggml/src has one
+    each. The HIP build compiles ggml-cuda's kernels for AMD GPUs; Vulkan's kernels are its own
+    and run on any vendor's Vulkan driver."""
+
+    CUDA = "cuda"
+    ROCM = "rocm"
+    VULKAN = "vulkan"
+    METAL = "metal"
+    SYCL = "sycl"
+
+
+# The backends each vendor's GPUs run in llama.cpp's own builds and docs (docs/build.md: CUDA
+# for NVIDIA, HIP for AMD, Metal on Apple silicon, SYCL for Intel GPUs, Vulkan for NVIDIA,
+# AMD and Intel); the first is the vendor's own, taken when none is given. Apple's Vulkan runs
+# through MoltenVK, a translation layer rigfit has no measurements of, so Apple lists Metal only.
+_BACKENDS: dict[Vendor, tuple[Backend, ...]] = {
+    Vendor.NVIDIA: (Backend.CUDA, Backend.VULKAN),
+    Vendor.AMD: (Backend.ROCM, Backend.VULKAN),
+    Vendor.APPLE: (Backend.METAL,),
+    Vendor.INTEL: (Backend.SYCL, Backend.VULKAN),
+}
+
+
+def backends_for(gpu: GPURecord) -> tuple[Backend, ...]:
+    """The llama.cpp backends that run on ``gpu``, its vendor's own first."""
+    return _BACKENDS[gpu.vendor]
+
+
 class LlamaCpp(ProfileBase):
     name = "llama.cpp"
     description = (
@@ -280,6 +311,17 @@ class LlamaCpp(ProfileBase):
         if req.engine.flash_attn is not None:
             return req.engine.flash_attn
         return behaviour(req.engine.version).fa_default
+
+    def backend(self, req: Request) -> Backend:
+        """--backend as given, else the vendor's own (CUDA, ROCm, Metal, SYCL)."""
+        if req.engine.backend is not None:
+            return Backend(req.engine.backend)
+        return backends_for(req.system.gpu)[0]
+
+    def kernels(self, req: Request) -> str:
+        # Vulkan's kernels are not the vendor backends' (ggml-vulkan's own shaders): their
+        # speed is calibrated apart, on the rows that name the Vulkan backend
+        return "llama.cpp-vulkan" if self.backend(req) is Backend.VULKAN else self.name
 
     def ubatch(self, req: Request) -> int:
         return req.engine.n_ubatch or N_UBATCH_DEFAULT
@@ -316,10 +358,17 @@ class LlamaCpp(ProfileBase):
                 f"llama.cpp b{build_number(req.engine.version)} predates {what}, which"
                 f" loads from b{since} (allowed: b{since} or later)"
             )
+        backend = self.backend(req)
         for gpu in req.system.devices:
             if without_ggml_backend(gpu):
                 raise InvalidSpecError(
                     f"llama.cpp has no backend for {gpu.name} (Intel Gaudi); use --engine vllm"
+                )
+            if backend not in backends_for(gpu):
+                raise InvalidSpecError(
+                    f"llama.cpp's {backend} backend does not run on {gpu.name} (allowed: "
+                    + ", ".join(backends_for(gpu))
+                    + ")"
                 )
         if req.kv_type not in SUPPORTED_KV:
             raise InvalidSpecError(

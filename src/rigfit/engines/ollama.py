@@ -102,6 +102,10 @@ class Ollama(ProfileBase):
         """Whether Ollama runs this model on its own Go engine (else llama.cpp's runner)."""
         return family(req.arch.model_type).ollama_engine
 
+    def kernels(self, req: Request) -> str:
+        # Ollama runs llama.cpp's kernels (the vendor's own backend) for both of its runners
+        return "llama.cpp"
+
     def flash_attention(self, req: Request) -> bool:
         fa = family(req.arch.model_type).ollama_flash_attn
         if fa is OllamaFlashAttn.NEVER:

@@ -134,6 +134,16 @@ class EngineProfile(Protocol):
         as its own default (for speed: without it the score matrix is written and read)."""
         ...
 
+    def backend(self, req: Request) -> str | None:
+        """The GPU backend the engine's build runs ``req`` on, where one engine has several
+        (llama.cpp's --backend); None for the rest."""
+        ...
+
+    def kernels(self, req: Request) -> str:
+        """The kernels that run ``req``, as the speed calibration keys them: the engine's name,
+        or its backend's where one engine builds several (llama.cpp's Vulkan)."""
+        ...
+
 
 class ProfileBase(ABC):
     """Defaults of an engine profile: the whole device is usable, no pool, no notes."""
@@ -174,6 +184,12 @@ class ProfileBase(ABC):
         # vLLM, SGLang and MLX run fused attention kernels; llama.cpp, Ollama and
         # transformers decide per request (their profiles say how)
         return True if req.engine.flash_attn is None else req.engine.flash_attn
+
+    def backend(self, req: Request) -> str | None:
+        return None
+
+    def kernels(self, req: Request) -> str:
+        return self.name
 
 
 # ---- the estimate ----------------------------------------------------------------------------

@@ -174,6 +174,16 @@ OPTIONS: tuple[Option, ...] = (
         values=(True, False),
     ),
     Option(
+        "backend",
+        "--backend",
+        "choice",
+        "llama.cpp's GPU backend, for speed (default: the vendor's own: cuda, rocm, metal, sycl).",
+        LLAMA_CPP,
+        "the llama.cpp build: GGML_CUDA, GGML_HIP, GGML_VULKAN, GGML_METAL or GGML_SYCL"
+        " (ggml/src has one backend each)",
+        choices=("cuda", "rocm", "vulkan", "metal", "sycl"),
+    ),
+    Option(
         "swa_full",
         "--swa-full",
         "bool",
@@ -293,6 +303,7 @@ class EngineSettings:
     n_cpu_moe: int = 0  # llama.cpp --n-cpu-moe N: the experts of the first N layers in RAM
     tensor_split: tuple[float, ...] | None = None  # llama.cpp --tensor-split, one per device
     flash_attn: bool | None = None  # llama.cpp -fa on/off; None: auto
+    backend: str | None = None  # llama.cpp's GPU backend (its build); None: the vendor's own
     swa_full: bool = False  # llama.cpp --swa-full: sliding layers keep the whole context
     n_ubatch: int | None = None  # llama.cpp -ub (physical batch)
     gpu_memory_utilization: float | None = None  # vLLM --gpu-memory-utilization

@@ -24,6 +24,7 @@ from rigfit.catalog.schema import GPURecord, Vendor
 
 __all__ = [
     "CALIBRATION_PATH",
+    "KERNEL_PARENT",
     "Band",
     "Calibration",
     "Constants",
@@ -73,6 +74,11 @@ def hardware_class(gpu: GPURecord) -> HardwareClass:
 def kernel_engine(engine: str) -> str:
     """The engine whose kernels run a plan: Ollama's are llama.cpp's."""
     return "llama.cpp" if engine == "ollama" else engine
+
+
+# Kernels calibrated apart from the rest of their engine's (a profile's ``kernels``): where
+# they have too few rows of their own, their engine's constants are the nearest estimate.
+KERNEL_PARENT = {"llama.cpp-vulkan": "llama.cpp"}
 
 
 @dataclass(frozen=True)
@@ -131,13 +137,24 @@ class Calibration:
     meta: dict[str, object]
 
     def lookup(self, engine: str, cls: HardwareClass) -> Constants:
+        """The constants of ``engine``'s kernels (a profile's ``kernels``) on ``cls``, or of
+        the nearest wider key that has rows, with why and a widened band."""
         eng = kernel_engine(engine)
-        for key, why in (
+        chain: list[tuple[str, str | None]] = [
             (f"{eng}/{cls}", None),
             (f"{eng}/*", f"no {eng} measurements on {cls} hardware: {eng}'s constants over"),
+        ]
+        parent = KERNEL_PARENT.get(eng)
+        if parent is not None:
+            chain += [
+                (f"{parent}/{cls}", f"too few {eng} measurements: {parent}'s constants on {cls}"),
+                (f"{parent}/*", f"too few {eng} measurements: {parent}'s constants over"),
+            ]
+        chain += [
             (f"*/{cls}", f"no {eng} measurements: every engine's constants on {cls} hardware"),
             ("*/*", f"no {eng} measurements on {cls} hardware: every engine's constants"),
-        ):
+        ]
+        for key, why in chain:
             c = self.constants.get(key)
             if c is not None:
                 if why is None:

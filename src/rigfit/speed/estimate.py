@@ -24,7 +24,6 @@ from rigfit.speed.calibration import (
     Constants,
     calibration,
     hardware_class,
-    kernel_engine,
 )
 from rigfit.speed.model import SpeedModel
 from rigfit.speed.ram import RamBandwidth
@@ -111,6 +110,7 @@ class ThroughputPoint:
 class SpeedEstimate:
     workload: Workload
     engine: str
+    backend: str | None  # llama.cpp's GPU backend (cuda, rocm, vulkan, metal, sycl); else None
     constants_key: str
     calibration_rows: int
     decode_tok_s: Figure  # one user, context at the prompt's end
@@ -129,8 +129,8 @@ class SpeedEstimate:
     how: tuple[str, ...] = ()
 
 
-def _constants(cal: Calibration, engine: str, model: SpeedModel) -> Constants:
-    return cal.lookup(engine, hardware_class(model.req.system.gpu))
+def _constants(cal: Calibration, model: SpeedModel) -> Constants:
+    return cal.lookup(model.kernels, hardware_class(model.req.system.gpu))
 
 
 def estimate_speed(
@@ -150,7 +150,7 @@ def estimate_speed(
     cal = cal or calibration()
     profile = profile.resolve(req)
     m = SpeedModel(req, profile, ram)
-    c = _constants(cal, profile.name, m)
+    c = _constants(cal, m)
     host, ar = cal.host_bandwidth_efficiency, cal.allreduce_latency_s
     prompt, out, users = workload.prompt_tokens, workload.output_tokens, workload.users
     bd = c.band("decode")
@@ -231,7 +231,7 @@ def estimate_speed(
             " batches of 32 tokens or more copy those weights to the GPU over PCIe"
             " (llama.cpp's op offload)"
         )
-    if kernel_engine(profile.name) == "llama.cpp" and not m.flash_attention():
+    if m.kernels.startswith("llama.cpp") and not m.flash_attention():
         # llm-tracker's Strix Halo runs (speed.jsonl, llmtracker rows): Llama-2-7B Q4_0 at
         # tg8192 without flash attention ran at 1/2.8 (HIP) and 1/4.7 (Vulkan) of rigfit's
         # figure, the same runs with flash attention within 17% of it; rigfit has no model of
@@ -247,6 +247,7 @@ def estimate_speed(
     return SpeedEstimate(
         workload=workload,
         engine=profile.name,
+        backend=profile.backend(req),
         constants_key=c.key,
         calibration_rows=c.rows,
         decode_tok_s=Figure.of(1 / step1, bd, "tok/s"),
@@ -296,7 +297,7 @@ def served_rates(
     cal = cal or calibration()
     profile = profile.resolve(req)
     m = SpeedModel(req, profile, ram)
-    c = _constants(cal, profile.name, m)
+    c = _constants(cal, m)
     missing = any(p.gpu is not None and m.path(p.gpu).flops_per_s is None for p in m.parts)
     prompt, out = workload.prompt_tokens, workload.output_tokens
     flops_cost = 0.0 if missing else prefill_compute_s(m, prompt, c)
@@ -317,7 +318,7 @@ def decode_rate(req: Request, profile: EngineProfile) -> float | None:
         w = default_workload(req.ctx_tokens)
         m = SpeedModel(req, profile)
         cal = calibration()
-        c = cal.lookup(profile.name, hardware_class(req.system.gpu))
+        c = _constants(cal, m)
         step = m.decode_step_s(
             1, w.prompt_tokens + 1, c, cal.host_bandwidth_efficiency, cal.allreduce_latency_s
         )

@@ -229,6 +229,7 @@ class SpeedModel:
         self.req = req
         self.profile = profile
         self.engine = profile.name
+        self.kernels = profile.kernels(req)  # the calibration's engine part
         self.arch = req.arch
         self.split = profile.split(req)
         self.ram = ram or DEFAULT_RAM

@@ -31,6 +31,7 @@ from rigfit.answer import Query, plan
 from rigfit.errors import RigfitError
 from rigfit.estimate.settings import DEFAULT_SETTINGS
 from rigfit.speed.calibration import (
+    KERNEL_PARENT,
     MIN_BAND_ROWS,
     WIDEN,
     Band,
@@ -152,6 +153,11 @@ def _kv(kv: str | None, engine: str) -> str:
     return "fp8" if kv.startswith("fp8") else kv
 
 
+# llama-bench's backend column as rigfit's --backend ("ROCm" before mid-2024, "HIP" since; a
+# CPU-only run has no GPU backend to set)
+_BACKEND = {"CUDA": "cuda", "ROCm": "rocm", "HIP": "rocm", "Vulkan": "vulkan", "Metal": "metal"}
+
+
 @cache
 def speed_model_for(row: SpeedRow) -> SpeedModel:
     """The plan of the row's run, through the one answer path."""
@@ -180,6 +186,7 @@ def speed_model_for(row: SpeedRow) -> SpeedModel:
             cpu_moe=bool(s.cpu_moe) or settings.cpu_moe,
             flash_attn=s.flash_attn,
             n_ubatch=s.n_ubatch,
+            backend=_BACKEND.get(row.backend or ""),
         )
         if row.parallel == "row":
             raise NotScoredError("llama.cpp's row split (-sm row) is not modelled")
@@ -279,9 +286,15 @@ def _needs_compute(row: SpeedRow) -> bool:
 
 
 def key_of(row: SpeedRow) -> str:
+    """The calibration key of the row's run: its kernels (as the answer path's profile names
+    them) and hardware class."""
     from rigfit.catalog.lookup import get_gpu
 
-    return f"{kernel_engine(row.engine)}/{hardware_class(get_gpu(row.gpu))}"
+    try:
+        kernels = speed_model_for(row).kernels
+    except NotScoredError:
+        kernels = kernel_engine(row.engine)  # a row that is not replayed: shown, never fitted
+    return f"{kernels}/{hardware_class(get_gpu(row.gpu))}"
 
 
 @dataclass(frozen=True)
@@ -423,9 +436,15 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
             return k
         if eng == "*" or cls == "*":
             return "*/*"
-        return f"{eng}/*" if f"{eng}/*" in groups else "*/*"
+        for w in (f"{eng}/*", f"{KERNEL_PARENT.get(eng)}/{cls}", f"{KERNEL_PARENT.get(eng)}/*"):
+            if w in groups:
+                return w
+        return "*/*"
 
-    order = sorted(groups, key=lambda k: (k != "*/*", k.endswith("/*") is False, k))
+    order = sorted(
+        groups,
+        key=lambda k: (k != "*/*", not k.endswith("/*"), k.split("/")[0] in KERNEL_PARENT, k),
+    )
     host, ar = 0.6, 2e-5
     seed = Constants("*/*", 0.7, 0.5, 1e-5, {}, 0, None, 0.7, 0.5)
     consts: dict[str, Constants] = {}
@@ -508,7 +527,7 @@ def score_speed(
             continue
         try:
             m = speed_model_for(r)
-            c = cal.lookup(m.engine, HardwareClass(k.split("/")[1]))
+            c = cal.lookup(m.kernels, HardwareClass(k.split("/")[1]))
             pred = predict_row(r, c, cal.host_bandwidth_efficiency, cal.allreduce_latency_s)
         except NotScoredError as exc:
             out.append(SpeedScore(r, None, None, group, held_out(r.id), k, str(exc)))
