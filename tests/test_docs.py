@@ -60,6 +60,22 @@ def _console_block(text: str, command: str) -> list[str]:
             "docs/speed.md",
             "rigfit speed deepseek-r1 --gpu h200 --gpus 8 --ctx 32k --engine sglang --seqs 64",
         ),
+        ("docs/plan.md", "rigfit plan deepseek-r1 --ctx 32k --users 16"),
+        ("docs/plan.md", "rigfit plan deepseek-r1 --ctx 32k --users 16 --min-tok-s 20"),
+        (
+            "docs/plan.md",
+            "rigfit plan deepseek-r1 --ctx 32k --users 16 --min-tok-s 20 --minimize rent",
+        ),
+        (
+            "docs/train.md",
+            "rigfit train meta-llama/Llama-3.1-8B --gpu rtx-4090 --method qlora --seq 4k"
+            " --dataset-tokens 50M",
+        ),
+        (
+            "docs/train.md",
+            "rigfit train meta-llama/Llama-3.1-70B-Instruct --gpu h100 --gpus 8 --method full"
+            " --zero 3",
+        ),
     ],
 )
 def test_console_examples_show_what_the_command_prints(doc: str, command: str) -> None:
