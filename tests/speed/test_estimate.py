@@ -188,3 +188,37 @@ def test_time_to_first_token_adds_the_serving_engines_request_handling() -> None
         ttft, prefill = speed(engine, "Qwen/Qwen3-8B", "h100-sxm", 1, "BF16")
         assert ttft == pytest.approx(prefill)
     assert all(c.request_overhead_s == 0 for k, c in cal.constants.items() if k.startswith("*/"))
+
+
+def test_a_served_round_counts_the_request_overhead_once_and_tpot_leaves_it_out() -> None:
+    from rigfit.speed.estimate import ServedCycle
+
+    r = ServedCycle(users=4, output_tokens=100, request_s=0.1, prefill_s=0.05, step_s=0.02)
+    assert r.cycle_s == pytest.approx(0.1 + 4 * 0.05 + 100 * 0.02)
+    assert r.output_tok_s == pytest.approx(400 / r.cycle_s)
+    # a user's tokens after its first: its steps, with the other three prefills between them
+    assert r.tpot_s == pytest.approx((3 * 0.05 + 100 * 0.02) / 100)
+    assert r.point().per_user_tok_s == pytest.approx(r.output_tok_s / 4)
+
+
+def test_serving_throughput_includes_the_engines_request_handling() -> None:
+    """The curve's rounds carry SGLang's fitted request overhead: one user asking for few
+    tokens gets fewer tokens/s than its prefill and decode steps alone would give."""
+    from dataclasses import replace
+
+    from rigfit.speed.calibration import calibration
+    from rigfit.speed.estimate import prefill_compute_s, served_cycle
+    from rigfit.speed.model import SpeedModel
+
+    p = plan(Query("Qwen/Qwen3-8B", gpu="h100-sxm", quant="BF16", engine="sglang", ctx=8192))
+    s = estimate_speed(p.request, p.profile, Workload(1024, 16, 1))
+    cal = calibration()
+    m = SpeedModel(p.request, p.profile)
+    c = cal.lookup(m.kernels, HardwareClass.NVIDIA_HBM)
+    assert c.request_overhead_s > 0
+    host, ar = cal.host_bandwidth_efficiency, cal.allreduce_latency_s
+    bare = served_cycle(
+        m, replace(c, request_overhead_s=0.0), 1, 1024, 16, prefill_compute_s(m, 1024, c), host, ar
+    )
+    assert s.curve[0].users == 1
+    assert s.curve[0].output_tok_s == pytest.approx(16 / (bare.cycle_s + c.request_overhead_s))

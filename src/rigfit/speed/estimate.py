@@ -33,12 +33,14 @@ __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
     "DEFAULT_PROMPT_TOKENS",
     "Figure",
+    "ServedCycle",
     "SpeedEstimate",
     "ThroughputPoint",
     "Workload",
     "decode_rate",
     "default_workload",
     "estimate_speed",
+    "served_cycle",
     "served_rates",
 ]
 
@@ -197,7 +199,7 @@ def estimate_speed(
         flops_cost = prefill_compute_s(m, prompt, c)
 
     def served(n: int) -> ThroughputPoint:
-        return _served(m, c, n, mid, out, flops_cost, host, ar)
+        return served_cycle(m, c, n, prompt, out, flops_cost, host, ar).point()
 
     top = max_users if max_users is not None else max(users, 1)
     if missing:
@@ -266,21 +268,53 @@ def estimate_speed(
     )
 
 
-def _served(
+@dataclass(frozen=True)
+class ServedCycle:
+    """One user's round when ``users`` are served together in a closed loop (a serving
+    benchmark at a fixed concurrency): the server's handling of the request, every user's
+    prefill compute riding along the decode steps (their weight reads are shared with them),
+    then ``output_tokens`` decode steps of all users at the middle of their context."""
+
+    users: int
+    output_tokens: int
+    request_s: float  # the engine's fitted request overhead (0 where it has none)
+    prefill_s: float  # one prompt's prefill compute
+    step_s: float  # one decode step of all users
+
+    @property
+    def cycle_s(self) -> float:
+        return self.request_s + self.users * self.prefill_s + self.output_tokens * self.step_s
+
+    @property
+    def output_tok_s(self) -> float:
+        """All users' output tokens/s."""
+        return self.users * self.output_tokens / self.cycle_s
+
+    @property
+    def tpot_s(self) -> float:
+        """One user's time per output token after its first: its decode steps with the other
+        users' prefills between them."""
+        return (self.cycle_s - self.request_s - self.prefill_s) / self.output_tokens
+
+    def point(self) -> ThroughputPoint:
+        agg = self.output_tok_s
+        return ThroughputPoint(self.users, agg, agg / self.users)
+
+
+def served_cycle(
     m: SpeedModel,
     c: Constants,
-    n: int,
-    mid: int,
+    users: int,
+    prompt: int,
     out: int,
     flops_cost: float,
     host: float,
     ar: float,
-) -> ThroughputPoint:
-    """``n`` requests served together: each one's prefill compute, then ``out`` decode steps
-    of all ``n`` at the middle of their context."""
-    cycle = n * flops_cost + out * m.decode_step_s(n, mid, c, host, ar)
-    agg = n * out / cycle
-    return ThroughputPoint(n, agg, agg / n)
+) -> ServedCycle:
+    """The round of ``users`` requests of ``prompt`` tokens in and ``out`` out, served
+    together (``flops_cost``: one prefill's compute, 0 when the compute figure is missing)."""
+    step = m.decode_step_s(users, prompt + out // 2, c, host, ar)
+    return ServedCycle(users, out, c.request_overhead_s, flops_cost, step)
 
 
 def served_rates(
@@ -302,7 +336,7 @@ def served_rates(
     prompt, out = workload.prompt_tokens, workload.output_tokens
     flops_cost = 0.0 if missing else prefill_compute_s(m, prompt, c)
     host, ar = cal.host_bandwidth_efficiency, cal.allreduce_latency_s
-    return _served(m, c, workload.users, prompt + out // 2, out, flops_cost, host, ar)
+    return served_cycle(m, c, workload.users, prompt, out, flops_cost, host, ar).point()
 
 
 def decode_rate(req: Request, profile: EngineProfile) -> float | None:

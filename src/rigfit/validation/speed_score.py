@@ -41,7 +41,7 @@ from rigfit.speed.calibration import (
     hardware_class,
     kernel_engine,
 )
-from rigfit.speed.estimate import prefill_compute_s
+from rigfit.speed.estimate import prefill_compute_s, served_cycle
 from rigfit.speed.model import SpeedModel
 from rigfit.speed.ram import parse_ram_bandwidth
 from rigfit.validation.speed_rows import SpeedMetric, SpeedRow, held_out, load_speed_rows
@@ -257,16 +257,15 @@ def predict_row(row: SpeedRow, c: Constants, host_eff: float, allreduce_s: float
         pre = m.prefill_s(prompt * conc, c, host_eff, allreduce_s)
         step = m.decode_step_s(conc, prompt + out // 2, c, host_eff, allreduce_s)
         return c.request_overhead_s + pre + (out - 1) * step
-    flops = prefill_compute_s(m, prompt, c)
-    step = m.decode_step_s(conc, prompt + out // 2, c, host_eff, allreduce_s)
-    cycle = conc * flops + out * step
+    cyc = served_cycle(
+        m, c, conc, prompt, out, prefill_compute_s(m, prompt, c), host_eff, allreduce_s
+    )
     if metric is SpeedMetric.OUTPUT_THROUGHPUT:
-        return conc * out / cycle
+        return cyc.output_tok_s
     if metric is SpeedMetric.TOTAL_THROUGHPUT:
-        return conc * (prompt + out) / cycle
+        return conc * (prompt + out) / cyc.cycle_s
     if metric in (SpeedMetric.TPOT, SpeedMetric.ITL):
-        # a request decodes while the other requests' prefills run between its steps
-        return 1000.0 * (cycle - flops) / out
+        return 1000.0 * cyc.tpot_s
     raise NotScoredError(f"metric {metric} is not scored")
 
 
