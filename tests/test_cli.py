@@ -229,6 +229,8 @@ def test_speed_json_carries_the_speed_report() -> None:
         (["--prompt", "9000", "--ctx", "8k"], "exceed the context"),
         (["--users", "100000"], "the most that fit"),
         (["--ram-bandwidth", "fast"], "is not a bandwidth"),
+        (["--backend", "rocm"], "rocm backend does not run on NVIDIA GeForce RTX 4090"),
+        (["--backend", "vulcan"], "'vulcan' is not one of"),
     ],
 )
 def test_speed_bad_input_is_one_line(args: list[str], message: str) -> None:
@@ -245,3 +247,15 @@ def test_fit_has_a_speed_section_and_the_table_a_tok_s_column() -> None:
     code, out, _ = run("fit", "llama-3.1-8b", "--quant", "Q4_K_M", "--ctx", "4k", "--json")
     rows = json.loads(out)["rows"]
     assert any(r["decode_tok_s"] for r in rows)
+
+
+def test_the_speed_header_names_the_backend_and_its_calibration() -> None:
+    code, out, _ = run(
+        "speed", "llama-3.1-8b", "--gpu", "rx-7900-xtx", "--quant", "Q4_K_M", "--backend", "vulkan"
+    )
+    assert code == 0
+    assert "speed (llama.cpp, vulkan backend;" in out
+    assert "on llama.cpp-vulkan/" in out
+    code, out, _ = run("speed", "llama-3.1-8b", "--gpu", "rx-7900-xtx", "--quant", "Q4_K_M")
+    assert "speed (llama.cpp, rocm backend;" in out
+    assert "on llama.cpp/amd-gddr" in out

@@ -163,6 +163,7 @@ class SpeedReport(_Report):
     """How fast the plan runs (docs/speed.md): every figure with its band."""
 
     engine: str
+    backend: str | None = None  # llama.cpp's GPU backend priced; None for other engines
     prompt_tokens: int
     output_tokens: int
     users: int
@@ -177,7 +178,6 @@ class SpeedReport(_Report):
     best_users: int | None  # fewest users reaching 95% of the most output memory allows
     bound: str
     parts: list[str]
-    backend: str | None = None  # llama.cpp's GPU backend priced; None for other engines
     calibration_key: str  # engine/hardware class whose constants priced it
     calibration_rows: int
     notes: list[str]

@@ -316,3 +316,21 @@ def test_backend_changes_speed_not_memory() -> None:
     _, req = make_request(LLAMA8B, "rx-7900-xtx", quant="Q4_K_M", ctx=4096)
     vk = replace(req, engine=EngineSettings(backend="vulkan"))
     assert estimate(vk, LLAMACPP).total_bytes == estimate(req, LLAMACPP).total_bytes
+
+
+def test_gpus_of_two_vendors_share_the_one_backend_both_run() -> None:
+    """One llama.cpp process loads one build: an AMD and an NVIDIA card share Vulkan, and the
+    plan says so; a backend only one of them runs is refused with the shared ones."""
+    _, req = make_request(LLAMA8B, "rx-7900-xtx", quant="Q4_K_M", ctx=4096, mix=["rtx-3090"])
+    assert LLAMACPP.backend(req) == "vulkan"
+    LLAMACPP.check(req)
+    assert any("2 vendors" in n and "vulkan" in n for n in LLAMACPP.notes(req))
+    with pytest.raises(InvalidSpecError, match=r"allowed on every GPU here: vulkan"):
+        LLAMACPP.check(replace(req, engine=EngineSettings(backend="rocm")))
+
+
+def test_the_backend_option_lists_every_backend() -> None:
+    from rigfit.engines.llamacpp import Backend
+    from rigfit.estimate.settings import option
+
+    assert option("backend").choices == tuple(Backend)

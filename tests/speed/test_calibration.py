@@ -49,7 +49,7 @@ def test_lookup_falls_back_and_says_so() -> None:
     cal = calibration()
     c = cal.lookup("transformers", HardwareClass.NVIDIA_HBM)
     assert c.fallback is not None
-    assert "no transformers measurements" in c.fallback
+    assert "no transformers decode measurements" in c.fallback
     assert cal.lookup("ollama", HardwareClass.APPLE).key.startswith(("llama.cpp/", "*/"))
 
 
@@ -67,20 +67,43 @@ def _constants(key: str, bw: float) -> Constants:
 
 
 def test_vulkan_kernels_fall_back_to_llamacpps_own_before_the_pool() -> None:
-    """llama.cpp's Vulkan kernels are calibrated apart; with no Vulkan rows on a class they
-    take llama.cpp's constants on that class (then llama.cpp's over every class) before any
-    engine's pooled ones, and say so."""
-    keys = ("*/*", "*/amd-gddr", "llama.cpp/amd-gddr", "llama.cpp/*")
-    cal = Calibration({k: _constants(k, 0.5 + 0.1 * i) for i, k in enumerate(keys)}, 0.5, 2e-5, {})
+    """llama.cpp's Vulkan kernels are calibrated apart; their constants over every class
+    price only the classes they have decode rows on, and elsewhere llama.cpp's own constants
+    on the class (then over every class) stand before any engine's pooled ones."""
+    keys = ("*/*", "*/amd-gddr", "llama.cpp/amd-gddr", "llama.cpp/*", "llama.cpp-vulkan/*")
+    meta = {"decode_fit_rows": {"llama.cpp-vulkan/lpddr": 6, "llama.cpp/amd-gddr": 9}}
+    cal = Calibration(
+        {k: _constants(k, 0.5 + 0.1 * i) for i, k in enumerate(keys)}, 0.5, 2e-5, meta
+    )
+    # no Vulkan rows on AMD GDDR: llama.cpp's own constants there, not Vulkan's from elsewhere
     c = cal.lookup("llama.cpp-vulkan", HardwareClass.AMD_GDDR)
     assert c.key == "llama.cpp/amd-gddr"
     assert c.fallback is not None
-    assert "too few llama.cpp-vulkan measurements" in c.fallback
+    assert "no llama.cpp-vulkan decode measurements on amd-gddr" in c.fallback
     assert c.bands["decode"].high > 1.1  # widened
-    c = cal.lookup("llama.cpp-vulkan", HardwareClass.NVIDIA_GDDR)
-    assert c.key == "llama.cpp/*"
-    # an engine without a parent goes straight to the pool
+    assert cal.lookup("llama.cpp-vulkan", HardwareClass.NVIDIA_GDDR).key == "llama.cpp/*"
+    # Vulkan rows on LPDDR, too few for a key: Vulkan's constants over every class, and the
+    # note counts them
+    c = cal.lookup("llama.cpp-vulkan", HardwareClass.LPDDR)
+    assert c.key == "llama.cpp-vulkan/*"
+    assert c.fallback is not None
+    assert "6 llama.cpp-vulkan decode rows on lpddr hardware, too few" in c.fallback
+    # an engine without a parent goes straight to its own wide key, then the pool
     assert cal.lookup("sglang", HardwareClass.AMD_GDDR).key == "*/amd-gddr"
-    # the kernels' own key wins where it exists
-    own = replace(cal, constants={**cal.constants, "llama.cpp-vulkan/*": _constants("v", 0.9)})
+    # the kernels' own class key wins where it exists
+    own = replace(
+        cal, constants={**cal.constants, "llama.cpp-vulkan/amd-gddr": _constants("v", 0.9)}
+    )
     assert own.lookup("llama.cpp-vulkan", HardwareClass.AMD_GDDR).key == "v"
+
+
+def test_the_shipped_vulkan_constants_stay_on_the_classes_they_were_fitted_on() -> None:
+    """No Vulkan decode row is on NVIDIA or HBM hardware: a Vulkan answer there is priced by
+    llama.cpp's own constants, so it neither doubles nor halves the CUDA/ROCm figure."""
+    cal = calibration()
+    for cls in (HardwareClass.NVIDIA_HBM, HardwareClass.NVIDIA_GDDR, HardwareClass.AMD_HBM):
+        if cal.decode_rows(f"llama.cpp-vulkan/{cls}"):
+            continue  # rows came in: the class has Vulkan constants of its own now
+        vk, native = cal.lookup("llama.cpp-vulkan", cls), cal.lookup("llama.cpp", cls)
+        assert vk.bandwidth_efficiency == native.bandwidth_efficiency
+        assert vk.layer_overhead_s == native.layer_overhead_s

@@ -62,3 +62,21 @@ def test_a_quarter_is_held_out_by_id() -> None:
     share = sum(held_out(r.id) for r in rows) / len(rows)
     assert 0.1 < share < 0.4
     assert held_out(rows[0].id) == held_out(rows[0].id)
+
+
+def test_every_gpu_backend_a_row_names_replays_as_a_backend_setting() -> None:
+    """llama-bench's backend column maps onto --backend (a CPU-only run sets none)."""
+    import typing
+
+    from rigfit.engines.llamacpp import Backend
+    from rigfit.validation.speed_rows import SpeedRow
+    from rigfit.validation.speed_score import _BACKEND
+
+    (literal,) = (
+        a
+        for a in typing.get_args(SpeedRow.model_fields["backend"].annotation)
+        if typing.get_origin(a) is typing.Literal
+    )
+    named = set(typing.get_args(literal)) - {"CPU"}
+    assert set(_BACKEND) == named
+    assert set(_BACKEND.values()) <= set(Backend)

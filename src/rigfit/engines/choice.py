@@ -151,5 +151,11 @@ class AutoProfile(ProfileBase):
     def notes(self, req: Request) -> tuple[str, ...]:
         return self.resolve(req).notes(req)
 
+    def backend(self, req: Request) -> str | None:
+        return self.resolve(req).backend(req)
+
+    def kernels(self, req: Request) -> str:
+        return self.resolve(req).kernels(req)
+
 
 AUTO = AutoProfile()

@@ -290,9 +290,18 @@ _BACKENDS: dict[Vendor, tuple[Backend, ...]] = {
 }
 
 
+assert set(_BACKENDS) == set(Vendor), "every vendor lists its llama.cpp backends"
+
+
 def backends_for(gpu: GPURecord) -> tuple[Backend, ...]:
     """The llama.cpp backends that run on ``gpu``, its vendor's own first."""
     return _BACKENDS[gpu.vendor]
+
+
+def common_backends(gpus: tuple[GPURecord, ...]) -> tuple[Backend, ...]:
+    """The backends every one of ``gpus`` runs, in the first one's order: one llama.cpp
+    process loads one build, so GPUs of two vendors share Vulkan or nothing."""
+    return tuple(b for b in backends_for(gpus[0]) if all(b in backends_for(g) for g in gpus))
 
 
 class LlamaCpp(ProfileBase):
@@ -313,10 +322,12 @@ class LlamaCpp(ProfileBase):
         return behaviour(req.engine.version).fa_default
 
     def backend(self, req: Request) -> Backend:
-        """--backend as given, else the vendor's own (CUDA, ROCm, Metal, SYCL)."""
+        """--backend as given, else the vendor's own (CUDA, ROCm, Metal, SYCL), or the first
+        one every GPU runs where they are of several vendors (Vulkan)."""
         if req.engine.backend is not None:
             return Backend(req.engine.backend)
-        return backends_for(req.system.gpu)[0]
+        shared = common_backends(req.system.devices)
+        return shared[0] if shared else backends_for(req.system.gpu)[0]
 
     def kernels(self, req: Request) -> str:
         # Vulkan's kernels are not the vendor backends' (ggml-vulkan's own shaders): their
@@ -364,11 +375,16 @@ class LlamaCpp(ProfileBase):
                 raise InvalidSpecError(
                     f"llama.cpp has no backend for {gpu.name} (Intel Gaudi); use --engine vllm"
                 )
+        for gpu in req.system.devices:
             if backend not in backends_for(gpu):
+                shared = common_backends(req.system.devices)
+                allowed = ", ".join(shared) if shared else "none: no build runs them all"
+                where = (
+                    " on every GPU here" if len({g.vendor for g in req.system.devices}) > 1 else ""
+                )
                 raise InvalidSpecError(
-                    f"llama.cpp's {backend} backend does not run on {gpu.name} (allowed: "
-                    + ", ".join(backends_for(gpu))
-                    + ")"
+                    f"llama.cpp's {backend} backend does not run on {gpu.name} (allowed{where}:"
+                    f" {allowed})"
                 )
         if req.kv_type not in SUPPORTED_KV:
             raise InvalidSpecError(
@@ -779,6 +795,12 @@ class LlamaCpp(ProfileBase):
 
     def notes(self, req: Request) -> tuple[str, ...]:
         out = [f"llama.cpp accounting of build b{behaviour(req.engine.version).build}"]
+        vendors = {g.vendor for g in req.system.devices}
+        if len(vendors) > 1 and req.engine.backend is None:
+            out.append(
+                f"GPUs of {len(vendors)} vendors: one llama.cpp build runs them all, so its"
+                f" {self.backend(req)} backend is priced (--backend names it)"
+            )
         if req.arch.mixed_attention and req.engine.flash_attn is None:
             widest = max(a.head_dim for a in req.arch.attention_specs)
             out.append(

@@ -136,23 +136,40 @@ class Calibration:
     allreduce_latency_s: float
     meta: dict[str, object]
 
+    def decode_rows(self, key: str) -> int:
+        """The decode and serving rows the fit had for ``key`` (an ``engine/class`` pair),
+        with or without constants of its own."""
+        rows = self.meta.get("decode_fit_rows", {})
+        assert isinstance(rows, dict)
+        n = rows.get(key, 0)
+        assert isinstance(n, int)
+        return n
+
     def lookup(self, engine: str, cls: HardwareClass) -> Constants:
         """The constants of ``engine``'s kernels (a profile's ``kernels``) on ``cls``, or of
-        the nearest wider key that has rows, with why and a widened band."""
+        the nearest wider key that has rows, with why and a widened band. Kernels calibrated
+        apart from their engine's (:data:`KERNEL_PARENT`) take their own constants over every
+        class only on the classes those were fitted on; elsewhere their engine's own constants
+        are the nearer estimate."""
         eng = kernel_engine(engine)
-        chain: list[tuple[str, str | None]] = [
-            (f"{eng}/{cls}", None),
-            (f"{eng}/*", f"no {eng} measurements on {cls} hardware: {eng}'s constants over"),
-        ]
         parent = KERNEL_PARENT.get(eng)
+        seen = self.decode_rows(f"{eng}/{cls}")
+        lacking = (
+            f"{seen} {eng} decode rows on {cls} hardware, too few for constants of their own"
+            if seen
+            else f"no {eng} decode measurements on {cls} hardware"
+        )
+        chain: list[tuple[str, str | None]] = [(f"{eng}/{cls}", None)]
+        if parent is None or seen:
+            chain.append((f"{eng}/*", f"{lacking}: {eng}'s constants over"))
         if parent is not None:
             chain += [
-                (f"{parent}/{cls}", f"too few {eng} measurements: {parent}'s constants on {cls}"),
-                (f"{parent}/*", f"too few {eng} measurements: {parent}'s constants over"),
+                (f"{parent}/{cls}", f"{lacking}: {parent}'s own constants on {cls} hardware"),
+                (f"{parent}/*", f"{lacking}: {parent}'s own constants over"),
             ]
         chain += [
-            (f"*/{cls}", f"no {eng} measurements: every engine's constants on {cls} hardware"),
-            ("*/*", f"no {eng} measurements on {cls} hardware: every engine's constants"),
+            (f"*/{cls}", f"{lacking}: every engine's constants on {cls} hardware"),
+            ("*/*", f"{lacking}: every engine's constants"),
         ]
         for key, why in chain:
             c = self.constants.get(key)

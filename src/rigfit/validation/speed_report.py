@@ -79,9 +79,10 @@ def speed_validation_dict(engine: str | None = None) -> dict[str, Any]:
     groups = speed_groups(scores)
     targets = speed_targets(groups)
     if engine is not None:
-        kernel = "llama.cpp" if engine == "ollama" else engine
         scores = [s for s in scores if s.row.engine == engine]
-        groups = [g for g in groups if g.name.startswith(f"{kernel}/")]
+        # the groups of the engine's kernels: llama.cpp's include its Vulkan build's
+        keys = {s.key.split("/")[0] for s in scores}
+        groups = [g for g in groups if g.name.split("/")[0] in keys]
     return {
         "rows": [
             {

@@ -428,17 +428,30 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
         for kk in (k, f"{eng}/*", f"*/{cls}", "*/*"):
             groups.setdefault(kk, []).append(r)
     groups = {k: rs for k, rs in groups.items() if k == "*/*" or len(rs) >= MIN_KEY_ROWS}
+    # the decode and serving rows each engine/class pair had, with a key of its own or not:
+    # the lookup says "too few" where they exist and "none" where they do not, and kernels
+    # calibrated apart take their own wide key only on classes they have rows on
+    decode_fit_rows: dict[str, int] = {}
+    for r in fit_rows:
+        if metric_group(r.metric, _concurrency(r)) != "prefill":
+            decode_fit_rows[key_of(r)] = decode_fit_rows.get(key_of(r), 0) + 1
+    meta: dict[str, object] = {
+        "rows_fit": len(fit_rows),
+        "rows_scorable": len(all_rows),
+        "decode_fit_rows": dict(sorted(decode_fit_rows.items())),
+    }
 
     def wider(k: str) -> str:
         eng, cls = k.split("/")
+        parent = KERNEL_PARENT.get(eng)
         if k == "*/*":
             return k
+        if cls == "*" and parent is not None and f"{parent}/*" in groups:
+            return f"{parent}/*"  # kernels calibrated apart start from their engine's
         if eng == "*" or cls == "*":
             return "*/*"
-        for w in (f"{eng}/*", f"{KERNEL_PARENT.get(eng)}/{cls}", f"{KERNEL_PARENT.get(eng)}/*"):
-            if w in groups:
-                return w
-        return "*/*"
+        tries = [f"{eng}/*"] + ([f"{parent}/{cls}", f"{parent}/*"] if parent else [])
+        return next((w for w in tries if w in groups), "*/*")
 
     order = sorted(
         groups,
@@ -453,8 +466,10 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
             consts[k] = _fit_key(k, groups[k], host, ar, start)
 
         def own(r: SpeedRow) -> Constants:
-            k = key_of(r)
-            return consts.get(k) or consts[wider(k)]
+            # the constants the answer path would take for the row: the same lookup
+            return Calibration(consts, 0.0, 0.0, meta).lookup(
+                speed_model_for(r).kernels, HardwareClass(key_of(r).split("/")[1])
+            )
 
         offload = [r for r in fit_rows if any(p.gpu is None for p in speed_model_for(r).parts)]
         if len(offload) >= MIN_FIELD_ROWS:
@@ -499,12 +514,13 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
         for g in ("decode", "prefill", "throughput"):
             if g in c.bands:
                 continue
-            for broader in (f"{eng}/*", "*/*"):
+            parent = KERNEL_PARENT.get(eng)
+            for broader in (f"{eng}/*", *((f"{parent}/*",) if parent else ()), "*/*"):
                 b = out.get(broader, c).bands.get(g)
                 if b is not None and broader != k:
                     c.bands[g] = Band(round(b.low / WIDEN, 4), round(b.high * WIDEN, 4), b.rows)
                     break
-    return Calibration(out, host, ar, {"rows_fit": len(fit_rows), "rows_scorable": len(all_rows)})
+    return Calibration(out, host, ar, meta)
 
 
 # ---- scoring ---------------------------------------------------------------------------------
