@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.speed.calibration import (
+    KERNEL_PARENT,
     Band,
     Calibration,
     Constants,
@@ -233,7 +234,7 @@ def estimate_speed(
             " batches of 32 tokens or more copy those weights to the GPU over PCIe"
             " (llama.cpp's op offload)"
         )
-    if m.kernels.startswith("llama.cpp") and not m.flash_attention():
+    if KERNEL_PARENT.get(m.kernels, m.kernels) == "llama.cpp" and not m.flash_attention():
         # llm-tracker's Strix Halo runs (speed.jsonl, llmtracker rows): Llama-2-7B Q4_0 at
         # tg8192 without flash attention ran at 1/2.8 (HIP) and 1/4.7 (Vulkan) of rigfit's
         # figure, the same runs with flash attention within 17% of it; rigfit has no model of
