@@ -259,3 +259,21 @@ def test_the_speed_header_names_the_backend_and_its_calibration() -> None:
     code, out, _ = run("speed", "llama-3.1-8b", "--gpu", "rx-7900-xtx", "--quant", "Q4_K_M")
     assert "speed (llama.cpp, rocm backend;" in out
     assert "on llama.cpp/amd-gddr" in out
+
+
+def test_the_gpu_table_counts_the_accelerators_it_leaves_out() -> None:
+    code, out, _ = run("fit", "llama-3.1-8b", "--quant", "Q4_K_M", "--ctx", "4k", "--json")
+    base = json.loads(out)
+    code, out, _ = run(
+        "fit", "llama-3.1-8b", "--quant", "Q4_K_M", "--ctx", "4k", "--backend", "rocm", "--json"
+    )
+    assert code == 0
+    rocm = json.loads(out)
+    # --backend rocm: only AMD cards are listed, and the rest are counted, not silently gone
+    assert all(r["name"].startswith("AMD") for r in rocm["rows"])
+    assert rocm["left_out"] > base["left_out"]
+    assert len(rocm["rows"]) + rocm["left_out"] == len(base["rows"]) + base["left_out"]
+    code, out, _ = run(
+        "fit", "llama-3.1-8b", "--quant", "Q4_K_M", "--ctx", "4k", "--backend", "rocm"
+    )
+    assert f"left out: {rocm['left_out']} accelerator(s)" in out

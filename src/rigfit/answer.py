@@ -279,7 +279,8 @@ NOT_GENERATING = (
 def answer_table(q: Query) -> GPUTableReport:
     """How many of each catalog accelerator the query needs, each priced by its engine."""
     p = plan(replace(q, gpu=None))
-    rows = gpu_table(p.request, list_gpus(), p.profile)
+    gpus = list_gpus()
+    rows = gpu_table(p.request, gpus, p.profile)
     req = p.request
     speeds = [
         None
@@ -295,6 +296,7 @@ def answer_table(q: Query) -> GPUTableReport:
         ctx_tokens=req.ctx_tokens,
         seqs=req.seqs,
         speeds=speeds,
+        left_out=len(gpus) - len(rows),
     )
 
 

@@ -481,6 +481,11 @@ def _fit_table(report: GPUTableReport, unit: str, as_json: bool) -> None:
         "tok/s: one user's decode speed on that many (a 1,024-token prompt; rigfit speed"
         " gives its range)"
     )
+    if data["left_out"]:
+        click.echo(
+            f"left out: {data['left_out']} accelerator(s) the engine does not run this request"
+            " on (rigfit fit MODEL --gpu ID ... says why)"
+        )
 
 
 @main.command()
