@@ -103,7 +103,8 @@ class Ollama(ProfileBase):
         return family(req.arch.model_type).ollama_engine
 
     def kernels(self, req: Request) -> str:
-        # Ollama runs llama.cpp's kernels (the vendor's own backend) for both of its runners
+        # Ollama runs llama.cpp's kernels for both of its runners, on the vendor's own backend
+        # by default; its opt-in Vulkan runner is not priced apart
         return "llama.cpp"
 
     def flash_attention(self, req: Request) -> bool:
