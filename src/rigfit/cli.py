@@ -290,7 +290,7 @@ def _render_speed_only(d: dict[str, Any], unit: str) -> None:
         f" {d['ctx_tokens']:,}-token context; engine: {d['profile']}"
     )
     if d.get("engine_reason"):
-        click.echo(f"engine chosen by default: {d['engine_reason']} (--engine names another)")
+        click.echo(f"engine chosen by default: {d['engine_reason']}; --engine names another")
     if not d["fits"]:
         click.echo(f"DOES NOT FIT: {fmt_bytes(d['shortfall_per_gpu_bytes'], unit)} short")
         for s in d["suggestions"][:3]:
@@ -347,7 +347,7 @@ def _render_fit(d: dict[str, Any], unit: str) -> None:
         f" ({d['capacity_basis']}); engine: {d['profile']}{version}"
     )
     if d.get("engine_reason"):
-        click.echo(f"engine chosen by default: {d['engine_reason']} (--engine names another)")
+        click.echo(f"engine chosen by default: {d['engine_reason']}; --engine names another")
     if d.get("ctx_reason"):
         click.echo(f"context: {d['ctx_reason']}")
     click.echo("")
