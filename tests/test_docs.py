@@ -61,6 +61,11 @@ def _console_block(text: str, command: str) -> list[str]:
             "rigfit speed deepseek-r1 --gpu h200 --gpus 8 --ctx 32k --engine sglang --seqs 64",
         ),
         ("docs/plan.md", "rigfit plan deepseek-r1 --ctx 32k --users 16"),
+        (
+            "docs/plan.md",
+            "RIGFIT_MACHINE=docs/machines/2x-rtx-3090.json rigfit plan"
+            " meta-llama/Llama-3.3-70B-Instruct --ctx 8k --gpu auto",
+        ),
         ("docs/plan.md", "rigfit plan deepseek-r1 --ctx 32k --users 16 --min-tok-s 20"),
         (
             "docs/plan.md",
@@ -83,7 +88,14 @@ def test_console_examples_show_what_the_command_prints(doc: str, command: str) -
     lines, a line cut short (the README trims wide tables) shows how the printed one begins."""
     from click.testing import CliRunner
 
-    result = CliRunner().invoke(main, command.split()[1:])
+    words = command.split()
+    # leading VAR=value words are the example's environment (RIGFIT_MACHINE=...)
+    env = {
+        k: str(ROOT / v) if (ROOT / v).exists() else v
+        for k, v in (w.split("=", 1) for w in words[: words.index("rigfit")])
+    }
+    args = words[words.index("rigfit") + 1 :]
+    result = CliRunner().invoke(main, args, env=env)
     assert result.exit_code == 0, result.output
     printed = iter(result.output.splitlines())
     for line in _console_block((ROOT / doc).read_text(), command):

@@ -296,7 +296,7 @@ def answer_table(q: Query) -> GPUTableReport:
         ctx_tokens=req.ctx_tokens,
         seqs=req.seqs,
         speeds=speeds,
-        left_out=len(gpus) - len(rows),
+        left_out=tuple(g.id for g in gpus if g.id not in {r.gpu.id for r in rows}),
     )
 
 

@@ -481,10 +481,11 @@ def _fit_table(report: GPUTableReport, unit: str, as_json: bool) -> None:
         "tok/s: one user's decode speed on that many (a 1,024-token prompt; rigfit speed"
         " gives its range)"
     )
-    if data["left_out"]:
+    if left := data["left_out"]:
+        shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
         click.echo(
-            f"left out: {data['left_out']} accelerator(s) the engine does not run this request"
-            " on (rigfit fit MODEL --gpu ID ... says why)"
+            f"left out: {len(left)} accelerator(s) the engine does not run this request on"
+            f" ({shown}; --gpu ID says why)"
         )
 
 

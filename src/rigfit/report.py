@@ -387,9 +387,9 @@ class GPUTableReport(_Report):
     ctx_tokens: int
     seqs: int
     rows: list[GPUTableRow]
-    # catalog accelerators left out: the engine does not run the request there (an option
-    # such as --backend rocm, a format the device has no kernels for)
-    left_out: int = 0
+    # the ids of the accelerators left out (catalog and the user's file): the engine does not
+    # run the request there (an option such as --backend rocm, a format without kernels there)
+    left_out: list[str] = []
 
 
 def _figure(f: Figure | None) -> FigureReport | None:
@@ -673,11 +673,11 @@ def gpu_table_report(
     ctx_tokens: int,
     seqs: int,
     speeds: list[float | None] | None = None,
-    left_out: int = 0,
+    left_out: tuple[str, ...] = (),
 ) -> GPUTableReport:
     return GPUTableReport(
         model=model.id,
-        left_out=left_out,
+        left_out=list(left_out),
         quant=quant,
         kv_type=kv_type,
         ctx_tokens=ctx_tokens,

@@ -49,7 +49,7 @@ def test_lookup_falls_back_and_says_so() -> None:
     cal = calibration()
     c = cal.lookup("transformers", HardwareClass.NVIDIA_HBM)
     assert c.fallback is not None
-    assert "no transformers decode measurements" in c.fallback
+    assert "no transformers decode or serving measurements" in c.fallback
     assert cal.lookup("ollama", HardwareClass.APPLE).key.startswith(("llama.cpp/", "*/"))
 
 
@@ -79,7 +79,7 @@ def test_vulkan_kernels_fall_back_to_llamacpps_own_before_the_pool() -> None:
     c = cal.lookup("llama.cpp-vulkan", HardwareClass.AMD_GDDR)
     assert c.key == "llama.cpp/amd-gddr"
     assert c.fallback is not None
-    assert "no llama.cpp-vulkan decode measurements on amd-gddr" in c.fallback
+    assert "no llama.cpp-vulkan decode or serving measurements on amd-gddr" in c.fallback
     assert c.bands["decode"].high > 1.1  # widened
     assert cal.lookup("llama.cpp-vulkan", HardwareClass.NVIDIA_GDDR).key == "llama.cpp/*"
     # Vulkan rows on LPDDR, too few for a key: Vulkan's constants over every class, and the
@@ -87,7 +87,7 @@ def test_vulkan_kernels_fall_back_to_llamacpps_own_before_the_pool() -> None:
     c = cal.lookup("llama.cpp-vulkan", HardwareClass.LPDDR)
     assert c.key == "llama.cpp-vulkan/*"
     assert c.fallback is not None
-    assert "6 llama.cpp-vulkan decode rows on lpddr hardware, too few" in c.fallback
+    assert "6 llama.cpp-vulkan decode and serving rows on lpddr hardware, too few" in c.fallback
     # an engine without a parent goes straight to its own wide key, then the pool
     assert cal.lookup("sglang", HardwareClass.AMD_GDDR).key == "*/amd-gddr"
     # the kernels' own class key wins where it exists

@@ -193,12 +193,66 @@ def test_time_to_first_token_adds_the_serving_engines_request_handling() -> None
 def test_a_served_round_counts_the_request_overhead_once_and_tpot_leaves_it_out() -> None:
     from rigfit.speed.estimate import ServedCycle
 
-    r = ServedCycle(users=4, output_tokens=100, request_s=0.1, prefill_s=0.05, step_s=0.02)
+    r = ServedCycle(users=4, output_tokens=101, request_s=0.1, prefill_s=0.05, step_s=0.02)
+    # the user's own prefill gives its first token; 100 decode steps give the rest
     assert r.cycle_s == pytest.approx(0.1 + 4 * 0.05 + 100 * 0.02)
-    assert r.output_tok_s == pytest.approx(400 / r.cycle_s)
+    assert r.output_tok_s == pytest.approx(4 * 101 / r.cycle_s)
     # a user's tokens after its first: its steps, with the other three prefills between them
     assert r.tpot_s == pytest.approx((3 * 0.05 + 100 * 0.02) / 100)
-    assert r.point().per_user_tok_s == pytest.approx(r.output_tok_s / 4)
+    # the curve's per-user figure is the rate those tokens stream at, not output over a round
+    assert r.point().per_user_tok_s == pytest.approx(1 / r.tpot_s)
+    one = ServedCycle(users=1, output_tokens=101, request_s=0.1, prefill_s=0.05, step_s=0.02)
+    assert one.point().per_user_tok_s == pytest.approx(1 / 0.02)  # one user: its decode speed
+
+
+def test_the_answer_the_plan_and_validation_price_a_served_round_alike() -> None:
+    """One formula: the answer's per-user figure, the plan's search (served_rates) and
+    validation's TPOT row replay agree on the same request."""
+    import json
+
+    from rigfit.speed import served_rates
+    from rigfit.speed.calibration import calibration
+    from rigfit.validation.speed_rows import parse_speed_rows
+    from rigfit.validation.speed_score import predict_row
+
+    q = Query("Qwen/Qwen3-8B", gpu="h100-sxm", quant="BF16", engine="sglang", ctx=8192, seqs=8)
+    p = plan(q)
+    w = Workload(1000, 200, 8)
+    s = estimate_speed(p.request, p.profile, w)
+    rates = served_rates(p.request, p.profile, w)
+    assert s.per_user_tok_s.value == pytest.approx(rates.per_user_tok_s)
+    assert s.aggregate_tok_s.value == pytest.approx(rates.output_tok_s)
+    (row,) = parse_speed_rows(
+        json.dumps(
+            {
+                "id": "sgl-x-tpot",
+                "engine": "sglang",
+                "model": "Qwen/Qwen3-8B",
+                "quant": "BF16",
+                "gpu": "h100-sxm",
+                "gpus": 1,
+                "parallel": "single",
+                "setup": {
+                    "input_len": 1000,
+                    "output_len": 200,
+                    "concurrency": 8,
+                    "num_prompts": 80,
+                    "random_range_ratio": 1.0,
+                    "kv_type": "auto",
+                },
+                "metric": "tpot_ms",
+                "value": 10.0,
+                "unit": "ms",
+                "quote": "Median TPOT (ms): 10.0",
+                "source": "https://example.com/x",
+            }
+        ),
+        "test",
+    )
+    cal = calibration()
+    c = cal.lookup("sglang", HardwareClass.NVIDIA_HBM)
+    tpot_ms = predict_row(row, c, cal.host_bandwidth_efficiency, cal.allreduce_latency_s)
+    assert 1000 / tpot_ms == pytest.approx(rates.per_user_tok_s, rel=0.02)
 
 
 def test_serving_throughput_includes_the_engines_request_handling() -> None:

@@ -155,9 +155,10 @@ class Calibration:
         parent = KERNEL_PARENT.get(eng)
         seen = self.decode_rows(f"{eng}/{cls}")
         lacking = (
-            f"{seen} {eng} decode rows on {cls} hardware, too few for constants of their own"
+            f"{seen} {eng} decode and serving rows on {cls} hardware, too few for constants of"
+            " their own"
             if seen
-            else f"no {eng} decode measurements on {cls} hardware"
+            else f"no {eng} decode or serving measurements on {cls} hardware"
         )
         chain: list[tuple[str, str | None]] = [(f"{eng}/{cls}", None)]
         if parent is None or seen:

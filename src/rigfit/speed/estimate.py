@@ -166,8 +166,6 @@ def estimate_speed(
     terms: list[tuple[str, float]] = []
     step1 = m.decode_step_s(1, prompt + 1, c, host, ar, how, terms)
     step_full = m.decode_step_s(1, req.ctx_tokens, c, host, ar)
-    mid = prompt + out // 2
-    step_users = m.decode_step_s(users, mid, c, host, ar)
 
     missing = [
         f"{p.gpu.name} has no published {m.path(p.gpu).figure.replace('_', ' ')}"
@@ -195,9 +193,12 @@ def estimate_speed(
                 f" {pre * 1e3:.1f} ms"
             )
         ttft = Figure.of(first, bp, "s", inverse=True)
-        req_s = first + (out - 1) * step_users
-        request = Figure.of(req_s, bd, "s", inverse=True)
         flops_cost = prefill_compute_s(m, prompt, c)
+        # the request's first token, then its other tokens at the served round's TPOT (the
+        # other users' prefills between its steps)
+        tpot = served_cycle(m, c, users, prompt, out, flops_cost, host, ar).tpot_s
+        req_s = first + (out - 1) * tpot
+        request = Figure.of(req_s, bd if users == 1 else bt, "s", inverse=True)
 
     def served(n: int) -> ThroughputPoint:
         return served_cycle(m, c, n, prompt, out, flops_cost, host, ar).point()
@@ -273,8 +274,9 @@ def estimate_speed(
 class ServedCycle:
     """One user's round when ``users`` are served together in a closed loop (a serving
     benchmark at a fixed concurrency): the server's handling of the request, every user's
-    prefill compute riding along the decode steps (their weight reads are shared with them),
-    then ``output_tokens`` decode steps of all users at the middle of their context."""
+    prefill compute riding along the decode steps (their weight reads are shared with them;
+    the user's own prefill gives its first token), then ``output_tokens - 1`` decode steps of
+    all users at the middle of their context."""
 
     users: int
     output_tokens: int
@@ -283,23 +285,29 @@ class ServedCycle:
     step_s: float  # one decode step of all users
 
     @property
+    def decode_steps(self) -> int:
+        return max(self.output_tokens - 1, 0)
+
+    @property
     def cycle_s(self) -> float:
-        return self.request_s + self.users * self.prefill_s + self.output_tokens * self.step_s
+        return self.request_s + self.users * self.prefill_s + self.decode_steps * self.step_s
 
     @property
     def output_tok_s(self) -> float:
-        """All users' output tokens/s."""
+        """All users' output tokens/s, request handling and prefills included."""
         return self.users * self.output_tokens / self.cycle_s
 
     @property
     def tpot_s(self) -> float:
-        """One user's time per output token after its first: its decode steps with the other
-        users' prefills between them."""
-        return (self.cycle_s - self.request_s - self.prefill_s) / self.output_tokens
+        """One user's time per output token after its first (bench_serving's TPOT): a decode
+        step, with the other users' prefills between its steps."""
+        others = (self.users - 1) * self.prefill_s
+        return self.step_s + others / max(self.decode_steps, 1)
 
     def point(self) -> ThroughputPoint:
-        agg = self.output_tok_s
-        return ThroughputPoint(self.users, agg, agg / self.users)
+        """The round as the curve shows it: all users' output, and the rate one user's
+        tokens stream at (1 / TPOT)."""
+        return ThroughputPoint(self.users, self.output_tok_s, 1 / self.tpot_s)
 
 
 def served_cycle(

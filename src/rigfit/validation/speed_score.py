@@ -257,9 +257,9 @@ def predict_row(row: SpeedRow, c: Constants, host_eff: float, allreduce_s: float
         pre = m.prefill_s(prompt * conc, c, host_eff, allreduce_s)
         step = m.decode_step_s(conc, prompt + out // 2, c, host_eff, allreduce_s)
         return c.request_overhead_s + pre + (out - 1) * step
-    cyc = served_cycle(
-        m, c, conc, prompt, out, prefill_compute_s(m, prompt, c), host_eff, allreduce_s
-    )
+    # a single user's TPOT needs no compute figure (no other prefill between its steps)
+    flops = 0.0 if _needs_compute(row) else prefill_compute_s(m, prompt, c)
+    cyc = served_cycle(m, c, conc, prompt, out, flops, host_eff, allreduce_s)
     if metric is SpeedMetric.OUTPUT_THROUGHPUT:
         return cyc.output_tok_s
     if metric is SpeedMetric.TOTAL_THROUGHPUT:
