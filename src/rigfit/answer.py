@@ -281,6 +281,7 @@ def answer_table(q: Query) -> GPUTableReport:
     p = plan(replace(q, gpu=None))
     gpus = list_gpus()
     rows = gpu_table(p.request, gpus, p.profile)
+    listed = {r.gpu.id for r in rows}
     req = p.request
     speeds = [
         None
@@ -296,7 +297,7 @@ def answer_table(q: Query) -> GPUTableReport:
         ctx_tokens=req.ctx_tokens,
         seqs=req.seqs,
         speeds=speeds,
-        left_out=tuple(g.id for g in gpus if g.id not in {r.gpu.id for r in rows}),
+        left_out=tuple(g.id for g in gpus if g.id not in listed),
     )
 
 

@@ -375,7 +375,6 @@ class LlamaCpp(ProfileBase):
                 raise InvalidSpecError(
                     f"llama.cpp has no backend for {gpu.name} (Intel Gaudi); use --engine vllm"
                 )
-        for gpu in req.system.devices:
             if backend not in backends_for(gpu):
                 shared = common_backends(req.system.devices)
                 allowed = ", ".join(shared) if shared else "none: no build runs them all"

@@ -167,11 +167,7 @@ def estimate_speed(
     step1 = m.decode_step_s(1, prompt + 1, c, host, ar, how, terms)
     step_full = m.decode_step_s(1, req.ctx_tokens, c, host, ar)
 
-    missing = [
-        f"{p.gpu.name} has no published {m.path(p.gpu).figure.replace('_', ' ')}"
-        for p in m.parts
-        if p.gpu is not None and m.path(p.gpu).flops_per_s is None
-    ]
+    missing = m.missing_compute()
     prefill = ttft = request = None
     if missing:
         notes.append(
@@ -341,7 +337,7 @@ def served_rates(
     profile = profile.resolve(req)
     m = SpeedModel(req, profile, ram)
     c = _constants(cal, m)
-    missing = any(p.gpu is not None and m.path(p.gpu).flops_per_s is None for p in m.parts)
+    missing = m.missing_compute()
     prompt, out = workload.prompt_tokens, workload.output_tokens
     flops_cost = 0.0 if missing else prefill_compute_s(m, prompt, c)
     host, ar = cal.host_bandwidth_efficiency, cal.allreduce_latency_s

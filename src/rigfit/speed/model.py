@@ -354,6 +354,15 @@ class SpeedModel:
             hit = self._paths[gpu.id] = compute_path(gpu, self.req.weights().format, self.engine)
         return hit
 
+    def missing_compute(self) -> tuple[str, ...]:
+        """What is missing for prefill: one line per GPU part whose compute path has no
+        published throughput (empty when every part has one)."""
+        return tuple(
+            f"{p.gpu.name} has no published {self.path(p.gpu).figure.replace('_', ' ')}"
+            for p in self.parts
+            if p.gpu is not None and self.path(p.gpu).flops_per_s is None
+        )
+
     def link_bytes_per_s(self) -> float:
         """All-reduce bandwidth between tensor-parallel ranks, one direction: the switched
         fabric (half its bidirectional catalog figure), a two-card bridge, else PCIe."""

@@ -280,8 +280,7 @@ def log_error(row: SpeedRow, predicted: float) -> float:
 
 
 def _needs_compute(row: SpeedRow) -> bool:
-    m = speed_model_for(row)
-    return any(p.gpu is not None and m.path(p.gpu).flops_per_s is None for p in m.parts)
+    return bool(speed_model_for(row).missing_compute())
 
 
 def key_of(row: SpeedRow) -> str:
