@@ -559,8 +559,9 @@ class Architecture:
     # layer_output_scale.weight)
     layer_scalar: bool = False
     notes: tuple[str, ...] = field(default=())
-    # per-instance memo of derived figures (weights per format...), never compared or hashed
-    cache: dict[object, object] = field(default_factory=dict, compare=False, repr=False)
+    # per-instance memo of derived figures (weights per format...), never compared or hashed;
+    # not an init field, so dataclasses.replace gives the copy a memo of its own
+    cache: dict[object, object] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     # ---- summaries ------------------------------------------------------------------------
 

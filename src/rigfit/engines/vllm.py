@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
+from rigfit.arch import Architecture, AttentionKind, LayerKind, LayerSpec, Role
 from rigfit.engines.checks import (
     LOAD_QUANTIZED,
     emulation_note,
@@ -343,8 +343,16 @@ class VLLMProfile(ProfileBase):
 
     def _forward_bytes(self, req: Request) -> int:
         """The widest layer's working set for the batched tokens, in the model dtype."""
-        arch, (tp, _) = req.arch, self.tp_pp(req)
-        t = self.batched_tokens(req)
+        return self.batched_tokens(req) * self._forward_width(req.arch, self.tp_pp(req)[0])
+
+    @staticmethod
+    def _forward_width(arch: Architecture, tp: int) -> int:
+        """The widest layer's working set per batched token on one of ``tp`` ranks, in
+        elements (a walk over the layers, kept per architecture and ``tp``)."""
+        key = ("vllm_forward_width", tp)
+        cached = arch.cache.get(key)
+        if isinstance(cached, int):
+            return cached
         a, h = arch.attention, arch.hidden_size
         # MLA's prefill decompresses q, K and V per head; grouped-query adds the output
         attn = a.qkv_width() // tp
@@ -364,8 +372,9 @@ class VLLMProfile(ProfileBase):
             else:
                 width = 3 * layer.dense_intermediate_size // tp  # gate_up output + activation
             mlp = max(mlp, width)
-        per_token = 2 * h + max(attn, mlp)
-        return t * per_token * ACT_BYTES
+        width = (2 * h + max(attn, mlp)) * ACT_BYTES
+        arch.cache[key] = width
+        return width
 
     def non_torch_bytes(self, req: Request, last: bool = True) -> int:
         """Memory outside PyTorch on a rank of the last pipeline stage (``last``) or of
@@ -391,12 +400,22 @@ class VLLMProfile(ProfileBase):
             return "PCIe"
         return "fabric, several nodes" if n > GPUS_PER_NODE else "fabric (NVLink/xGMI)"
 
-    def _groups(self, req: Request, stage: range) -> list[_Group]:
+    def _groups(self, req: Request, stage: range) -> tuple[_Group, ...]:
         """The KV cache groups of a stage: layers of one spec (full attention; sliding or
         chunked; recurrent state, counted as MAMBA) are cut into groups of the smallest spec's
         count (kv_cache_utils.py _get_kv_cache_groups_uniform_page_size; a short last group is
-        padded to full size). Falcon-H1's layers hold both a KV and a state spec."""
-        layers = [req.arch.layers[i] for i in stage]
+        padded to full size). Falcon-H1's layers hold both a KV and a state spec. Kept per
+        architecture and stage."""
+        key = ("vllm_groups", stage.start, stage.stop)
+        cached = req.arch.cache.get(key)
+        if isinstance(cached, tuple):
+            return cached
+        groups = self._count_groups([req.arch.layers[i] for i in stage])
+        req.arch.cache[key] = groups
+        return groups
+
+    @staticmethod
+    def _count_groups(layers: list[LayerSpec]) -> tuple[_Group, ...]:
         counts: dict[LayerKind, int] = {}
         for x in layers:
             if x.kind in (LayerKind.FULL, LayerKind.HYBRID):
@@ -408,11 +427,11 @@ class VLLMProfile(ProfileBase):
                 counts[LayerKind.MAMBA] = counts.get(LayerKind.MAMBA, 0) + 1
         if len(counts) == 1:
             ((kind, n),) = counts.items()
-            return [_Group(kind, n)]
+            return (_Group(kind, n),)
         size = min(counts.values())
-        return [
+        return tuple(
             _Group(kind, size) for kind, n in counts.items() for _ in range(math.ceil(n / size))
-        ]
+        )
 
     def _blocks_per_request(self, req: Request, g: _Group, ctx: int) -> int:
         if g.kind is LayerKind.MAMBA:
