@@ -128,3 +128,65 @@ def test_compute_paths() -> None:
 def test_pcie_generation_from_the_catalog_text() -> None:
     assert pcie_bytes_per_s(get_gpu("rtx-4090"))[0] == 31.5e9
     assert pcie_bytes_per_s(get_gpu("rtx-5090"))[0] == 63.0e9
+
+
+def _llama(gpus: int, **settings: object) -> SpeedModel:
+    p = plan(
+        Query(
+            model="meta-llama/Llama-3.1-8B-Instruct",
+            gpu="a100-80gb-pcie",
+            gpus=gpus,
+            quant="Q4_K_M",
+            engine="llama.cpp",
+            ctx=16384,
+        )
+    )
+    req = replace(p.request, engine=replace(p.request.engine, **settings))
+    return SpeedModel(req, p.profile.resolve(req))
+
+
+def test_llama_cpp_pipelines_a_prompts_micro_batches_over_its_gpus() -> None:
+    one, four = _llama(1), _llama(4)
+    assert one.split.pipeline_copies == 1
+    assert four.split.pipeline_copies == 4  # GGML_SCHED_MAX_COPIES
+    # one micro-batch (-ub 512) has nothing to overlap: four GPUs in a row take one's time
+    assert four.prefill_s(512, C, 0.6, 0) == pytest.approx(one.prefill_s(512, C, 0.6, 0), 0.05)
+    # sixteen micro-batches overlap on the four GPUs: close to four times faster, never more
+    ratio = one.prefill_s(8192, C, 0.6, 0) / four.prefill_s(8192, C, 0.6, 0)
+    assert 2.5 < ratio <= 4
+    # decode is one token: nothing to pipeline
+    assert four.decode_step_s(1, 1024, C, 0.6, 0) >= one.decode_step_s(1, 1024, C, 0.6, 0)
+
+
+def test_tensor_overrides_and_layers_in_ram_turn_llama_cpp_pipelining_off() -> None:
+    # --n-cpu-moe writes tensor overrides; -ngl below the layer count leaves layers on the CPU
+    moe = plan(
+        Query(
+            model="Qwen/Qwen3-30B-A3B",
+            gpu="rtx-4090",
+            gpus=2,
+            quant="Q4_K_M",
+            engine="llama.cpp",
+            ctx=4096,
+        )
+    )
+    assert moe.profile.split(moe.request).pipeline_copies == 4
+    req = replace(moe.request, engine=replace(moe.request.engine, n_cpu_moe=4))
+    assert moe.profile.split(req).pipeline_copies == 1
+    assert _llama(4, ngl=20).split.pipeline_copies == 1
+
+
+def test_llama_cpp_prompts_on_hopper_take_the_fitted_fraction_of_the_share() -> None:
+    c = replace(C, quantized_compute_efficiency=0.2, hopper_compute_factor=0.5)
+
+    def share(gpu: str, quant: str, engine: str = "llama.cpp") -> float:
+        m = model(model="meta-llama/Llama-3.1-8B-Instruct", gpu=gpu, quant=quant, engine=engine)
+        return m.compute_share(c, get_gpu(gpu))
+
+    assert share("h100-pcie", "Q4_K_M") == 0.1  # MMQ on Hopper: half the MMQ share
+    assert share("h100-pcie", "F16") == 0.25  # cuBLAS there too: half the dense share
+    assert share("a100-80gb-pcie", "Q4_K_M") == 0.2
+    assert share("rtx-5090", "Q4_K_M") == 0.2
+    assert share("h100-pcie", "FP8", "vllm") == 0.5  # another engine's kernels: its own share
+    # a key fitted without Hopper rows leaves the share as it is
+    assert replace(c, hopper_compute_factor=None).compute(True, True) == 0.2

@@ -67,6 +67,8 @@ CTX_PAD_TOKENS = 256  # GGML_PAD(n_ctx, 256): llama-context.cpp ec98 l.149
 OLD_PAD_NO_FA_TOKENS = 32  # get_padding() without flash attention, builds before PR #17046
 SWA_PAD_TOKENS = 256  # llama-kv-cache-iswa.cpp: the SWA cache is always padded to 256
 N_UBATCH_DEFAULT = 512  # common.h n_ubatch
+# ggml-backend.cpp: the scheduler's copies of a graph's inputs with pipeline parallelism on
+SCHED_MAX_COPIES = 4
 F32_BYTES = 4  # logits, activations and the KQ scores are f32 in ggml graphs
 MASK_BYTES_FA = 2  # the KQ mask is cast to f16 for flash attention (llama-graph.cpp)
 # llama.cpp's own --fit plan leaves 1 GiB free on each device for what it does not count: the
@@ -777,7 +779,27 @@ class LlamaCpp(ProfileBase):
         )
         if req.arch.moe is None:
             host_experts = frozenset()
-        return Split(SplitKind.LAYERS, lay.layer_device, lay.output_device, host_experts)
+        # pipeline parallelism (PR #6017, March 2024: llama_decode splits a batch into -ub
+        # micro-batches and returns before they finish) is on when the model has more than
+        # one device, every layer and the output on them (-ngl > n_layer), -sm layer, the KV
+        # cache offloaded and no tensor overrides, which --cpu-moe/--n-cpu-moe write
+        # (llama-context.cpp, the pipeline_parallel condition; every GPU backend, CUDA/HIP,
+        # Vulkan and SYCL, has the events it also asks for); the scheduler then keeps
+        # GGML_SCHED_MAX_COPIES = 4 copies of the inputs (ggml-backend.cpp), so up to four
+        # micro-batches are in flight, one device a stage
+        pipelined = (
+            req.system.n_devices > 1
+            and None not in lay.layer_device
+            and lay.output_device is not None
+            and not host_experts
+        )
+        return Split(
+            SplitKind.LAYERS,
+            lay.layer_device,
+            lay.output_device,
+            host_experts,
+            pipeline_copies=SCHED_MAX_COPIES if pipelined else 1,
+        )
 
     def default_ctx(self, req: Request) -> tuple[int, str]:
         from rigfit.estimate.plan import max_context

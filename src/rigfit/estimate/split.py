@@ -18,8 +18,9 @@ class SplitKind(StrEnum):
     """How devices share one token's work.
 
     * ``layers``: whole layers per device, run one device after the other (llama.cpp's
-      default ``-sm layer``, transformers' ``device_map``); one stream gains nothing from more
-      devices; a layer may also stay in host RAM (``None``), where the CPU runs it
+      default ``-sm layer``, transformers' ``device_map``); one token gains nothing from more
+      devices, though llama.cpp overlaps a prompt's micro-batches (``pipeline_copies``); a
+      layer may also stay in host RAM (``None``), where the CPU runs it
     * ``tensor``: every layer divided over ``tp`` ranks that work at once and all-reduce
       twice a layer; ``pp`` pipeline stages of ``tp`` ranks each run one after the other
     """
@@ -40,6 +41,10 @@ class Split:
     host_expert_layers: frozenset[int] = frozenset()
     tp: int = 1
     pp: int = 1
+    # LAYERS: how many of one prompt's micro-batches may be in flight over the devices at once
+    # (1: each runs through every device before the next starts; llama.cpp's pipeline
+    # parallelism keeps up to its scheduler's input copies queued, one device a stage)
+    pipeline_copies: int = 1
 
     @staticmethod
     def tensor(tp: int, pp: int = 1) -> Split:

@@ -107,6 +107,10 @@ class Constants:
     # the share of the tensor peak llama.cpp's MMQ reaches on quantized blocks, against
     # dense GEMMs
     quantized_compute_efficiency: float | None = None
+    # llama.cpp's prompt products on Hopper (MMQ and cuBLAS alike) reach this fraction of the
+    # share above: fitted on the H100 rows, which reach about half the share the A100s of the
+    # same class reach of their datasheet figures; None: 1 (no such rows)
+    hopper_compute_factor: float | None = None
     # per request, before its first token: the server's HTTP, tokenizer and scheduler time a
     # serving benchmark's TTFT counts beyond the prefill (fitted on the TTFT rows)
     request_overhead_s: float = 0.0
@@ -117,11 +121,15 @@ class Constants:
             return self.quantized_bandwidth_efficiency
         return self.bandwidth_efficiency
 
-    def compute(self, block_products: bool) -> float:
-        """The tensor-throughput share for products on quantized blocks, or dense GEMMs."""
+    def compute(self, block_products: bool, hopper: bool = False) -> float:
+        """The tensor-throughput share for products on quantized blocks, or dense GEMMs;
+        ``hopper``: llama.cpp's products on a Hopper GPU."""
+        share = self.compute_efficiency
         if block_products and self.quantized_compute_efficiency is not None:
-            return self.quantized_compute_efficiency
-        return self.compute_efficiency
+            share = self.quantized_compute_efficiency
+        if hopper and self.hopper_compute_factor is not None:
+            share *= self.hopper_compute_factor
+        return share
 
     def band(self, metric: str) -> Band | None:
         return self.bands.get(metric)
@@ -206,6 +214,7 @@ def _parse(data: dict[str, object]) -> Calibration:
             c["rows"],
             quantized_bandwidth_efficiency=c.get("quantized_bandwidth_efficiency"),
             quantized_compute_efficiency=c.get("quantized_compute_efficiency"),
+            hopper_compute_factor=c.get("hopper_compute_factor"),
             request_overhead_s=c.get("request_overhead_s", 0.0),
         )
     host = data["host_bandwidth_efficiency"]

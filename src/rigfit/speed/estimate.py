@@ -380,7 +380,7 @@ def prefill_compute_s(m: SpeedModel, prompt: int, c: Constants) -> float:
         t += (
             (mm * p.flop_share + attn * p.layer_share)
             / p.ranks
-            / (path.flops_per_s * c.compute(m.block_products))
+            / (path.flops_per_s * m.compute_share(c, p.gpu))
         )
     return t
 

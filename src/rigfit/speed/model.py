@@ -18,7 +18,9 @@ time (each token picks ``k`` of ``E``; the chance an expert is picked by none of
 
 Prefill of ``P`` tokens in chunks of the engine's batch: the same per chunk, with every chunk
 reading the weights once and attention FLOPs growing with the tokens before it (``P²/2`` in
-all); without flash attention the score matrix is written and read too.
+all); without flash attention the score matrix is written and read too. Where llama.cpp
+pipelines a layer split (``Split.pipeline_copies``), each chunk after the first adds the larger
+of the slowest device's share and a whole pass over the copies in flight.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ OP_OFFLOAD_MIN_BATCH = 32
 # 0.4.x: 8192 on H100/H200-class memory, 2048 below 35 GB, 4096 below 60 GB); MLX
 # prefill_step_size 2048 (mlx_lm/generate.py); transformers one forward pass of the prompt.
 LLAMACPP_UBATCH = 512
+# The catalog's architecture name of the H100, H200 and H800 (llama.cpp's prompt products
+# there take a fitted fraction of the class's compute share: SpeedModel.hopper)
+HOPPER_ARCHITECTURE = "Hopper"
 MLX_PREFILL_STEP = 2048
 # Bytes of one activation element crossing GPUs in a tensor-parallel all-reduce (bf16/fp16).
 ALLREDUCE_ELEM_BYTES = 2
@@ -348,6 +353,25 @@ class SpeedModel:
         formats (AWQ, GPTQ, FP4) dequantize to 16-bit tiles and run as dense GEMMs."""
         return self.quantized and self.engine in ("llama.cpp", "ollama")
 
+    def hopper(self, gpu: GPURecord) -> bool:
+        """Whether llama.cpp's CUDA kernels run this plan's prompt products on a Hopper GPU,
+        whose datasheet tensor figures they reach a smaller share of than on Ampere, Ada or the
+        RTX Blackwell cards (docs/speed.md, "The compute path"). Where from is not settled:
+        MMQ issues the warp-level mma.sync, not the warpgroup wgmma Hopper's figures count
+        (ggml-cuda/mma.cuh; PTX ISA, sm_90a), but cuBLAS's F16 products, which do issue wgmma,
+        fall as short on the same H100 PCIe (a 350 W card, whose clocks under tensor load
+        may be the rest); so the fraction is fitted on the rows, not derived."""
+        return (
+            self.engine in ("llama.cpp", "ollama")
+            and self.kernels == "llama.cpp"
+            and gpu.vendor is Vendor.NVIDIA
+            and gpu.architecture == HOPPER_ARCHITECTURE
+        )
+
+    def compute_share(self, c: Constants, gpu: GPURecord) -> float:
+        """The share of ``gpu``'s tensor figure this plan's products reach."""
+        return c.compute(self.block_products, self.hopper(gpu))
+
     def path(self, gpu: GPURecord) -> ComputePath:
         hit = self._paths.get(gpu.id)
         if hit is None:
@@ -398,7 +422,7 @@ class SpeedModel:
                 path = self.path(gpu0)
                 comp = 0.0
                 if path.flops_per_s is not None:
-                    comp = flops / (path.flops_per_s * c.compute(self.block_products))
+                    comp = flops / (path.flops_per_s * self.compute_share(c, gpu0))
                 pcie, said = pcie_bytes_per_s(gpu0)
                 how = f"{copy / GB:.2f} GB copied over {said} to GPU 0" if explain else ""
                 return copy / pcie, comp, how
@@ -415,7 +439,7 @@ class SpeedModel:
         path = self.path(p.gpu)
         if path.flops_per_s is None:
             return mem, 0.0, how
-        ce = c.compute(self.block_products)
+        ce = self.compute_share(c, p.gpu)
         comp = flops / (path.flops_per_s * ce)
         if explain:
             how += f"; {flops / 1e12:.3g} TFLOP at {ce:.3f} × {path.flops_per_s / 1e12:g} TFLOPS"
@@ -433,10 +457,12 @@ class SpeedModel:
         allreduce_s: float,
         why: list[str] | None = None,
         record: list[tuple[str, float]] | None = None,
+        stages: list[float] | None = None,
     ) -> float:
         """One forward pass over ``tokens`` new tokens of ``seqs`` sequences, with
         ``ctx_after`` tokens of KV each read, ``attn_flops`` of attention in all; ``why``
-        collects the arithmetic line by line, ``record`` (what limits, seconds) per term."""
+        collects the arithmetic line by line, ``record`` (what limits, seconds) per term,
+        ``stages`` each part's time with its layers' overhead."""
         kv = seqs * self.kv_bytes(int(ctx_after)) * self.kv_rank_factor
         touched = self.experts_touched(tokens)
         mm = 2.0 * self.matmul_params * tokens
@@ -448,6 +474,8 @@ class SpeedModel:
                 p, c, host_eff, bytes_read=read, flops=flops, tokens=tokens, explain=why is not None
             )
             t += max(mem, comp)
+            if stages is not None:
+                stages.append(max(mem, comp) + c.layer_overhead_s * p.layers)
             if record is not None:
                 where = "system RAM" if p.gpu is None else p.label
                 limit = f"{where} bandwidth" if mem >= comp else f"{where} compute"
@@ -530,6 +558,7 @@ class SpeedModel:
         chunk = self.prefill_chunk()
         heads = self._attn_dims[0]
         fa = self.flash_attention()
+        copies = self.split.pipeline_copies
         t, done = 0.0, start
         end = start + prompt
         while done < end:
@@ -543,10 +572,25 @@ class SpeedModel:
             first = why if why is not None and done == start else None
             if first is not None:
                 first.append(f"chunk of {n:,} tokens (the engine's batch: {chunk:,}):")
-            t += self._pass(n, 1, done + n, attn, extra, c, host_eff, allreduce_s, first)
+            stages: list[float] = []
+            step = self._pass(
+                n, 1, done + n, attn, extra, c, host_eff, allreduce_s, first, stages=stages
+            )
+            if copies > 1 and done > start:
+                # pipelined: a later micro-batch follows the one before it through the devices,
+                # so it adds the slowest device's share, or a whole pass over the copies in
+                # flight when the devices outnumber them
+                step = max(max(stages), step / copies)
+            t += step
             done += n
         if why is not None:
             chunks = -(-prompt // chunk)
+            if copies > 1 and chunks > 1:
+                why.append(
+                    f"pipelined over {len(self.parts)} GPUs (llama.cpp's pipeline parallelism,"
+                    f" up to {copies} micro-batches in flight): each chunk after the first adds"
+                    " the slowest GPU's share of it"
+                )
             why.append(
                 f"{chunks:,} chunk(s), attention growing with the tokens before each:"
                 f" {t * 1e3:.1f} ms for {prompt:,} tokens"

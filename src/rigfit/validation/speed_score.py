@@ -23,7 +23,8 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 
@@ -333,17 +334,40 @@ _COMPUTE_GRID = [round(0.05 + 0.025 * i, 3) for i in range(39)]  # 0.05 ... 1.00
 _HOST_GRID = [round(0.20 + 0.05 * i, 2) for i in range(17)]  # 0.20 ... 1.00
 _AR_GRID = [i * 5e-6 for i in range(21)]  # 0 ... 100 µs per all-reduce
 _REQUEST_GRID = [i * 5e-3 for i in range(61)]  # 0 ... 300 ms per request
+_FACTOR_GRID = [round(0.2 + 0.025 * i, 3) for i in range(33)]  # 0.20 ... 1.00
 
 
-def _loss(rows: Sequence[SpeedRow], c: Constants, host: float, ar: float) -> float:
-    """Mean |log error| over the rows the constants can price."""
-    errs = []
-    for r in rows:
+def source_weights(rows: Sequence[SpeedRow]) -> list[float]:
+    """Each row's weight in a fit: 1/sqrt(the rows of its source among ``rows``). A page's
+    many cells (one notebook's eight prompt and output lengths on one machine) say more than
+    one row does, but not as much as as many independent sources: correlated rows count as
+    the square root of their number (the design effect of clustered samples)."""
+    n = Counter(str(r.source) for r in rows)
+    return [1 / math.sqrt(n[str(r.source)]) for r in rows]
+
+
+def _loss(
+    rows: Sequence[SpeedRow],
+    c: Constants | Callable[[SpeedRow], Constants],
+    host: float,
+    ar: float,
+) -> float:
+    """Mean |log error|, weighted by :func:`source_weights`, over the rows the constants (or
+    each row's own, where ``c`` picks them) can price."""
+    total = weight = 0.0
+    for r, w in zip(rows, source_weights(rows), strict=True):
         try:
-            errs.append(abs(log_error(r, predict_row(r, c, host, ar))))
+            e = abs(log_error(r, predict_row(r, c if isinstance(c, Constants) else c(r), host, ar)))
         except NotScoredError:
             continue
-    return statistics.fmean(errs) if errs else 0.0
+        total += w * e
+        weight += w
+    return total / weight if weight else 0.0
+
+
+def _on_hopper(row: SpeedRow) -> bool:
+    m = speed_model_for(row)
+    return any(p.gpu is not None and m.hopper(p.gpu) for p in m.parts)
 
 
 def _with(c: Constants, **kw: float) -> Constants:
@@ -374,6 +398,9 @@ def _fit_key(
         pre_rows = [r for r in pre_rows if speed_model_for(r).split.tp == 1]
     plain = [r for r in mem_rows if not speed_model_for(r).quantized]
     packed = [r for r in mem_rows if speed_model_for(r).quantized]
+    # llama.cpp's prompts on Hopper fit their own fraction of the shares the others fit
+    pre_hopper = [r for r in pre_rows if _on_hopper(r)]
+    pre_rows = [r for r in pre_rows if not _on_hopper(r)]
     pre_plain = [r for r in pre_rows if not speed_model_for(r).block_products]
     pre_packed = [r for r in pre_rows if speed_model_for(r).block_products]
     # a server's request handling is its own: fitted on an engine's first-token rows, never
@@ -393,6 +420,7 @@ def _fit_key(
         c = best(mem_rows, "layer_overhead_s", _LAYER_GRID)
         c = best(pre_plain, "compute_efficiency", _COMPUTE_GRID)
         c = best(pre_packed, "quantized_compute_efficiency", _COMPUTE_GRID)
+        c = best(pre_hopper, "hopper_compute_factor", _FACTOR_GRID)
         c = best(first_token, "request_overhead_s", _REQUEST_GRID)
     if not first_token:
         # rows that time the prefill alone (llama-bench, mlx_lm) say nothing of a server's
@@ -472,10 +500,10 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
 
         offload = [r for r in fit_rows if any(p.gpu is None for p in speed_model_for(r).parts)]
         if len(offload) >= MIN_FIELD_ROWS:
-            host = min(_HOST_GRID, key=lambda h: sum(_loss([r], own(r), h, ar) for r in offload))
+            host = min(_HOST_GRID, key=lambda h: _loss(offload, own, h, ar))
         tp_rows = [r for r in fit_rows if speed_model_for(r).split.tp > 1]
         if len(tp_rows) >= MIN_FIELD_ROWS:
-            ar = min(_AR_GRID, key=lambda a: sum(_loss([r], own(r), host, a) for r in tp_rows))
+            ar = min(_AR_GRID, key=lambda a: _loss(tp_rows, own, host, a))
     out: dict[str, Constants] = {}
     for k, c in consts.items():
         bands: dict[str, Band] = {}
@@ -505,6 +533,9 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
             quantized_compute_efficiency=None
             if c.quantized_compute_efficiency is None
             else round(c.quantized_compute_efficiency, 4),
+            hopper_compute_factor=None
+            if c.hopper_compute_factor is None
+            else round(c.hopper_compute_factor, 4),
             bands=bands,
         )
     # a key whose own rows are too few for a band takes its engine's (or everyone's)

@@ -1,0 +1,33 @@
+"""The speed fit's row weights."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rigfit.validation.speed_score import source_weights
+
+
+@dataclass(frozen=True)
+class _Row:
+    source: str
+
+
+@given(st.lists(st.sampled_from("abcde"), min_size=1, max_size=60))
+def test_a_source_weighs_the_square_root_of_its_rows(sources: list[str]) -> None:
+    rows = [_Row(f"https://example.org/{s}") for s in sources]
+    weights = source_weights(rows)  # type: ignore[arg-type]
+    for s in set(sources):
+        mine = [w for r, w in zip(rows, weights, strict=True) if r.source.endswith(s)]
+        assert sum(mine) == pytest.approx(math.sqrt(len(mine)))
+
+
+def test_one_page_of_many_cells_counts_less_than_as_many_pages() -> None:
+    one_page = source_weights([_Row("https://example.org/a")] * 16)  # type: ignore[list-item]
+    pages = source_weights([_Row(f"https://example.org/{i}") for i in range(16)])  # type: ignore[misc]
+    assert sum(one_page) == pytest.approx(4)
+    assert sum(pages) == 16
