@@ -572,11 +572,12 @@ class SpeedModel:
             first = why if why is not None and done == start else None
             if first is not None:
                 first.append(f"chunk of {n:,} tokens (the engine's batch: {chunk:,}):")
-            stages: list[float] = []
+            pipelined = copies > 1 and done > start
+            stages: list[float] | None = [] if pipelined else None
             step = self._pass(
                 n, 1, done + n, attn, extra, c, host_eff, allreduce_s, first, stages=stages
             )
-            if copies > 1 and done > start:
+            if stages:
                 # pipelined: a later micro-batch follows the one before it through the devices,
                 # so it adds the slowest device's share, or a whole pass over the copies in
                 # flight when the devices outnumber them
