@@ -190,3 +190,39 @@ def test_llama_cpp_prompts_on_hopper_take_the_fitted_fraction_of_the_share() -> 
     assert share("h100-pcie", "FP8", "vllm") == 0.5  # another engine's kernels: its own share
     # a key fitted without Hopper rows leaves the share as it is
     assert replace(c, hopper_compute_factor=None).compute(True, True) == 0.2
+
+
+def test_ollamas_own_engine_does_not_pipeline() -> None:
+    # Ollama's Go engine builds its scheduler with parallel=false (ml/backend/ggml/ggml.go);
+    # Qwen3 runs there, Llama 3 in its llama.cpp runner
+    def copies(model_id: str) -> int:
+        p = plan(
+            Query(
+                model=model_id,
+                gpu="rtx-4090",
+                gpus=2,
+                quant="Q4_K_M",
+                engine="ollama",
+                ctx=4096,
+            )
+        )
+        return p.profile.split(p.request).pipeline_copies
+
+    assert copies("Qwen/Qwen3-8B") == 1
+    assert copies("meta-llama/Llama-3.1-8B-Instruct") == 4
+
+
+def test_cpu_moe_on_a_dense_model_still_turns_pipelining_off() -> None:
+    # llama.cpp writes the --cpu-moe override rules whether or not a tensor matches them
+    assert _llama(4, cpu_moe=True).split.pipeline_copies == 1
+
+
+def test_a_custom_hopper_card_takes_the_hopper_fraction() -> None:
+    c = replace(C, quantized_compute_efficiency=0.2, hopper_compute_factor=0.5)
+    m = model(
+        model="meta-llama/Llama-3.1-8B-Instruct",
+        gpu="custom:memory=80GB,bandwidth=2000GB/s,int8=1513,arch=hopper",
+        quant="Q4_K_M",
+        engine="llama.cpp",
+    )
+    assert m.compute_share(c, m.req.system.gpu) == 0.1

@@ -31,3 +31,13 @@ def test_one_page_of_many_cells_counts_less_than_as_many_pages() -> None:
     pages = source_weights([_Row(f"https://example.org/{i}") for i in range(16)])  # type: ignore[misc]
     assert sum(one_page) == pytest.approx(4)
     assert sum(pages) == 16
+
+
+def test_pooled_keys_take_one_device_rows_only() -> None:
+    from rigfit.validation.speed_rows import load_speed_rows
+    from rigfit.validation.speed_score import _one_device
+
+    rows = {r.id: r for r in load_speed_rows()}
+    # a layer split over 8 MI300X is not what one device reaches alone
+    assert not _one_device(rows["lcpp-deepseek-v3-q4_k_m-8xmi300x-tg128-rocmblog-sep25"])
+    assert _one_device(rows["lcpp-llama2-7b-q4_0-mi300x-rocm-tg128-augmxnt"])

@@ -13,18 +13,7 @@ from rigfit.validation.speed_score import SPEED_TARGETS, score_speed
 
 # Targets the set does not reach yet, each with what it reaches and why (strict: a change that
 # makes one hold fails here until it is moved back to the holding ones).
-NOT_YET = {
-    ("decode", "p90"): (
-        "26.1% on the 241 scored decode rows (26.1% on the held-out 60): the tail is what"
-        " rigfit has no input for (Qwen3-Next's DeltaNet under a 2025 Vulkan build, +167%;"
-        " a 2024 build's Q4_K_M kernels on the M1 Max, +42% and +62%; SGLang's single-user"
-        " steps for DeepSeek on 8 x MI300X and 8 x B200, 30-36% slower; a Strix Halo HIP"
-        " build, +25% and +40%; Gemma 4 26B-A4B under HIP, +35%; DeepSeek-V3 over 8 x MI300X,"
-        " +24-26%), one 4 x A100 SXM machine whose figures are below its 4 x A100 PCIe twin's"
-        " in 28 of 32 setups (+20-33%), and the run-to-run spread of CPU-offload rows (one setup"
-        " measured at 17.1 and 12.3 tok/s)"
-    ),
-}
+NOT_YET: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize(

@@ -783,15 +783,16 @@ class LlamaCpp(ProfileBase):
         # micro-batches and returns before they finish) is on when the model has more than
         # one device, every layer and the output on them (-ngl > n_layer), -sm layer, the KV
         # cache offloaded and no tensor overrides, which --cpu-moe/--n-cpu-moe write
-        # (llama-context.cpp, the pipeline_parallel condition; every GPU backend, CUDA/HIP,
-        # Vulkan and SYCL, has the events it also asks for); the scheduler then keeps
-        # GGML_SCHED_MAX_COPIES = 4 copies of the inputs (ggml-backend.cpp), so up to four
-        # micro-batches are in flight, one device a stage
+        # (llama-context.cpp, the pipeline_parallel condition; it also asks every device for
+        # async compute and events, which CUDA/HIP and SYCL have and Vulkan has since late 2025,
+        # PRs #17158 and #18302: rigfit prices current builds and does not gate older ones); the
+        # scheduler then keeps GGML_SCHED_MAX_COPIES = 4 copies of the inputs
+        # (ggml-backend.cpp), so up to four micro-batches are in flight, one device a stage
         pipelined = (
             req.system.n_devices > 1
             and None not in lay.layer_device
             and lay.output_device is not None
-            and not host_experts
+            and not (s.cpu_moe or s.n_cpu_moe)  # overrides are written even for dense models
         )
         return Split(
             SplitKind.LAYERS,

@@ -259,9 +259,15 @@ class Ollama(ProfileBase):
         return ngl, gpus
 
     def split(self, req: Request) -> Split:
-        """The llama.cpp runner's split at the num_gpu the terms price."""
+        """The llama.cpp runner's split at the num_gpu the terms price. Ollama's own Go engine
+        builds its scheduler without pipeline parallelism (ml/backend/ggml/ggml.go:
+        ggml_backend_sched_new_ext(..., parallel false, ...)), so its prompts run through the
+        GPUs one micro-batch at a time."""
         ngl, gpus = self.placement(req)
-        return LLAMACPP.split(self._inner(req, ngl, gpus))
+        split = LLAMACPP.split(self._inner(req, ngl, gpus))
+        if self.ollama_engine(req):
+            return replace(split, pipeline_copies=1)
+        return split
 
     # ---- the profile ------------------------------------------------------------------------
 

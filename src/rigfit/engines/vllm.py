@@ -347,8 +347,8 @@ class VLLMProfile(ProfileBase):
 
     @staticmethod
     def _forward_width(arch: Architecture, tp: int) -> int:
-        """The widest layer's working set per batched token on one of ``tp`` ranks, in
-        elements (a walk over the layers, kept per architecture and ``tp``)."""
+        """The widest layer's working set per batched token on one of ``tp`` ranks, in bytes
+        of the model dtype (a walk over the layers, kept per architecture and ``tp``)."""
         key = ("vllm_forward_width", tp)
         cached = arch.cache.get(key)
         if isinstance(cached, int):

@@ -65,7 +65,7 @@ OP_OFFLOAD_MIN_BATCH = 32
 LLAMACPP_UBATCH = 512
 # The catalog's architecture name of the H100, H200 and H800 (llama.cpp's prompt products
 # there take a fitted fraction of the class's compute share: SpeedModel.hopper)
-HOPPER_ARCHITECTURE = "Hopper"
+HOPPER_ARCHITECTURE = "hopper"  # compared lowercased: a custom card's arch=hopper too
 MLX_PREFILL_STEP = 2048
 # Bytes of one activation element crossing GPUs in a tensor-parallel all-reduce (bf16/fp16).
 ALLREDUCE_ELEM_BYTES = 2
@@ -365,7 +365,7 @@ class SpeedModel:
             self.engine in ("llama.cpp", "ollama")
             and self.kernels == "llama.cpp"
             and gpu.vendor is Vendor.NVIDIA
-            and gpu.architecture == HOPPER_ARCHITECTURE
+            and gpu.architecture.lower() == HOPPER_ARCHITECTURE
         )
 
     def compute_share(self, c: Constants, gpu: GPURecord) -> float:
@@ -559,6 +559,7 @@ class SpeedModel:
         heads = self._attn_dims[0]
         fa = self.flash_attention()
         copies = self.split.pipeline_copies
+        by_copies = by_stage = 0  # later chunks bound by the copies in flight, or by one GPU
         t, done = 0.0, start
         end = start + prompt
         while done < end:
@@ -581,16 +582,25 @@ class SpeedModel:
                 # pipelined: a later micro-batch follows the one before it through the devices,
                 # so it adds the slowest device's share, or a whole pass over the copies in
                 # flight when the devices outnumber them
+                if max(stages) >= step / copies:
+                    by_stage += 1
+                else:
+                    by_copies += 1
                 step = max(max(stages), step / copies)
             t += step
             done += n
         if why is not None:
             chunks = -(-prompt // chunk)
-            if copies > 1 and chunks > 1:
+            gpus = sum(1 for p in self.parts if p.gpu is not None and p.layers)
+            if (by_stage or by_copies) and gpus > 1:
+                adds = (
+                    "the slowest GPU's share of it"
+                    if by_stage >= by_copies
+                    else f"a pass over the {copies} micro-batches in flight"
+                )
                 why.append(
-                    f"pipelined over {len(self.parts)} GPUs (llama.cpp's pipeline parallelism,"
-                    f" up to {copies} micro-batches in flight): each chunk after the first adds"
-                    " the slowest GPU's share of it"
+                    f"pipelined over {gpus} GPUs (llama.cpp's pipeline parallelism, up to"
+                    f" {copies} micro-batches in flight): each chunk after the first adds {adds}"
                 )
             why.append(
                 f"{chunks:,} chunk(s), attention growing with the tokens before each:"

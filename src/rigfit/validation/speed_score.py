@@ -354,15 +354,22 @@ def _loss(
 ) -> float:
     """Mean |log error|, weighted by :func:`source_weights`, over the rows the constants (or
     each row's own, where ``c`` picks them) can price."""
-    total = weight = 0.0
-    for r, w in zip(rows, source_weights(rows), strict=True):
+    scored: list[tuple[SpeedRow, float]] = []
+    for r in rows:
         try:
             e = abs(log_error(r, predict_row(r, c if isinstance(c, Constants) else c(r), host, ar)))
         except NotScoredError:
             continue
-        total += w * e
-        weight += w
-    return total / weight if weight else 0.0
+        scored.append((r, e))
+    weights = source_weights([r for r, _ in scored])
+    total = sum(w * e for w, (_, e) in zip(weights, scored, strict=True))
+    return total / sum(weights) if weights else 0.0
+
+
+def _one_device(row: SpeedRow) -> bool:
+    """Whether one accelerator runs the row (with host RAM or not): what a pooled key is
+    fitted on."""
+    return speed_model_for(row).req.system.n_devices == 1
 
 
 def _on_hopper(row: SpeedRow) -> bool:
@@ -394,8 +401,8 @@ def _fit_key(
         # tensor-parallel serving row books its unpriced costs (collectives beyond the
         # all-reduces, MoE dispatch, the scheduler) as lost bandwidth and overhead, which an
         # engine that borrows the pooled values (MLX, a single-GPU vLLM) does not have
-        mem_rows = [r for r in mem_rows if speed_model_for(r).split.tp == 1]
-        pre_rows = [r for r in pre_rows if speed_model_for(r).split.tp == 1]
+        mem_rows = [r for r in mem_rows if _one_device(r)]
+        pre_rows = [r for r in pre_rows if _one_device(r)]
     plain = [r for r in mem_rows if not speed_model_for(r).quantized]
     packed = [r for r in mem_rows if speed_model_for(r).quantized]
     # llama.cpp's prompts on Hopper fit their own fraction of the shares the others fit
@@ -512,7 +519,7 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
             for r in groups[k]:
                 if metric_group(r.metric, _concurrency(r)) != g:
                     continue
-                if k.startswith("*/") and speed_model_for(r).split.tp > 1:
+                if k.startswith("*/") and not _one_device(r):
                     continue  # a pooled key's band, like its constants, is one device's
                 try:
                     errs.append(log_error(r, predict_row(r, c, host, ar)))
