@@ -340,7 +340,7 @@ _FACTOR_GRID = [round(0.2 + 0.025 * i, 3) for i in range(33)]  # 0.20 ... 1.00
 def source_weights(rows: Sequence[SpeedRow]) -> list[float]:
     """Each row's weight in a fit: 1/sqrt(the rows of its source among ``rows``). A page's
     many cells (one notebook's eight prompt and output lengths on one machine) say more than
-    one row does, but not as much as as many independent sources: correlated rows count as
+    one row does, but less than that many independent sources would: correlated rows count as
     the square root of their number (the design effect of clustered samples)."""
     n = Counter(str(r.source) for r in rows)
     return [1 / math.sqrt(n[str(r.source)]) for r in rows]
@@ -397,10 +397,11 @@ def _fit_key(
     pre_rows = [r for r in rows if metric_group(r.metric, _concurrency(r)) == "prefill"]
     pooled = key.startswith("*/")
     if pooled:
-        # a pooled key's constants are what one device reaches working alone: a
-        # tensor-parallel serving row books its unpriced costs (collectives beyond the
-        # all-reduces, MoE dispatch, the scheduler) as lost bandwidth and overhead, which an
-        # engine that borrows the pooled values (MLX, a single-GPU vLLM) does not have
+        # a pooled key's constants are what one device reaches working alone: a row over
+        # several devices books its unpriced costs (a tensor-parallel server's collectives
+        # beyond the all-reduces, MoE dispatch and scheduler; a layer split's hand-offs) as
+        # lost bandwidth and overhead, which an engine that borrows the pooled values (MLX, a
+        # single-GPU vLLM) does not have
         mem_rows = [r for r in mem_rows if _one_device(r)]
         pre_rows = [r for r in pre_rows if _one_device(r)]
     plain = [r for r in mem_rows if not speed_model_for(r).quantized]
