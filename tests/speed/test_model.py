@@ -226,3 +226,8 @@ def test_a_custom_hopper_card_takes_the_hopper_fraction() -> None:
         engine="llama.cpp",
     )
     assert m.compute_share(c, m.req.system.gpu) == 0.1
+
+
+def test_builds_before_pipeline_parallelism_run_micro_batches_in_turn() -> None:
+    assert _llama(4, version="b2412").split.pipeline_copies == 1  # PR #6017 is b2413
+    assert _llama(4, version="b2413").split.pipeline_copies == 4

@@ -69,6 +69,10 @@ SWA_PAD_TOKENS = 256  # llama-kv-cache-iswa.cpp: the SWA cache is always padded 
 N_UBATCH_DEFAULT = 512  # common.h n_ubatch
 # ggml-backend.cpp: the scheduler's copies of a graph's inputs with pipeline parallelism on
 SCHED_MAX_COPIES = 4
+# Pipeline parallelism came with PR #6017, commit f30ea47a, tagged b2413 (the git bisect in
+# ggml-org/llama.cpp issue #6091: "f30ea47a - (tag: b2413, ...) llama : add pipeline
+# parallelism support (#6017)"); builds before it run a prompt's micro-batches in turn
+PIPELINE_BUILD = 2413
 F32_BYTES = 4  # logits, activations and the KQ scores are f32 in ggml graphs
 MASK_BYTES_FA = 2  # the KQ mask is cast to f16 for flash attention (llama-graph.cpp)
 # llama.cpp's own --fit plan leaves 1 GiB free on each device for what it does not count: the
@@ -784,12 +788,13 @@ class LlamaCpp(ProfileBase):
         # one device, every layer and the output on them (-ngl > n_layer), -sm layer, the KV
         # cache offloaded and no tensor overrides, which --cpu-moe/--n-cpu-moe write
         # (llama-context.cpp, the pipeline_parallel condition; it also asks every device for
-        # async compute and events, which CUDA/HIP and SYCL have and Vulkan has since late 2025,
-        # PRs #17158 and #18302: rigfit prices current builds and does not gate older ones); the
+        # async compute and events, which CUDA/HIP and SYCL have, and Vulkan in current builds:
+        # rigfit does not know the build a Vulkan build gained them in, so it does not gate it); the
         # scheduler then keeps GGML_SCHED_MAX_COPIES = 4 copies of the inputs
         # (ggml-backend.cpp), so up to four micro-batches are in flight, one device a stage
         pipelined = (
-            req.system.n_devices > 1
+            behaviour(s.version).build >= PIPELINE_BUILD
+            and req.system.n_devices > 1
             and None not in lay.layer_device
             and lay.output_device is not None
             and not (s.cpu_moe or s.n_cpu_moe)  # overrides are written even for dense models
