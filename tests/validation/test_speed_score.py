@@ -41,3 +41,14 @@ def test_pooled_keys_take_one_device_rows_only() -> None:
     # a layer split over 8 MI300X is not what one device reaches alone
     assert not _one_device(rows["lcpp-deepseek-v3-q4_k_m-8xmi300x-tg128-rocmblog-sep25"])
     assert _one_device(rows["lcpp-llama2-7b-q4_0-mi300x-rocm-tg128-augmxnt"])
+
+
+def test_fields_at_an_end_of_their_grid_are_reported() -> None:
+    from rigfit.speed.calibration import Constants
+    from rigfit.validation.speed_score import _at_grid_edge
+
+    inside = Constants("a/x", 0.8, 0.5, 5e-5, {}, 10, quantized_bandwidth_efficiency=0.9)
+    floor = Constants("b/x", 0.3, 0.5, 0.0, {}, 10, quantized_compute_efficiency=0.05)
+    assert _at_grid_edge({"a/x": inside, "b/x": floor}) == {
+        "b/x": ["bandwidth_efficiency", "quantized_compute_efficiency"]
+    }

@@ -558,7 +558,38 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
                 if b is not None and broader != k:
                     c.bands[g] = Band(round(b.low / WIDEN, 4), round(b.high * WIDEN, 4), b.rows)
                     break
+    meta["at_grid_edge"] = _at_grid_edge(out)
     return Calibration(out, host, ar, meta)
+
+
+# each fitted field with the grid the fit searches
+_GRIDS: dict[str, Sequence[float]] = {
+    "bandwidth_efficiency": _BW_GRID,
+    "quantized_bandwidth_efficiency": _BW_GRID,
+    "layer_overhead_s": _LAYER_GRID,
+    "compute_efficiency": _COMPUTE_GRID,
+    "quantized_compute_efficiency": _COMPUTE_GRID,
+    "hopper_compute_factor": _FACTOR_GRID,
+    "request_overhead_s": _REQUEST_GRID,
+}
+
+
+def _at_grid_edge(consts: dict[str, Constants]) -> dict[str, list[str]]:
+    """The fields each key holds at an end of the grid the fit searches (0 excepted for the
+    overheads, which may be nothing): where the rows want a value beyond it, the model's terms
+    do not say what those rows show, and the value is a bound, not a fit."""
+    out: dict[str, list[str]] = {}
+    for k, c in sorted(consts.items()):
+        edge = []
+        for field, grid in _GRIDS.items():
+            v = getattr(c, field)
+            if v is None or (v == 0 and field.endswith("overhead_s")):
+                continue
+            if math.isclose(v, grid[0]) or math.isclose(v, grid[-1]):
+                edge.append(field)
+        if edge:
+            out[k] = edge
+    return out
 
 
 # ---- scoring ---------------------------------------------------------------------------------
