@@ -54,12 +54,6 @@ def main() -> int:
     from rigfit.validation.speed_report import render_speed_validation
 
     print(render_speed_validation())
-    edges = mod.calibration().meta.get("at_grid_edge") or {}
-    assert isinstance(edges, dict)
-    if edges:
-        print("\nFields at an end of their grid (a bound, not a fit: the rows want beyond it)")
-        for key, fields in edges.items():
-            print(f"  {key}: {', '.join(fields)}")
     return 0
 
 

@@ -7,6 +7,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from rigfit.speed.calibration import calibration
 from rigfit.validation.score import p90
 from rigfit.validation.speed_score import SPEED_TARGETS, SpeedScore, score_speed
 
@@ -136,6 +137,14 @@ def render_speed_validation(data: dict[str, Any] | None = None, rows: bool = Fal
         lines.append(
             f"  {t['group']} {t['statistic']} |error| ≤ {t['bound']:.0%}: {shown} {verdict}"
         )
+    edges = calibration().meta.get("at_grid_edge") or {}
+    assert isinstance(edges, dict)
+    if edges:
+        lines.append("")
+        lines.append(
+            "Constants at an end of their grid (a bound, not a fit: the rows want beyond it)"
+        )
+        lines += [f"  {key}: {', '.join(fields)}" for key, fields in edges.items()]
     if rows:
         lines.append("")
         for r in data["rows"]:
