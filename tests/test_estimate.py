@@ -280,3 +280,27 @@ def test_gpu_table_leaves_out_what_the_engine_refuses() -> None:
 def test_unified_memory_single_device() -> None:
     with pytest.raises(InvalidSpecError, match="unified-memory"):
         rigfit.make_request("Qwen/Qwen2.5-7B-Instruct", "m3-ultra-512gb", gpus=2)
+
+
+def test_a_group_size_that_does_not_divide_a_row_is_refused_naming_the_tensor() -> None:
+    from rigfit.errors import InvalidSpecError
+    from rigfit.estimate.weights import weight_breakdown
+    from rigfit.quant import WeightFormat
+
+    arch = rigfit.get_model("openai/gpt-oss-20b").arch
+    with pytest.raises(
+        InvalidSpecError, match=r"groups of 128 .* blk\.0\.attn_q\.weight has rows of 2880"
+    ):
+        weight_breakdown(arch, WeightFormat.AWQ)
+
+
+def test_tensors_of_one_shape_are_priced_alike() -> None:
+    from rigfit.estimate.weights import weight_breakdown
+    from rigfit.quant import WeightFormat
+
+    arch = rigfit.get_model("meta-llama/Llama-3.1-8B-Instruct").arch
+    w = weight_breakdown(arch, WeightFormat.AWQ)
+    q = [t.nbytes for t in w.tensors if t.name.endswith("attn_q.weight")]
+    assert len(q) == 32
+    assert len(set(q)) == 1
+    assert w.total_bytes == sum(t.nbytes for t in w.tensors)

@@ -176,33 +176,46 @@ def weight_breakdown(arch: Architecture, fmt: WeightFormat) -> WeightBreakdown:
     experts = params = 0
     excluded = ""
     placed: list[PlacedTensor] = []
+    # outside a GGUF recipe a tensor's bytes depend on its shape and role alone, and a model
+    # repeats a handful of those over its layers: each is priced once
+    by_shape: dict[tuple[int, int, int, Role], list[tuple[str, int]]] = {}
+    roles: dict[Role, tuple[str, bool, Kind]] = {}  # gguf name, expert, kind per role
     for t in arch.tensors():
         if t.role is Role.VISION and fmt.family is Family.GGUF:
             excluded = "vision tower (llama.cpp loads it from a separate mmproj file)"
             continue
-        group = scheme.group_elems if scheme else None
-        if scheme and group and _gpu_quantized(t, scheme) and t.cols % group:
-            raise InvalidSpecError(
-                f"{fmt.label} quantizes in groups of {group} along each row, but {t.name} has"
-                f" rows of {t.cols}; this model cannot use {fmt.label} (try FP8, INT8 or a GGUF"
-                " type)"
-            )
         if isinstance(layout, GGUFRecipe):
             # per storage type: a split tensor's parts may differ (DeepSeek's k_b and v_b)
             pieces = _gguf_parts(arch, fmt)[t.name]
         else:
-            pieces = [tensor_storage(t, fmt, arch)]
+            shape = (t.rows, t.cols, t.count, t.role)
+            hit = by_shape.get(shape)
+            if hit is None:
+                group = scheme.group_elems if scheme else None
+                if scheme and group and _gpu_quantized(t, scheme) and t.cols % group:
+                    raise InvalidSpecError(
+                        f"{fmt.label} quantizes in groups of {group} along each row, but"
+                        f" {t.name} has rows of {t.cols}; this model cannot use {fmt.label} (try"
+                        " FP8, INT8 or a GGUF type)"
+                    )
+                hit = by_shape[shape] = [tensor_storage(t, fmt, arch)]
+            pieces = hit
         nbytes = 0
         for name, n in pieces:
             by_type[name] += n
             nbytes += n
-        by_role[t.role.gguf_name] += nbytes
-        kind = Kind.EXPERT if t.role.is_expert else _ROLE_KIND.get(t.role, Kind.LAYER)
+        role = roles.get(t.role)
+        if role is None:
+            expert = t.role.is_expert
+            kind = Kind.EXPERT if expert else _ROLE_KIND.get(t.role, Kind.LAYER)
+            role = roles[t.role] = (t.role.gguf_name, expert, kind)
+        gguf_name, expert, kind = role
+        by_role[gguf_name] += nbytes
         if t.layer is None and kind is Kind.LAYER:
             kind = Kind.OUTPUT  # output_norm
         placed.append(PlacedTensor(t.name, kind, t.layer, nbytes, t.role))
         params += t.numel
-        if t.role.is_expert:
+        if expert:
             experts += nbytes
     out = WeightBreakdown(
         format=fmt,
