@@ -52,3 +52,14 @@ def test_fields_at_an_end_of_their_grid_are_reported() -> None:
     assert _at_grid_edge({"a/x": inside, "b/x": floor}) == {
         "b/x": ["bandwidth_efficiency", "quantized_compute_efficiency"]
     }
+
+
+def test_an_inherited_field_is_the_wider_keys_to_report() -> None:
+    from rigfit.speed.calibration import Constants
+    from rigfit.validation.speed_score import _at_grid_edge
+
+    floor = Constants("b/x", 0.3, 0.5, 0.0, {}, 10)
+    assert _at_grid_edge({"b/x": floor}, {"b/x": set()}) == {}
+    assert _at_grid_edge({"b/x": floor}, {"b/x": {"bandwidth_efficiency"}}) == {
+        "b/x": ["bandwidth_efficiency"]
+    }

@@ -260,9 +260,10 @@ class Ollama(ProfileBase):
 
     def split(self, req: Request) -> Split:
         """The llama.cpp runner's split at the num_gpu the terms price. Ollama's own Go engine
-        builds its scheduler without pipeline parallelism (ml/backend/ggml/ggml.go:
-        ggml_backend_sched_new_ext(..., parallel false, ...)), so its prompts run through the
-        GPUs one micro-batch at a time."""
+        builds its scheduler without pipeline parallelism in the versions rigfit prices
+        (ml/backend/ggml/ggml.go: ggml_backend_sched_new_ext(..., parallel false, ...); earlier
+        ones passed it for several GPUs holding the output, which is not modelled), so its
+        prompts run through the GPUs one micro-batch at a time."""
         ngl, gpus = self.placement(req)
         split = LLAMACPP.split(self._inner(req, ngl, gpus))
         if self.ollama_engine(req):

@@ -79,11 +79,14 @@ def speed_validation_dict(engine: str | None = None) -> dict[str, Any]:
     scores = score_speed()
     groups = speed_groups(scores)
     targets = speed_targets(groups)
+    edges = calibration().meta.get("at_grid_edge") or {}
+    assert isinstance(edges, dict)
     if engine is not None:
         scores = [s for s in scores if s.row.engine == engine]
         # the groups of the engine's kernels: llama.cpp's include its Vulkan build's
         keys = {s.key.split("/")[0] for s in scores}
         groups = [g for g in groups if g.name.split("/")[0] in keys]
+        edges = {k: v for k, v in edges.items() if k.split("/")[0] in keys}
     return {
         "rows": [
             {
@@ -110,6 +113,8 @@ def speed_validation_dict(engine: str | None = None) -> dict[str, Any]:
             {"group": g, "statistic": st, "bound": b, "value": v, "met": ok}
             for g, st, b, v, ok in targets
         ],
+        # constants the fit leaves at an end of their grid: a bound, not a fit
+        "at_grid_edge": edges,
     }
 
 
@@ -137,8 +142,7 @@ def render_speed_validation(data: dict[str, Any] | None = None, rows: bool = Fal
         lines.append(
             f"  {t['group']} {t['statistic']} |error| ≤ {t['bound']:.0%}: {shown} {verdict}"
         )
-    edges = calibration().meta.get("at_grid_edge") or {}
-    assert isinstance(edges, dict)
+    edges = data.get("at_grid_edge") or {}
     if edges:
         lines.append("")
         lines.append(

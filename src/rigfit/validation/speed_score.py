@@ -390,7 +390,12 @@ MIN_FIELD_ROWS = 3
 
 
 def _fit_key(
-    key: str, rows: Sequence[SpeedRow], host: float, ar: float, start: Constants
+    key: str,
+    rows: Sequence[SpeedRow],
+    host: float,
+    ar: float,
+    start: Constants,
+    fitted: set[str] | None = None,
 ) -> Constants:
     c = replace(start, key=key, rows=len(rows), bands={})
     mem_rows = [r for r in rows if metric_group(r.metric, _concurrency(r)) != "prefill"]
@@ -420,6 +425,8 @@ def _fit_key(
     def best(rs: Sequence[SpeedRow], field: str, grid: Sequence[float]) -> Constants:
         if len(rs) < MIN_FIELD_ROWS:
             return c
+        if fitted is not None:
+            fitted.add(field)
         return min((_with(c, **{field: v}) for v in grid), key=lambda x: _loss(rs, x, host, ar))
 
     for _ in range(3):
@@ -495,10 +502,12 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
     host, ar = 0.6, 2e-5
     seed = Constants("*/*", 0.7, 0.5, 1e-5, {}, 0, None, 0.7, 0.5)
     consts: dict[str, Constants] = {}
+    fitted: dict[str, set[str]] = {}
     for _ in range(2):
         for k in order:
             start = consts.get(k) or consts.get(wider(k)) or seed
-            consts[k] = _fit_key(k, groups[k], host, ar, start)
+            fitted[k] = set()
+            consts[k] = _fit_key(k, groups[k], host, ar, start, fitted[k])
 
         def own(r: SpeedRow) -> Constants:
             # the constants the answer path would take for the row: the same lookup
@@ -558,7 +567,7 @@ def fit_calibration(rows: Sequence[SpeedRow] | None = None) -> Calibration:
                 if b is not None and broader != k:
                     c.bands[g] = Band(round(b.low / WIDEN, 4), round(b.high * WIDEN, 4), b.rows)
                     break
-    meta["at_grid_edge"] = _at_grid_edge(out)
+    meta["at_grid_edge"] = _at_grid_edge(out, fitted)
     return Calibration(out, host, ar, meta)
 
 
@@ -574,14 +583,20 @@ _GRIDS: dict[str, Sequence[float]] = {
 }
 
 
-def _at_grid_edge(consts: dict[str, Constants]) -> dict[str, list[str]]:
-    """The fields each key holds at an end of the grid the fit searches (0 excepted for the
-    overheads, which may be nothing): where the rows want a value beyond it, the model's terms
-    do not say what those rows show, and the value is a bound, not a fit."""
+def _at_grid_edge(
+    consts: dict[str, Constants], fitted: dict[str, set[str]] | None = None
+) -> dict[str, list[str]]:
+    """The fields each key's own rows fitted (``fitted``; all of them when None) that it holds
+    at an end of the grid the fit searches (0 excepted for the overheads, which may be
+    nothing): where the rows want a value beyond it, the model's terms do not say what those
+    rows show, and the value is a bound, not a fit. A field kept from a wider key is that
+    key's to report."""
     out: dict[str, list[str]] = {}
     for k, c in sorted(consts.items()):
         edge = []
         for field, grid in _GRIDS.items():
+            if fitted is not None and field not in fitted.get(k, set()):
+                continue
             v = getattr(c, field)
             if v is None or (v == 0 and field.endswith("overhead_s")):
                 continue
