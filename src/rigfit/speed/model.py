@@ -32,6 +32,7 @@ from functools import cached_property
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
 from rigfit.catalog.schema import GPURecord, Segment, Vendor
+from rigfit.engines.checks import cuda_capability
 from rigfit.errors import MissingFigureError
 from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.estimate.split import Split, SplitKind
@@ -63,9 +64,9 @@ OP_OFFLOAD_MIN_BATCH = 32
 # 0.4.x: 8192 on H100/H200-class memory, 2048 below 35 GB, 4096 below 60 GB); MLX
 # prefill_step_size 2048 (mlx_lm/generate.py); transformers one forward pass of the prompt.
 LLAMACPP_UBATCH = 512
-# The catalog's architecture name of the H100, H200 and H800 (llama.cpp's prompt products
-# there take a fitted fraction of the class's compute share: SpeedModel.hopper)
-HOPPER_ARCHITECTURE = "hopper"  # compared lowercased: a custom card's arch=hopper too
+# Hopper's CUDA compute capability ×10 (H100, H200, H800: llama.cpp's prompt products there take
+# a fitted fraction of the class's compute share, SpeedModel.hopper)
+HOPPER_CAPABILITY = 90
 MLX_PREFILL_STEP = 2048
 # Bytes of one activation element crossing GPUs in a tensor-parallel all-reduce (bf16/fp16).
 ALLREDUCE_ELEM_BYTES = 2
@@ -364,8 +365,7 @@ class SpeedModel:
         return (
             self.engine in ("llama.cpp", "ollama")
             and self.kernels == "llama.cpp"
-            and gpu.vendor is Vendor.NVIDIA
-            and gpu.architecture.lower() == HOPPER_ARCHITECTURE
+            and cuda_capability(gpu) == HOPPER_CAPABILITY
         )
 
     def compute_share(self, c: Constants, gpu: GPURecord) -> float:
