@@ -9,6 +9,7 @@ from rigfit.arch import AttentionKind, LayerKind, from_config
 from rigfit.catalog.schema import HFConfig
 from rigfit.errors import UnsupportedArchitectureError
 from rigfit.quant import KVCacheType
+from rigfit.strict import read
 
 # Publisher statements rigfit cannot match from the config's tensor shapes, with the reason.
 # Strict xfails: if an exact primary count is found and matches, the test fails until the
@@ -145,7 +146,7 @@ def _config(**kw: object) -> HFConfig:
         "max_position_embeddings": 256,
     }
     base.update(kw)
-    return HFConfig.model_validate(base)
+    return read(HFConfig, base)
 
 
 def test_unknown_architecture_fails_closed() -> None:

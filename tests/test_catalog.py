@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from rigfit.catalog.schema import GPURecord, ModelRecord
 from rigfit.errors import CatalogError, UnknownGPUError, UnknownModelError
 from rigfit.estimate.weights import weight_breakdown
 from rigfit.quant import WeightFormat
+from rigfit.strict import read
 
 from .conftest import GPUS, MODELS
 
@@ -33,7 +35,7 @@ def test_file_names_follow_ids() -> None:
 def load_records_one(path: Path, record: type[ModelRecord] | type[GPURecord]) -> ModelRecord:
     import tomllib
 
-    return record.model_validate(tomllib.loads(path.read_text()))  # type: ignore[return-value]
+    return read(record, tomllib.loads(path.read_text()))
 
 
 def test_every_model_has_an_architecture(catalog_model: rigfit.Model) -> None:
@@ -138,7 +140,7 @@ def test_duplicate_names_fail(monkeypatch: pytest.MonkeyPatch) -> None:
     from rigfit.catalog import lookup
 
     rec = rigfit.get_model("deepseek-ai/DeepSeek-R1").record
-    twin = rec.model_copy(update={"id": "someone/Other", "aliases": ("deepseek-r1",)})
+    twin = replace(rec, id="someone/Other", aliases=("deepseek-r1",))
     lookup._model_index.cache_clear()
     monkeypatch.setattr(lookup, "load_models", lambda: (rec, twin))
     try:

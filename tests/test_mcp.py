@@ -12,6 +12,7 @@ from mcp import Client, StdioServerParameters
 
 from rigfit.answer import Query, answer
 from rigfit.mcp_server import build_server
+from rigfit.strict import dump
 
 
 def _call(server: Any, tool: str, args: dict[str, Any]) -> Any:
@@ -39,7 +40,7 @@ def test_fit_equals_the_library() -> None:
     args = {"model": "Qwen/Qwen3-8B", "gpu": "rtx-4090", "quant": "Q4_K_M", "ctx": "8k"}
     got = _json(_call(build_server(), "fit", args))
     want = answer(Query("Qwen/Qwen3-8B", gpu="rtx-4090", quant="Q4_K_M", ctx="8k"))
-    assert got == want.model_dump(mode="json")
+    assert got == dump(want)
 
 
 def test_speed_and_plan_and_show() -> None:

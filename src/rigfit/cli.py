@@ -21,6 +21,7 @@ from rigfit.formats.gguf.size import gguf_file_table
 from rigfit.hardware import MAX_GPUS
 from rigfit.planner import DEFAULT_MAX_GPUS, FITS_CTX_TOKENS, Minimize
 from rigfit.report import GPUTableReport, gguf_files_dict, gpu_dict, model_dict
+from rigfit.strict import dump
 from rigfit.train.setup import LossKind, Method, Optimizer, Sharding
 from rigfit.units import fmt_bytes, fmt_rate, fmt_seconds, parse_count
 
@@ -211,13 +212,13 @@ def fit(
         return
     report = answer(query)
     if as_json:
-        data = report.model_dump(mode="json")
+        data = dump(report)
         _emit_json(data if not speed_only else {"speed": data["speed"], **_speed_head(data)})
         return
     if speed_only:
-        _render_speed_only(report.model_dump(mode="json"), unit)
+        _render_speed_only(dump(report), unit)
         return
-    _render_fit(report.model_dump(mode="json"), unit)
+    _render_fit(dump(report), unit)
 
 
 def _speed_head(d: dict[str, Any]) -> dict[str, Any]:
@@ -447,7 +448,7 @@ def _render_fit(d: dict[str, Any], unit: str) -> None:
 
 
 def _fit_table(report: GPUTableReport, unit: str, as_json: bool) -> None:
-    data = report.model_dump(mode="json")
+    data = dump(report)
     if as_json:
         _emit_json(data)
         return
@@ -757,7 +758,7 @@ def _render_fits(
     found = models_that_fit(gpu, gpus=gpus, ctx=ctx, models=names)
     fitting = [r for r in found.rows if r.quant is not None]
     if as_json:
-        _emit_json(models_fit_report(found).model_dump(mode="json"))
+        _emit_json(dump(models_fit_report(found)))
         return
     table = [
         [
@@ -918,7 +919,7 @@ def plan_cmd(
             limit=limit,
         )
     )
-    data = plan_report(result).model_dump(mode="json")
+    data = dump(plan_report(result))
     if as_json:
         _emit_json(data)
         return
@@ -1118,7 +1119,7 @@ def train_cmd(
             )
         )
     )
-    d = report.model_dump(mode="json")
+    d = dump(report)
     if as_json:
         _emit_json(d)
         return

@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from rigfit.answer import Query, answer
 from rigfit.errors import RigfitError
 from rigfit.planner import DEFAULT_MAX_GPUS, Minimize
+from rigfit.strict import dump
 from rigfit.train.setup import Method, Optimizer
 
 __all__ = ["build_server", "serve_stdio"]
@@ -87,7 +88,7 @@ def build_server() -> MCPServer:
         AWQ...; ctx: 8192 or 32k (default: the engine's own)."""
         q = _query(model, gpu, gpus, quant, ctx, seqs, engine, kv_type)
         report = _call(answer, q)
-        data: dict[str, Any] = report.model_dump(mode="json")
+        data: dict[str, Any] = dump(report)
         return data
 
     @server.tool()
@@ -114,7 +115,7 @@ def build_server() -> MCPServer:
             "gpus": report.gpus,
             "quant": report.quant,
             "ctx_tokens": report.ctx_tokens,
-            "speed": report.speed.model_dump(mode="json") if report.speed else None,
+            "speed": dump(report.speed) if report.speed else None,
             "speed_note": report.speed_note,
         }
 
@@ -154,7 +155,7 @@ def build_server() -> MCPServer:
             limit=limit,
         )
         result = _call(plan_hardware, query)
-        data: dict[str, Any] = plan_report(result).model_dump(mode="json")
+        data: dict[str, Any] = dump(plan_report(result))
         return data
 
     @server.tool()
@@ -195,7 +196,7 @@ def build_server() -> MCPServer:
             lora_rank=lora_rank,
             lora_targets=lora_targets,
         )
-        data: dict[str, Any] = train_report(_call(train_answer, query)).model_dump(mode="json")
+        data: dict[str, Any] = dump(train_report(_call(train_answer, query)))
         return data
 
     @server.tool()

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from rigfit.catalog.custom import config_dir
 from rigfit.catalog.loader import CATALOG_DIR
 from rigfit.catalog.schema import PriceTable, PurchasePrice, RentalPrice
 from rigfit.errors import CatalogError
+from rigfit.strict import RecordError, read
 
 __all__ = ["PRICES_PATH", "Prices", "load_prices", "user_prices_path"]
 
@@ -35,13 +34,11 @@ def user_prices_path() -> Path:
 def _read(path: str, _mtime_ns: int, bundled: bool) -> PriceTable:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        table = PriceTable.model_validate(data)
+        table = read(PriceTable, data)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CatalogError(f"{path}: not a readable TOML file: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise CatalogError(f"{path}: {where}: {first['msg']}") from exc
+    except RecordError as exc:
+        raise CatalogError(f"{path}: {exc.first}") from exc
     if bundled:
         rows: tuple[PurchasePrice | RentalPrice, ...] = (*table.purchase, *table.rental)
         for row in rows:

@@ -7,9 +7,8 @@ Every byte figure is an integer number of bytes; keys carry their unit.
 
 from __future__ import annotations
 
+from dataclasses import field, fields
 from typing import TYPE_CHECKING, Any, Protocol
-
-from pydantic import BaseModel, ConfigDict
 
 from rigfit.api import ModelOnGPU
 from rigfit.arch import Architecture, LayerKind, heads_note, kv_heads_note
@@ -24,6 +23,7 @@ from rigfit.formats.gguf.size import GGUFFileRow
 from rigfit.hardware import System, capacity_basis, capacity_bytes
 from rigfit.quant import LLAMA_QUANT_SOURCE, KVCacheType
 from rigfit.speed.estimate import Figure, SpeedEstimate
+from rigfit.strict import Record, dump, record
 
 if TYPE_CHECKING:
     from rigfit.formats import FileModel
@@ -70,10 +70,6 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-class _Report(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-
 class _Named(Protocol):
     """A catalog model or a model read from files: reports need only its id."""
 
@@ -81,7 +77,8 @@ class _Named(Protocol):
     def id(self) -> str: ...
 
 
-class TermReport(_Report):
+@record
+class TermReport(Record):
     """One term of an estimate."""
 
     key: str
@@ -91,13 +88,14 @@ class TermReport(_Report):
     formula: str
     inputs: dict[str, int | float | str]
     host: bool = False  # system RAM, not GPU memory
-    per_device: list[int] = []  # bytes on each device, when devices differ
+    per_device: list[int] = field(default_factory=list)  # bytes on each device, when devices differ
     summary: str = (
         ""  # the summary field it adds to: weights, kv_cache, state, activations, reserve
     )
 
 
-class AttentionGeometryReport(_Report):
+@record
+class AttentionGeometryReport(Record):
     """One attention geometry and the KV-caching layers that have it (Gemma 4: the sliding
     layers' and the full layers' own head size and KV heads)."""
 
@@ -108,7 +106,8 @@ class AttentionGeometryReport(_Report):
     k_eq_v: bool  # K is used as V (no v_proj), both still cached
 
 
-class DeviceReport(_Report):
+@record
+class DeviceReport(Record):
     """One device of the system: its usable capacity and what the plan puts on it."""
 
     index: int
@@ -118,7 +117,8 @@ class DeviceReport(_Report):
     headroom_bytes: int
 
 
-class KVPoolReport(_Report):
+@record
+class KVPoolReport(Record):
     """A pre-allocated KV pool (vLLM, SGLang): what it holds."""
 
     budget_per_gpu_bytes: int
@@ -133,7 +133,8 @@ class KVPoolReport(_Report):
     demand_per_gpu_bytes: int = 0
 
 
-class SuggestionReport(_Report):
+@record
+class SuggestionReport(Record):
     """One change that makes a request fit, and the result with it."""
 
     change: str
@@ -144,7 +145,8 @@ class SuggestionReport(_Report):
     cost: str = ""  # what it costs the user: a setting, accuracy, speed, ... (cheapest first)
 
 
-class FigureReport(_Report):
+@record
+class FigureReport(Record):
     """A speed figure: the central value and the band the calibration residuals give."""
 
     value: float
@@ -153,13 +155,15 @@ class FigureReport(_Report):
     unit: str
 
 
-class ThroughputPointReport(_Report):
+@record
+class ThroughputPointReport(Record):
     users: int
     output_tok_s: float
     per_user_tok_s: float
 
 
-class SpeedReport(_Report):
+@record
+class SpeedReport(Record):
     """How fast the plan runs (docs/speed.md): every figure with its band."""
 
     engine: str
@@ -181,10 +185,13 @@ class SpeedReport(_Report):
     calibration_key: str  # engine/hardware class whose constants priced it
     calibration_rows: int
     notes: list[str]
-    how: list[str] = []  # one user's decode step and the prompt's first chunk, line by line
+    how: list[str] = field(
+        default_factory=list
+    )  # one user's decode step and the prompt's first chunk, line by line
 
 
-class FitReport(_Report):
+@record
+class FitReport(Record):
     """The answer of ``rigfit fit MODEL --gpu GPU``."""
 
     schema_version: int = SCHEMA_VERSION
@@ -216,9 +223,9 @@ class FitReport(_Report):
     engine_version: str | None = None
     command: str | None = None  # the engine command line matching this plan
     host_bytes: int = 0  # system RAM: offloaded weights, mmapped embeddings, host buffers
-    devices: list[DeviceReport] = []
+    devices: list[DeviceReport] = field(default_factory=list)
     kv_pool: KVPoolReport | None = None
-    notes: list[str] = []
+    notes: list[str] = field(default_factory=list)
     # why this engine prices the answer (the default choice), and where the context came from
     # when none was given; None when the user named them
     engine_reason: str | None = None
@@ -231,7 +238,8 @@ class FitReport(_Report):
     speed_note: str | None = None
 
 
-class ModelReport(_Report):
+@record
+class ModelReport(Record):
     """The answer of ``rigfit show``: the spec sheet, each value with its source."""
 
     schema_version: int = SCHEMA_VERSION
@@ -297,7 +305,8 @@ class ModelReport(_Report):
     transparency_score: int | None = None
 
 
-class FileModelReport(_Report):
+@record
+class FileModelReport(Record):
     """The answer of ``rigfit show PATH-or-HUB-ID``: what the files say, read from headers."""
 
     schema_version: int = SCHEMA_VERSION
@@ -333,7 +342,8 @@ class FileModelReport(_Report):
     notes: list[str]
 
 
-class GGUFFileRowReport(_Report):
+@record
+class GGUFFileRowReport(Record):
     """One llama.cpp file type: the predicted file and its parts."""
 
     ftype: str
@@ -345,7 +355,8 @@ class GGUFFileRowReport(_Report):
     by_type: dict[str, int]
 
 
-class GGUFFilesReport(_Report):
+@record
+class GGUFFilesReport(Record):
     """The answer of ``rigfit gguf MODEL``: every GGUF a repository of the model would list."""
 
     schema_version: int = SCHEMA_VERSION
@@ -355,6 +366,7 @@ class GGUFFilesReport(_Report):
     rows: list[GGUFFileRowReport]
 
 
+@record
 class GPUReport(GPURecord):
     """One accelerator, with the capacity rigfit uses and why."""
 
@@ -363,7 +375,8 @@ class GPUReport(GPURecord):
     capacity_basis: str
 
 
-class GPUTableRow(_Report):
+@record
+class GPUTableRow(Record):
     """One accelerator in the "which accelerators fit" table."""
 
     gpu: str
@@ -377,7 +390,8 @@ class GPUTableRow(_Report):
     decode_tok_s: float | None = None
 
 
-class GPUTableReport(_Report):
+@record
+class GPUTableReport(Record):
     """The answer of ``rigfit fit MODEL`` without ``--gpu``."""
 
     schema_version: int = SCHEMA_VERSION
@@ -389,7 +403,7 @@ class GPUTableReport(_Report):
     rows: list[GPUTableRow]
     # the ids of the accelerators left out (catalog and the user's file): the engine does not
     # run the request there (an option such as --backend rocm, a format without kernels there)
-    left_out: list[str] = []
+    left_out: list[str] = field(default_factory=list)
 
 
 def _figure(f: Figure | None) -> FigureReport | None:
@@ -661,7 +675,11 @@ def gguf_files_report(model: _Named, rows: list[GGUFFileRow]) -> GGUFFilesReport
 
 
 def gpu_report(g: GPURecord) -> GPUReport:
-    return GPUReport(**dict(g), capacity_bytes=capacity_bytes(g), capacity_basis=capacity_basis(g))
+    return GPUReport(
+        **{f.name: getattr(g, f.name) for f in fields(g)},
+        capacity_bytes=capacity_bytes(g),
+        capacity_basis=capacity_basis(g),
+    )
 
 
 def gpu_table_report(
@@ -698,8 +716,9 @@ def gpu_table_report(
     )
 
 
-def _plain(report: BaseModel) -> dict[str, Any]:
-    return report.model_dump(mode="json")
+def _plain(report: object) -> dict[str, Any]:
+    out: dict[str, Any] = dump(report)
+    return out
 
 
 def fit_dict(
@@ -735,14 +754,16 @@ def gpu_table_dict(model: _Named, rows: list[GPURow], base: dict[str, Any]) -> d
     return _plain(gpu_table_report(model, rows, **base))
 
 
-class CurvePointReport(_Report):
+@record
+class CurvePointReport(Record):
     ctx_tokens: int
     per_gpu_bytes: int
     total_bytes: int
     fits: bool
 
 
-class CurveReport(_Report):
+@record
+class CurveReport(Record):
     """Memory per GPU against context length, with the capacity to draw as a line."""
 
     schema_version: int = SCHEMA_VERSION
@@ -756,7 +777,8 @@ class CurveReport(_Report):
     points: list[CurvePointReport]
 
 
-class FormatRowReport(_Report):
+@record
+class FormatRowReport(Record):
     quant: str
     bits_per_weight_nominal: float
     weights_bytes: int | None
@@ -769,7 +791,8 @@ class FormatRowReport(_Report):
     decode_tok_s: float | None = None
 
 
-class FormatTableReport(_Report):
+@record
+class FormatTableReport(Record):
     """Memory of one model in every weight format at a few contexts (one sequence)."""
 
     schema_version: int = SCHEMA_VERSION
@@ -780,7 +803,8 @@ class FormatTableReport(_Report):
     rows: list[FormatRowReport]
 
 
-class ModelOnGPUReport(_Report):
+@record
+class ModelOnGPUReport(Record):
     model: str
     quant: str
     ctx_tokens: int | None
@@ -791,7 +815,8 @@ class ModelOnGPUReport(_Report):
     decode_tok_s: float | None = None  # one user's decode speed when it fits (docs/speed.md)
 
 
-class ModelsOnGPUReport(_Report):
+@record
+class ModelsOnGPUReport(Record):
     """Which catalog models fit one system, at one format, context and concurrency."""
 
     schema_version: int = SCHEMA_VERSION
@@ -833,7 +858,7 @@ def format_table_report(
         rows=[
             FormatRowReport(
                 quant=r.weight_format.label,
-                bits_per_weight_nominal=r.weight_format.nominal_bits,
+                bits_per_weight_nominal=float(r.weight_format.nominal_bits),
                 weights_bytes=r.weights_bytes,
                 total_bytes_by_ctx=list(r.total_bytes_by_ctx),
                 reference_gpus_needed=r.gpus_needed,
@@ -877,7 +902,8 @@ def _rate_of(est: Estimate) -> float | None:
     return None if rate is None else round(rate, 2)
 
 
-class CompareReport(_Report):
+@record
+class CompareReport(Record):
     """Two to four models on one system, or one model on two to four accelerators."""
 
     schema_version: int = SCHEMA_VERSION
@@ -887,7 +913,8 @@ class CompareReport(_Report):
     estimates: list[FitReport]  # one per compared model or accelerator, in order
 
 
-class PlanOptionReport(_Report):
+@record
+class PlanOptionReport(Record):
     """One way to serve the planned request."""
 
     gpu: str
@@ -911,18 +938,21 @@ class PlanOptionReport(_Report):
     fit: FitReport | None  # the full answer for this option
 
 
-class WorkloadReport(_Report):
+@record
+class WorkloadReport(Record):
     prompt_tokens: int
     output_tokens: int
     users: int
 
 
-class RejectedReport(_Report):
+@record
+class RejectedReport(Record):
     reason: str
     count: int
 
 
-class PlanReport(_Report):
+@record
+class PlanReport(Record):
     """``rigfit plan``: the options that meet the request, best first (docs/json.md)."""
 
     schema_version: int = SCHEMA_VERSION
@@ -1002,7 +1032,8 @@ def plan_report(result: HardwarePlan) -> PlanReport:
     )
 
 
-class ModelFitReport(_Report):
+@record
+class ModelFitReport(Record):
     model: str
     quant: str  # the most precise format tried that fits
     engine: str
@@ -1011,7 +1042,8 @@ class ModelFitReport(_Report):
     decode_tok_s: float | None  # one user, rigfit's default request
 
 
-class ModelsFitReport(_Report):
+@record
+class ModelsFitReport(Record):
     """``rigfit models --fits GPU --json``: the catalog models that run on a system."""
 
     schema_version: int = SCHEMA_VERSION
@@ -1039,7 +1071,8 @@ def models_fit_report(found: FitsOn) -> ModelsFitReport:
     )
 
 
-class TrainTermReport(_Report):
+@record
+class TrainTermReport(Record):
     key: str
     label: str
     bytes: int  # per GPU (on the host when on_host)
@@ -1048,14 +1081,16 @@ class TrainTermReport(_Report):
     phase: str  # "both", "backward" (activations, loss) or "step" (the optimizer's)
 
 
-class TrainSuggestionReport(_Report):
+@record
+class TrainSuggestionReport(Record):
     change: str
     flag: str
     per_gpu_bytes: int
     fits: bool
 
 
-class TrainSpeedReport(_Report):
+@record
+class TrainSpeedReport(Record):
     tokens_per_s: float  # all GPUs together
     step_s: float
     mfu: float
@@ -1063,7 +1098,8 @@ class TrainSpeedReport(_Report):
     wall_s: float | None  # the dataset's epochs, when --dataset-tokens is given
 
 
-class TrainReport(_Report):
+@record
+class TrainReport(Record):
     """``rigfit train --json`` and ``/api/v1/train`` (docs/json.md)."""
 
     schema_version: int = SCHEMA_VERSION

@@ -4,7 +4,6 @@ the publisher's benchmark rows for the three seed models."""
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
 import rigfit
 from rigfit.catalog.evidence import (
@@ -15,6 +14,7 @@ from rigfit.catalog.evidence import (
     Evidence,
     transparency_score,
 )
+from rigfit.strict import RecordError, read
 
 SEEDS = [
     "deepseek-ai/DeepSeek-R1",
@@ -39,7 +39,7 @@ def _evidence(**kw: object) -> Evidence:
         "transparency": _answers(),
         **kw,
     }
-    return Evidence.model_validate(data)
+    return read(Evidence, data)
 
 
 def test_score_rule_is_ten_five_zero() -> None:
@@ -52,30 +52,30 @@ def test_score_rule_is_ten_five_zero() -> None:
 
 
 def test_every_criterion_answered_once() -> None:
-    with pytest.raises(ValidationError, match="missing: tokenizer"):
+    with pytest.raises(RecordError, match="missing: tokenizer"):
         _evidence(transparency=[a for a in _answers() if a["criterion"] != "tokenizer"])
     doubled = _answers()
     doubled[2] = dict(doubled[1])
-    with pytest.raises(ValidationError, match="missing"):
+    with pytest.raises(RecordError, match="missing"):
         _evidence(transparency=doubled)
-    with pytest.raises(ValidationError, match="one is repeated"):
+    with pytest.raises(RecordError, match="one is repeated"):
         _evidence(transparency=[*_answers(), _answers()[0]])
 
 
 def test_an_answer_needs_a_link_and_a_known_value() -> None:
     bad = _answers()
     bad[0]["link"] = "not a url"
-    with pytest.raises(ValidationError):
+    with pytest.raises(RecordError):
         _evidence(transparency=bad)
     bad = _answers()
     bad[0]["answer"] = "mostly"
-    with pytest.raises(ValidationError):
+    with pytest.raises(RecordError):
         _evidence(transparency=bad)
 
 
 def test_benchmarks_need_their_setting_and_source() -> None:
     row = {"benchmark": "MATH-500", "metric": "pass@1", "score": 97.3}
-    with pytest.raises(ValidationError, match="benchmark_setting"):
+    with pytest.raises(RecordError, match="benchmark_setting"):
         _evidence(benchmarks=[row])
     ok = _evidence(benchmarks=[row], benchmark_setting="t=0.6", benchmark_source=LINK)
     assert ok.benchmarks[0].score == 97.3
@@ -112,7 +112,8 @@ def test_seed_scores_match_the_card() -> None:
 
 
 def test_criterion_answer_is_strict() -> None:
-    with pytest.raises(ValidationError):
-        CriterionAnswer.model_validate(
-            {"criterion": "tokenizer", "answer": "yes", "finding": "", "link": LINK}
+    with pytest.raises(RecordError):
+        read(
+            CriterionAnswer,
+            {"criterion": "tokenizer", "answer": "yes", "finding": "", "link": LINK},
         )

@@ -13,6 +13,7 @@ import rigfit
 from rigfit.answer import Query, answer
 from rigfit.cli import main
 from rigfit.report import model_dict
+from rigfit.strict import dump
 
 R1_70B = "deepseek-ai/DeepSeek-R1-Distill-Llama-70B"
 
@@ -39,7 +40,7 @@ def test_estimate_equals_library(client: TestClient) -> None:
     params = {"model": R1_70B, "gpu": "rtx-4090", "gpus": 2, "quant": "Q4_K_M", "ctx": "32k"}
     got = client.get("/api/v1/estimate", params=params).json()
     query = Query(R1_70B, "rtx-4090", gpus=2, quant="Q4_K_M", ctx="32k")
-    assert got == answer(query).model_dump(mode="json")
+    assert got == dump(answer(query))
     assert got["profile"] == "llama.cpp"  # a GGUF type's default engine
     assert got["fits"] is False
     generic = client.get("/api/v1/estimate", params={**params, "engine": "generic"}).json()

@@ -19,11 +19,11 @@ import re
 import tomllib
 from functools import cache
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import Any
 
 from rigfit.catalog.schema import GPURecord, Origin, Segment, Vendor
 from rigfit.errors import CatalogError, InvalidSpecError, closest
+from rigfit.strict import RecordError, read
 from rigfit.units import GB, GIB, parse_bytes
 
 __all__ = [
@@ -164,7 +164,7 @@ def parse_custom(spec: str) -> GPURecord:
         raise InvalidSpecError(f"custom accelerator: pcie must be 3, 4 or 5, got {pcie!r}")
     apple = vendor is Vendor.APPLE
     bandwidth = _bandwidth(low["bandwidth"]) if "bandwidth" in low else None
-    figures = {
+    figures: dict[str, Any] = {
         f"{k}_dense_{'tops' if k == 'int8' else 'tflops'}": _tflops(k, low[k])
         for k in ("bf16", "fp16", "fp8", "fp4", "int8")
         if k in low
@@ -249,13 +249,11 @@ def _load_user_gpus(path: str, _mtime_ns: int) -> tuple[GPURecord, ...]:
         if "origin" in table:
             raise CatalogError(f"{path}: accelerator {i}: origin is set by rigfit, not the file")
         try:
-            out.append(GPURecord.model_validate({**table, "origin": Origin.USER}))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "record"
+            out.append(read(GPURecord, {**table, "origin": Origin.USER}))
+        except RecordError as exc:
             name = table.get("id", f"#{i}")
             raise CatalogError(
-                f"{path}: accelerator {name}: {where}: {first['msg']}"
-                f" ({exc.error_count()} problem(s))"
+                f"{path}: accelerator {name}: {exc.where or 'record'}: {exc.message}"
+                f" ({exc.count} problem(s))"
             ) from exc
     return tuple(out)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
+from rigfit import strict
 from rigfit.catalog.url import Url
+from rigfit.strict import Record, record
 
 __all__ = [
     "ANSWER_POINTS",
@@ -27,10 +27,6 @@ __all__ = [
     "Evidence",
     "transparency_score",
 ]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Criterion(StrEnum):
@@ -78,40 +74,42 @@ class Answer(StrEnum):
 ANSWER_POINTS: dict[Answer, int] = {Answer.YES: 10, Answer.PARTLY: 5, Answer.NO: 0}
 
 
-class CriterionAnswer(_Strict):
+@record
+class CriterionAnswer(Record):
     criterion: Criterion
     answer: Answer
-    finding: str = Field(min_length=1, description="one line: what the document shows")
-    link: Url = Field(description="the document that shows it")
+    finding: str = strict.field(min_length=1, description="one line: what the document shows")
+    link: Url = strict.field(description="the document that shows it")
 
 
-class BenchmarkScore(_Strict):
+@record
+class BenchmarkScore(Record):
     """One published score, as the publisher prints it."""
 
     benchmark: str
     metric: str
     score: float
-    unit: str = Field(default="%", description="'%' for percentages, or e.g. 'rating'")
+    unit: str = strict.field(default="%", description="'%' for percentages, or e.g. 'rating'")
 
 
-class Evidence(_Strict):
+@record
+class Evidence(Record):
     """A model's benchmark table, release and knowledge cutoff, and transparency answers."""
 
     benchmarks: tuple[BenchmarkScore, ...] = ()
     benchmark_setting: str | None = None
     benchmark_source: Url | None = None
-    release_source: Url = Field(description="where the release date is shown")
-    knowledge_cutoff: str | None = Field(
+    release_source: Url = strict.field(description="where the release date is shown")
+    knowledge_cutoff: str | None = strict.field(
         default=None, description="as the publisher states it; None when it states none"
     )
-    knowledge_cutoff_note: str = Field(
+    knowledge_cutoff_note: str = strict.field(
         min_length=1, description="where the cutoff is stated, or where it was looked for"
     )
     knowledge_cutoff_source: Url
     transparency: tuple[CriterionAnswer, ...]
 
-    @model_validator(mode="after")
-    def _complete(self) -> Evidence:
+    def __post_init__(self) -> None:
         if self.benchmarks and (self.benchmark_setting is None or self.benchmark_source is None):
             raise ValueError("benchmarks need benchmark_setting and benchmark_source")
         seen = [a.criterion for a in self.transparency]
@@ -121,7 +119,6 @@ class Evidence(_Strict):
                 "transparency answers each of the ten criteria once"
                 + (f" (missing: {', '.join(missing)})" if missing else " (one is repeated)")
             )
-        return self
 
     @property
     def score(self) -> int:

@@ -7,12 +7,11 @@ import tomllib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TypeVar, cast
 
 from rigfit.catalog.schema import GPURecord, ModelRecord
 from rigfit.errors import CatalogError
+from rigfit.strict import RecordError, read
 
 __all__ = [
     "CATALOG_DIR",
@@ -27,7 +26,7 @@ __all__ = [
 ]
 
 CATALOG_DIR = Path(__file__).parent
-R = TypeVar("R", bound=BaseModel)
+R = TypeVar("R")
 
 
 def _files(folder: Path) -> Iterator[Path]:
@@ -37,23 +36,19 @@ def _files(folder: Path) -> Iterator[Path]:
 def load_record(path: Path, record: type[R]) -> R:
     """Validate one ``*.toml`` file as ``record``; the error names the file. Memoized, so a
     record read alone and the same record read with all the others are one object."""
-    return _load_record(path, record)  # type: ignore[return-value]
+    return cast(R, _load_record(path, record))  # type: ignore[arg-type]
 
 
 @cache
-def _load_record(path: Path, record: type[BaseModel]) -> BaseModel:
+def _load_record(path: Path, record: type) -> object:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{path.name}: not valid TOML: {exc}") from exc
     try:
-        return record.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise CatalogError(
-            f"{path.name}: {where}: {first['msg']} ({exc.error_count()} problem(s))"
-        ) from exc
+        return read(record, data)
+    except RecordError as exc:
+        raise CatalogError(f"{path.name}: {exc.first} ({exc.count} problem(s))") from exc
 
 
 def load_records(folder: Path, record: type[R]) -> tuple[R, ...]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
+from rigfit import strict
 from rigfit.catalog.evidence import Evidence
 from rigfit.catalog.url import Url
+from rigfit.strict import Record, record
 
 __all__ = [
     "Checkpoint",
@@ -39,21 +39,19 @@ __all__ = [
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, defer_build=True)
+# A DeciLM block's config also carries training-time keys rigfit does not read
+# (unshifted_sink, use_prefill_window_in_sink_attention): its parts ignore unknown keys (their
+# ``__pydantic_config__``); the ones that change the shapes or the cache are read, and refused
+# where rigfit does not model them.
 
 
-class _NasPart(BaseModel):
-    # a DeciLM block's config also carries training-time keys rigfit does not read
-    # (unshifted_sink, use_prefill_window_in_sink_attention); the ones that change the
-    # shapes or the cache are read, and refused where rigfit does not model them
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
-
-
-class NasAttention(_NasPart):
+@record
+class NasAttention(Record):
     """One DeciLM block's attention (configuration_decilm.py AttentionConfig)."""
 
-    n_heads_in_group: int | None = Field(default=None, gt=0)
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "ignore"}
+
+    n_heads_in_group: int | None = strict.field(default=None, gt=0)
     no_op: bool = False
     replace_with_linear: bool = False
     window_length: int | None = None
@@ -61,61 +59,69 @@ class NasAttention(_NasPart):
     sparsify: Any = None
 
 
-class NasFFN(_NasPart):
+@record
+class NasFFN(Record):
     """One DeciLM block's MLP (configuration_decilm.py FFNConfig)."""
 
-    ffn_mult: float | None = Field(default=None, gt=0)
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "ignore"}
+
+    ffn_mult: float | None = strict.field(default=None, gt=0)
     no_op: bool = False
     replace_with_linear: bool = False
     sparsify: Any = None
 
 
-class NasBlock(_NasPart):
+@record
+class NasBlock(Record):
     """One entry of a DeciLM (``nemotron-nas``) config's ``block_configs``."""
+
+    __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "ignore"}
 
     attention: NasAttention
     ffn: NasFFN
 
 
-class VisionConfig(_Strict):
+@record
+class VisionConfig(Record):
     """The keys of a ``vision_config`` rigfit reads: SigLIP (Gemma 3), Llama 4's vision model
     and Qwen3-VL's; each tower's reader in :mod:`rigfit.arch` asks for the keys it needs."""
 
     model_type: str
-    hidden_size: int = Field(gt=0)
-    intermediate_size: int = Field(gt=0)
-    num_hidden_layers: int | None = Field(default=None, gt=0)
-    num_attention_heads: int | None = Field(default=None, gt=0)
-    patch_size: int = Field(gt=0)
-    image_size: int | None = Field(default=None, gt=0)
-    num_channels: int = Field(default=3, gt=0)
+    hidden_size: int = strict.field(gt=0)
+    intermediate_size: int = strict.field(gt=0)
+    num_hidden_layers: int | None = strict.field(default=None, gt=0)
+    num_attention_heads: int | None = strict.field(default=None, gt=0)
+    patch_size: int = strict.field(gt=0)
+    image_size: int | None = strict.field(default=None, gt=0)
+    num_channels: int = strict.field(default=3, gt=0)
     # Qwen3-VL (Qwen3VLVisionConfig): depth, a 3-D patch embedding, learned positions, the
     # merger and the DeepStack mergers
-    depth: int | None = Field(default=None, gt=0)
-    num_heads: int | None = Field(default=None, gt=0)
-    in_channels: int | None = Field(default=None, gt=0)
-    temporal_patch_size: int | None = Field(default=None, gt=0)
-    spatial_merge_size: int | None = Field(default=None, gt=0)
-    out_hidden_size: int | None = Field(default=None, gt=0)
-    num_position_embeddings: int | None = Field(default=None, gt=0)
+    depth: int | None = strict.field(default=None, gt=0)
+    num_heads: int | None = strict.field(default=None, gt=0)
+    in_channels: int | None = strict.field(default=None, gt=0)
+    temporal_patch_size: int | None = strict.field(default=None, gt=0)
+    spatial_merge_size: int | None = strict.field(default=None, gt=0)
+    out_hidden_size: int | None = strict.field(default=None, gt=0)
+    num_position_embeddings: int | None = strict.field(default=None, gt=0)
     deepstack_visual_indexes: tuple[int, ...] = ()
     vision_use_head: bool | None = None
     # Llama 4's vision adapter and projector (Llama4VisionConfig)
-    pixel_shuffle_ratio: float | None = Field(default=None, gt=0)
-    projector_input_dim: int | None = Field(default=None, gt=0)
-    projector_output_dim: int | None = Field(default=None, gt=0)
-    vision_output_dim: int | None = Field(default=None, gt=0)
+    pixel_shuffle_ratio: float | None = strict.field(default=None, gt=0)
+    projector_input_dim: int | None = strict.field(default=None, gt=0)
+    projector_output_dim: int | None = strict.field(default=None, gt=0)
+    vision_output_dim: int | None = strict.field(default=None, gt=0)
     # Gemma 4's vision model (Gemma4VisionConfig): grouped-query heads, a learned 2-D position
     # table, an optional standardization and clipped linears
-    head_dim: int | None = Field(default=None, gt=0)
-    num_key_value_heads: int | None = Field(default=None, gt=0)
-    position_embedding_size: int | None = Field(default=None, gt=0)
-    pooling_kernel_size: int | None = Field(default=None, gt=0)
+    head_dim: int | None = strict.field(default=None, gt=0)
+    num_key_value_heads: int | None = strict.field(default=None, gt=0)
+    position_embedding_size: int | None = strict.field(default=None, gt=0)
+    pooling_kernel_size: int | None = strict.field(default=None, gt=0)
     standardize: bool | None = None
     use_clipped_linears: bool | None = None
 
 
-class HFConfig(_Strict):
+@record
+class HFConfig(Record):
     """Keys of a Hugging Face ``config.json``, verbatim, that rigfit reads.
 
     For multimodal configs whose language model sits in ``text_config``, the text keys are
@@ -124,14 +130,14 @@ class HFConfig(_Strict):
 
     model_type: str
     architectures: tuple[str, ...] = ()
-    hidden_size: int = Field(gt=0)
-    intermediate_size: int | None = Field(default=None, gt=0)
-    num_hidden_layers: int = Field(gt=0)
-    num_attention_heads: int = Field(gt=0)
-    num_key_value_heads: int | None = Field(default=None, gt=0)
-    head_dim: int | None = Field(default=None, gt=0)
-    vocab_size: int = Field(gt=0)
-    max_position_embeddings: int = Field(gt=0)
+    hidden_size: int = strict.field(gt=0)
+    intermediate_size: int | None = strict.field(default=None, gt=0)
+    num_hidden_layers: int = strict.field(gt=0)
+    num_attention_heads: int = strict.field(gt=0)
+    num_key_value_heads: int | None = strict.field(default=None, gt=0)
+    head_dim: int | None = strict.field(default=None, gt=0)
+    vocab_size: int = strict.field(gt=0)
+    max_position_embeddings: int = strict.field(gt=0)
     tie_word_embeddings: bool | None = None
     hidden_act: str | None = None
     hidden_activation: str | None = None
@@ -155,12 +161,12 @@ class HFConfig(_Strict):
     use_qk_norm: bool | None = None
     # Llama 4: chunked local attention on the RoPE layers, every no_rope_layer_interval-th layer
     # global and without RoPE (no_rope_layers: 1 = RoPE layer, 0 = NoPE layer)
-    attention_chunk_size: int | None = Field(default=None, gt=0)
+    attention_chunk_size: int | None = strict.field(default=None, gt=0)
     no_rope_layers: tuple[int, ...] | None = None
-    no_rope_layer_interval: int | None = Field(default=None, gt=0)
+    no_rope_layer_interval: int | None = strict.field(default=None, gt=0)
     # MiniMax-M2: RMSNorm over all heads' q and k at once ("per_layer")
     qk_norm_type: str | None = None
-    rotary_dim: int | None = Field(default=None, gt=0)
+    rotary_dim: int | None = strict.field(default=None, gt=0)
     # mixture of experts (each family names them differently; kept verbatim)
     num_local_experts: int | None = None
     num_experts: int | None = None
@@ -169,8 +175,8 @@ class HFConfig(_Strict):
     num_experts_per_tok: int | None = None
     experts_per_token: int | None = None
     moe_intermediate_size: int | None = None
-    intermediate_size_mlp: int | None = Field(default=None, gt=0)  # Llama 4's dense layers
-    interleave_moe_layer_step: int | None = Field(default=None, gt=0)
+    intermediate_size_mlp: int | None = strict.field(default=None, gt=0)  # Llama 4's dense layers
+    interleave_moe_layer_step: int | None = strict.field(default=None, gt=0)
     moe_layers: tuple[int, ...] | None = None
     shared_expert_intermediate_size: int | None = None
     first_k_dense_replace: int | None = None
@@ -193,13 +199,13 @@ class HFConfig(_Strict):
     num_nextn_predict_layers: int | None = None
     mtp_num_hidden_layers: int | None = None  # Qwen3.5's name for it
     # DeepSeek-V3.2's sparse-attention indexer (DeepseekV32Config)
-    index_n_heads: int | None = Field(default=None, gt=0)
-    index_head_dim: int | None = Field(default=None, gt=0)
-    index_topk: int | None = Field(default=None, gt=0)
+    index_n_heads: int | None = strict.field(default=None, gt=0)
+    index_head_dim: int | None = strict.field(default=None, gt=0)
+    index_topk: int | None = strict.field(default=None, gt=0)
     # GLM-5.2: layers whose indexer reuses the previous layer's top-k ("shared"); read only so
     # that rigfit can refuse what it does not model
     indexer_types: tuple[str, ...] | None = None
-    index_topk_freq: int | None = Field(default=None, gt=0)
+    index_topk_freq: int | None = strict.field(default=None, gt=0)
     # linear attention (Qwen3-Next gated DeltaNet)
     full_attention_interval: int | None = None
     linear_num_key_heads: int | None = None
@@ -211,41 +217,41 @@ class HFConfig(_Strict):
     # Falcon-H1 (FalconH1Config) name the same mixer's sizes differently; kept verbatim
     hybrid_override_pattern: str | None = None
     layers_block_type: tuple[str, ...] | None = None
-    mamba_num_heads: int | None = Field(default=None, gt=0)
-    mamba_head_dim: int | None = Field(default=None, gt=0)
-    ssm_state_size: int | None = Field(default=None, gt=0)
-    n_groups: int | None = Field(default=None, gt=0)
-    conv_kernel: int | None = Field(default=None, gt=0)
+    mamba_num_heads: int | None = strict.field(default=None, gt=0)
+    mamba_head_dim: int | None = strict.field(default=None, gt=0)
+    ssm_state_size: int | None = strict.field(default=None, gt=0)
+    n_groups: int | None = strict.field(default=None, gt=0)
+    conv_kernel: int | None = strict.field(default=None, gt=0)
     use_conv_bias: bool | None = None
     use_bias: bool | None = None
-    attention_head_dim: int | None = Field(default=None, gt=0)
+    attention_head_dim: int | None = strict.field(default=None, gt=0)
     mlp_hidden_act: str | None = None
-    moe_shared_expert_intermediate_size: int | None = Field(default=None, ge=0)
-    moe_latent_size: int | None = Field(default=None, gt=0)
-    mamba_n_heads: int | None = Field(default=None, gt=0)
-    mamba_n_groups: int | None = Field(default=None, gt=0)
-    mamba_d_state: int | None = Field(default=None, gt=0)
+    moe_shared_expert_intermediate_size: int | None = strict.field(default=None, ge=0)
+    moe_latent_size: int | None = strict.field(default=None, gt=0)
+    mamba_n_heads: int | None = strict.field(default=None, gt=0)
+    mamba_n_groups: int | None = strict.field(default=None, gt=0)
+    mamba_d_state: int | None = strict.field(default=None, gt=0)
     mamba_d_head: int | str | None = None  # an int, or "auto" (d_inner // heads)
-    mamba_d_conv: int | None = Field(default=None, gt=0)
-    mamba_expand: int | None = Field(default=None, gt=0)
-    mamba_d_ssm: int | None = Field(default=None, gt=0)
+    mamba_d_conv: int | None = strict.field(default=None, gt=0)
+    mamba_expand: int | None = strict.field(default=None, gt=0)
+    mamba_d_ssm: int | None = strict.field(default=None, gt=0)
     mamba_conv_bias: bool | None = None
     mamba_proj_bias: bool | None = None
     mamba_rms_norm: bool | None = None
     projectors_bias: bool | None = None
     # DeciLM / Llama-Nemotron (nemotron-nas): one attention and MLP config per layer
     block_configs: tuple[NasBlock, ...] | None = None
-    shared_intermediate_size: int | None = Field(default=None, ge=0)
+    shared_intermediate_size: int | None = strict.field(default=None, ge=0)
     position_embedding_type: str | None = None
     # Gemma 4 (Gemma4TextConfig): full layers of their own head size and KV heads, K as V on
     # them, a dense MLP beside the experts, per-layer input embeddings and KV-shared layers
-    global_head_dim: int | None = Field(default=None, gt=0)
-    num_global_key_value_heads: int | None = Field(default=None, gt=0)
+    global_head_dim: int | None = strict.field(default=None, gt=0)
+    num_global_key_value_heads: int | None = strict.field(default=None, gt=0)
     attention_k_eq_v: bool | None = None
     enable_moe_block: bool | None = None
-    top_k_experts: int | None = Field(default=None, gt=0)
-    hidden_size_per_layer_input: int | None = Field(default=None, ge=0)
-    num_kv_shared_layers: int | None = Field(default=None, ge=0)
+    top_k_experts: int | None = strict.field(default=None, gt=0)
+    hidden_size_per_layer_input: int | None = strict.field(default=None, ge=0)
+    num_kv_shared_layers: int | None = strict.field(default=None, ge=0)
     use_double_wide_mlp: bool | None = None
     rope_parameters: dict[str, Any] | None = None
     # multimodal
@@ -256,8 +262,7 @@ class HFConfig(_Strict):
     # official quantization of the checkpoint, verbatim
     quantization_config: dict[str, Any] | None = None
 
-    @model_validator(mode="after")
-    def _consistent_shape(self) -> HFConfig:
+    def __post_init__(self) -> None:
         kv = self.num_key_value_heads or self.num_attention_heads
         if self.num_attention_heads % kv:
             raise ValueError(
@@ -282,7 +287,6 @@ class HFConfig(_Strict):
         e = self.num_local_experts or self.num_experts or self.n_routed_experts
         if k is not None and e is not None and k > e:
             raise ValueError(f"{k} experts per token but only {e} experts")
-        return self
 
 
 class Modality(StrEnum):
@@ -299,37 +303,37 @@ class Task(StrEnum):
     EMBEDDING = "embedding"
 
 
-class Checkpoint(_Strict):
+@record
+class Checkpoint(Record):
     """The official checkpoint as published: its dtype, its quantization and its size."""
 
-    dtype: str = Field(description="dtype of the published weights, e.g. bf16")
-    quantization: str = Field(
+    dtype: str = strict.field(description="dtype of the published weights, e.g. bf16")
+    quantization: str = strict.field(
         default="none", description="none, or how the published weights are quantized"
     )
-    safetensors_total_bytes: int | None = Field(
+    safetensors_total_bytes: int | None = strict.field(
         default=None, gt=0, description="metadata.total_size of model.safetensors.index.json"
     )
     source: Url | None = None
 
-    @model_validator(mode="after")
-    def _size_needs_source(self) -> Checkpoint:
+    def __post_init__(self) -> None:
         if self.safetensors_total_bytes is not None and self.source is None:
             raise ValueError("checkpoint.safetensors_total_bytes needs checkpoint.source")
-        return self
 
 
-class OfficialParams(_Strict):
+@record
+class OfficialParams(Record):
     """Parameter counts as the publisher states them, with where they say it."""
 
-    total: int = Field(gt=0)
-    active: int | None = Field(default=None, gt=0)
+    total: int = strict.field(gt=0)
+    active: int | None = strict.field(default=None, gt=0)
     source: Url
-    rounding: int | None = Field(
+    rounding: int | None = strict.field(
         default=None,
         gt=0,
         description="the unit the publisher rounded to ('7.3B' -> 100000000); None when exact",
     )
-    excludes_vision: bool = Field(
+    excludes_vision: bool = strict.field(
         default=False,
         description="the statement counts the language model alone, without the vision"
         " encoder the checkpoint also holds (Qwen3-VL's sizes, Qwen3.6's 'Language Model'"
@@ -338,33 +342,38 @@ class OfficialParams(_Strict):
     note: str = ""
 
 
-class Disagreement(_Strict):
+@record
+class Disagreement(Record):
     """A public page that states a different value than the primary source."""
 
     field: str
-    page: str = Field(description="the site and the page, by name (never an internal file id)")
-    url: Url = Field(description="the page that states page_value")
+    page: str = strict.field(
+        description="the site and the page, by name (never an internal file id)"
+    )
+    url: Url = strict.field(description="the page that states page_value")
     page_value: str
     primary_value: str
 
 
-class ModelSources(_Strict):
-    config: Url = Field(description="a verbatim copy of the official config.json")
-    card: Url = Field(description="the model card (organization, license, release date)")
-    release: Url | None = Field(
+@record
+class ModelSources(Record):
+    config: Url = strict.field(description="a verbatim copy of the official config.json")
+    card: Url = strict.field(description="the model card (organization, license, release date)")
+    release: Url | None = strict.field(
         default=None, description="where the publisher states the release date"
     )
-    config_copy: str = Field(
+    config_copy: str = strict.field(
         default="",
         description="where rigfit read a verbatim copy of config.json when the hub was out of"
         " reach: repository, path and commit, and any second copy it was checked against",
     )
 
 
-class ModelRecord(_Strict):
+@record
+class ModelRecord(Record):
     """One catalog model: what the seed pages show, each value with its source."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    id: str = strict.field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
     name: str
     aliases: tuple[str, ...] = ()
     organization: str
@@ -412,49 +421,52 @@ class Origin(StrEnum):
 _PCI_ID = r"^[0-9a-f]{4}:[0-9a-f]{4}$"
 
 
-class GPURecord(_Strict):
+@record
+class GPURecord(Record):
     """One accelerator (one GPU, or one Apple SoC at one unified-memory size)."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    id: str = strict.field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
     name: str
     aliases: tuple[str, ...] = ()
     vendor: Vendor
     segment: Segment
     architecture: str
-    release_year: int = Field(ge=2015, le=2030)
+    release_year: int = strict.field(ge=2015, le=2030)
     form_factor: str
     memory_type: str
-    memory_gb: float = Field(gt=0, description="capacity as marketed on the datasheet, in its GB")
-    memory_bytes: int = Field(gt=0, description="physical capacity in bytes")
-    driver_reported_bytes: int | None = Field(
+    memory_gb: float = strict.field(
+        gt=0, description="capacity as marketed on the datasheet, in its GB"
+    )
+    memory_bytes: int = strict.field(gt=0, description="physical capacity in bytes")
+    driver_reported_bytes: int | None = strict.field(
         default=None,
         gt=0,
         description="memory the driver offers, in bytes (nvidia-smi/rocm-smi total; on Apple,"
         " Metal's recommendedMaxWorkingSetSize)",
     )
-    driver_reported_reading: str | None = Field(
+    driver_reported_reading: str | None = strict.field(
         default=None, description="the reading as printed, e.g. 'nvidia-smi: 81559MiB'"
     )
-    driver_reported_source: Url | None = Field(
+    driver_reported_source: Url | None = strict.field(
         default=None, description="where the reading was printed; None only off the catalog"
     )
-    runtime_total_bytes: int | None = Field(
+    runtime_total_bytes: int | None = strict.field(
         default=None,
         gt=0,
         description="total memory the CUDA/ROCm runtime reports to programs (cudaMemGetInfo,"
         " torch.cuda.mem_get_info), in bytes: below the driver's total by what it reserves",
     )
-    runtime_total_reading: str | None = Field(
+    runtime_total_reading: str | None = strict.field(
         default=None, description="the reading as printed, e.g. 'total_gpu_memory (23.58GiB)'"
     )
     runtime_total_source: Url | None = None
     unified_memory: bool = False
-    one_per_host: bool = Field(
+    one_per_host: bool = strict.field(
         default=False,
         description="a device a machine holds one of (a laptop GPU, an APU, a DGX Spark):"
         " never counted more than once in a system",
     )
-    gpu_share_bytes: int | None = Field(
+    gpu_share_bytes: int | None = strict.field(
         default=None,
         gt=0,
         description="an APU or superchip whose GPU draws on system memory: the most of it the"
@@ -462,37 +474,38 @@ class GPURecord(_Strict):
         " Memory)",
     )
     gpu_share_source: Url | None = None
-    devices_per_board: int = Field(
+    devices_per_board: int = strict.field(
         default=1, ge=1, le=8, description="GPUs the software sees per board (MI250X: 2 GCDs)"
     )
-    bandwidth_gb_s: float | None = Field(
+    bandwidth_gb_s: float | None = strict.field(
         default=None,
         gt=0,
         description="peak memory bandwidth, decimal GB/s; required for catalog entries (None:"
         " a custom accelerator given without one, whose speed is not estimated)",
     )
-    bf16_dense_tflops: float | None = Field(default=None, gt=0)
-    fp16_dense_tflops: float | None = Field(default=None, gt=0)
-    fp8_dense_tflops: float | None = Field(default=None, gt=0)
-    int8_dense_tops: float | None = Field(default=None, gt=0)
-    fp4_dense_tflops: float | None = Field(default=None, gt=0)
+    bf16_dense_tflops: float | None = strict.field(default=None, gt=0)
+    fp16_dense_tflops: float | None = strict.field(default=None, gt=0)
+    fp8_dense_tflops: float | None = strict.field(default=None, gt=0)
+    int8_dense_tops: float | None = strict.field(default=None, gt=0)
+    fp4_dense_tflops: float | None = strict.field(default=None, gt=0)
     interconnect: str
-    interconnect_gb_s: float | None = Field(default=None, gt=0)
-    tdp_w: float | None = Field(default=None, gt=0, description="None where none is published")
-    source: Url | None = Field(
+    interconnect_gb_s: float | None = strict.field(default=None, gt=0)
+    tdp_w: float | None = strict.field(
+        default=None, gt=0, description="None where none is published"
+    )
+    source: Url | None = strict.field(
         default=None, description="the datasheet; required for catalog entries"
     )
     throughput_source: Url | None = None
     notes: str = ""
-    pci_ids: tuple[str, ...] = Field(
+    pci_ids: tuple[str, ...] = strict.field(
         default=(),
         description="PCI vendor:device ids (lowercase hex, from pci.ids) the driver reports for"
         " this part, e.g. 10de:2684",
     )
     origin: Origin = Origin.CATALOG
 
-    @model_validator(mode="after")
-    def _checks(self) -> GPURecord:
+    def __post_init__(self) -> None:
         sourced = self.origin is Origin.CATALOG
         if sourced and self.source is None:
             raise ValueError("source: every catalog accelerator names its datasheet")
@@ -524,32 +537,36 @@ class GPURecord(_Strict):
                 raise ValueError("gpu_share_bytes exceeds memory_bytes")
         if self.unified_memory != (self.segment is Segment.APPLE_SILICON):
             raise ValueError("unified_memory must be true exactly for apple-silicon entries")
-        return self
 
 
-class PurchasePrice(_Strict):
+@record
+class PurchasePrice(Record):
     """What one accelerator costs to buy, as a dated, sourced figure."""
 
     gpu: str
-    usd: float = Field(gt=0)
-    kind: str = Field(description="launch MSRP, list price, street price")
-    date: dt.date = Field(description="the day the price applies (launch, or the page's date)")
-    source: Url | None = Field(default=None, description="required in the bundled table")
+    usd: float = strict.field(gt=0)
+    kind: str = strict.field(description="launch MSRP, list price, street price")
+    date: dt.date = strict.field(
+        description="the day the price applies (launch, or the page's date)"
+    )
+    source: Url | None = strict.field(default=None, description="required in the bundled table")
     quote: str = ""
 
 
-class RentalPrice(_Strict):
+@record
+class RentalPrice(Record):
     """What one accelerator costs an hour on demand at one provider, dated and sourced."""
 
     gpu: str
-    usd_per_hour: float = Field(gt=0, description="per GPU, on demand")
+    usd_per_hour: float = strict.field(gt=0, description="per GPU, on demand")
     provider: str
     date: dt.date
-    source: Url | None = Field(default=None, description="required in the bundled table")
+    source: Url | None = strict.field(default=None, description="required in the bundled table")
     quote: str = ""
 
 
-class PriceTable(_Strict):
+@record
+class PriceTable(Record):
     """``prices.toml``: ``[[purchase]]`` and ``[[rental]]`` rows."""
 
     purchase: tuple[PurchasePrice, ...] = ()

@@ -1,16 +1,16 @@
 """The web address every sourced record carries.
 
-A plain string with one check, not pydantic's ``HttpUrl``: the address is shown and compared
-exactly as the data file wrote it (``HttpUrl`` adds a trailing slash to a bare host and
-percent-encodes non-ASCII paths).
+A plain string with one check (:func:`rigfit.strict.checked`), not pydantic's ``HttpUrl``: the
+address is shown and compared exactly as the data file wrote it (``HttpUrl`` adds a trailing
+slash to a bare host and percent-encodes non-ASCII paths).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, TypeAlias
 
-from pydantic import AfterValidator
+from rigfit.strict import checked
 
 __all__ = ["MAX_URL_CHARS", "Url"]
 
@@ -30,4 +30,7 @@ def _check(url: str) -> str:
     return url
 
 
-Url = Annotated[str, AfterValidator(_check)]
+if TYPE_CHECKING:
+    Url: TypeAlias = str
+else:
+    Url = checked("Url", _check)

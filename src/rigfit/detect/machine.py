@@ -8,7 +8,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rigfit.catalog.lookup import list_gpus
 from rigfit.catalog.schema import GPURecord, Origin, Segment, Vendor
@@ -96,26 +96,26 @@ def _with_reading(record: GPURecord, seen: Seen) -> GPURecord:
     """The catalog entry with this machine's driver total: the runtime total (what programs
     are offered) moves by the same amount, the runtime's own reserve being fixed."""
     if seen.memory_bytes is None or seen.memory_bytes == record.driver_reported_bytes:
-        return record.model_copy(update={"origin": Origin.DETECTED})
+        return replace(record, origin=Origin.DETECTED)
+    driver = min(seen.memory_bytes, record.memory_bytes)
     runtime = record.runtime_total_bytes
     if runtime is not None:
         base = record.driver_reported_bytes or record.memory_bytes
-        runtime = max(0, runtime + seen.memory_bytes - base) or None
+        runtime = min(driver, max(0, runtime + seen.memory_bytes - base)) or None
     reading = f"{seen.via} on this machine: {seen.memory_bytes // MIB:,} MiB"
-    return record.model_copy(
-        update={
-            "origin": Origin.DETECTED,
-            "driver_reported_bytes": min(seen.memory_bytes, record.memory_bytes),
-            "driver_reported_reading": reading,
-            "driver_reported_source": None,
-            "runtime_total_bytes": runtime,
-            "runtime_total_reading": (
-                "the catalog's runtime reading, moved by this machine's driver total"
-                if runtime is not None
-                else None
-            ),
-            "runtime_total_source": None,
-        }
+    return replace(
+        record,
+        origin=Origin.DETECTED,
+        driver_reported_bytes=driver,
+        driver_reported_reading=reading,
+        driver_reported_source=None,
+        runtime_total_bytes=runtime,
+        runtime_total_reading=(
+            "the catalog's runtime reading, moved by this machine's driver total"
+            if runtime is not None
+            else None
+        ),
+        runtime_total_source=None,
     )
 
 
@@ -153,22 +153,21 @@ def match_apple(
     exact = [g for g in same if g.memory_bytes == chip.memory_bytes]
     if exact:
         rec = exact[0]
-        return rec.model_copy(update={"origin": Origin.DETECTED}), rec.id, f"→ {rec.id}"
+        return replace(rec, origin=Origin.DETECTED), rec.id, f"→ {rec.id}"
     if not same:
         return None, None, f"{chip.chip} is not in rigfit's catalog"
     base = min(same, key=lambda g: g.memory_bytes)
     size = chip.memory_bytes / GIB
-    rec = base.model_copy(
-        update={
-            "id": f"{base.id.rsplit('-', 1)[0]}-{size:g}gb",
-            "name": f"{chip.chip} ({size:g}GB unified memory)",
-            "memory_gb": size,
-            "memory_bytes": chip.memory_bytes,
-            "driver_reported_bytes": None,
-            "driver_reported_reading": None,
-            "driver_reported_source": None,
-            "origin": Origin.DETECTED,
-        }
+    rec = replace(
+        base,
+        id=f"{base.id.rsplit('-', 1)[0]}-{size:g}gb",
+        name=f"{chip.chip} ({size:g}GB unified memory)",
+        memory_gb=size,
+        memory_bytes=chip.memory_bytes,
+        driver_reported_bytes=None,
+        driver_reported_reading=None,
+        driver_reported_source=None,
+        origin=Origin.DETECTED,
     )
     return rec, None, f"→ {base.id}'s chip figures with this Mac's {size:g} GiB (no catalog entry)"
 

@@ -17,15 +17,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
-
-from pydantic import ValidationError
 
 from rigfit.catalog.schema import HFConfig, VisionConfig
 from rigfit.formats.errors import ReaderError, UnsupportedQuantizationError
 from rigfit.quant import WeightFormat
+from rigfit.strict import RecordError, read
 
 __all__ = [
     "CONFIG_MAX_BYTES",
@@ -63,13 +62,13 @@ _GEMMA3_TEXT_DEFAULTS: dict[str, Any] = {
     "sliding_window_pattern": 6,
 }
 
-_HF_KEYS = frozenset(HFConfig.model_fields)
+_HF_KEYS = frozenset(f.name for f in fields(HFConfig))
 # multimodal families whose vision tower rigfit counts exactly (rigfit.arch): Gemma 3's SigLIP
 # tower and Llama 4's own vision model; the others are priced as their language model alone
 _VISION_TYPES = (
     *("gemma3", "gemma4", "llama4", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"),
 )
-_VISION_KEYS = frozenset(VisionConfig.model_fields)
+_VISION_KEYS = frozenset(f.name for f in fields(VisionConfig))
 
 
 @dataclass(frozen=True)
@@ -80,18 +79,17 @@ class ParsedConfig:
     notes: tuple[str, ...] = ()
 
 
-def validation_message(exc: ValidationError) -> str:
-    """One line for a pydantic error: the first problem, with its key, and how many more."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    if first["type"] == "missing":
-        msg = f"missing required key {loc!r}"
+def validation_message(exc: RecordError) -> str:
+    """One line for a config's problems: the first, with its key, and how many more."""
+    loc, text, value = exc.problems[0]
+    where = exc.where
+    if text == "Field required":
+        msg = f"missing required key {where!r}"
     else:
-        text = str(first["msg"]).removeprefix("Value error, ")
-        msg = f"{loc}: {text} (got {first.get('input')!r})" if loc else text
-    if len(errors) > 1:
-        msg += f" (and {len(errors) - 1} more problems)"
+        text = text.removeprefix("Value error, ")
+        msg = f"{where}: {text} (got {value!r})" if loc else text
+    if exc.count > 1:
+        msg += f" (and {exc.count - 1} more problems)"
     return msg
 
 
@@ -169,8 +167,8 @@ def parse_config(raw: object, source: str = "config.json") -> ParsedConfig:
         else:
             notes.append(f"vision_config of {data.get('model_type')} not counted")
     try:
-        config = HFConfig.model_validate(kept)
-    except ValidationError as exc:
+        config = read(HFConfig, kept)
+    except RecordError as exc:
         raise ReaderError(f"{source}: {validation_message(exc)}") from None
     return ParsedConfig(config, tuple(notes))
 

@@ -120,14 +120,13 @@ def _gpu(row: Measurement) -> GPURecord:
     total = row.setup.total_gpu_memory_bytes
     if total is not None:
         # the machine's own reading replaces the catalog's (a hardware fact of that run)
-        gpu = gpu.model_copy(
-            update={
-                "driver_reported_bytes": total,
-                "driver_reported_reading": "total memory printed in the measured log",
-                "driver_reported_source": row.source,
-                "runtime_total_bytes": None,
-                "memory_bytes": max(gpu.memory_bytes, total),
-            }
+        gpu = replace(
+            gpu,
+            driver_reported_bytes=total,
+            driver_reported_reading="total memory printed in the measured log",
+            driver_reported_source=row.source,
+            runtime_total_bytes=None,
+            memory_bytes=max(gpu.memory_bytes, total),
         )
     return gpu
 

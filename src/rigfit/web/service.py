@@ -6,6 +6,7 @@ share a cache entry), so the caches hold at most one entry per distinct answer; 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -42,6 +43,7 @@ from rigfit.report import (
     train_report,
 )
 from rigfit.speed.ram import parse_ram_bandwidth
+from rigfit.strict import dump
 from rigfit.train import TrainQuery, train_answer
 from rigfit.train.answer import train_curve
 from rigfit.units import parse_bytes, parse_tokens
@@ -150,7 +152,7 @@ def _fit(key: Query) -> FitReport:
 
 @lru_cache(maxsize=CACHE_ENTRIES)
 def _fit_json(key: Query) -> bytes:
-    return _fit(key).model_dump_json().encode()
+    return json.dumps(dump(_fit(key)), separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def estimate(q: EstimateQuery) -> FitReport:

@@ -16,14 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from rigfit.arch import Architecture, from_config, nas_intermediate
 from rigfit.catalog.schema import HFConfig
 from rigfit.errors import UnsupportedArchitectureError
 from rigfit.formats.config_json import validation_message
 from rigfit.formats.errors import ReaderError
 from rigfit.formats.gguf.header import GGUFHeader, GGUFTensor, MetaValue, Omitted
+from rigfit.strict import RecordError, read
 
 __all__ = ["SUPPORTED_GGUF_ARCHITECTURES", "GGUFMapping", "arch_from_gguf", "map_gguf"]
 
@@ -683,8 +682,8 @@ def map_gguf(header: GGUFHeader, shards: Sequence[GGUFHeader] = ()) -> GGUFMappi
     n_layers = blocks - nextn
     d = _config_dict(m, tensors, n_layers, nextn)
     try:
-        config = HFConfig.model_validate({k: v for k, v in d.items() if v is not None})
-    except ValidationError as exc:
+        config = read(HFConfig, {k: v for k, v in d.items() if v is not None})
+    except RecordError as exc:
         raise ReaderError(f"{header.name}: GGUF metadata: {validation_message(exc)}") from None
     arch = from_config(config)
     excluded, notes = _excluded(tensors, n_layers)
