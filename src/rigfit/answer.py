@@ -8,7 +8,7 @@ report says which and why; with no context given, the engine's own default appli
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from rigfit.api import AnyModel, checkpoint_ref, make_request, resolve_model
 from rigfit.catalog.lookup import list_gpus
@@ -18,6 +18,7 @@ from rigfit.errors import InvalidSpecError, MissingFigureError
 from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, EngineProfile, Request
 from rigfit.estimate.plan import FitResult, fit, gpu_table, max_seqs
 from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings
+from rigfit.frozen import frozen
 from rigfit.hardware import System
 from rigfit.quant import WeightFormat
 from rigfit.report import FitReport, GPUTableReport, fit_report, gpu_table_report
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@frozen
 class Query:
     """One "will it fit?" question, in the words and strings users give.
 
@@ -80,7 +81,7 @@ class Query:
     speed: bool = True
 
 
-@dataclass(frozen=True)
+@frozen
 class Plan:
     """A query resolved: the model, the request priced, the engine and why."""
 
@@ -301,7 +302,7 @@ def answer_table(q: Query) -> GPUTableReport:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class SpeedOn:
     """One format of a model on the fewest of one accelerator that hold it, and one user's
     decode speed there (rigfit's default request), under the engine the format implies."""

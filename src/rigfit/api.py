@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -15,6 +14,7 @@ from rigfit.errors import InvalidSpecError, UnknownModelError, UnsupportedArchit
 from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.estimate.settings import EngineSettings
 from rigfit.estimate.weights import Kind, PlacedTensor, WeightBreakdown, kind_of_name
+from rigfit.frozen import frozen
 from rigfit.hardware import System
 from rigfit.quant import WeightFormat, parse_kv_type, parse_quant
 from rigfit.units import parse_bytes, parse_tokens
@@ -230,7 +230,7 @@ def make_request(
     return m, req
 
 
-@dataclass(frozen=True)
+@frozen
 class ModelOnGPU:
     """One catalog model on one system: its estimate, or why none could be made."""
 

@@ -14,13 +14,14 @@ sizes are sums over that inventory, so they can never disagree with each other.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from enum import Enum, StrEnum
 from functools import cached_property
 
 from rigfit.catalog.schema import HFConfig, VisionConfig
 from rigfit.errors import UnsupportedArchitectureError
 from rigfit.families import FAMILIES
+from rigfit.frozen import frozen
 from rigfit.quant import KVCacheType
 
 __all__ = [
@@ -158,7 +159,7 @@ class Role(Enum):
         return self.value[2]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Tensor:
     """One weight tensor: ``count`` stacked matrices of ``rows x cols`` (cols = row length).
 
@@ -178,7 +179,7 @@ class Tensor:
         return self.rows * self.cols * self.count
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class IndexerSpec:
     """DeepSeek-V3.2's lightning indexer (DSA): one cached key of ``head_dim`` per token and
     layer, scored by ``n_heads`` query heads to pick the ``topk`` tokens MLA attends to
@@ -197,7 +198,7 @@ class IndexerSpec:
         yield Tensor(p + "indexer.proj.weight", self.n_heads, h, Role.INDEXER_PROJ, i)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class AttentionSpec:
     kind: AttentionKind
     num_heads: int
@@ -346,7 +347,7 @@ class AttentionSpec:
             yield from self.indexer.tensors(h, self.q_lora_rank, p, i)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class MoESpec:
     num_experts: int
     experts_per_token: int
@@ -408,7 +409,7 @@ class MoESpec:
                 yield Tensor(p + "ffn_gate_inp_shexp.weight", 1, shared_h, Role.SHEXP_ROUTER, i)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class LinearAttentionSpec:
     """Qwen3-Next's gated DeltaNet: a fixed recurrent state and a short conv per sequence."""
 
@@ -458,7 +459,7 @@ class LinearAttentionSpec:
         yield Tensor(p + "ssm_out.weight", h, self.value_dim, Role.SSM_OUT, i)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class MambaSpec:
     """A Mamba2 mixer, the same in Nemotron-H, Granite 4 and Falcon-H1 (transformers
     modeling_nemotron_h.py NemotronHMamba2Mixer l.593-635, modeling_granitemoehybrid.py
@@ -513,7 +514,7 @@ class MambaSpec:
             yield Tensor(p + "ssm_out.bias", 1, h, Role.BIAS, i)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class LayerSpec:
     index: int
     kind: LayerKind
@@ -530,7 +531,7 @@ class LayerSpec:
     norms: int | None = None
 
 
-@dataclass(frozen=True, eq=False)
+@frozen(eq=False)
 class Architecture:
     """A model's shape, per layer, with everything needed to count bytes exactly."""
 

@@ -17,9 +17,8 @@ from rigfit.errors import InvalidSpecError, RigfitError
 from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, MAX_SEQS
 from rigfit.estimate.plan import MAX_GPUS_SEARCHED
 from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
-from rigfit.formats.gguf.size import gguf_file_table
 from rigfit.hardware import MAX_GPUS
-from rigfit.planner import DEFAULT_MAX_GPUS, FITS_CTX_TOKENS, Minimize
+from rigfit.plan_settings import DEFAULT_MAX_GPUS, FITS_CTX_TOKENS, Minimize
 from rigfit.report import GPUTableReport, gguf_files_dict, gpu_dict, model_dict
 from rigfit.strict import dump
 from rigfit.train.setup import LossKind, Method, Optimizer, Sharding
@@ -633,6 +632,8 @@ def gguf_cmd(model: str, imatrix: bool | None, unit: str, as_json: bool) -> None
     a config.json or a Hugging Face id.
     """
     m = resolve_model(model, files=True, progress=not as_json)
+    from rigfit.formats.gguf.size import gguf_file_table
+
     d = gguf_files_dict(m, gguf_file_table(m.arch, imatrix=imatrix))
     if as_json:
         _emit_json(d)

@@ -7,10 +7,10 @@ family is one record here (and its config reader in :mod:`rigfit.arch`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from rigfit.errors import UnsupportedArchitectureError
+from rigfit.frozen import frozen
 
 __all__ = ["FAMILIES", "Family", "MLXRouter", "OllamaFlashAttn", "family"]
 
@@ -37,7 +37,7 @@ class OllamaFlashAttn(StrEnum):
     SETTING = "as set"
 
 
-@dataclass(frozen=True)
+@frozen
 class Family:
     """What differs for one Hugging Face ``model_type``."""
 

@@ -9,10 +9,9 @@ reserve off each device.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rigfit.catalog.schema import GPURecord, Origin, Vendor
 from rigfit.errors import InvalidSpecError
+from rigfit.frozen import frozen
 from rigfit.units import GIB, MIB
 
 __all__ = [
@@ -114,7 +113,7 @@ def peer_fabric(gpu: GPURecord) -> bool:
 MAX_GPUS = 1024
 
 
-@dataclass(frozen=True)
+@frozen
 class System:
     """``count`` accelerators of one kind, plus optionally others (``mix``) in the same host.
 

@@ -16,7 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from rigfit.answer import Query, answer
 from rigfit.errors import RigfitError
-from rigfit.planner import DEFAULT_MAX_GPUS, Minimize
+from rigfit.plan_settings import DEFAULT_MAX_GPUS, Minimize
 from rigfit.strict import dump
 from rigfit.train.setup import Method, Optimizer
 

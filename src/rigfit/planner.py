@@ -18,8 +18,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 
 from rigfit.answer import Plan, Query, answer, is_auto, plan, resolve_auto
 from rigfit.api import AnyModel, make_request, resolve_model
@@ -31,8 +30,16 @@ from rigfit.errors import InvalidSpecError, RigfitError, UnsupportedArchitecture
 from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, MAX_SEQS, EngineProfile, Request
 from rigfit.estimate.plan import MAX_GPUS_SEARCHED, min_gpus
 from rigfit.estimate.weights import weight_breakdown
+from rigfit.frozen import frozen
+from rigfit.plan_settings import (
+    DEFAULT_FORMATS,
+    DEFAULT_MAX_GPUS,
+    FITS_CTX_TOKENS,
+    FITS_FORMATS,
+    Minimize,
+)
 from rigfit.prices import Prices, load_prices
-from rigfit.quant import WeightFormat, parse_kv_type, parse_quant
+from rigfit.quant import parse_kv_type, parse_quant
 from rigfit.report import FitReport
 from rigfit.speed import Workload, default_workload, served_rates
 from rigfit.units import parse_tokens
@@ -53,45 +60,8 @@ __all__ = [
     "plan_hardware",
 ]
 
-# One node: rigfit prices the links inside a node (NVLink, PCIe), not the network between
-# nodes, so a plan that needs more devices is out of its reach unless --max-gpus says so.
-DEFAULT_MAX_GPUS = 8
 
-# The formats a plan tries besides the checkpoint's own: the GPU servers' 8-bit and 4-bit
-# (FP8, AWQ) and llama.cpp's common GGUF types from near-lossless to the usual 4-bit.
-DEFAULT_FORMATS = (
-    WeightFormat.BF16,
-    WeightFormat.FP8,
-    WeightFormat.AWQ,
-    WeightFormat.Q8_0,
-    WeightFormat.Q6_K,
-    WeightFormat.Q5_K_M,
-    WeightFormat.Q4_K_M,
-)
-
-
-class Minimize(StrEnum):
-    """What the ranking puts first."""
-
-    GPUS = "gpus"  # fewest devices
-    PRICE = "price"  # purchase price of the devices
-    RENT = "rent"  # on-demand hourly rent of the devices
-    POWER = "power"  # board power of the devices (TDP): the most they draw
-    ENERGY = "energy"  # joules per output token: board power over all users' tokens/s
-
-    @property
-    def label(self) -> str:
-        """In words, for forms."""
-        return {
-            "gpus": "fewest devices",
-            "price": "purchase price",
-            "rent": "hourly rent",
-            "power": "board power",
-            "energy": "energy per token",
-        }[self.value]
-
-
-@dataclass(frozen=True)
+@frozen
 class Budget:
     usd: float
     hourly: bool  # True: USD an hour (rent), False: USD to buy
@@ -118,7 +88,7 @@ def parse_budget(text: str) -> Budget:
     return Budget(float(m.group(1)) * (1000 if m.group(2) else 1), m.group(3) is not None)
 
 
-@dataclass(frozen=True)
+@frozen
 class PlanQuery:
     """ "What is the least hardware for this?", as users ask it.
 
@@ -146,7 +116,7 @@ class PlanQuery:
     limit: int = 10
 
 
-@dataclass(frozen=True)
+@frozen
 class PlanOption:
     """One way to serve the request."""
 
@@ -193,7 +163,7 @@ class PlanOption:
         return self.power_w
 
 
-@dataclass(frozen=True)
+@frozen
 class HardwarePlan:
     """The options that meet the request, best first, and what the search left out."""
 
@@ -212,7 +182,7 @@ class HardwarePlan:
     notes: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class _Scope:
     gpus: list[GPURecord]
     most: int | None  # most devices of each (this machine's count), None: --max-gpus
@@ -614,25 +584,7 @@ def _full(q: PlanQuery, model: AnyModel, o: PlanOption, ctx: int, where: _Scope)
     return replace(o, report=report)
 
 
-# The formats "which models run here?" tries, most precise first: the checkpoint's own, then
-# the 8-bit formats, then llama.cpp's GGUF types down to 3 bits (below that quality falls
-# off, and a user should choose it knowingly with --quant).
-FITS_FORMATS = (
-    WeightFormat.FP8,
-    WeightFormat.Q8_0,
-    WeightFormat.Q6_K,
-    WeightFormat.Q5_K_M,
-    WeightFormat.Q4_K_M,
-    WeightFormat.Q3_K_M,
-)
-
-
-# The context "which models run here?" holds by default: a working length for a chat turn with
-# some history, shorter than the plan's so a small machine still lists what it runs.
-FITS_CTX_TOKENS = 4096
-
-
-@dataclass(frozen=True)
+@frozen
 class ModelFit:
     """One catalog model on one system: the most precise format that fits, if any."""
 
@@ -644,7 +596,7 @@ class ModelFit:
     decode_tok_s: float | None
 
 
-@dataclass(frozen=True)
+@frozen
 class FitsOn:
     system: str  # in words
     ctx_tokens: int

@@ -11,7 +11,6 @@ left out of a ranking by price, and the plan says how many were.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from rigfit.catalog.custom import config_dir
 from rigfit.catalog.loader import CATALOG_DIR
 from rigfit.catalog.schema import PriceTable, PurchasePrice, RentalPrice
 from rigfit.errors import CatalogError
+from rigfit.frozen import frozen
 from rigfit.strict import RecordError, read
 
 __all__ = ["PRICES_PATH", "Prices", "load_prices", "user_prices_path"]
@@ -55,7 +55,7 @@ def _table(path: Path, bundled: bool) -> PriceTable:
     return _read(str(path), mtime, bundled)
 
 
-@dataclass(frozen=True)
+@frozen
 class Prices:
     """The bundled table with the user's rows over it."""
 

@@ -16,11 +16,11 @@ Three closed sets live here:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
 
 from rigfit.errors import UnknownFormatError, UnknownKVTypeError, closest
+from rigfit.frozen import frozen
 
 __all__ = [
     "LLAMA_QUANT_SOURCE",
@@ -228,7 +228,7 @@ class LlamaFtype(Enum):
         return self.default_type.block_elems > 1
 
 
-@dataclass(frozen=True)
+@frozen
 class GGUFRecipe:
     """A GGUF file type: the llama.cpp ftype rigfit replays, and a summary of what it stores.
 

@@ -17,16 +17,16 @@ from rigfit.catalog.lookup import Model
 from rigfit.catalog.schema import Disagreement, GPURecord
 from rigfit.estimate.memory import Estimate, Request
 from rigfit.estimate.plan import FitResult, GPURow
-from rigfit.estimate.sweep import CurvePoint, FormatRow
 from rigfit.estimate.terms import Summary
-from rigfit.formats.gguf.size import GGUFFileRow
 from rigfit.hardware import System, capacity_basis, capacity_bytes
 from rigfit.quant import LLAMA_QUANT_SOURCE, KVCacheType
 from rigfit.speed.estimate import Figure, SpeedEstimate
 from rigfit.strict import Record, dump, record
 
 if TYPE_CHECKING:
+    from rigfit.estimate.sweep import CurvePoint, FormatRow
     from rigfit.formats import FileModel
+    from rigfit.formats.gguf.size import GGUFFileRow
     from rigfit.planner import FitsOn, HardwarePlan, PlanOption
     from rigfit.train import TrainAnswer
 

@@ -7,10 +7,11 @@ greater than 0``), and every error in the data is counted, not just the first. A
 cross-field rules live in its ``__post_init__`` and hold however it is built. :func:`dump` writes
 a record back as JSON values, following the declared types (a ``float`` field prints ``5.0``).
 
-Why not pydantic: importing it and building the classes' validators cost about 0.3 s of every
-``rigfit`` command (docs/benchmarks.md), for a format this small. The web app still uses pydantic
-(FastAPI) for its query parameters and reads these dataclasses' annotations for its OpenAPI
-document; nothing else imports it.
+Why not pydantic: importing it and building the classes' validators took a quarter of a second
+of every ``rigfit`` command (docs/benchmarks.md), for a format this small. The web app still
+uses pydantic (FastAPI) for its query parameters and reads these dataclasses' annotations for
+its OpenAPI document, and ``rigfit validate`` reads the measurement rows with it; the other
+commands never import it.
 
 Coercion is deliberately narrow: an ``int`` field takes an integer (or a float with no fraction,
 as JSON writers produce ``2.0``), a ``float`` field any number, a ``str`` field a string, a
@@ -22,12 +23,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import inspect
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any, ClassVar, Literal, NewType, TypeVar
+
+from rigfit.frozen import frozen
 
 __all__ = ["Record", "RecordError", "checked", "dump", "field", "read", "record"]
 
@@ -103,74 +108,21 @@ def checked(name: str, check: Callable[[str], str]) -> Any:
 
 
 class Record:
-    """Base of the records made by :func:`record`: frozen, built by keyword, compared and
-    hashed by value. :func:`read` refuses a key the record does not declare, or skips it where
-    the record's config says ``"ignore"``; the setting is spelled the way pydantic reads a
-    dataclass's config, so that the web app's OpenAPI document states it too
-    (``additionalProperties: false``)."""
+    """Base of the records made by :func:`record`. :func:`read` refuses a key the record does
+    not declare, or skips it where the record's config says ``"ignore"``; the setting is spelled
+    the way pydantic reads a dataclass's config, so that the web app's OpenAPI document states
+    it too (``additionalProperties: false``)."""
 
     __pydantic_config__: ClassVar[dict[str, str]] = {"extra": "forbid"}
-
-    def __init__(self, **values: Any) -> None:
-        for name, default, factory in _init_plan(type(self)):  # type: ignore[arg-type]
-            if name in values:
-                value = values.pop(name)
-            elif default is not _MISSING:
-                value = default
-            elif factory is not _MISSING:
-                value = factory()
-            else:
-                raise TypeError(f"{type(self).__name__}: missing keyword argument {name!r}")
-            object.__setattr__(self, name, value)
-        if values:
-            raise TypeError(
-                f"{type(self).__name__}: unexpected keyword argument(s) {', '.join(values)}"
-            )
-        post = getattr(self, "__post_init__", None)
-        if post is not None:
-            post()
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, Record)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}"
-            for f in dataclasses.fields(self)  # type: ignore[arg-type]
-            if f.repr
-        )
-        return f"{type(self).__name__}({fields})"
-
-
-@cache
-def _init_plan(cls: type) -> tuple[tuple[str, Any, Any], ...]:
-    return tuple((f.name, f.default, f.default_factory) for f in dataclasses.fields(cls) if f.init)
 
 
 @typing.dataclass_transform(
     kw_only_default=True, frozen_default=True, field_specifiers=(dataclasses.field, field)
 )
 def record(cls: type[T]) -> type[T]:
-    """A :class:`Record` subclass as a dataclass: its fields are collected as usual, but no
-    method is generated (each generated method is compiled from source, about 0.25 ms, which
-    made importing the reports cost 50 ms); :class:`Record` supplies them."""
+    """A :class:`Record` subclass as a frozen dataclass built by keyword (:func:`frozen`)."""
     assert issubclass(cls, Record), f"{cls.__name__} must subclass rigfit.strict.Record"
-    return dataclasses.dataclass(init=False, repr=False, eq=False, kw_only=True)(cls)
+    return frozen(kw_only=True)(cls)
 
 
 # ---- reading --------------------------------------------------------------------------------
@@ -180,7 +132,7 @@ class _BadValueError(Exception):
     """One value that could not be read (internal: turned into a problem with its place)."""
 
 
-@dataclasses.dataclass(frozen=True)
+@frozen
 class _Field:
     name: str
     hint: Any
@@ -190,7 +142,7 @@ class _Field:
 
 @cache
 def _fields(cls: type) -> tuple[_Field, ...]:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     return tuple(
         _Field(
             f.name,
@@ -201,6 +153,21 @@ def _fields(cls: type) -> tuple[_Field, ...]:
         for f in dataclasses.fields(cls)
         if f.init
     )
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints(cls)``, with each annotation's text evaluated once per module
+    (the records repeat ``int | None`` hundreds of times; evaluating each took 20 ms a run)."""
+    out: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        for name, hint in inspect.get_annotations(base).items():
+            out[name] = _evaluate(hint, base.__module__) if isinstance(hint, str) else hint
+    return out
+
+
+@cache
+def _evaluate(text: str, module: str) -> Any:
+    return eval(text, vars(sys.modules[module]))
 
 
 def read(cls: type[T], data: object) -> T:

@@ -13,7 +13,6 @@ Its entries are found by id, name and alias like catalog ones, and come first.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tomllib
@@ -173,6 +172,8 @@ def parse_custom(spec: str) -> GPURecord:
         f"{memory / GIB:g} GiB" + (f", {bandwidth:g} GB/s" if bandwidth else "")
     )
     memory_type = given.get("memory_type") or ("unified memory" if apple else "GDDR")
+    import hashlib  # here, not at import: the CLI's cold start (docs/benchmarks.md)
+
     # one id per spec, so two custom cards in one answer stay apart
     digest = hashlib.sha256(
         ",".join(f"{k}={v}" for k, v in sorted(low.items())).encode() + memory.to_bytes(8, "big")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import TypeVar
 
@@ -14,6 +13,7 @@ from rigfit.catalog.custom import is_custom, load_user_gpus, parse_custom
 from rigfit.catalog.loader import load_gpus, load_models, load_record, record_file
 from rigfit.catalog.schema import GPURecord, ModelRecord, Origin, Task, Vendor
 from rigfit.errors import CatalogError, UnknownGPUError, UnknownModelError, closest
+from rigfit.frozen import frozen
 
 __all__ = [
     "Model",
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@frozen
 class Model:
     """A catalog model: its record and the architecture its config implies."""
 

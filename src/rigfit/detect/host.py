@@ -5,10 +5,10 @@ it needs root)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from rigfit.detect.probe import Probe
 from rigfit.detect.readers import key_values
+from rigfit.frozen import frozen
 from rigfit.units import GIB, KIB
 
 __all__ = ["HostMemory", "parse_dmidecode", "parse_meminfo", "read_host"]
@@ -16,7 +16,7 @@ __all__ = ["HostMemory", "parse_dmidecode", "parse_meminfo", "read_host"]
 DMIDECODE = ("dmidecode", "-t", "17")
 
 
-@dataclass(frozen=True)
+@frozen
 class HostMemory:
     total_bytes: int | None
     # a --ram-bandwidth value (DDR5-5600x2) when dmidecode was readable, else None
@@ -30,7 +30,7 @@ def parse_meminfo(text: str) -> int | None:
     return int(m.group(1)) * KIB if m else None
 
 
-@dataclass(frozen=True)
+@frozen
 class DimmSet:
     kind: str  # DDR4, DDR5, LPDDR5
     mts: int  # the configured speed, MT/s

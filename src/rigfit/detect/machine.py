@@ -8,7 +8,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from rigfit.catalog.lookup import list_gpus
 from rigfit.catalog.schema import GPURecord, Origin, Segment, Vendor
@@ -24,6 +24,7 @@ from rigfit.detect.readers import (
     read_nvidia,
 )
 from rigfit.errors import RigfitError
+from rigfit.frozen import frozen
 from rigfit.hardware import System
 from rigfit.units import GB, GIB, MIB
 
@@ -182,7 +183,7 @@ def _custom_spec(g: GPURecord) -> str:
     return spec
 
 
-@dataclass(frozen=True)
+@frozen
 class Found:
     """One device: as the driver reports it, and the record rigfit prices it with."""
 
@@ -191,7 +192,7 @@ class Found:
     catalog_id: str | None  # None: not in the catalog (a stand-in from the driver's total)
 
 
-@dataclass(frozen=True)
+@frozen
 class Machine:
     devices: tuple[Found, ...]
     host: HostMemory

@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Protocol
+
+from rigfit.frozen import frozen
 
 __all__ = ["LiveProbe", "NvmlDevice", "Probe", "RecordedProbe"]
 
@@ -20,7 +22,7 @@ __all__ = ["LiveProbe", "NvmlDevice", "Probe", "RecordedProbe"]
 COMMAND_TIMEOUT_S = 10.0
 
 
-@dataclass(frozen=True)
+@frozen
 class NvmlDevice:
     """What NVML reports of one GPU."""
 
@@ -114,7 +116,7 @@ class LiveProbe:
             pynvml.nvmlShutdown()
 
 
-@dataclass(frozen=True)
+@frozen
 class RecordedProbe:
     """A machine from recorded outputs: commands by their argv joined with spaces, files by
     path; everything else is missing."""

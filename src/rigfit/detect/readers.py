@@ -18,9 +18,9 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
 
 from rigfit.detect.probe import Probe
+from rigfit.frozen import frozen
 from rigfit.units import MIB
 
 __all__ = [
@@ -49,7 +49,7 @@ ROCM_SMI_QUERY = ("rocm-smi", "--showproductname", "--showmeminfo", "vram", "--j
 _VENDOR_IDS = {"10de": "NVIDIA", "1002": "AMD", "8086": "Intel"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Seen:
     """One device as a driver reports it."""
 
@@ -59,7 +59,7 @@ class Seen:
     via: str  # the reader: "NVML", "nvidia-smi", "rocm-smi", "sysfs", "sysctl"
 
 
-@dataclass(frozen=True)
+@frozen
 class Reading:
     """What one source found, and the line that says so."""
 
@@ -296,7 +296,7 @@ def read_intel(probe: Probe) -> Reading:
     return Reading("Intel", devices, f"/sys/class/drm: {len(devices)} Intel display device(s)")
 
 
-@dataclass(frozen=True)
+@frozen
 class AppleChip:
     """An Apple silicon Mac as sysctl reports it."""
 

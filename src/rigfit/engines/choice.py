@@ -19,13 +19,14 @@ taken, and the reason says so. Engine options pin the choice: ``--ngl`` means ll
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 from rigfit.engines import flag, get_engine, uses
 from rigfit.engines.llamacpp import GGUF_GPU_FORMATS
 from rigfit.errors import InvalidSpecError, RigfitError
 from rigfit.estimate.memory import EngineProfile, KVPool, ProfileBase, Request, Term
 from rigfit.estimate.settings import DEFAULT_SETTINGS
+from rigfit.frozen import frozen
 from rigfit.quant import Family, WeightFormat
 
 __all__ = ["AUTO", "AutoProfile", "EngineChoice", "choose_engine"]
@@ -36,7 +37,7 @@ _BNB = frozenset(
 _MLX_NATIVE = frozenset({WeightFormat.F16, WeightFormat.BF16})
 
 
-@dataclass(frozen=True)
+@frozen
 class EngineChoice:
     """The engine rigfit picked for a request, and why."""
 

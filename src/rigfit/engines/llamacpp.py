@@ -21,8 +21,9 @@ Per device, llama.cpp holds (log lines in quotes):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
+from functools import lru_cache
 
 from rigfit.arch import Architecture, AttentionKind, AttentionSpec, KVLayout, Role
 from rigfit.catalog.schema import GPURecord, Vendor
@@ -33,6 +34,7 @@ from rigfit.estimate.memory import ProfileBase, Request, Term
 from rigfit.estimate.split import Split, SplitKind
 from rigfit.estimate.terms import TermKind
 from rigfit.families import family
+from rigfit.frozen import frozen
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.units import GIB
 
@@ -98,7 +100,7 @@ GGUF_GPU_FORMATS = (WeightFormat.MXFP4, WeightFormat.MXFP4_EXPERTS)
 _HEAD_NAMES = ("output.weight", "lm_head.weight")
 
 
-@dataclass(frozen=True)
+@frozen
 class Behaviour:
     build: int
     mla: KVLayout  # how this build caches MLA layers
@@ -163,7 +165,7 @@ def _pad(x: int, to: int) -> int:
     return -(-x // to) * to
 
 
-@dataclass(frozen=True)
+@frozen
 class Layout:
     """Where each repeating layer and the output head live: a device index or None (host)."""
 
@@ -176,18 +178,25 @@ def layout(req: Request) -> Layout:
     """llama_model::load_tensors: -ngl and the cumulative --tensor-split points."""
     n, s = req.arch.num_layers, req.engine
     n_dev = req.system.n_devices
-    ngl = n + 1 if s.ngl is None else s.ngl
-    start = max(n - ngl, 0)  # i_gpu_start
-    act = min(ngl, n + 1)  # act_gpu_layers, the output layer counting as layer n
     if s.tensor_split is not None:
         if len(s.tensor_split) != n_dev:
             raise InvalidSpecError(
                 f"--tensor-split has {len(s.tensor_split)} proportions for {n_dev} GPUs"
                 " (give one per GPU)"
             )
-        weights = list(s.tensor_split)
+        weights = tuple(s.tensor_split)
     else:  # llama.cpp splits by each device's free memory; rigfit uses its capacity
-        weights = [float(c) for c in req.system.capacities_bytes]
+        weights = tuple(float(c) for c in req.system.capacities_bytes)
+    return _layout(n, s.ngl, weights)
+
+
+@lru_cache(maxsize=256)
+def _layout(n: int, ngl_given: int | None, weights: tuple[float, ...]) -> Layout:
+    # memoized: a fit's searches ask for the same layout dozens of times
+    n_dev = len(weights)
+    ngl = n + 1 if ngl_given is None else ngl_given
+    start = max(n - ngl, 0)  # i_gpu_start
+    act = min(ngl, n + 1)  # act_gpu_layers, the output layer counting as layer n
     total = sum(weights)
     cum, acc = [], 0.0
     for w in weights:
@@ -203,10 +212,27 @@ def layout(req: Request) -> Layout:
                 return d
         return n_dev - 1
 
-    return Layout(tuple(device(i) for i in range(n)), device(n), tuple(weights))
+    return Layout(tuple(device(i) for i in range(n)), device(n), weights)
 
 
-@dataclass(frozen=True)
+def _kv_layer_groups(
+    arch: Architecture, layer_device: tuple[int | None, ...]
+) -> dict[tuple[int | None, bool, AttentionSpec], int]:
+    """The KV-caching layers counted by (device, windowed, attention geometry): what each
+    device's cache sums over, memoized on the architecture for a layout."""
+    key = ("llama.cpp kv layer groups", layer_device)
+    found = arch.cache.get(key)
+    if found is None:
+        groups: dict[tuple[int | None, bool, AttentionSpec], int] = {}
+        for layer in arch.layers:
+            if layer.kind.keeps_kv:
+                g = (layer_device[layer.index], layer.kind.windowed, arch.attn(layer))
+                groups[g] = groups.get(g, 0) + 1
+        arch.cache[key] = found = groups
+    return found  # type: ignore[return-value]
+
+
+@frozen
 class _Placement:
     """The weights of one tensor list under one layout, summed where they land."""
 
@@ -217,7 +243,7 @@ class _Placement:
     host_largest_bytes: int  # the largest layer or expert tensor left in host memory
 
 
-@dataclass(frozen=True)
+@frozen
 class _LayerSums:
     """One tensor list summed where llama.cpp's placement can tell its tensors apart."""
 
@@ -591,13 +617,9 @@ class LlamaCpp(ProfileBase):
         seqs = req.seqs
         dev = [0] * n_dev
         host = 0
-        for layer in arch.layers:
-            if not layer.kind.keeps_kv:
-                continue
-            windowed = layer.kind.windowed and swa_cells
-            cells = swa_cells if windowed else full_cells
-            nbytes = rows[arch.attn(layer)] * cells * seqs
-            d = lay.layer_device[layer.index]
+        for (d, windowed_kind, spec), count in _kv_layer_groups(arch, lay.layer_device).items():
+            cells = swa_cells if windowed_kind and swa_cells else full_cells
+            nbytes = rows[spec] * cells * seqs * count
             if d is None:
                 host += nbytes
             else:

@@ -28,7 +28,7 @@ when one sequence of ``max_model_len`` does not, and queues sequences beyond the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, LayerSpec, Role
 from rigfit.engines.checks import (
@@ -51,6 +51,7 @@ from rigfit.estimate.memory import KVPool, ProfileBase, Request, Term
 from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
 from rigfit.families import family
+from rigfit.frozen import frozen
 from rigfit.hardware import peer_fabric
 from rigfit.quant import KVCacheType, WeightFormat
 from rigfit.units import GIB
@@ -141,7 +142,7 @@ def parse_version(version: str | None) -> tuple[int, int, int]:
     return parse_engine_version(version, "vLLM", REFERENCE_VERSION)
 
 
-@dataclass(frozen=True)
+@frozen
 class _Group:
     """A KV cache group of one spec: its layers and the blocks one request needs."""
 

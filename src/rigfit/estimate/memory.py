@@ -8,7 +8,6 @@ their own profiles; :data:`GENERIC` is the documented default (docs/estimate.md)
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
@@ -18,6 +17,7 @@ from rigfit.estimate.settings import DEFAULT_SETTINGS, EngineSettings
 from rigfit.estimate.split import Split
 from rigfit.estimate.terms import KVPool, Summary, Term, TermKind
 from rigfit.estimate.weights import WeightBreakdown, weight_breakdown
+from rigfit.frozen import frozen
 from rigfit.hardware import System
 from rigfit.quant import KVCacheType, WeightFormat
 
@@ -39,7 +39,7 @@ MAX_SEQS = 65_536
 DEFAULT_CTX_TOKENS = 8192  # an upper bound on concurrent sequences, to keep every search bounded
 
 
-@dataclass(frozen=True)
+@frozen
 class Request:
     """What the user asks: a model in a format, a context, a concurrency, on a system."""
 
@@ -206,7 +206,7 @@ def refuse_pooling(req: Request, engine: str) -> None:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class Estimate:
     """Where the memory goes, per GPU and in total, and whether it fits."""
 

@@ -10,12 +10,13 @@ engine's placement does not change with the load), so bisection finds the exact 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 
 from rigfit.catalog.schema import GPURecord
 from rigfit.errors import RigfitError
 from rigfit.estimate.memory import MAX_SEQS, EngineProfile, Estimate, Request, estimate
+from rigfit.frozen import frozen
 from rigfit.hardware import System
 from rigfit.quant import Family, KVCacheType, WeightFormat
 from rigfit.units import MIB
@@ -136,7 +137,7 @@ class Cost(StrEnum):
 _COST_ORDER = tuple(Cost)
 
 
-@dataclass(frozen=True)
+@frozen
 class Suggestion:
     """One change that would make a request fit, with its result."""
 
@@ -326,7 +327,7 @@ def _offload_suggestions(req: Request, profile: EngineProfile | None, add: _Add)
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class FitResult:
     """The full answer to "will it fit?"."""
 
@@ -350,7 +351,7 @@ def fit(req: Request, profile: EngineProfile | None = None) -> FitResult:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class GPURow:
     """One accelerator in the "which GPUs fit" table."""
 

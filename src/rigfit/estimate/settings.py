@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from rigfit.errors import InvalidSpecError
+from rigfit.frozen import frozen
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -40,7 +41,7 @@ LAYER_SPLIT = frozenset({"llama.cpp", "ollama"})
 TP_SERVERS = frozenset({"vllm", "sglang"})
 
 
-@dataclass(frozen=True)
+@frozen
 class Option:
     """One engine option: an EngineSettings field and the flag that sets it."""
 
@@ -291,7 +292,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class EngineSettings:
     """Options of the engine a request runs under (the generic profile ignores them)."""
 

@@ -8,8 +8,9 @@ order), and :mod:`rigfit.speed` prices the reads and FLOPs of each part on its d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from rigfit.frozen import frozen
 
 __all__ = ["Split", "SplitKind"]
 
@@ -29,7 +30,7 @@ class SplitKind(StrEnum):
     TENSOR = "tensor"
 
 
-@dataclass(frozen=True)
+@frozen
 class Split:
     kind: SplitKind
     # LAYERS: the device index of each repeating layer (None: host RAM and the CPU), and of

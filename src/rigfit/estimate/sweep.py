@@ -6,7 +6,7 @@ these; no page computes a byte itself.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from rigfit.arch import Architecture
 from rigfit.catalog.schema import GPURecord
@@ -16,6 +16,7 @@ from rigfit.estimate.plan import fits, min_gpus
 from rigfit.estimate.terms import Summary
 from rigfit.estimate.weights import weight_breakdown
 from rigfit.formats.gguf.size import gguf_file_bytes
+from rigfit.frozen import frozen
 from rigfit.hardware import System
 from rigfit.quant import Family, KVCacheType, WeightFormat
 
@@ -78,7 +79,7 @@ def table_contexts(max_tokens: int) -> list[int]:
     return sorted({c for c in (*TABLE_CTX_TOKENS, max_tokens) if c <= max_tokens})
 
 
-@dataclass(frozen=True)
+@frozen
 class CurvePoint:
     """Memory at one context length."""
 
@@ -103,7 +104,7 @@ def context_curve(
     return out
 
 
-@dataclass(frozen=True)
+@frozen
 class FormatRow:
     """One weight format of one model: its weights and its total at a few contexts."""
 

@@ -9,8 +9,10 @@ system RAM (``host=True``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
+
+from rigfit.frozen import frozen
 
 __all__ = ["KVPool", "Summary", "Term", "TermKind"]
 
@@ -59,7 +61,7 @@ class TermKind(StrEnum):
     CONTEXT = ("context", Summary.RESERVE)
 
 
-@dataclass(frozen=True)
+@frozen
 class Term:
     """One part of the estimate, in bytes, with the formula that produced it.
 
@@ -92,7 +94,7 @@ class Term:
         return self.per_device[i] if self.per_device else self.per_gpu_bytes
 
 
-@dataclass(frozen=True)
+@frozen
 class KVPool:
     """A pre-allocated KV cache (vLLM's blocks, SGLang's token pool): what it holds.
 

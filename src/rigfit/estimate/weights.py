@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 
 from rigfit.arch import Architecture, Role, Tensor
 from rigfit.errors import InvalidSpecError
 from rigfit.formats.gguf.quantize import replay, use_more_bits
+from rigfit.frozen import frozen
 from rigfit.quant import Family, GGMLType, GGUFRecipe, GPUScheme, WeightFormat, gpu_tensor_bytes
 
 __all__ = [
@@ -85,7 +85,7 @@ class Kind(Enum):
     VISION = "vision tower"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class PlacedTensor:
     name: str
     kind: Kind
@@ -129,7 +129,7 @@ def kind_of_name(name: str) -> tuple[Kind, int | None]:
     return _kind_of_name(name)
 
 
-@dataclass(frozen=True)
+@frozen
 class WeightBreakdown:
     """Weight bytes of one model in one format."""
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from rigfit.catalog.schema import HFConfig, VisionConfig
 from rigfit.formats.errors import ReaderError, UnsupportedQuantizationError
+from rigfit.frozen import frozen
 from rigfit.quant import WeightFormat
 from rigfit.strict import RecordError, read
 
@@ -71,7 +72,7 @@ _VISION_TYPES = (
 _VISION_KEYS = frozenset(f.name for f in fields(VisionConfig))
 
 
-@dataclass(frozen=True)
+@frozen
 class ParsedConfig:
     """A config read from a file: the keys rigfit reads, and what was done to get them."""
 

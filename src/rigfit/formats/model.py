@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
 from rigfit.arch import Architecture
 from rigfit.catalog.schema import HFConfig
+from rigfit.frozen import frozen
 from rigfit.quant import WeightFormat
 
 __all__ = ["FileModel", "FileWeights", "ModelKind", "TensorEntry"]
@@ -40,7 +40,7 @@ class TensorEntry(NamedTuple):
         return n
 
 
-@dataclass(frozen=True)
+@frozen
 class FileWeights:
     """Exact tensor bytes from file headers (never from the weights themselves).
 
@@ -68,7 +68,7 @@ class FileWeights:
         return cls(sum(sums.values()), by_dtype, params, tensors)
 
 
-@dataclass(frozen=True)
+@frozen
 class FileModel:
     """A model read from a config.json, safetensors headers, a GGUF header or the Hub."""
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from rigfit.formats.config_json import parse_json, read_json
 from rigfit.formats.errors import ReaderError
 from rigfit.formats.model import FileWeights, TensorEntry
 from rigfit.formats.source import ByteSource, FileSource
+from rigfit.frozen import frozen
 
 __all__ = [
     "DTYPE_BITS",
@@ -93,7 +93,7 @@ _AUX_SUFFIXES = (
 _U64 = struct.Struct("<Q")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class STensor:
     """One header entry: dtype, shape and byte range within the data buffer."""
 
@@ -118,7 +118,7 @@ class STensor:
         return TensorEntry(self.name, self.dtype, self.shape, self.nbytes)
 
 
-@dataclass(frozen=True)
+@frozen
 class SafetensorsHeader:
     """The parsed header of one ``.safetensors`` file."""
 
@@ -251,7 +251,7 @@ def read_header(path: str | os.PathLike[str]) -> SafetensorsHeader:
         return read_source_header(src)
 
 
-@dataclass(frozen=True)
+@frozen
 class SafetensorsIndex:
     """``model.safetensors.index.json``: which shard holds each tensor, and the stated total."""
 

@@ -15,12 +15,13 @@ its band is widened.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
 from rigfit.catalog.schema import GPURecord, Vendor
+from rigfit.frozen import frozen
 
 __all__ = [
     "CALIBRATION_PATH",
@@ -81,7 +82,7 @@ def kernel_engine(engine: str) -> str:
 KERNEL_PARENT = {"llama.cpp-vulkan": "llama.cpp"}
 
 
-@dataclass(frozen=True)
+@frozen
 class Band:
     """Measured/predicted ratios of the calibration rows: the 10th and 90th percentiles."""
 
@@ -90,7 +91,7 @@ class Band:
     rows: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Constants:
     """One engine's constants on one hardware class."""
 
@@ -135,7 +136,7 @@ class Constants:
         return self.bands.get(metric)
 
 
-@dataclass(frozen=True)
+@frozen
 class Calibration:
     constants: dict[str, Constants]
     # the CPU's share of its RAM's peak bandwidth when it runs offloaded layers or experts

@@ -14,10 +14,9 @@ engine and hardware class (:mod:`rigfit.speed.calibration`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rigfit.errors import InvalidSpecError
 from rigfit.estimate.memory import EngineProfile, Request
+from rigfit.frozen import frozen
 from rigfit.speed.calibration import (
     KERNEL_PARENT,
     Band,
@@ -51,7 +50,7 @@ DEFAULT_PROMPT_TOKENS = 1024
 DEFAULT_OUTPUT_TOKENS = 256
 
 
-@dataclass(frozen=True)
+@frozen
 class Workload:
     """The request a speed answer prices: its prompt and output lengths, and how many such
     requests run at once."""
@@ -84,7 +83,7 @@ def default_workload(ctx_tokens: int, users: int = 1) -> Workload:
     return Workload(prompt, max(1, ctx_tokens - prompt), users)
 
 
-@dataclass(frozen=True)
+@frozen
 class Figure:
     """A central value and the band the calibration residuals give around it."""
 
@@ -102,14 +101,14 @@ class Figure:
         return Figure(value, value * lo, value * hi, unit)
 
 
-@dataclass(frozen=True)
+@frozen
 class ThroughputPoint:
     users: int
     output_tok_s: float  # all users together
     per_user_tok_s: float
 
 
-@dataclass(frozen=True)
+@frozen
 class SpeedEstimate:
     workload: Workload
     engine: str
@@ -266,7 +265,7 @@ def estimate_speed(
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class ServedCycle:
     """One user's round when ``users`` are served together in a closed loop (a serving
     benchmark at a fixed concurrency): the server's handling of the request, every user's

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role
@@ -37,6 +36,7 @@ from rigfit.errors import MissingFigureError
 from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.estimate.split import Split, SplitKind
 from rigfit.estimate.weights import Kind, PlacedTensor
+from rigfit.frozen import frozen
 from rigfit.hardware import peer_fabric
 from rigfit.quant import Family, WeightFormat
 from rigfit.speed.calibration import Constants
@@ -99,7 +99,7 @@ QUANTIZED_KERNEL_FORMATS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class ComputePath:
     figure: str  # the catalog field: bf16_dense_tflops, int8_dense_tops, ...
     flops_per_s: float | None  # None: the datasheet does not give it
@@ -174,7 +174,7 @@ def pcie_bytes_per_s(gpu: GPURecord) -> tuple[float, str]:
     return bw, said if m else said + ", assumed: the catalog does not name the generation"
 
 
-@dataclass(frozen=True)
+@frozen
 class Part:
     """What one device, tensor-parallel rank group or the host runs of one token's work."""
 

@@ -10,9 +10,9 @@ on twelve (an EPYC 9004 socket) 460.8 GB/s.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from rigfit.errors import InvalidSpecError
+from rigfit.frozen import frozen
 from rigfit.units import GB
 
 __all__ = ["DEFAULT_RAM", "PRESETS", "RamBandwidth", "parse_ram_bandwidth"]
@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_RAM", "PRESETS", "RamBandwidth", "parse_ram_bandwidth"]
 BYTES_PER_TRANSFER_PER_CHANNEL = 8  # a 64-bit channel (JEDEC JESD79-4 DDR4, JESD79-5 DDR5)
 
 
-@dataclass(frozen=True)
+@frozen
 class RamBandwidth:
     bytes_per_s: float
     label: str  # how it was given, in words

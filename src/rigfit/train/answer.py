@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 from typing import TypeVar
 
@@ -20,6 +20,7 @@ from rigfit.catalog.lookup import Model, get_gpu
 from rigfit.catalog.schema import GPURecord, Vendor
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.plan import largest_passing
+from rigfit.frozen import frozen
 from rigfit.hardware import driver_capacity_bytes
 from rigfit.train.calibration import train_calibration
 from rigfit.train.memory import TrainMemory, train_memory
@@ -32,7 +33,7 @@ __all__ = ["TrainAnswer", "TrainQuery", "TrainSuggestion", "train_answer", "trai
 MAX_MICRO_BATCH = 1024  # bound of the "largest micro-batch" search
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainQuery:
     model: str | AnyModel
     gpu: str | GPURecord
@@ -55,7 +56,7 @@ class TrainQuery:
     files: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainSuggestion:
     change: str
     flag: str  # the flags that make it
@@ -63,7 +64,7 @@ class TrainSuggestion:
     fits: bool
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainAnswer:
     model: str
     arch: Architecture

@@ -11,16 +11,17 @@ quarter held out) and stored in ``calibration.json`` next to this file:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from rigfit.frozen import frozen
 
 __all__ = ["CALIBRATION_PATH", "TrainCalibration", "train_calibration"]
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainCalibration:
     context_bytes: int
     allocator_fraction: float

@@ -26,12 +26,12 @@ The terms, each with its formula:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role, Tensor
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.weights import tensor_storage, weight_breakdown
+from rigfit.frozen import frozen
 from rigfit.quant import WeightFormat
 from rigfit.train.setup import LossKind, Method, Optimizer, Sharding, TrainSetup, lora_roles
 
@@ -60,7 +60,7 @@ class Phase(StrEnum):
     STEP = "step"
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainTerm:
     key: str  # weights, master, adapters, gradients, optimizer, step, activations, logits, buffers
     label: str
@@ -70,7 +70,7 @@ class TrainTerm:
     phase: Phase = Phase.BOTH
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainMemory:
     terms: tuple[TrainTerm, ...]
     trainable_params: int

@@ -7,11 +7,11 @@ is allowed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from rigfit.arch import Architecture, Role
 from rigfit.errors import InvalidSpecError, closest
+from rigfit.frozen import frozen
 
 __all__ = [
     "LORA_TARGETS",
@@ -159,7 +159,7 @@ def lora_roles(targets: str, arch: Architecture, experts: bool) -> frozenset[Rol
     return frozenset(roles)
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainSetup:
     """One fine-tuning run, per GPU where it says so."""
 

@@ -14,10 +14,9 @@ FLOPs per trained token (Kaplan et al. 2020, and the usual accounting):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rigfit.arch import Architecture, Role
 from rigfit.catalog.schema import GPURecord
+from rigfit.frozen import frozen
 from rigfit.train.setup import Method, TrainSetup
 
 __all__ = ["TrainSpeed", "flops_per_token", "train_speed"]
@@ -44,7 +43,7 @@ def flops_per_token(arch: Architecture, s: TrainSetup) -> float:
     return passes * matmul + attn_passes * attn
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainSpeed:
     tokens_per_s: float  # all GPUs together
     step_s: float  # one optimizer step (micro-batches × accumulation)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 
 from rigfit.api import native_format
@@ -26,6 +26,7 @@ from rigfit.errors import RigfitError
 from rigfit.estimate.memory import Estimate, Request, estimate
 from rigfit.estimate.settings import EngineSettings
 from rigfit.formats.gguf.size import gguf_file_bytes
+from rigfit.frozen import frozen
 from rigfit.hardware import System
 from rigfit.quant import Family, WeightFormat, parse_kv_type, parse_quant
 from rigfit.validation.measurements import (
@@ -76,7 +77,7 @@ class Term(StrEnum):
     TOTAL = "total"
 
 
-@dataclass(frozen=True)
+@frozen
 class RowScore:
     row: Measurement
     term: Term
@@ -420,7 +421,7 @@ def vllm_layouts(scores: list[RowScore]) -> list[RowScore]:
     return out
 
 
-@dataclass(frozen=True)
+@frozen
 class GroupStats:
     engine: str
     term: Term
@@ -465,7 +466,7 @@ def group_stats(scores: list[RowScore]) -> list[GroupStats]:
     return out
 
 
-@dataclass(frozen=True)
+@frozen
 class Target:
     """An accuracy target of the issue: a statistic of the absolute error in a group."""
 

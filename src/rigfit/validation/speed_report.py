@@ -4,9 +4,9 @@ fit rows and the held-out rows separately, and the issue's targets."""
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
 from typing import Any
 
+from rigfit.frozen import frozen
 from rigfit.speed.calibration import calibration
 from rigfit.validation.score import p90
 from rigfit.validation.speed_score import SPEED_TARGETS, SpeedScore, score_speed
@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@frozen
 class SpeedGroup:
     name: str  # engine/class/metric group, or "all/<group>"
     part: str  # "fit", "held out" or "all"

@@ -25,12 +25,13 @@ import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache
 
 from rigfit.answer import Query, plan
 from rigfit.errors import RigfitError
 from rigfit.estimate.settings import DEFAULT_SETTINGS
+from rigfit.frozen import frozen
 from rigfit.speed.calibration import (
     KERNEL_PARENT,
     MIN_BAND_ROWS,
@@ -296,7 +297,7 @@ def key_of(row: SpeedRow) -> str:
     return f"{kernels}/{hardware_class(get_gpu(row.gpu))}"
 
 
-@dataclass(frozen=True)
+@frozen
 class SpeedScore:
     row: SpeedRow
     predicted: float | None

@@ -10,9 +10,9 @@ FLOPs model at the calibrated utilization.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
 
 from rigfit.catalog.lookup import get_gpu, get_model
+from rigfit.frozen import frozen
 from rigfit.train.calibration import TrainCalibration, train_calibration
 from rigfit.train.memory import train_memory
 from rigfit.train.setup import TrainSetup
@@ -43,7 +43,7 @@ MODELLED_FRAMEWORKS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainScore:
     row: TrainRow
     metric: str  # "memory" or "tokens/s"

@@ -6,9 +6,9 @@ Only layout lives here: positions in percent or SVG units, computed from the lib
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from rigfit.estimate.terms import Summary
+from rigfit.frozen import frozen
 from rigfit.report import CurveReport, FitReport, SpeedReport
 from rigfit.units import GB, fmt_tokens, to_gb
 
@@ -24,7 +24,7 @@ _GROUP_LABELS = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Segment:
     key: str
     label: str
@@ -33,7 +33,7 @@ class Segment:
     width_pct: float
 
 
-@dataclass(frozen=True)
+@frozen
 class Bar:
     """The most loaded GPU: each term as a segment, and the capacity as a marker."""
 
@@ -62,7 +62,7 @@ def stacked_bar(fit: FitReport) -> Bar:
     return Bar(segs, round(100 * cap / scale, 3), round(100 * used / scale, 3), scale)
 
 
-@dataclass(frozen=True)
+@frozen
 class LineChart:
     """Memory per GPU (GB) against context (log scale) in a ``width`` × ``height`` box."""
 
@@ -100,7 +100,7 @@ def line_chart(curve: CurveReport, ctx_tokens: int) -> LineChart:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class _Point:
     ctx_tokens: int
     per_gpu_bytes: int

@@ -7,7 +7,7 @@ share a cache entry), so the caches hold at most one entry per distinct answer; 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +21,7 @@ from rigfit.estimate.memory import DEFAULT_CTX_TOKENS, Estimate
 from rigfit.estimate.memory import estimate as estimate_request
 from rigfit.estimate.settings import OPTIONS, EngineSettings, settings_from
 from rigfit.estimate.sweep import context_curve, format_table, table_contexts
+from rigfit.frozen import frozen
 from rigfit.planner import PlanQuery, parse_budget, plan_hardware
 from rigfit.quant import KVCacheType, parse_kv_type, parse_quant
 from rigfit.report import (
@@ -418,7 +419,7 @@ TRAIN_METHODS = ("lora", "qlora")
 TRAIN_SEQ = 4096
 
 
-@dataclass(frozen=True)
+@frozen
 class FineTuneOn:
     gpu: str
     method: str

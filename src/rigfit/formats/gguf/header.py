@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TypeAlias
 
 from gguf import (
@@ -31,6 +30,7 @@ from gguf import (
 from rigfit.formats.errors import ReaderError
 from rigfit.formats.model import FileWeights, TensorEntry
 from rigfit.formats.source import ByteSource, Cursor, FileSource
+from rigfit.frozen import frozen
 from rigfit.quant import GGMLType, WeightFormat
 
 __all__ = [
@@ -98,7 +98,7 @@ _BLOCKS: dict[int, tuple[int, int]] = {
 _BLOCKS.update({t.type_id: (t.block_elems, t.block_bytes) for t in GGMLType})
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Omitted:
     """A metadata value too large to keep: its GGUF type and length only."""
 
@@ -109,7 +109,7 @@ class Omitted:
 MetaValue: TypeAlias = "int | float | bool | str | Omitted | list[MetaValue]"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class GGUFTensor:
     """One tensor info: GGML type, ``ne`` dims (``ne[0]`` is the row length), data offset."""
 
@@ -139,7 +139,7 @@ class GGUFTensor:
         return n
 
 
-@dataclass(frozen=True)
+@frozen
 class GGUFHeader:
     """Everything before the tensor data of a GGUF file."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from rigfit.arch import Architecture, from_config, nas_intermediate
@@ -22,6 +21,7 @@ from rigfit.errors import UnsupportedArchitectureError
 from rigfit.formats.config_json import validation_message
 from rigfit.formats.errors import ReaderError
 from rigfit.formats.gguf.header import GGUFHeader, GGUFTensor, MetaValue, Omitted
+from rigfit.frozen import frozen
 from rigfit.strict import RecordError, read
 
 __all__ = ["SUPPORTED_GGUF_ARCHITECTURES", "GGUFMapping", "arch_from_gguf", "map_gguf"]
@@ -72,7 +72,7 @@ _BLOCK = re.compile(r"^blk\.(\d+)\.")
 LLAMA4_CHUNK_TOKENS = 8192
 
 
-@dataclass(frozen=True)
+@frozen
 class GGUFMapping:
     """A GGUF model as rigfit reads it: the config, its architecture, what was left out."""
 

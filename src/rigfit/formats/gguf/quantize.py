@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from rigfit.arch import Architecture, AttentionKind, Role, Tensor
 from rigfit.errors import InvalidSpecError
 from rigfit.families import family
+from rigfit.frozen import frozen
 from rigfit.quant import LLAMA_QUANT_SOURCE, GGMLType, LlamaFtype
 
 __all__ = [
@@ -68,7 +69,7 @@ T = GGMLType
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class ConvertedTensor:
     """One tensor as a GGUF file stores it.
 
@@ -106,7 +107,7 @@ class ConvertedTensor:
         return t.row_bytes(self.ne[0]) * (self.numel // self.ne[0])
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class TensorChoice:
     """A tensor, the type the replay gives it, and why (``rule``: the branch that decided)."""
 

@@ -19,11 +19,10 @@ hold the tokenizer, which is most of them. See :func:`metadata_estimate_bytes`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rigfit.arch import Architecture
 from rigfit.errors import InvalidSpecError
 from rigfit.formats.gguf.quantize import imatrix_required, replay
+from rigfit.frozen import frozen
 from rigfit.quant import Family, GGMLType, GGUFRecipe, LlamaFtype, WeightFormat
 
 __all__ = [
@@ -97,7 +96,7 @@ def gguf_ftype(fmt: WeightFormat | LlamaFtype) -> LlamaFtype:
     raise InvalidSpecError(f"{fmt.label} is not stored in GGUF files (try Q4_K_M or F16)")
 
 
-@dataclass(frozen=True)
+@frozen
 class GGUFFileSize:
     """The bytes of one GGUF file, by part; only ``metadata_bytes`` is an estimate."""
 
@@ -182,7 +181,7 @@ def tensor_type_counts(arch: Architecture, ftype: LlamaFtype) -> dict[GGMLType, 
     return counts
 
 
-@dataclass(frozen=True)
+@frozen
 class GGUFFileRow:
     """One llama.cpp file type of a model: its predicted file and what it is made of."""
 
