@@ -136,23 +136,41 @@ class _BadValueError(Exception):
 class _Field:
     name: str
     hint: Any
-    required: bool
+    default: Any  # _MISSING where there is none
+    factory: Any  # default_factory, or _MISSING
     rules: dict[str, Any]
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING and self.factory is _MISSING
 
 
 @cache
 def _fields(cls: type) -> tuple[_Field, ...]:
     hints = _hints(cls)
     return tuple(
-        _Field(
-            f.name,
-            hints[f.name],
-            f.default is _MISSING and f.default_factory is _MISSING,
-            dict(f.metadata),
-        )
+        _Field(f.name, hints[f.name], f.default, f.default_factory, dict(f.metadata))
         for f in dataclasses.fields(cls)
         if f.init
     )
+
+
+def _construct(cls: type, values: dict[str, Any]) -> Any:
+    """The record ``cls(**values)`` builds, built here: its ``__init__`` is compiled on first
+    use (rigfit.frozen), which for the 114 keys of a config costs more than reading one."""
+    obj: Any = object.__new__(cls)
+    for f in _fields(cls):
+        if f.name in values:
+            value = values[f.name]
+        elif f.factory is not _MISSING:
+            value = f.factory()
+        else:
+            value = f.default
+        object.__setattr__(obj, f.name, value)
+    post = getattr(obj, "__post_init__", None)
+    if post is not None:
+        post()
+    return obj
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -208,7 +226,7 @@ def _record(cls: type, data: object, loc: Loc, problems: list[Problem]) -> Any:
     if len(problems) > before:
         return None
     try:
-        return cls(**values)
+        return _construct(cls, values)
     except ValueError as exc:
         problems.append((loc, f"Value error, {exc}", data))
         return None

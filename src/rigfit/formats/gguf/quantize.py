@@ -629,10 +629,8 @@ def _run(arch: Architecture, ftype: LlamaFtype, has_imatrix: bool) -> tuple[Tens
         ),
     )
     out = []
-    for t in tensors:
-        # the input file as the converter wrote it, from a 16-bit checkpoint
-        source = _converter_type(t, T.BF16, arch)
-        if not _quantizable(t):
+    for t, source, quantizable in _inputs(arch):
+        if not quantizable:
             out.append(TensorChoice(t, source, "not quantized"))
             continue
         choice = _fit_row(*state.choose(t), t, ftype)
@@ -644,6 +642,17 @@ def _run(arch: Architecture, ftype: LlamaFtype, has_imatrix: bool) -> tuple[Tens
             choice = TensorChoice(t, source, f"kept {source.name}: input already quantized")
         out.append(choice)
     return tuple(out)
+
+
+def _inputs(arch: Architecture) -> tuple[tuple[ConvertedTensor, GGMLType, bool], ...]:
+    """Each tensor with its type in the converter's file from a 16-bit checkpoint, and whether
+    llama-quantize quantizes it: the same for every file type, so worked out once."""
+    cached = arch.cache.get("gguf_replay_inputs")
+    if isinstance(cached, tuple):
+        return cached
+    out = tuple((t, _converter_type(t, T.BF16, arch), _quantizable(t)) for t in gguf_tensors(arch))
+    arch.cache["gguf_replay_inputs"] = out
+    return out
 
 
 def _cached_run(arch: Architecture, ftype: LlamaFtype, imatrix: bool) -> tuple[TensorChoice, ...]:
