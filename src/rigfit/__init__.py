@@ -7,6 +7,7 @@
 True
 """
 
+from rigfit import _gc  # first: pauses garbage collection until the imports below are done
 from rigfit.api import make_request, native_format
 from rigfit.arch import (
     Architecture,
@@ -85,3 +86,5 @@ __all__ = [
     "parse_quant",
     "weight_breakdown",
 ]
+
+_gc.resume()
