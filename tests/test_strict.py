@@ -48,6 +48,11 @@ class Outer(Record):
 
 
 @record
+class Flags(Record):
+    on: bool
+
+
+@record
 class Loose(Record):
     __pydantic_config__ = {"extra": "ignore"}  # noqa: RUF012
 
@@ -77,6 +82,12 @@ def test_reads_and_coerces_narrowly() -> None:
     assert got.day == dt.date(2025, 1, 20)
     assert got.parts == (Inner(size=1), Inner(size=2, label="b"))
     assert got.tags == ["x"]
+    # 0 and 1 are booleans (some config.json writers use them), other numbers are not
+    assert read(Flags, {"on": 1}).on is True
+    with pytest.raises(RecordError, match="valid boolean"):
+        read(Flags, {"on": 2})
+    with pytest.raises(RecordError, match="valid boolean"):
+        read(Flags, {"on": "true"})
     # an int in ``int | str`` stays an int
     assert read(Outer, {"name": "a", "ratio": 1.5, "head": 64}).head == 64
 

@@ -15,7 +15,8 @@ commands never import it.
 
 Coercion is deliberately narrow: an ``int`` field takes an integer (or a float with no fraction,
 as JSON writers produce ``2.0``), a ``float`` field any number, a ``str`` field a string, a
-``bool`` field ``true`` or ``false``; a string is never read as a number, nor a number as a bool.
+``bool`` field ``true``, ``false``, ``0`` or ``1``; a string is never read as a number or a
+bool, nor a bool as a number.
 """
 
 from __future__ import annotations
@@ -330,6 +331,8 @@ def _scalar(hint: Any, value: object) -> Any:
     if hint is bool:
         if isinstance(value, bool):
             return value
+        if type(value) is int and value in (0, 1):  # some config.json writers use 0 and 1
+            return bool(value)
         raise _BadValueError("Input should be a valid boolean")
     if hint is int:
         if isinstance(value, bool):
