@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -133,3 +134,28 @@ def test_a_subclass_adds_its_fields() -> None:
     assert [f.name for f in dataclasses.fields(Child)] == ["a", "b"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         Child(1).a = 3  # type: ignore[misc]
+
+
+def test_first_instances_from_many_threads() -> None:
+    # the web app builds reports from a thread pool: the first instances race to compile
+    # __init__, and each must still be built
+    @frozen
+    class Point:
+        x: int
+        y: int = 0
+
+    with ThreadPoolExecutor(8) as pool:
+        points = list(pool.map(lambda i: Point(i, y=i), range(64)))
+    assert points == [Point(i, i) for i in range(64)]
+
+
+def test_a_subclass_may_wrap_the_init() -> None:
+    @frozen
+    class Base:
+        a: int
+
+    class Doubled(Base):
+        def __init__(self, a: int) -> None:
+            super().__init__(2 * a)
+
+    assert Doubled(2).a == 4

@@ -67,7 +67,7 @@ def _build(cls: type[T], *, eq: bool, slots: bool, kw_only: bool) -> type[T]:
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     names = frozenset(f.name for f in fields)
     methods: dict[str, Any] = {
-        "__init__": _lazy_init,
+        "__init__": _lazy_init(cls),
         "__repr__": _repr,
         "__setattr__": _setattr,
         "__delattr__": _delattr,
@@ -174,15 +174,20 @@ def _setstate(self: object, state: list[Any]) -> None:
         object.__setattr__(self, n, v)
 
 
-def _lazy_init(self: object, *args: Any, **kwargs: Any) -> None:
-    """Compiles the class's ``__init__`` on its first instance, installs it, and calls it."""
-    cls = type(self)
-    for klass in cls.__mro__:  # the @frozen class this stub was inherited from
-        if klass.__dict__.get("__init__") is _lazy_init:
-            break
-    init = _compile_init(klass)
-    klass.__init__ = init  # type: ignore[misc]
-    init(self, *args, **kwargs)
+def _lazy_init(cls: type) -> Callable[..., None]:
+    """A stand-in ``__init__`` for ``cls`` that compiles the real one on the first instance,
+    installs it, and calls it. Two threads may both compile it; either result is the same."""
+
+    def stand_in(self: object, *args: Any, **kwargs: Any) -> None:
+        init = cls.__dict__["__init__"]
+        if init is stand_in:
+            init = _compile_init(cls)
+            cls.__init__ = init  # type: ignore[misc]
+        init(self, *args, **kwargs)
+
+    stand_in.__name__ = "__init__"
+    stand_in.__qualname__ = f"{cls.__qualname__}.__init__"
+    return stand_in
 
 
 def _compile_init(cls: type) -> Callable[..., None]:
