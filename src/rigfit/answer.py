@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rigfit.api import AnyModel, checkpoint_ref, make_request, resolve_model
-from rigfit.catalog.lookup import list_gpus
+from rigfit.catalog.lookup import Model, list_gpus
 from rigfit.catalog.schema import GPURecord
 from rigfit.engines import AUTO_ENGINE, check_settings, command_line, get_engine
 from rigfit.errors import InvalidSpecError, MissingFigureError
@@ -196,6 +196,9 @@ def answer(q: Query) -> FitReport:
     notes = (ref_note,) if command is not None and ref_note else ()
     if p.detected:
         notes = (p.detected, *notes)
+    if not isinstance(p.model, Model):
+        # what reading the files found: a vision tower not counted, a key read another way
+        notes = (*p.model.notes, *notes)
     speed, speed_note = _speed(q, p, result) if q.speed else (None, None)
     return fit_report(
         p.model,

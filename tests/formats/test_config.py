@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from readers_kit import LLAMA
 
+from rigfit.answer import Query, answer
 from rigfit.arch import from_config
 from rigfit.formats import (
     ReaderError,
@@ -131,6 +132,13 @@ def test_other_multimodal_prices_the_text_model_with_a_note() -> None:
     assert parsed.config.torch_dtype == "bfloat16"
     assert any("vision tower is not counted" in n for n in parsed.notes)
     assert from_config(parsed.config).num_layers == 40
+
+
+def test_the_fit_answer_carries_the_readers_notes(tmp_path: Path) -> None:
+    # a tower priced nowhere must be said where the memory is answered, not only by `show`
+    (tmp_path / "config.json").write_text(json.dumps(MISTRAL3))
+    report = answer(Query(str(tmp_path), gpu="rtx-4090", quant="Q4_K_M", files=True))
+    assert any("vision tower is not counted" in n for n in report.notes)
 
 
 def test_dtype_key_of_new_transformers() -> None:
