@@ -159,3 +159,18 @@ def test_a_subclass_may_wrap_the_init() -> None:
             super().__init__(2 * a)
 
     assert Doubled(2).a == 4
+
+
+def test_it_says_it_is_frozen_and_a_standard_subclass_works() -> None:
+    @frozen
+    class Base:
+        a: int
+
+    @dataclasses.dataclass(frozen=True)
+    class Std(Base):
+        b: int = 0
+
+    assert Base.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert Std(1, 2) == Std(1, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Std(1).b = 3  # type: ignore[misc]

@@ -48,6 +48,12 @@ class Outer(Record):
 
 
 @record
+class Maybe(Record):
+    parts: tuple[Inner, ...] | None = None
+    ids: tuple[int, ...] | None = None
+
+
+@record
 class Flags(Record):
     on: bool
 
@@ -121,6 +127,33 @@ def test_each_problem_names_its_place(data: dict[str, Any], where: str, message:
         read(Outer, data)
     assert info.value.where == where
     assert message in info.value.message
+
+
+def test_problems_inside_optional_lists_keep_their_place() -> None:
+    with pytest.raises(RecordError) as info:
+        read(Maybe, {"parts": [{"size": 1}, {"label": "x"}]})
+    assert (info.value.where, info.value.message, info.value.count) == (
+        "parts.1.size",
+        "Field required",
+        1,
+    )
+    with pytest.raises(RecordError) as info:
+        read(Maybe, {"ids": [1, "two"]})
+    assert info.value.where == "ids.1"
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        ({"name": "abc\n", "ratio": 1.0}, "name"),  # a pattern matches the whole string
+        ({"name": "a", "ratio": 1.0, "count": 1e20}, "count"),  # not an exact integer
+        ({"name": "a", "ratio": 1.0, "day": "20250120"}, "day"),  # dates are YYYY-MM-DD
+    ],
+)
+def test_near_misses_are_refused(data: dict[str, Any], where: str) -> None:
+    with pytest.raises(RecordError) as info:
+        read(Outer, data)
+    assert info.value.where == where
 
 
 def test_every_problem_is_counted() -> None:

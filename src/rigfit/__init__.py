@@ -7,43 +7,47 @@
 True
 """
 
-from rigfit import _gc  # first: pauses garbage collection until the imports below are done
-from rigfit.api import make_request, native_format
-from rigfit.arch import (
-    Architecture,
-    AttentionKind,
-    LayerKind,
-    Tensor,
-    from_config,
-)
-from rigfit.catalog.lookup import Model, get_gpu, get_model, list_gpus, list_models
-from rigfit.errors import (
-    CatalogError,
-    InvalidSpecError,
-    RigfitError,
-    UnknownFormatError,
-    UnknownGPUError,
-    UnknownKVTypeError,
-    UnknownModelError,
-    UnknownNameError,
-    UnsupportedArchitectureError,
-)
-from rigfit.estimate import (
-    EngineProfile,
-    Estimate,
-    FitResult,
-    Request,
-    Term,
-    estimate,
-    fit,
-    gpu_table,
-    max_context,
-    max_seqs,
-    min_gpus,
-    weight_breakdown,
-)
-from rigfit.hardware import System
-from rigfit.quant import GGMLType, KVCacheType, WeightFormat, parse_kv_type, parse_quant
+from rigfit import _gc  # the rigfit command pauses garbage collection until these are done
+
+try:
+    from rigfit.api import make_request, native_format
+    from rigfit.arch import (
+        Architecture,
+        AttentionKind,
+        LayerKind,
+        Tensor,
+        from_config,
+    )
+    from rigfit.catalog.lookup import Model, get_gpu, get_model, list_gpus, list_models
+    from rigfit.errors import (
+        CatalogError,
+        InvalidSpecError,
+        RigfitError,
+        UnknownFormatError,
+        UnknownGPUError,
+        UnknownKVTypeError,
+        UnknownModelError,
+        UnknownNameError,
+        UnsupportedArchitectureError,
+    )
+    from rigfit.estimate import (
+        EngineProfile,
+        Estimate,
+        FitResult,
+        Request,
+        Term,
+        estimate,
+        fit,
+        gpu_table,
+        max_context,
+        max_seqs,
+        min_gpus,
+        weight_breakdown,
+    )
+    from rigfit.hardware import System
+    from rigfit.quant import GGMLType, KVCacheType, WeightFormat, parse_kv_type, parse_quant
+finally:
+    _gc.resume()
 
 __all__ = [
     "Architecture",
@@ -86,5 +90,3 @@ __all__ = [
     "parse_quant",
     "weight_breakdown",
 ]
-
-_gc.resume()

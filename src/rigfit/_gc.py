@@ -1,25 +1,34 @@
-"""Cyclic garbage collection paused while rigfit imports itself.
+"""Cyclic garbage collection paused while the ``rigfit`` command imports rigfit.
 
 Importing rigfit builds tens of thousands of objects that live as long as the process (classes,
 functions, enums, tables); the collector ran about 30 times during the import, found almost
-nothing to free and took 10 ms of the CLI's 0.3 s cold start (docs/benchmarks.md). Importing
-this module pauses collection; ``rigfit/__init__.py`` imports it first and calls :func:`resume`
-when its imports are done, which moves what the import built to the permanent generation
-(``gc.freeze``: later collections do not walk it again) and turns collection back on if it was
-on. The price: the few hundred objects in reference cycles the import leaves behind (634 on
-2026-12-06) are kept for the life of the process.
+nothing to free and took 10 ms of the CLI's 0.3 s cold start (docs/benchmarks.md).
+
+When the process is the ``rigfit`` command (its ``argv[0]``), importing this module pauses
+collection, and :func:`resume`, which ``rigfit/__init__.py`` calls when its imports are done or
+have failed, moves everything built so far to the permanent generation (``gc.freeze``: later
+collections do not walk it again) and turns collection back on. The price: the few hundred
+objects in reference cycles the import leaves behind (634 on 2026-12-06) are kept for the life of
+the process. A program that imports rigfit as a library is left alone: freezing would keep its
+own objects too.
 """
 
 import gc
+import os
+import sys
 
 __all__ = ["resume"]
 
-_was_enabled = gc.isenabled()
-gc.disable()
+_argv = getattr(sys, "argv", None) or [""]
+_paused = os.path.basename(_argv[0]).removesuffix(".exe") == "rigfit" and gc.isenabled()
+if _paused:
+    gc.disable()
 
 
 def resume() -> None:
-    """Collection as it was before rigfit's import, the import's objects set aside."""
-    gc.freeze()
-    if _was_enabled:
+    """Collection as it was before the import, the import's objects set aside."""
+    global _paused
+    if _paused:
+        _paused = False
+        gc.freeze()
         gc.enable()

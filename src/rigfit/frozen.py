@@ -17,7 +17,8 @@ of the same class by their ``compare`` fields, and a hash of the same tuple (so 
 iterate as before); ``eq=False`` keeps identity; assigning or deleting a field raises
 ``dataclasses.FrozenInstanceError``; ``slots=True`` builds the slotted class, with
 ``__getstate__``/``__setstate__`` so that copies and pickles work; ``dataclasses.fields``,
-``replace`` and ``asdict`` work unchanged.
+``replace`` and ``asdict`` work unchanged, and ``__dataclass_params__`` says frozen. Not
+supported: ``InitVar`` fields (the first instance fails) and ``order=True``.
 """
 
 from __future__ import annotations
@@ -62,8 +63,15 @@ def _build(cls: type[T], *, eq: bool, slots: bool, kw_only: bool) -> type[T]:
     own = set(cls.__dict__)
     if cls.__dict__.get("__hash__", 0) is None and "__eq__" in own:
         own.discard("__hash__")  # defining __eq__ set it to None; dataclasses replaces that
-    # dataclasses collects the fields (and, with slots, rebuilds the class); it adds no method
-    cls = dataclasses.dataclass(init=False, repr=False, eq=False, slots=slots, kw_only=kw_only)(cls)
+    # dataclasses collects the fields (and, with slots, rebuilds the class) and adds no method,
+    # except the frozen __setattr__/__delattr__ on a subclass of a frozen dataclass (it refuses
+    # a non-frozen subclass), which are replaced below
+    extends = any(hasattr(b, "__dataclass_fields__") for b in cls.__mro__[1:])
+    cls = dataclasses.dataclass(
+        init=False, repr=False, eq=False, frozen=extends, slots=slots, kw_only=kw_only
+    )(cls)
+    # what dataclasses.is_dataclass users (pydantic, a @dataclass(frozen=True) subclass) read
+    cls.__dataclass_params__.frozen = True  # type: ignore[attr-defined]
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     names = frozenset(f.name for f in fields)
     methods: dict[str, Any] = {

@@ -205,14 +205,7 @@ def _record(cls: type, data: object, loc: Loc, problems: list[Problem]) -> Any:
         problems.append((loc, f"Input should be a table of {cls.__name__} fields", data))
         return None
     fields = _fields(cls)
-    names = {f.name for f in fields}
     before = len(problems)
-    if getattr(cls, "__pydantic_config__", {}).get("extra", "forbid") == "forbid":
-        problems.extend(
-            ((*loc, k), "Extra inputs are not permitted", v)
-            for k, v in data.items()
-            if k not in names
-        )
     values: dict[str, Any] = {}
     for f in fields:
         if f.name not in data:
@@ -222,8 +215,17 @@ def _record(cls: type, data: object, loc: Loc, problems: list[Problem]) -> Any:
         try:
             values[f.name] = _value(f.hint, data[f.name], (*loc, f.name), problems)
             _rules(f.rules, values[f.name])
+        except _NestedError:
+            pass  # its problems are listed under their own places
         except _BadValueError as exc:
             problems.append(((*loc, f.name), str(exc), data[f.name]))
+    if getattr(cls, "__pydantic_config__", {}).get("extra", "forbid") == "forbid":
+        names = {f.name for f in fields}
+        problems.extend(
+            ((*loc, k), "Extra inputs are not permitted", v)
+            for k, v in data.items()
+            if k not in names
+        )
     if len(problems) > before:
         return None
     try:
@@ -244,7 +246,7 @@ def _rules(rules: dict[str, Any], value: Any) -> None:
         raise _BadValueError(f"Input should be less than or equal to {le}")
     if (n := rules.get("min_length")) is not None and len(value) < n:
         raise _BadValueError(f"String should have at least {n} character{'s' if n != 1 else ''}")
-    if (p := rules.get("pattern")) is not None and not re.match(p, value):
+    if (p := rules.get("pattern")) is not None and not re.fullmatch(p, value):
         raise _BadValueError(f"String should match pattern '{p}'")
 
 
@@ -308,6 +310,9 @@ def _union(args: tuple[Any, ...], value: object, loc: Loc, problems: list[Proble
             return None
         raise _BadValueError("Input should not be None")
     options = [a for a in args if a is not type(None)]
+    if len(options) == 1:
+        # ``X | None``: X's own problems, at their own places (a list's item, a record's key)
+        return _value(options[0], value, loc, problems)
     # a value of exactly one member's type is that member (an int in ``int | str`` stays int)
     exact = [a for a in options if isinstance(a, type) and type(value) is a]
     last: _BadValueError | None = None
@@ -321,9 +326,6 @@ def _union(args: tuple[Any, ...], value: object, loc: Loc, problems: list[Proble
         if not trial:
             return out
         last = _BadValueError(trial[0][1])
-    if len(options) == 1 and last is not None and dataclasses.is_dataclass(options[0]):
-        # one record or None: report the record's own problems in place
-        return _value(options[0], value, loc, problems)
     raise last if last is not None else _BadValueError("Input is not allowed here")
 
 
@@ -339,8 +341,8 @@ def _scalar(hint: Any, value: object) -> Any:
             raise _BadValueError("Input should be a valid integer")
         if isinstance(value, int):
             return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+            return int(value)  # 2.0 from a JSON writer; beyond 2**53 a float is not exact
         raise _BadValueError("Input should be a valid integer")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -367,7 +369,7 @@ def _scalar(hint: Any, value: object) -> Any:
     if hint is dt.date:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value
-        if isinstance(value, str):
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
             try:
                 return dt.date.fromisoformat(value)
             except ValueError:

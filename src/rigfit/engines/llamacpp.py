@@ -215,21 +215,28 @@ def _layout(n: int, ngl_given: int | None, weights: tuple[float, ...]) -> Layout
     return Layout(tuple(device(i) for i in range(n)), device(n), weights)
 
 
+# layouts whose KV layer groups an architecture keeps (a fit's searches use a handful)
+_LAYOUTS_KEPT = 64
+
+
 def _kv_layer_groups(
     arch: Architecture, layer_device: tuple[int | None, ...]
 ) -> dict[tuple[int | None, bool, AttentionSpec], int]:
     """The KV-caching layers counted by (device, windowed, attention geometry): what each
     device's cache sums over, memoized on the architecture for a layout."""
-    key = ("llama.cpp kv layer groups", layer_device)
-    found = arch.cache.get(key)
+    memo = arch.cache.setdefault("llama.cpp kv layer groups", {})
+    assert isinstance(memo, dict)
+    found = memo.get(layer_device)
     if found is None:
         groups: dict[tuple[int | None, bool, AttentionSpec], int] = {}
         for layer in arch.layers:
             if layer.kind.keeps_kv:
                 g = (layer_device[layer.index], layer.kind.windowed, arch.attn(layer))
                 groups[g] = groups.get(g, 0) + 1
-        arch.cache[key] = found = groups
-    return found  # type: ignore[return-value]
+        if len(memo) >= _LAYOUTS_KEPT:  # a server sees any --tensor-split: keep a few
+            memo.clear()
+        memo[layer_device] = found = groups
+    return found
 
 
 @frozen
