@@ -62,12 +62,16 @@ def main() -> None:
     times: dict[tuple[str, str], list[float]] = {(t, c): [] for t in trees for c in COMMANDS}
     for src in trees.values():  # write the bytecode caches first
         for cmd in COMMANDS.values():
-            subprocess.run([exe, *cmd], env={**env, "PYTHONPATH": src}, capture_output=True)
+            subprocess.run(
+                [exe, *cmd], env={**env, "PYTHONPATH": src}, capture_output=True, check=True
+            )
     for _ in range(args.runs):
         for name, cmd in COMMANDS.items():
             for tree, src in trees.items():
                 t0 = time.perf_counter()
-                subprocess.run([exe, *cmd], env={**env, "PYTHONPATH": src}, capture_output=True)
+                subprocess.run(
+                    [exe, *cmd], env={**env, "PYTHONPATH": src}, capture_output=True, check=True
+                )
                 times[(tree, name)].append(time.perf_counter() - t0)
     for name in COMMANDS:
         cells = [

@@ -17,10 +17,11 @@ import gc
 import os
 import sys
 
-__all__ = ["resume"]
+__all__ = ["answered", "resume"]
 
 _argv = getattr(sys, "argv", None) or [""]
-_paused = os.path.basename(_argv[0]).removesuffix(".exe") == "rigfit" and gc.isenabled()
+_COMMAND = os.path.basename(_argv[0]).removesuffix(".exe") == "rigfit"
+_paused = _COMMAND and gc.isenabled()
 if _paused:
     gc.disable()
 
@@ -32,3 +33,12 @@ def resume() -> None:
         _paused = False
         gc.freeze()
         gc.enable()
+
+
+def answered() -> None:
+    """The ``rigfit`` command has printed its answer and is about to exit: what is alive now is
+    freed with the process, so the interpreter's last collection need not walk it (8 ms of a
+    0.3 s ``rigfit fit``). Objects in reference cycles are then not finalized at exit; the
+    command's output is flushed by the interpreter all the same."""
+    if _COMMAND:
+        gc.freeze()

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from rigfit import _gc
 from rigfit.answer import Query, answer, answer_table, is_auto, resolve_auto
 from rigfit.api import resolve_model
 from rigfit.catalog.lookup import Model, find_gpus, find_models
@@ -56,6 +57,8 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
+        finally:
+            _gc.answered()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
