@@ -10,7 +10,6 @@ engine's placement does not change with the load), so bisection finds the exact 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextvars import ContextVar
 from dataclasses import replace
 from enum import StrEnum
 
@@ -39,34 +38,11 @@ __all__ = [
 MAX_GPUS_SEARCHED = 64  # "what would make it fit" looks at up to this many GPUs of one kind
 
 
-# The estimates of one fit() (its searches ask for the same request again and again: 23 of the
-# README example's 73), with the error for a request the engine refuses; None outside fit().
-_SEEN: ContextVar[dict[tuple[Request, EngineProfile | None], Estimate | RigfitError] | None] = (
-    ContextVar("rigfit_fit_estimates", default=None)
-)
-
-
-def _estimate(req: Request, profile: EngineProfile | None) -> Estimate:
-    seen = _SEEN.get()
-    if seen is None:
-        return estimate(req, profile)
-    key = (req, profile)
-    if key not in seen:
-        try:
-            seen[key] = estimate(req, profile)
-        except RigfitError as exc:
-            seen[key] = exc
-    found = seen[key]
-    if isinstance(found, RigfitError):
-        raise found
-    return found
-
-
 def fits(req: Request, profile: EngineProfile | None = None) -> bool:
     """Whether ``req`` fits; a request the engine refuses (a GPU count its parallelism cannot
     use, a format the device has no kernels for) does not."""
     try:
-        return _estimate(req, profile).fits
+        return estimate(req, profile).fits
     except RigfitError:
         return False
 
@@ -126,7 +102,7 @@ def _gpu_search(
     estimated = False
     for n in counts:
         try:
-            est = _estimate(replace(req, system=req.system.with_count(n)), profile)
+            est = estimate(replace(req, system=req.system.with_count(n)), profile)
         except RigfitError as exc:
             refused = refused or exc
             continue
@@ -183,7 +159,7 @@ VLLM_UTILIZATION_CEILING = 0.95
 
 def _try(req: Request, profile: EngineProfile | None) -> Estimate | None:
     try:
-        est = _estimate(req, profile)
+        est = estimate(req, profile)
     except RigfitError:
         return None
     return est if est.fits else None
@@ -367,16 +343,12 @@ class FitResult:
 
 def fit(req: Request, profile: EngineProfile | None = None) -> FitResult:
     """Estimate ``req`` and answer the follow-up questions."""
-    token = _SEEN.set({})
-    try:
-        return FitResult(
-            _estimate(req, profile),
-            max_context(req, profile),
-            max_seqs(req, profile),
-            tuple(suggestions(req, profile)),
-        )
-    finally:
-        _SEEN.reset(token)
+    return FitResult(
+        estimate(req, profile),
+        max_context(req, profile),
+        max_seqs(req, profile),
+        tuple(suggestions(req, profile)),
+    )
 
 
 @frozen
@@ -399,16 +371,6 @@ def gpu_table(
     Accelerators the engine does not run the request on at any count are left out (an
     engine for Apple silicon on NVIDIA, say); when it runs on none, its error is raised.
     """
-    token = _SEEN.set({})  # the row's estimate is the search's last
-    try:
-        return _gpu_rows(req, gpus, profile)
-    finally:
-        _SEEN.reset(token)
-
-
-def _gpu_rows(
-    req: Request, gpus: Iterable[GPURecord], profile: EngineProfile | None
-) -> list[GPURow]:
     rows: list[GPURow] = []
     refused: RigfitError | None = None
     for gpu in gpus:
@@ -420,7 +382,7 @@ def _gpu_rows(
                 continue
             rows.append(GPURow(gpu, None, None, base.system.capacity_per_gpu_bytes, None))
             continue
-        est = _estimate(replace(req, system=System(gpu, n)), profile)
+        est = estimate(replace(req, system=System(gpu, n)), profile)
         rows.append(
             GPURow(
                 gpu,
