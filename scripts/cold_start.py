@@ -18,34 +18,12 @@ import sys
 import time
 from pathlib import Path
 
+from bench import README_FIT, README_FIT_ARGS  # scripts/bench.py
+
 COMMANDS = {
-    "README example (default engine: llama.cpp)": [
-        "fit",
-        "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
-        "--gpu",
-        "rtx-4090",
-        "--gpus",
-        "2",
-        "--quant",
-        "Q4_K_M",
-        "--ctx",
-        "32k",
-    ],
+    "README example (default engine: llama.cpp)": README_FIT_ARGS,
     "llama-3.1-8b, default engine (vLLM)": ["fit", "llama-3.1-8b", "--gpu", "rtx-4090"],
-    "issue 10's llama.cpp example": [
-        "fit",
-        "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
-        "--gpu",
-        "rtx-4090",
-        "--gpus",
-        "2",
-        "--quant",
-        "Q4_K_M",
-        "--ctx",
-        "16k",
-        "--engine",
-        "llama.cpp",
-    ],
+    "issue 10's llama.cpp example": [*README_FIT.split(), "--ctx", "16k", "--engine", "llama.cpp"],
 }
 
 
