@@ -90,7 +90,6 @@ def _build(cls: type[T], *, eq: bool, slots: bool, kw_only: bool) -> type[T]:
         if name not in own:
             setattr(cls, name, fn)
     cls.__rigfit_frozen__ = _Plan(  # type: ignore[attr-defined]
-        cls,
         names,
         _tuple_getter([f.name for f in fields if f.compare]),
         _tuple_getter([f.name for f in fields if (f.compare if f.hash is None else f.hash)]),
@@ -105,18 +104,17 @@ def _build(cls: type[T], *, eq: bool, slots: bool, kw_only: bool) -> type[T]:
 class _Plan:
     """What the shared methods need to know about one class."""
 
-    __slots__ = ("all_names", "cls", "compared", "hashed", "names", "shown")
+    __slots__ = ("all_names", "compared", "hashed", "names", "shown")
 
     def __init__(
         self,
-        cls: type,
         names: frozenset[str],
         compared: Callable[[object], tuple[Any, ...]],
         hashed: Callable[[object], tuple[Any, ...]],
         shown: tuple[str, ...],
         all_names: tuple[str, ...],
     ) -> None:
-        self.cls, self.names, self.compared, self.hashed = cls, names, compared, hashed
+        self.names, self.compared, self.hashed = names, compared, hashed
         self.shown, self.all_names = shown, all_names
 
 

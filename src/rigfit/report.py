@@ -1,8 +1,9 @@
 """Results as typed data: the documented, stable JSON contract (docs/json.md).
 
-The CLI prints these models as JSON with ``--json`` and renders its tables from them; the web
-API returns the same models, so its OpenAPI document describes exactly what the CLI prints.
-Every byte figure is an integer number of bytes; keys carry their unit.
+Each report is a frozen record (:mod:`rigfit.strict`). The CLI prints them as JSON with
+``--json`` (:func:`rigfit.strict.dump`) and renders its tables from them; the web API returns
+the same records, so its OpenAPI document describes exactly what the CLI prints. Every byte
+figure is an integer number of bytes; keys carry their unit.
 """
 
 from __future__ import annotations
