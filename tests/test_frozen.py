@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rigfit.frozen import frozen
+from rigfit.frozen import build, frozen
 
 
 def _pair(**opts: Any) -> tuple[type, type]:
@@ -174,3 +174,12 @@ def test_it_says_it_is_frozen_and_a_standard_subclass_works() -> None:
     assert Std(1, 2) == Std(1, 2)
     with pytest.raises(dataclasses.FrozenInstanceError):
         Std(1).b = 3  # type: ignore[misc]
+
+
+def test_build_is_the_init_without_compiling_it() -> None:
+    for values in ({"a": 3}, {"a": 3, "b": "y", "c": (1,), "d": (2,), "e": 5, "g": 7}):
+        built = build(MINE, values)
+        assert built == MINE(**values)
+        assert (built.f, built.g) == (MINE(**values).f, MINE(**values).g)  # init=False, hash=False
+    with pytest.raises(ValueError, match="negative"):
+        build(MINE, {"a": -1})  # __post_init__ runs

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, TypeVar, overload
 
-__all__ = ["frozen"]
+__all__ = ["build", "frozen"]
 
 T = TypeVar("T")
 
@@ -194,6 +194,29 @@ def _lazy_init(cls: type) -> Callable[..., None]:
     stand_in.__name__ = "__init__"
     stand_in.__qualname__ = f"{cls.__qualname__}.__init__"
     return stand_in
+
+
+def build(cls: type[T], values: dict[str, Any]) -> T:
+    """``cls(**values)`` without compiling ``cls.__init__``: the same defaults, factories,
+    ``init=False`` fields and ``__post_init__``, for classes built a handful of times (a
+    config's 114 keys cost more to compile than to read). ``values`` holds init fields only;
+    the caller has checked their names."""
+    obj: Any = object.__new__(cls)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.init and f.name in values:
+            value = values[f.name]
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        else:
+            continue  # a required field the caller left out: refused before it gets here
+        object.__setattr__(obj, f.name, value)
+    post = getattr(obj, "__post_init__", None)
+    if post is not None:
+        post()
+    built: T = obj
+    return built
 
 
 def _compile_init(cls: type) -> Callable[..., None]:

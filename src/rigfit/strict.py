@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any, ClassVar, Literal, NewType, TypeVar
 
-from rigfit.frozen import frozen
+from rigfit.frozen import build, frozen
 
 __all__ = ["Record", "RecordError", "checked", "dump", "field", "read", "record"]
 
@@ -137,41 +137,23 @@ class _BadValueError(Exception):
 class _Field:
     name: str
     hint: Any
-    default: Any  # _MISSING where there is none
-    factory: Any  # default_factory, or _MISSING
+    required: bool
     rules: dict[str, Any]
-
-    @property
-    def required(self) -> bool:
-        return self.default is _MISSING and self.factory is _MISSING
 
 
 @cache
 def _fields(cls: type) -> tuple[_Field, ...]:
     hints = _hints(cls)
     return tuple(
-        _Field(f.name, hints[f.name], f.default, f.default_factory, dict(f.metadata))
+        _Field(
+            f.name,
+            hints[f.name],
+            f.default is _MISSING and f.default_factory is _MISSING,
+            dict(f.metadata),
+        )
         for f in dataclasses.fields(cls)
         if f.init
     )
-
-
-def _construct(cls: type, values: dict[str, Any]) -> Any:
-    """The record ``cls(**values)`` builds, built here: its ``__init__`` is compiled on first
-    use (rigfit.frozen), which for the 114 keys of a config costs more than reading one."""
-    obj: Any = object.__new__(cls)
-    for f in _fields(cls):
-        if f.name in values:
-            value = values[f.name]
-        elif f.factory is not _MISSING:
-            value = f.factory()
-        else:
-            value = f.default
-        object.__setattr__(obj, f.name, value)
-    post = getattr(obj, "__post_init__", None)
-    if post is not None:
-        post()
-    return obj
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -229,7 +211,8 @@ def _record(cls: type, data: object, loc: Loc, problems: list[Problem]) -> Any:
     if len(problems) > before:
         return None
     try:
-        return _construct(cls, values)
+        # built without compiling its __init__: read once, a record's costs more to compile
+        return build(cls, values)
     except ValueError as exc:
         problems.append((loc, f"Value error, {exc}", data))
         return None
@@ -408,18 +391,16 @@ def dump(value: object, hint: Any = Any) -> Any:
     return value
 
 
-def _strip_none(hint: Any) -> Any:
-    if typing.get_origin(hint) in (types.UnionType, typing.Union):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return args[0] if len(args) == 1 else hint
-    return hint
-
-
 def _members(hint: Any) -> Iterator[Any]:
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
         yield from typing.get_args(hint)
     else:
         yield hint
+
+
+def _strip_none(hint: Any) -> Any:
+    args = [a for a in _members(hint) if a is not type(None)]
+    return args[0] if len(args) == 1 else hint
 
 
 def _wants_float(hint: Any) -> bool:
