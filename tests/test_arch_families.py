@@ -12,6 +12,7 @@ import pytest
 import rigfit
 from rigfit.arch import LayerKind, Role, from_config
 from rigfit.formats.config_json import parse_config
+from rigfit.quant import KVCacheType
 
 DATA = Path(__file__).parent / "data" / "configs"
 
@@ -540,6 +541,80 @@ def test_ministral3_is_mistrals_dense_block() -> None:
     a = rigfit.get_model("mistralai/Devstral-2-123B-Instruct-2512").arch
     assert a.params_total == _dense_post_norm(12288, 88, 96, 8, 128, 28672, 131072, 0)
     assert {x.kind for x in a.layers} == {LayerKind.FULL}
+
+
+# ---- Mistral 3 (Pixtral tower) -------------------------------------------------------------
+
+
+def _mistral3_raw() -> dict[str, Any]:
+    # mistralai/Mistral-Small-3.1-24B-Instruct-2503's config.json, verbatim from hlky/dinoml_v2
+    # @6b8c0acb (agents/plans/transformers/mistral3/mistral-small-3.1-24b-instruct-config.json)
+    raw: dict[str, Any] = json.loads(
+        (DATA / "mistral-small-3.1-24b-instruct-2503.json").read_text()
+    )
+    return raw
+
+
+def test_mistral3_pixtral_tower_formula() -> None:
+    """PixtralVisionModel (modeling_pixtral.py): a bias-free 14 × 14 Conv2d, ln_pre, 24 blocks of
+    bias-free q/k/v/o (1024 wide), a bias-free gated MLP (4096) and two RMSNorms; then
+    Mistral3MultiModalProjector (modeling_mistral3.py): an RMSNorm, the 2 × 2 patch merger and
+    linear_1/linear_2 into the 5120-wide text model, without biases. Summed here by hand."""
+    a = _arch("mistral-small-3.1-24b-instruct-2503.json")
+    assert a.model_type == "mistral3"
+    d, f, text = 1024, 4096, 5120
+    tower = 3 * 14 * 14 * d + d + 24 * (4 * d * d + 3 * d * f + 2 * d)
+    projector = d + 4 * d * d + d * text + text * text
+    assert a.vision_params == tower + projector == 438_958_080
+
+
+def test_mistral3_text_model_is_mistral_small_3s() -> None:
+    """The language model has Devstral-Small-2507's shapes (Mistral Small 3.1 without its
+    vision encoder), whose safetensors index states 23,572,403,200 parameters; the card states
+    24B in all."""
+    a = _arch("mistral-small-3.1-24b-instruct-2503.json")
+    text = rigfit.get_model("mistralai/Devstral-Small-2507").arch
+    assert a.params_total - a.vision_params == text.params_total == 23_572_403_200
+    assert a.kv_bytes_per_token(KVCacheType.F16) == text.kv_bytes_per_token(KVCacheType.F16)
+    assert abs(a.params_total - 24e9) <= 0.005 * 24e9
+    assert rigfit.get_model("mistral-small-3.2").arch.params_total == a.params_total
+
+
+def test_mistral3_projector_bias_and_feature_layers() -> None:
+    raw = _mistral3_raw()
+    plain = from_config(parse_config(raw).config).vision_params
+    both = from_config(
+        parse_config(
+            {**raw, "multimodal_projector_bias": True, "vision_feature_layer": [-1, -2]}
+        ).config
+    ).vision_params
+    # linear_1 takes two layers' features (1024 more rows of 5120) and both linears a bias
+    assert both - plain == 1024 * 5120 + 2 * 5120
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # Mistral Small 4 keeps its own text model_type, which rigfit does not price
+        (lambda r: r["text_config"].update(model_type="mistral4"), "'mistral4' is not supported"),
+        (lambda r: r.pop("spatial_merge_size"), "lacks spatial_merge_size"),
+        (lambda r: r["vision_config"].update(model_type="siglip_vision_model"), "'pixtral'"),
+    ],
+)
+def test_mistral3_fails_closed(change: Any, message: str) -> None:
+    raw = _mistral3_raw()
+    change(raw)
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match=message):
+        from_config(parse_config(raw).config)
+
+
+def test_a_tower_under_another_family_is_refused() -> None:
+    raw = _mistral3_raw()
+    gemma = json.loads(json.dumps(raw))
+    gemma["model_type"] = "gemma3"
+    gemma["text_config"]["model_type"] = "gemma3_text"
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match="siglip_vision_model"):
+        from_config(parse_config(gemma).config)
 
 
 # ---- Gemma 4 ---------------------------------------------------------------------------------

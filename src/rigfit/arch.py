@@ -531,6 +531,19 @@ class LayerSpec:
     norms: int | None = None
 
 
+@frozen(slots=True)
+class PatchMerger:
+    """Mistral 3's projector from the Pixtral tower into the language model
+    (Mistral3MultiModalProjector, transformers modeling_mistral3.py): an RMSNorm over the
+    tower's width, a bias-free merging Linear over spatial_merge_size² patches, then linear_1
+    (the tower's width × the feature layers -> the text width) and linear_2 (text -> text),
+    both biased when multimodal_projector_bias."""
+
+    spatial_merge_size: int
+    bias: bool
+    feature_layers: int  # 1 for an int vision_feature_layer, else how many are concatenated
+
+
 @frozen(eq=False)
 class Architecture:
     """A model's shape, per layer, with everything needed to count bytes exactly."""
@@ -554,6 +567,7 @@ class Architecture:
     mtp_layers: int = 0
     vision: VisionConfig | None = None
     mm_text_hidden: int | None = None
+    patch_merger: PatchMerger | None = None  # Mistral 3's projector (Pixtral towers)
     # Gemma 4's MoE layers run the dense MLP beside the experts (modeling_gemma4.py l.1374-1391)
     dense_beside_moe: bool = False
     # Gemma 4's saved per-layer output scalar (layer_scalar, one element; GGUF
@@ -723,6 +737,8 @@ class Architecture:
                 yield from _qwen3_vl_vision_tensors(self.vision)
             elif self.vision.model_type == "gemma4_vision":
                 yield from _gemma4_vision_tensors(self.vision, self.mm_text_hidden or h)
+            elif self.vision.model_type == "pixtral" and self.patch_merger is not None:
+                yield from _pixtral_tensors(self.vision, self.patch_merger, h)
             else:
                 yield from _vision_tensors(self.vision, self.mm_text_hidden or h)
 
@@ -928,6 +944,25 @@ def _gemma4_vision_tensors(v: VisionConfig, text_hidden: int) -> Iterator[Tensor
     yield Tensor("mm.input_projection.weight", text_hidden, d, Role.VISION)
 
 
+def _pixtral_tensors(v: VisionConfig, merger: PatchMerger, text_hidden: int) -> Iterator[Tensor]:
+    # PixtralVisionModel (transformers modeling_pixtral.py): a bias-free Conv2d patch embedding,
+    # ln_pre (RMSNorm), num_hidden_layers blocks of bias-free q/k/v/o projections of the full
+    # width (head_dim = hidden_size // num_attention_heads), a bias-free gated MLP and two
+    # RMSNorms; the 2-D RoPE holds no saved weights (its inv_freq buffer is not persistent).
+    # Then Mistral 3's projector (PatchMerger above).
+    d, f, c, ps = v.hidden_size, v.intermediate_size, v.num_channels, v.patch_size
+    layers = _vision_key(v.num_hidden_layers, "num_hidden_layers", v)
+    yield Tensor("v.patch_embd.weight", d, c * ps * ps, Role.VISION)
+    yield Tensor("v.pre_ln.weight", 1, d, Role.VISION)
+    yield Tensor("v.blocks", layers, 4 * d * d + 3 * d * f + 2 * d, Role.VISION)
+    m, wide = merger.spatial_merge_size, d * merger.feature_layers
+    bias = text_hidden if merger.bias else 0
+    yield Tensor("mm.input_norm.weight", 1, d, Role.VISION)
+    yield Tensor("mm.patch_merger.weight", d, d * m * m, Role.VISION)
+    yield Tensor("mm.1", 1, wide * text_hidden + bias, Role.VISION)
+    yield Tensor("mm.2", 1, text_hidden * text_hidden + bias, Role.VISION)
+
+
 def _qwen3_vl_vision_tensors(v: VisionConfig) -> Iterator[Tensor]:
     # Qwen3VLVisionModel (transformers modeling_qwen3_vl.py): a biased Conv3d patch embedding
     # over temporal_patch_size × patch_size², learned positions (nn.Embedding of
@@ -960,13 +995,17 @@ def _qwen3_vl_vision_tensors(v: VisionConfig) -> Iterator[Tensor]:
 
 # every model_type with a family record (rigfit.families); the readers below cover them
 SUPPORTED_MODEL_TYPES = frozenset(FAMILIES)
-# model_types whose vision tower rigfit counts (the others' vision_config is refused)
-VISION_MODEL_TYPES = frozenset(
-    {
-        *("gemma3", "gemma3_text", "gemma4", "llama4"),
-        *("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"),
-    }
-)
+# model_types whose vision tower rigfit counts, each with the tower it carries
+# (vision_config.model_type); another family's vision_config, or another tower under one of
+# these, is refused rather than priced as the wrong tower
+VISION_TOWERS: dict[str, str] = {
+    **dict.fromkeys(("gemma3", "gemma3_text"), "siglip_vision_model"),
+    "gemma4": "gemma4_vision",
+    "llama4": "llama4_vision_model",
+    **{t: t for t in ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")},
+    "mistral3": "pixtral",
+}
+VISION_MODEL_TYPES = frozenset(VISION_TOWERS)
 # Qwen3.5/3.6 (transformers modeling_qwen3_5*.py): Qwen3-Next's gated DeltaNet and gated
 # attention, Qwen3-VL's vision tower without the DeepStack mergers
 _QWEN3_5 = frozenset({"qwen3_5", "qwen3_5_moe"})
@@ -1041,7 +1080,7 @@ def _layer_kinds(c: HFConfig, n: int) -> list[LayerKind]:
         # modeling_qwen2.py: layers from max_window_layers on use the window
         start = c.max_window_layers if c.max_window_layers is not None else n
         return [LayerKind.SLIDING if i >= start else LayerKind.FULL for i in range(n)]
-    if mt in ("mistral", "mixtral", "phi3") and c.sliding_window:
+    if mt in ("mistral", "mixtral", "phi3", "mistral3") and c.sliding_window:
         return [LayerKind.SLIDING] * n
     return [LayerKind.FULL] * n
 
@@ -1416,6 +1455,11 @@ def from_config(c: HFConfig) -> Architecture:
             + ", ".join(sorted(VISION_MODEL_TYPES))
             + f" only, not model_type {mt!r}"
         )
+    if c.vision_config is not None and c.vision_config.model_type != VISION_TOWERS[mt]:
+        raise UnsupportedArchitectureError(
+            f"{mt}'s vision tower is {VISION_TOWERS[mt]!r}; rigfit does not model a"
+            f" {c.vision_config.model_type!r} tower under it"
+        )
     n, h = c.num_hidden_layers, c.hidden_size
     heads = c.num_attention_heads
     kv_heads = c.num_key_value_heads or heads
@@ -1630,7 +1674,29 @@ def from_config(c: HFConfig) -> Architecture:
         mtp_layers=c.num_nextn_predict_layers or c.mtp_num_hidden_layers or 0,
         vision=c.vision_config,
         mm_text_hidden=h if c.vision_config else None,
+        patch_merger=_patch_merger(c),
         notes=tuple(notes),
+    )
+
+
+def _patch_merger(c: HFConfig) -> PatchMerger | None:
+    """Mistral 3's projector keys (beside vision_config in its config.json), or None."""
+    if c.vision_config is None or c.vision_config.model_type != "pixtral":
+        return None
+    missing = [
+        k
+        for k in ("spatial_merge_size", "multimodal_projector_bias", "vision_feature_layer")
+        if getattr(c, k) is None
+    ]
+    if missing or c.spatial_merge_size is None or c.multimodal_projector_bias is None:
+        raise UnsupportedArchitectureError(
+            f"{c.model_type} config lacks {', '.join(missing)}, which its projector needs"
+        )
+    layers = c.vision_feature_layer
+    return PatchMerger(
+        c.spatial_merge_size,
+        c.multimodal_projector_bias,
+        len(layers) if isinstance(layers, tuple) else 1,
     )
 
 

@@ -397,6 +397,7 @@ CATALOG_GGUF_ARCH = {
     "olmo3": "olmo2",
     "exaone4": "exaone4",
     "ministral3": "mistral3",
+    "mistral3": "mistral3",
     "nemotron-nas": "deci",
 }
 

@@ -52,31 +52,31 @@ GEMMA3_4B: dict[str, Any] = {
     },
 }
 
-# mistralai/Mistral-Small-3.1-24B-Instruct-2503, abridged: a mistral text model + pixtral
-MISTRAL3: dict[str, Any] = {
-    "architectures": ["Mistral3ForConditionalGeneration"],
-    "model_type": "mistral3",
+# a LLaVA wrapper around a Mistral text model and a Pixtral tower (the shape of
+# mistral-community/pixtral-12b, abridged): "llava" is not a family whose tower rigfit counts
+LLAVA: dict[str, Any] = {
+    "architectures": ["LlavaForConditionalGeneration"],
+    "model_type": "llava",
     "text_config": {
         "head_dim": 128,
         "hidden_size": 5120,
-        "intermediate_size": 32768,
-        "max_position_embeddings": 131072,
+        "intermediate_size": 14336,
+        "max_position_embeddings": 1024000,
         "model_type": "mistral",
         "num_attention_heads": 32,
         "num_hidden_layers": 40,
         "num_key_value_heads": 8,
-        "sliding_window": None,
         "vocab_size": 131072,
     },
     "torch_dtype": "bfloat16",
     "vision_config": {
         "hidden_size": 1024,
-        "image_size": 1540,
+        "image_size": 1024,
         "intermediate_size": 4096,
         "model_type": "pixtral",
         "num_attention_heads": 16,
         "num_hidden_layers": 24,
-        "patch_size": 14,
+        "patch_size": 16,
     },
 }
 
@@ -126,7 +126,7 @@ def test_gemma3_multimodal_lifts_text_and_keeps_vision() -> None:
 
 
 def test_other_multimodal_prices_the_text_model_with_a_note() -> None:
-    parsed = parse_config(MISTRAL3)
+    parsed = parse_config(LLAVA)
     assert parsed.config.model_type == "mistral"
     assert parsed.config.vision_config is None
     assert parsed.config.torch_dtype == "bfloat16"
@@ -136,7 +136,7 @@ def test_other_multimodal_prices_the_text_model_with_a_note() -> None:
 
 def test_the_fit_answer_carries_the_readers_notes(tmp_path: Path) -> None:
     # a tower priced nowhere must be said where the memory is answered, not only by `show`
-    (tmp_path / "config.json").write_text(json.dumps(MISTRAL3))
+    (tmp_path / "config.json").write_text(json.dumps(LLAVA))
     report = answer(Query(str(tmp_path), gpu="rtx-4090", quant="Q4_K_M", files=True))
     assert any("vision tower is not counted" in n for n in report.notes)
 

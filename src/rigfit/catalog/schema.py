@@ -83,8 +83,9 @@ class NasBlock(Record):
 
 @record
 class VisionConfig(Record):
-    """The keys of a ``vision_config`` rigfit reads: SigLIP (Gemma 3), Llama 4's vision model
-    and Qwen3-VL's; each tower's reader in :mod:`rigfit.arch` asks for the keys it needs."""
+    """The keys of a ``vision_config`` rigfit reads: SigLIP (Gemma 3), Llama 4's vision model,
+    Qwen3-VL's, Gemma 4's and Pixtral (Mistral 3); each tower's reader in :mod:`rigfit.arch`
+    asks for the keys it needs."""
 
     model_type: str
     hidden_size: int = strict.field(gt=0)
@@ -257,6 +258,13 @@ class HFConfig(Record):
     # multimodal
     vision_config: VisionConfig | None = None
     mm_tokens_per_image: int | None = None
+    # Mistral 3 (Mistral3Config): the projector's keys sit beside vision_config
+    # (configuration_mistral3.py): the patch merger's spatial_merge_size, the biases of
+    # linear_1/linear_2, and the vision layer(s) whose features are concatenated
+    spatial_merge_size: int | None = strict.field(default=None, gt=0)
+    multimodal_projector_bias: bool | None = None
+    vision_feature_layer: int | tuple[int, ...] | None = None
+    projector_hidden_act: str | None = None
     # an audio tower (Gemma 4 E2B/E4B), kept only so that rigfit can refuse it
     audio_config: dict[str, Any] | None = None
     # official quantization of the checkpoint, verbatim

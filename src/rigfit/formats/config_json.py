@@ -65,10 +65,17 @@ _GEMMA3_TEXT_DEFAULTS: dict[str, Any] = {
 
 _HF_KEYS = frozenset(f.name for f in fields(HFConfig))
 # multimodal families whose vision tower rigfit counts exactly (rigfit.arch): Gemma 3's SigLIP
-# tower and Llama 4's own vision model; the others are priced as their language model alone
+# tower, Llama 4's, Qwen3-VL's, Gemma 4's and Mistral 3's Pixtral; the others are priced as
+# their language model alone
 _VISION_TYPES = (
     *("gemma3", "gemma4", "llama4", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"),
+    "mistral3",
 )
+# wrappers that carry more than one kind of language model: the family stands for the wrapper
+# only around these text model_types. Mistral3ForConditionalGeneration wraps Mistral's dense
+# model (Mistral Small 3.1/3.2: "mistral"; Ministral 3, Devstral Small 2: "ministral3") and
+# also Mistral Small 4's MoE ("mistral4"), which keeps its own model_type and fails closed
+_WRAPPED_TEXT = {"mistral3": ("mistral", "ministral3")}
 _VISION_KEYS = frozenset(f.name for f in fields(VisionConfig))
 
 
@@ -116,7 +123,7 @@ def parse_config(raw: object, source: str = "config.json") -> ParsedConfig:
         if "torch_dtype" not in merged and isinstance(text.get("dtype"), str):
             merged["torch_dtype"] = text["dtype"]
         text_type = text.get("model_type")
-        if top_type in _VISION_TYPES:
+        if top_type in _VISION_TYPES and text_type in _WRAPPED_TEXT.get(top_type, (text_type,)):
             merged["model_type"] = top_type
         elif isinstance(text_type, str):
             merged["model_type"] = text_type
