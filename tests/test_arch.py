@@ -26,6 +26,13 @@ KNOWN_GAPS = {
     " column; the shapes (88 layers of 12,288, a 131,072-token vocabulary untied) give"
     " 125,025,988,608, of which the embedding and head hold 3.2B",
     **{
+        f"mistralai/Ministral-3-8B-{v}-2512": "the card states an '8.4B Language Model' and a"
+        " '0.4B Vision Encoder'; the shapes give 8,489,553,920 and 428,472,320 (8.92B, which"
+        " Hugging Face's safetensors total for the Instruct checkpoint, 8,918,026,716 with 476"
+        " FP8 scales, confirms)"
+        for v in ("Instruct", "Reasoning")
+    },
+    **{
         f"Qwen/Qwen3-VL-32B-{v}": "Qwen states only the '32B' of the name; the language model"
         " alone has Qwen3-32B's shapes, 32,762,123,264, which Qwen's Qwen3-32B card states as"
         " 32.8B"

@@ -580,6 +580,45 @@ def test_mistral3_text_model_is_mistral_small_3s() -> None:
     assert rigfit.get_model("mistral-small-3.2").arch.params_total == a.params_total
 
 
+@pytest.mark.parametrize(
+    ("model", "weights", "vision"),
+    [
+        # Hugging Face's safetensors totals (the API as logged in public notes), less the FP8
+        # checkpoints' 14 scalar scales a layer (7 linears × weight and input scale)
+        ("mistralai/Ministral-3-3B-Instruct-2512", 3_849_090_048, 420_083_712),
+        ("mistralai/Ministral-3-8B-Instruct-2512", 8_918_026_716 - 34 * 14, 428_472_320),
+        ("mistralai/Ministral-3-14B-Instruct-2512", 13_945_032_240 - 40 * 14, 438_958_080),
+        ("mistralai/Devstral-Small-2-24B-Instruct-2512", 24_011_361_840 - 40 * 14, 438_958_080),
+    ],
+)
+def test_ministral3_in_the_wrapper_keeps_its_family_and_tower(
+    model: str, weights: int, vision: int
+) -> None:
+    """Ministral 3 and Devstral Small 2 are Mistral3ForConditionalGeneration around a
+    ministral3 text model: priced as that family (transformers from 5.0 only), the Pixtral
+    tower and a projector sized by their own text width counted. The 3B ties its head."""
+    a = rigfit.get_model(model).arch
+    assert a.model_type == "ministral3"
+    assert a.params_total == weights
+    tower = 3 * 14 * 14 * 1024 + 1024 + 24 * (4 * 1024**2 + 3 * 1024 * 4096 + 2 * 1024)
+    text = a.hidden_size
+    assert a.vision_params == vision == tower + 1024 + 4 * 1024**2 + 1024 * text + text * text
+
+
+def test_ministral3_is_refused_by_transformers_4() -> None:
+    from rigfit.engines import get_engine
+    from rigfit.estimate.memory import Request
+    from rigfit.hardware import System
+    from rigfit.quant import WeightFormat
+
+    a = rigfit.get_model("ministral-3-8b").arch
+    system = System(rigfit.get_gpu("h100-sxm"), 1)
+    req = Request(a, WeightFormat.BF16, KVCacheType.BF16, 4096, 1, system)
+    get_engine("vllm").check(req)
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match=r"transformers 5\.0\.0"):
+        get_engine("transformers").check(req)
+
+
 def test_mistral3_projector_bias_and_feature_layers() -> None:
     raw = _mistral3_raw()
     plain = from_config(parse_config(raw).config).vision_params

@@ -1003,7 +1003,7 @@ VISION_TOWERS: dict[str, str] = {
     "gemma4": "gemma4_vision",
     "llama4": "llama4_vision_model",
     **{t: t for t in ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")},
-    "mistral3": "pixtral",
+    **dict.fromkeys(("mistral3", "ministral3"), "pixtral"),
 }
 VISION_MODEL_TYPES = frozenset(VISION_TOWERS)
 # Qwen3.5/3.6 (transformers modeling_qwen3_5*.py): Qwen3-Next's gated DeltaNet and gated

@@ -210,12 +210,22 @@ FAMILIES: dict[str, Family] = {
         # with a weightless llama-4 style query scaling; llama.cpp LLM_ARCH_MISTRAL3
         # "mistral3", which Ollama v0.33 runs on its own engine with flash attention on by
         # default (fs/ggml/ggml.go OllamaEngineRequired, FlashAttention)
-        _f("ministral3", "mistral3", ollama_engine=True, ollama_flash_attn=_ON),
-        # Mistral Small 3.1/3.2, Ministral 3 and Devstral Small 2 with their Pixtral tower
-        # (Mistral3ForConditionalGeneration, model_type "mistral3" around a "mistral" or
-        # "ministral3" text model): llama.cpp's converter writes the text model as
-        # LLM_ARCH_MISTRAL3 and the tower as a Pixtral mmproj (conversion/mistral3.py,
-        # ggml-org/llama.cpp @32e9e044); Ollama runs "mistral3" as Ministral 3 above
+        # (also inside Mistral3ForConditionalGeneration with a Pixtral tower: Ministral 3,
+        # Devstral Small 2). transformers has Ministral3 from its 5.0 release candidates only
+        # (PR #42498, December 2025: docs v5.0.0rc1 model_doc/ministral3; the official
+        # configs name transformers 5.0.0.dev0)
+        _f(
+            "ministral3",
+            "mistral3",
+            ollama_engine=True,
+            ollama_flash_attn=_ON,
+            transformers_since="5.0.0",
+        ),
+        # Mistral Small 3.1/3.2 with their Pixtral tower (Mistral3ForConditionalGeneration,
+        # model_type "mistral3" around a "mistral" text model; transformers from 4.50):
+        # llama.cpp's converter writes the text model as LLM_ARCH_MISTRAL3 and the tower as a
+        # Pixtral mmproj (conversion/mistral3.py, ggml-org/llama.cpp @32e9e044); Ollama runs
+        # "mistral3" as Ministral 3 above
         _f("mistral3", "mistral3", ollama_engine=True, ollama_flash_attn=_ON),
         # Gemma 4 (Gemma4ForConditionalGeneration): llama.cpp "gemma4" from b8637 (PR #21309,
         # "b8637 is now released with Gemma 4 support", unslothai/unsloth PR #4796), an iSWA

@@ -69,13 +69,15 @@ _HF_KEYS = frozenset(f.name for f in fields(HFConfig))
 # their language model alone
 _VISION_TYPES = (
     *("gemma3", "gemma4", "llama4", "qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"),
-    "mistral3",
+    *("mistral3", "ministral3"),
 )
-# wrappers that carry more than one kind of language model: the family stands for the wrapper
-# only around these text model_types. Mistral3ForConditionalGeneration wraps Mistral's dense
-# model (Mistral Small 3.1/3.2: "mistral"; Ministral 3, Devstral Small 2: "ministral3") and
-# also Mistral Small 4's MoE ("mistral4"), which keeps its own model_type and fails closed
-_WRAPPED_TEXT = {"mistral3": ("mistral", "ministral3")}
+# wrappers that carry more than one kind of language model: the family each known text
+# model_type is priced as, its tower kept. Mistral3ForConditionalGeneration wraps Mistral's
+# dense model as Mistral Small 3.1/3.2 ("mistral", priced as the "mistral3" family) and as
+# Ministral 3 / Devstral Small 2 ("ministral3", which keeps its own family: transformers runs
+# it from 5.0 only); around Mistral Small 4's MoE ("mistral4") the text model_type stays and
+# fails closed
+_WRAPPED_TEXT = {"mistral3": {"mistral": "mistral3", "ministral3": "ministral3"}}
 _VISION_KEYS = frozenset(f.name for f in fields(VisionConfig))
 
 
@@ -123,7 +125,10 @@ def parse_config(raw: object, source: str = "config.json") -> ParsedConfig:
         if "torch_dtype" not in merged and isinstance(text.get("dtype"), str):
             merged["torch_dtype"] = text["dtype"]
         text_type = text.get("model_type")
-        if top_type in _VISION_TYPES and text_type in _WRAPPED_TEXT.get(top_type, (text_type,)):
+        wrapped = _WRAPPED_TEXT.get(top_type) if isinstance(top_type, str) else None
+        if wrapped is not None and isinstance(text_type, str) and text_type in wrapped:
+            merged["model_type"] = wrapped[text_type]
+        elif top_type in _VISION_TYPES and wrapped is None:
             merged["model_type"] = top_type
         elif isinstance(text_type, str):
             merged["model_type"] = text_type
