@@ -84,6 +84,35 @@ def test_compute_without_flash_attention_holds_the_kq_scores() -> None:
     assert _term(est, "compute") == layer
 
 
+def test_pipeline_parallelism_keeps_four_copies_of_each_input() -> None:
+    """llama.cpp issue #11200 (b4462): Qwen2.5-Coder-32B Q8_0 on 2 × RTX 3090 Ti, -ts 10,6,
+    -c 32768, -ub 256, -fa, q8_0 cache, 'pipeline parallelism enabled (n_copies=4)': CUDA0
+    233.00, CUDA1 237.51, CUDA_Host 133.01 MiB. By hand: hidden state H = 5 MiB, f32 mask 32
+    MiB, f16 mask 16 MiB, a layer's working set 3H + gate and up (27 MiB each) = 69 MiB, logits
+    and the normed hidden state 153.5 MiB; each int32 token input 1 KiB."""
+    _, req = make_request(
+        "Qwen/Qwen2.5-Coder-32B-Instruct", "rtx-3090-ti", gpus=2, quant="Q8_0", ctx=32768,
+        kv_type="q8_0",
+    )  # fmt: skip
+    req = replace(
+        req,
+        engine=EngineSettings(
+            version="b4462", flash_attn=True, tensor_split=(10.0, 6.0), n_ubatch=256
+        ),
+    )
+    est = estimate(req, LLAMACPP)
+    mib, kib = 2**20, 2**10
+    compute = next(t for t in est.terms if t.key == "compute")
+    assert compute.per_device == (
+        4 * (5 * mib + 32 * mib + kib) + 16 * mib + 69 * mib,
+        4 * (5 * mib + 16 * mib + 2 * kib) + 256 * (152064 + 5120) * 4,
+    )
+    assert _term(est, "host_compute") == 4 * (32 * mib + 3 * kib) + 5 * mib
+    # without the copies (one GPU, or pipelining off) the host holds one mask and the rows
+    single = estimate(replace(req, engine=replace(req.engine, tensor_split=None, ngl=40)), LLAMACPP)
+    assert _term(single, "host_compute") == 32 * mib + 5 * mib
+
+
 def test_ngl_offloads_the_last_layers_and_the_head_only_when_all_are() -> None:
     lay = layout(_req(LLAMA8B, ngl=16))
     assert lay.layer_device == (None,) * 16 + (0,) * 16

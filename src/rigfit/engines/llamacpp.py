@@ -77,6 +77,7 @@ SCHED_MAX_COPIES = 4
 PIPELINE_BUILD = 2413
 F32_BYTES = 4  # logits, activations and the KQ scores are f32 in ggml graphs
 MASK_BYTES_FA = 2  # the KQ mask is cast to f16 for flash attention (llama-graph.cpp)
+I32_BYTES = 4  # the per-token int32 graph inputs: token ids, positions, output ids
 # llama.cpp's own --fit plan leaves 1 GiB free on each device for what it does not count: the
 # CUDA context, cuBLAS workspaces and fragmentation (common.h fit_params_target = 1 GiB).
 RESERVE_PER_GPU_BYTES = 1 * GIB
@@ -743,13 +744,15 @@ class LlamaCpp(ProfileBase):
             ((qkv + attn_out if kv else 0) + width for kv, width in arch.mixer_shapes),
             default=qkv + attn_out,
         )
-        attn = ub * mixer * F32_BYTES
-        if fa:
-            attn += n_kv * ub * MASK_BYTES_FA
-        else:
-            attn += n_kv * ub * (a.num_heads + 1) * F32_BYTES  # KQ scores + f32 mask
+        hidden_in = ub * h * F32_BYTES
+        mask_f32 = n_kv * ub * F32_BYTES
+        mask_fa = n_kv * ub * MASK_BYTES_FA
+        attn_core = ub * mixer * F32_BYTES
+        if not fa:
+            attn_core += n_kv * ub * a.num_heads * F32_BYTES  # the KQ scores of every head
+        attn = attn_core + (mask_fa if fa else mask_f32)
         ffn_bytes = ub * 2 * ffn * F32_BYTES  # gate and up outputs live together
-        layer_phase = 2 * ub * h * F32_BYTES + max(attn, ffn_bytes)
+        layer_phase = 2 * hidden_in + max(attn, ffn_bytes)
         host_largest = self._placement(req, tensors, lay).host_largest_bytes
         logits_phase = ub * (arch.vocab_size + h) * F32_BYTES
         per = [0] * n_dev
@@ -771,21 +774,62 @@ class LlamaCpp(ProfileBase):
             if not head:  # tied: the head is token_embd
                 head = max((t.nbytes for t in tensors if t.kind is Kind.EMBEDDING), default=0)
             per[0] = max(per[0], layer_phase + host_largest, logits_phase + head)
-        host_compute = ub * h * F32_BYTES + n_kv * ub * F32_BYTES
+        host_compute = hidden_in + mask_f32
+        copies = self.split(req).pipeline_copies
+        formula = (
+            "max(ubatch × (vocab + hidden) × 4 B on the output GPU, one layer's f32 working"
+            " set + mask (+ KQ scores without flash attention) + largest host weight copied"
+            " for the batch)"
+        )
+        host_formula = "ubatch × hidden × 4 B (embeddings) + the f32 KQ mask"
+        if copies > 1:
+            # Pipeline parallelism: the scheduler keeps n_copies copies of every graph input on
+            # the CPU backend (the first GPU's host buffer) and of every tensor a GPU receives
+            # from another backend in that GPU's buffer, each flagged input and output so that
+            # the allocator keeps them all live through the graph (ggml-backend.cpp
+            # ggml_backend_sched_split_graph, ggml at 16e0e0c3 l.1170-1213 and l.1278-1306,
+            # unchanged at d99724f2; ggml-alloc.c never frees output tensors). The first GPU
+            # receives the token embeddings (looked up on the CPU), the f32 mask and the
+            # positions; the others the previous GPU's hidden state, the mask as the first GPU
+            # cast it (f16 with flash attention) and the positions, the output GPU also the
+            # output ids. Above the copies a layer's working set shows one more hidden-state
+            # block (3 where the layer phase counts 2). Checked against llama.cpp #11200
+            # (b4462, 2 × RTX 3090 Ti): 233.00 / 237.51 / 133.01 MiB, exactly.
+            first = lay.layer_device[0]
+            work = 3 * hidden_in + max(attn_core, ffn_bytes) + host_largest
+            for d in range(n_dev):
+                if not per[d]:
+                    continue
+                received = mask_f32 if d == first or not fa else mask_fa
+                token_inputs = ub * I32_BYTES * (2 if d == lay.output_device else 1)
+                val = copies * (hidden_in + received + token_inputs)
+                if d == first and fa:
+                    val += mask_fa  # the f16 cast the other GPUs copy from
+                val += max(work, logits_phase) if d == lay.output_device else work
+                per[d] = val
+            # tokens, positions and output ids are int32 a token; the embeddings once
+            host_compute = copies * (mask_f32 + 3 * ub * I32_BYTES) + hidden_in
+            formula += (
+                f"; pipeline parallelism: + {copies} copies of each input a GPU receives (hidden"
+                " state or embeddings, the KQ mask, positions)"
+            )
+            host_formula = (
+                f"ubatch × hidden × 4 B (embeddings) + {copies} copies of the f32 KQ mask and"
+                " the token, position and output-id inputs (pipeline parallelism)"
+            )
         return [
             Term(
                 TermKind.COMPUTE,
                 "compute buffer",
                 sum(per),
                 max(per),
-                "max(ubatch × (vocab + hidden) × 4 B on the output GPU, one layer's f32 working"
-                " set + mask (+ KQ scores without flash attention) + largest host weight copied"
-                " for the batch)",
+                formula,
                 {
                     "ubatch": ub,
                     "kv_cells": n_kv,
                     "flash_attn": str(fa),
                     "host_weight_copy_bytes": host_largest,
+                    "pipeline_copies": copies,
                 },
                 per_device=tuple(per),
             ),
@@ -794,8 +838,8 @@ class LlamaCpp(ProfileBase):
                 "host compute buffer",
                 host_compute,
                 0,
-                "ubatch × hidden × 4 B (embeddings) + the f32 KQ mask",
-                {"ubatch": ub},
+                host_formula,
+                {"ubatch": ub, "pipeline_copies": copies},
                 host=True,
             ),
         ]
