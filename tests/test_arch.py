@@ -32,6 +32,9 @@ KNOWN_GAPS = {
         " FP8 scales, confirms)"
         for v in ("Instruct", "Reasoning")
     },
+    "allenai/OLMo-2-1124-13B": "Ai2 states only the nominal '13B' (card and announcement);"
+    " the config's shapes give 13,716,198,400 (40 layers of 5120, full multi-head attention,"
+    " a 100,352-entry vocabulary untied)",
     **{
         f"Qwen/Qwen3-VL-32B-{v}": "Qwen states only the '32B' of the name; the language model"
         " alone has Qwen3-32B's shapes, 32,762,123,264, which Qwen's Qwen3-32B card states as"
