@@ -584,7 +584,8 @@ def test_mistral3_text_model_is_mistral_small_3s() -> None:
     ("model", "weights", "vision"),
     [
         # Hugging Face's safetensors totals (the API as logged in public notes), less the FP8
-        # checkpoints' 14 scalar scales a layer (7 linears × weight and input scale)
+        # checkpoints' 14 scalar scales a layer (7 linears × weight and input scale) where the
+        # total counts them; the 3B's quoted total lists BF16 and F8_E4M3 only, no scales
         ("mistralai/Ministral-3-3B-Instruct-2512", 3_849_090_048, 420_083_712),
         ("mistralai/Ministral-3-8B-Instruct-2512", 8_918_026_716 - 34 * 14, 428_472_320),
         ("mistralai/Ministral-3-14B-Instruct-2512", 13_945_032_240 - 40 * 14, 438_958_080),
@@ -605,6 +606,30 @@ def test_ministral3_in_the_wrapper_keeps_its_family_and_tower(
     assert a.vision_params == vision == tower + 1024 + 4 * 1024**2 + 1024 * text + text * text
 
 
+def test_the_mistral3_wrapper_reads_ministral3_as_its_family_with_the_tower() -> None:
+    """mistralai/Ministral-3-3B-Instruct-2512's config.json, verbatim (SHA-256 a9c3658d..., the
+    one dinoml/model-configs-rs corpus/report-repositories.json records at revision b35d4dfe):
+    a mistral3 wrapper around a ministral3 text model is read as the ministral3 family with its
+    Pixtral tower, the same model as the flattened catalog record. Hugging Face's dtype
+    breakdown of the FP8 checkpoint (as quoted in public notes) is BF16 822,899,712 and
+    F8_E4M3 3,026,190,336: the embedding, tower, projector and norms, and the text linears."""
+    from rigfit.estimate.weights import weight_breakdown
+    from rigfit.quant import WeightFormat
+
+    parsed = parse_config(json.loads((DATA / "ministral-3-3b-instruct-2512.json").read_text()))
+    assert parsed.config.model_type == "ministral3"
+    assert parsed.config.vision_config is not None
+    assert not parsed.notes
+    a = from_config(parsed.config)
+    catalog = rigfit.get_model("mistralai/Ministral-3-3B-Instruct-2512").arch
+    assert (a.params_total, a.vision_params) == (catalog.params_total, catalog.vision_params)
+    assert a.kv_bytes_per_token(KVCacheType.F16) == catalog.kv_bytes_per_token(KVCacheType.F16)
+    by_type = dict(weight_breakdown(a, WeightFormat.FP8).by_type)
+    assert by_type["BF16"] == 2 * 822_899_712
+    # rigfit's FP8 adds one f32 weight scale to each of the 26 layers' 7 linears
+    assert by_type["FP8_TENSOR"] - 26 * 7 * 4 == 3_026_190_336
+
+
 def test_ministral3_is_refused_by_transformers_4() -> None:
     from rigfit.engines import get_engine
     from rigfit.estimate.memory import Request
@@ -617,6 +642,10 @@ def test_ministral3_is_refused_by_transformers_4() -> None:
     get_engine("vllm").check(req)
     with pytest.raises(rigfit.UnsupportedArchitectureError, match=r"transformers 5\.0\.0"):
         get_engine("transformers").check(req)
+    from rigfit.train.memory import _check_arch
+
+    with pytest.raises(rigfit.UnsupportedArchitectureError, match=r"transformers 5\.0\.0"):
+        _check_arch(a)
 
 
 def test_mistral3_projector_bias_and_feature_layers() -> None:
@@ -637,6 +666,7 @@ def test_mistral3_projector_bias_and_feature_layers() -> None:
         # Mistral Small 4 keeps its own text model_type, which rigfit does not price
         (lambda r: r["text_config"].update(model_type="mistral4"), "'mistral4' is not supported"),
         (lambda r: r.pop("spatial_merge_size"), "lacks spatial_merge_size"),
+        (lambda r: r.update(vision_feature_layer=[]), "empty list"),
         (lambda r: r["vision_config"].update(model_type="siglip_vision_model"), "'pixtral'"),
     ],
 )
@@ -645,6 +675,15 @@ def test_mistral3_fails_closed(change: Any, message: str) -> None:
     change(raw)
     with pytest.raises(rigfit.UnsupportedArchitectureError, match=message):
         from_config(parse_config(raw).config)
+
+
+def test_mistral3_without_a_vision_config_says_the_default_tower_is_not_counted() -> None:
+    raw = _mistral3_raw()
+    raw.pop("vision_config")
+    parsed = parse_config(raw)
+    assert parsed.config.model_type == "mistral3"
+    assert any("default Pixtral tower" in n for n in parsed.notes)
+    assert from_config(parsed.config).vision_params == 0
 
 
 def test_a_tower_under_another_family_is_refused() -> None:

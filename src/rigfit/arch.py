@@ -949,7 +949,8 @@ def _pixtral_tensors(v: VisionConfig, merger: PatchMerger, text_hidden: int) -> 
     # ln_pre (RMSNorm), num_hidden_layers blocks of bias-free q/k/v/o projections of the full
     # width (head_dim = hidden_size // num_attention_heads), a bias-free gated MLP and two
     # RMSNorms; the 2-D RoPE holds no saved weights (its inv_freq buffer is not persistent).
-    # Then Mistral 3's projector (PatchMerger above).
+    # Then Mistral 3's projector (PatchMerger above). Every layer is counted: vLLM loads only
+    # the layers a vision_feature_layer other than -1 needs, which no known checkpoint sets.
     d, f, c, ps = v.hidden_size, v.intermediate_size, v.num_channels, v.patch_size
     layers = _vision_key(v.num_hidden_layers, "num_hidden_layers", v)
     yield Tensor("v.patch_embd.weight", d, c * ps * ps, Role.VISION)
@@ -1688,11 +1689,17 @@ def _patch_merger(c: HFConfig) -> PatchMerger | None:
         for k in ("spatial_merge_size", "multimodal_projector_bias", "vision_feature_layer")
         if getattr(c, k) is None
     ]
+    # (the None tests repeat `missing` for the type checker)
     if missing or c.spatial_merge_size is None or c.multimodal_projector_bias is None:
         raise UnsupportedArchitectureError(
             f"{c.model_type} config lacks {', '.join(missing)}, which its projector needs"
+            " (Mistral3Config's defaults, 2, false and -1, are not taken)"
         )
     layers = c.vision_feature_layer
+    if layers == ():
+        raise UnsupportedArchitectureError(
+            f"{c.model_type} config: vision_feature_layer is an empty list (give -1 or indices)"
+        )
     return PatchMerger(
         c.spatial_merge_size,
         c.multimodal_projector_bias,

@@ -224,8 +224,9 @@ FAMILIES: dict[str, Family] = {
         # Mistral Small 3.1/3.2 with their Pixtral tower (Mistral3ForConditionalGeneration,
         # model_type "mistral3" around a "mistral" text model; transformers from 4.50):
         # llama.cpp's converter writes the text model as LLM_ARCH_MISTRAL3 and the tower as a
-        # Pixtral mmproj (conversion/mistral3.py, ggml-org/llama.cpp @32e9e044); Ollama runs
-        # "mistral3" as Ministral 3 above
+        # Pixtral mmproj (conversion/mistral3.py, ggml-org/llama.cpp @32e9e044); GGUFs converted
+        # before it (2025) say "llama", which loads the same tensors and cache but runs on
+        # Ollama's llama.cpp runner; Ollama's own library model runs "mistral3" on its engine
         _f("mistral3", "mistral3", ollama_engine=True, ollama_flash_attn=_ON),
         # Gemma 4 (Gemma4ForConditionalGeneration): llama.cpp "gemma4" from b8637 (PR #21309,
         # "b8637 is now released with Gemma 4 support", unslothai/unsloth PR #4796), an iSWA

@@ -109,7 +109,8 @@ class TransformersProfile(ProfileBase):
         if since:
             raise UnsupportedArchitectureError(
                 f"{req.arch.model_type} needs transformers {since} or later, and rigfit replays"
-                " the 4.x releases' accounting; use --engine llama.cpp"
+                " the 4.x releases' accounting; use --engine vllm, or llama.cpp with a GGUF"
+                " --quant"
             )
         s = req.engine
         if req.system.gpu.unified_memory:
@@ -369,11 +370,16 @@ class TransformersProfile(ProfileBase):
 
     def command(self, req: Request, model_ref: str) -> str:
         bnb = _BNB_CONFIG.get(req.weight_format) if req.quantized_at_load() else None
-        imports = "AutoModelForCausalLM" + (", BitsAndBytesConfig" if bnb else "")
+        # a model with a vision tower loads through the image-text-to-text class: its
+        # ...ForConditionalGeneration is not in the causal-LM mapping (Mistral3Config,
+        # Qwen3VLConfig; models/auto/modeling_auto.py MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES),
+        # and Llama 4's causal-LM class would leave the priced tower out
+        auto = "AutoModelForImageTextToText" if req.arch.vision else "AutoModelForCausalLM"
+        imports = auto + (", BitsAndBytesConfig" if bnb else "")
         quant = f" quantization_config=BitsAndBytesConfig({bnb})," if bnb else ""
         return (
             f'python -c "from transformers import {imports};'
-            f" AutoModelForCausalLM.from_pretrained('{model_ref}', device_map='auto',"
+            f" {auto}.from_pretrained('{model_ref}', device_map='auto',"
             f"{quant} dtype='auto', attn_implementation='{self.attn(req)}')\""
         )
 

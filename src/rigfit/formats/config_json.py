@@ -128,6 +128,13 @@ def parse_config(raw: object, source: str = "config.json") -> ParsedConfig:
         wrapped = _WRAPPED_TEXT.get(top_type) if isinstance(top_type, str) else None
         if wrapped is not None and isinstance(text_type, str) and text_type in wrapped:
             merged["model_type"] = wrapped[text_type]
+            if vision is None:
+                # Mistral3Config builds a default Pixtral tower when vision_config is absent
+                # (configuration_mistral3.py), and the model loads it
+                notes.append(
+                    f"{top_type} without a vision_config: transformers builds its default"
+                    " Pixtral tower, which rigfit does not count"
+                )
         elif top_type in _VISION_TYPES and wrapped is None:
             merged["model_type"] = top_type
         elif isinstance(text_type, str):

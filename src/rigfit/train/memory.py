@@ -31,6 +31,7 @@ from enum import StrEnum
 from rigfit.arch import Architecture, AttentionKind, LayerKind, Role, Tensor
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.weights import tensor_storage, weight_breakdown
+from rigfit.families import FAMILIES
 from rigfit.frozen import frozen
 from rigfit.quant import WeightFormat
 from rigfit.train.setup import LossKind, Method, Optimizer, Sharding, TrainSetup, lora_roles
@@ -96,7 +97,8 @@ class TrainMemory:
 
 
 def _check_arch(arch: Architecture) -> None:
-    """Fail closed on layers whose saved activations rigfit has not counted."""
+    """Fail closed on layers whose saved activations rigfit has not counted, and on families
+    the transformers releases rigfit replays cannot load (training runs on transformers)."""
     if arch.has_state:
         raise UnsupportedArchitectureError(
             f"rigfit does not yet count the training activations of {arch.model_type}'s"
@@ -123,6 +125,16 @@ def _check_arch(arch: Architecture) -> None:
             f"rigfit does not yet count the training activations of {arch.model_type}'s"
             " layers of different head sizes, nor replay the transformers 5.x releases it"
             " needs"
+        )
+    fam = FAMILIES.get(arch.model_type)
+    if fam is not None and fam.transformers_refused:
+        raise UnsupportedArchitectureError(
+            f"rigfit does not price training here: {fam.transformers_refused}"
+        )
+    if fam is not None and fam.transformers_since:
+        raise UnsupportedArchitectureError(
+            f"{arch.model_type} needs transformers {fam.transformers_since} or later to train, and"
+            " rigfit replays the 4.x releases' accounting"
         )
 
 

@@ -343,7 +343,9 @@ def _config_dict(
         else:
             d.pop("sliding_window", None)
     elif arch == "mistral3":
-        d["model_type"] = "ministral3"  # Ministral 3 / Devstral 2 text models
+        # Ministral 3 / Devstral 2 text models, and Mistral Small 3.1/3.2 from the current
+        # converter: the same dense block, read as ministral3
+        d["model_type"] = "ministral3"
         d.pop("sliding_window", None)
     elif arch == "llama4":
         # convert_hf_to_gguf Llama4Model: feed_forward_length <- intermediate_size_mlp (dense
