@@ -606,6 +606,30 @@ def test_ministral3_in_the_wrapper_keeps_its_family_and_tower(
     assert a.vision_params == vision == tower + 1024 + 4 * 1024**2 + 1024 * text + text * text
 
 
+def test_ministral3_release_floors() -> None:
+    """llama.cpp loads ministral3 from b7216 (PR #17644), vLLM from 0.12.0 (#29757), SGLang
+    (in rigfit's reading of versions) from 0.5.10: an older --engine-version is refused, and the
+    default, the release rigfit replays, says so."""
+    from rigfit.answer import Query, answer
+    from rigfit.errors import InvalidSpecError
+    from rigfit.estimate.settings import EngineSettings
+
+    def fit(engine: str, version: str | None, quant: str = "BF16") -> tuple[str, ...]:
+        q = Query("ministral-3-8b", gpu="h100-sxm", engine=engine, quant=quant, ctx=8192,
+                  settings=EngineSettings(version=version), speed=False)  # fmt: skip
+        return answer(q).notes
+
+    for engine, old, new, quant in (
+        ("vllm", "0.11.0", "0.12.0", "BF16"),
+        ("sglang", "0.5.3", "0.5.10", "BF16"),
+        ("llama.cpp", "b7000", "b7216", "Q4_K_M"),
+    ):
+        with pytest.raises(InvalidSpecError, match=r"b7216|0\.12\.0|0\.5\.10"):
+            fit(engine, old, quant)
+        assert not any("loads in" in n for n in fit(engine, new, quant))
+    assert any("loads in vLLM from 0.12.0" in n for n in fit("vllm", None))
+
+
 def test_the_mistral3_wrapper_reads_ministral3_as_its_family_with_the_tower() -> None:
     """mistralai/Ministral-3-3B-Instruct-2512's config.json, verbatim (SHA-256 a9c3658d..., the
     one dinoml/model-configs-rs corpus/report-repositories.json records at revision b35d4dfe):

@@ -72,6 +72,11 @@ class Family:
     # the first transformers release with the modeling file, where it is after the 4.x
     # releases rigfit replays ("" = a 4.x release has it)
     transformers_since: str = ""
+    # the first vLLM and SGLang releases that load the family ((0, 0, 0): older than any
+    # release rigfit replays); an older --engine-version is refused, and the default (the
+    # replayed release) carries a note
+    vllm_since: tuple[int, int, int] = (0, 0, 0)
+    sglang_since: tuple[int, int, int] = (0, 0, 0)
     # why rigfit does not price this family under transformers (and so not its training)
     transformers_refused: str = ""
     # transformers ships no configuration class for the model_type: config.json's auto_map
@@ -213,13 +218,23 @@ FAMILIES: dict[str, Family] = {
         # (also inside Mistral3ForConditionalGeneration with a Pixtral tower: Ministral 3,
         # Devstral Small 2). transformers has Ministral3 from its 5.0 release candidates only
         # (PR #42498, December 2025: docs v5.0.0rc1 model_doc/ministral3; the official
-        # configs name transformers 5.0.0.dev0)
+        # configs name transformers 5.0.0.dev0). llama.cpp: "model: support Ministral3
+        # (#17644)", merge commit cd3c1189 of 2025-12-01, the 7,216th commit on master (a
+        # build's number counts them); vLLM: 0.12.0's notes, "Mistral Large 3 and Ministral 3
+        # (#29757)" (0.11.0 pins transformers 4.x, which has no ministral3 config); SGLang:
+        # "ministral3 (#14251)", first tagged in v0.5.6.post1 (it pins transformers 5.0.0rc0;
+        # 0.5.6.post2 to 0.5.9 went back to 4.57.1 and fail with KeyError 'ministral3',
+        # sgl-project/sglang#18819; 0.5.10 pins transformers 5.3.0: rigfit reads versions
+        # without their .post part, so it asks for 0.5.10)
         _f(
             "ministral3",
             "mistral3",
             ollama_engine=True,
             ollama_flash_attn=_ON,
+            llamacpp_since_build=7216,
             transformers_since="5.0.0",
+            vllm_since=(0, 12, 0),
+            sglang_since=(0, 5, 10),
         ),
         # Mistral Small 3.1/3.2 with their Pixtral tower (Mistral3ForConditionalGeneration,
         # model_type "mistral3" around a "mistral" text model; transformers from 4.50):

@@ -28,6 +28,7 @@ __all__ = [
     "refuse_format_on_device",
     "refuse_mixed_attention",
     "refuse_transformers_fp8",
+    "release_floor",
 ]
 
 
@@ -287,4 +288,24 @@ def emulation_note(fmt: WeightFormat, gpu: GPURecord) -> str | None:
     return (
         f"{gpu.architecture} has no {fmt.label} tensor cores: vLLM runs these weights through"
         " its weight-only Marlin kernel (the memory is the same; compute is 16-bit)"
+    )
+
+
+def release_floor(
+    req: Request, engine: str, since: tuple[int, int, int], version: tuple[int, int, int]
+) -> str:
+    """Refuse an --engine-version older than ``since``, the first release of ``engine`` that
+    loads the model's family; for the default (the release rigfit replays) return a note when
+    that release predates it, else ""."""
+    if since == (0, 0, 0) or version >= since:
+        return ""
+    first = ".".join(map(str, since))
+    if req.engine.version is not None:
+        raise InvalidSpecError(
+            f"{engine} {req.engine.version} cannot load {req.arch.model_type} (allowed: {first}"
+            " or later)"
+        )
+    return (
+        f"{req.arch.model_type} loads in {engine} from {first}; rigfit prices it with"
+        f" {'.'.join(map(str, version))}'s memory rules, which it replays"
     )

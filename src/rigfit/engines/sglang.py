@@ -24,7 +24,12 @@ tokens fit in that pool, i.e. when weights + the request's KV cells stay under
 from __future__ import annotations
 
 from rigfit.arch import AttentionKind, LayerKind
-from rigfit.engines.checks import LOAD_QUANTIZED, parse_engine_version, refuse_for_tp_engine
+from rigfit.engines.checks import (
+    LOAD_QUANTIZED,
+    parse_engine_version,
+    refuse_for_tp_engine,
+    release_floor,
+)
 from rigfit.engines.sharding import (
     check_tp,
     kv_bytes_per_rank_token_layer,
@@ -203,6 +208,12 @@ class SGLangProfile(ProfileBase):
                 f"rigfit replays SGLang {REFERENCE_VERSION[0]}.{REFERENCE_VERSION[1]}.x memory"
                 f" accounting, not {req.engine.version} (allowed: 0.5.0 to 0.5.x)"
             )
+        release_floor(
+            req,
+            "SGLang",
+            family(req.arch.model_type).sglang_since,
+            parse_version(req.engine.version),
+        )
         refuse_for_tp_engine(
             req,
             "SGLang",
@@ -430,6 +441,14 @@ class SGLangProfile(ProfileBase):
                 "SGLang 0.5.3 keeps full-length KV for sliding-window layers (its hybrid SWA"
                 " pool is disabled for Gemma 2/3 and gpt-oss)"
             )
+        floor = release_floor(
+            req,
+            "SGLang",
+            family(req.arch.model_type).sglang_since,
+            parse_version(req.engine.version),
+        )
+        if floor:
+            out.append(floor)
         return tuple(out)
 
     def command(self, req: Request, model_ref: str) -> str:

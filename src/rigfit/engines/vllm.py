@@ -36,6 +36,7 @@ from rigfit.engines.checks import (
     emulation_note,
     parse_engine_version,
     refuse_for_tp_engine,
+    release_floor,
 )
 from rigfit.engines.sharding import (
     check_tp,
@@ -242,6 +243,7 @@ class VLLMProfile(ProfileBase):
         )
         tp, _ = self.tp_pp(req)
         check_tp(req.arch, tp, "vLLM")
+        release_floor(req, "vLLM", family(req.arch.model_type).vllm_since, self.version(req))
         moe = req.arch.moe
         latent = moe is not None and moe.latent_size > 0
         if latent and req.engine.version is not None and self.version(req) < LATENT_MOE_VERSION:
@@ -579,6 +581,11 @@ class VLLMProfile(ProfileBase):
             f"vLLM takes {u:g} of each GPU's memory up front, whatever the request needs;"
             " CUDA graphs come out of the rest (--enforce-eager skips them)",
         ]
+        floor = release_floor(
+            req, "vLLM", family(req.arch.model_type).vllm_since, self.version(req)
+        )
+        if floor:
+            out.append(floor)
         moe = req.arch.moe
         if moe is not None and moe.latent_size and req.engine.version is None:
             out.append(
