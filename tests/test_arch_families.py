@@ -806,15 +806,66 @@ def test_gemma4_gguf_matches_googles_q4_0_file() -> None:
     assert not [c for c in plan if c.tensor.name in {f"blk.{i}.attn_v.weight" for i in (5, 29)}]
 
 
-def test_gemma4_edge_models_are_refused() -> None:
-    """E2B/E4B carry an audio tower, per-layer input embeddings and KV-shared layers, which
-    rigfit does not yet model: refused, each with its reason."""
-    raw = json.loads((DATA / "gemma-4-e2b-it.json").read_text())
-    with pytest.raises(rigfit.UnsupportedArchitectureError, match="audio tower"):
-        from_config(parse_config(raw).config)
-    raw["audio_config"] = None
-    with pytest.raises(rigfit.UnsupportedArchitectureError, match="per-layer input embeddings"):
-        from_config(parse_config(raw).config)
+def test_gemma4_e2b_counts_every_tensor_of_the_checkpoint() -> None:
+    """google/gemma-4-E2B-it (config verbatim, SHA-256 as recorded for revision 3e22461f):
+    transformers 5.25.0 builds 5,104,297,504 parameters from it on the meta device
+    (model.parameters(): text 4,628,569,344, vision 168,544,256, audio 307,183,904); the
+    checkpoint also ships the KV-shared layers' K/V projections and k_norm, 20 × (2 × 1 × 256
+    × 1536 + 256) + 4 of them 512 wide, 18,880,512 (a safetensors header listing of revision
+    9dbdf8a8 has 600 language-model tensors to the model's 540), and 963 saved scalars (35
+    layer_scalar, 928 clipped-linear bounds). Google: "5.1B with embeddings"."""
+    a = _arch("gemma-4-e2b-it.json")
+    assert a.params_total == 5_104_297_504 + 18_880_512 + 963
+    ple = next(t for t in a.tensors() if t.role is Role.PER_LAYER_EMBD)
+    assert (ple.rows, ple.cols) == (262144, 35 * 256)
+    d = 1024  # the audio conformer: 12 blocks of 24·D² + 9·D + K·D + D/heads + 40 bounds
+    audio = (9 * 128 + 128 + 9 * 128 * 32 + 32 + d * 32 * 32) + 12 * (
+        24 * d * d + 9 * d + 5 * d + d // 8 + 40
+    ) + (1536 * d + 1536) + 1536 * 1536  # fmt: skip
+    assert a.tower_params - a.vision_params == audio == 304_824_608 + 480 + 2_359_296
+
+
+def test_gemma4_e2b_kv_shared_layers_keep_no_cache() -> None:
+    """The last 20 layers read the cache of layer 13 (sliding) or 14 (full): 15 layers cache
+    K and V, 3 full ones of 1 KV head × 512 and 12 sliding ones of 1 × 256; the shared layers
+    run double-wide MLPs (2 × 6144)."""
+    a = _arch("gemma-4-e2b-it.json")
+    assert a.kv_layers == 15
+    assert {x.index: x.kv_source for x in a.layers if x.kv_source is not None} == {
+        i: (14 if (i + 1) % 5 == 0 else 13) for i in range(15, 35)
+    }
+    assert a.kv_bytes_per_token(KVCacheType.F16) == 3 * 2 * 512 * 2 + 12 * 2 * 256 * 2
+    assert {x.dense_intermediate_size for x in a.layers if x.kv_source is not None} == {12288}
+    assert {x.dense_intermediate_size for x in a.layers if x.kv_source is None} == {6144}
+    # a decode step still reads the shared caches again
+    assert a.kv_read_bytes(100, KVCacheType.F16) == 100 * (7 * 2 * 512 * 2 + 28 * 2 * 256 * 2)
+
+
+def test_gemma4_e4b_counts() -> None:
+    """google/gemma-4-E4B-it: 7,941,100,832 as transformers builds it, 55,055,616 more K/V of
+    the 18 KV-shared layers and 970 scalars in the checkpoint; Google: "8B with embeddings"."""
+    a = _arch("gemma-4-e4b-it.json")
+    assert a.params_total == 7_941_100_832 + 55_055_616 + 970
+    assert a.kv_layers == 24
+
+
+def test_gemma4_e2b_under_llamacpp() -> None:
+    """The per-layer table stays in host memory with token_embd; only the 15 owner layers get
+    cache; the vision and audio towers are one mmproj file."""
+    from rigfit.engines import get_engine
+    from rigfit.estimate.memory import Request, estimate
+    from rigfit.hardware import System
+    from rigfit.quant import WeightFormat
+
+    a = _arch("gemma-4-e2b-it.json")
+    req = Request(a, WeightFormat.Q8_0, KVCacheType.F16, 4096, 1, System(rigfit.get_gpu("l4"), 1))
+    est = estimate(req, get_engine("llama.cpp"))
+    # FA on: full layers 4096 cells, sliding pad(512 + 512, 256) = 1024 cells
+    assert est.term_bytes("kv_cache") == 3 * 4096 * 2 * 512 * 2 + 12 * 1024 * 2 * 256 * 2
+    assert est.term_bytes("mmproj") == 2 * a.tower_params
+    ple = 262144 * 35 * 256 * 34 // 32  # Q8_0: 34 bytes a block of 32
+    embd = 262144 * 1536 * 34 // 32
+    assert est.term_bytes("host_weights") == ple + embd
 
 
 @pytest.mark.parametrize(

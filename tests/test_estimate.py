@@ -154,11 +154,12 @@ def test_sliding_kv_flat_past_the_window(model: str, extra: int) -> None:
     arch = rigfit.get_model(model).arch
     window = max(layer.window or 0 for layer in arch.layers)
     kv = KVCacheType.F16
-    # each full layer grows by its own row (Gemma 4's full layers have their own geometry)
+    # each full layer that keeps a cache grows by its own row (Gemma 4's full layers have their
+    # own geometry; its E2B/E4B KV-shared layers read another layer's cache)
     per_token = sum(
         kv.row_bytes(arch.attn(x).kv_elems_per_token())
         for x in arch.layers
-        if x.kind is rigfit.LayerKind.FULL
+        if x.kind is rigfit.LayerKind.FULL and x.caches_kv
     )
     a = arch.kv_cache_bytes(window, kv)
     b = arch.kv_cache_bytes(window + extra, kv)

@@ -145,6 +145,14 @@ class Role(Enum):
     INDEXER = ("indexer", True, False)
     INDEXER_PROJ = ("indexer_proj", False, False)
     VISION = ("vision", False, False)
+    # Gemma 4 E2B/E4B's audio encoder (Gemma4AudioModel) and its embedder: in the mmproj
+    # file with the vision tower under llama.cpp, priced like it everywhere (TOWER_ROLES)
+    AUDIO = ("audio", False, False)
+    # Gemma 4 E2B/E4B's per-layer input embeddings (PLE): one table of every layer's slice,
+    # looked up per token like token_embd (llama.cpp LLM_TENSOR_LAYER_INPUT, kept in host
+    # memory), and the small projections each layer mixes it in with
+    PER_LAYER_EMBD = ("per_layer_token_embd", False, False)
+    PER_LAYER = ("per_layer", True, False)
 
     @property
     def gguf_name(self) -> str:
@@ -157,6 +165,11 @@ class Role(Enum):
     @property
     def is_expert(self) -> bool:
         return self.value[2]
+
+
+# the encoder towers a multimodal model carries beside its language model: llama.cpp keeps them
+# in the mmproj file, mlx-lm and training leave them out, the speed model does not read them
+TOWER_ROLES = frozenset({Role.VISION, Role.AUDIO})
 
 
 @frozen(slots=True)
@@ -529,6 +542,16 @@ class LayerSpec:
     # this layer's norms where they differ from Architecture.norms_per_layer (a DeciLM block
     # without attention has no input_layernorm, one without an MLP no post_attention_layernorm)
     norms: int | None = None
+    # the layer whose KV cache this one attends over (Gemma 4 E2B/E4B's KV-shared layers):
+    # it caches nothing. Its K and V projections are still in the published checkpoint and
+    # in GGUF files (convert_hf_to_gguf keeps them, llama.cpp loads them as optional tensors:
+    # src/models/gemma4.cpp), so they are counted; transformers and vLLM drop them on load
+    kv_source: int | None = None
+
+    @property
+    def caches_kv(self) -> bool:
+        """Whether the layer keeps a KV cache of its own."""
+        return self.kind.keeps_kv and self.kv_source is None
 
 
 @frozen(slots=True)
@@ -542,6 +565,81 @@ class PatchMerger:
     spatial_merge_size: int
     bias: bool
     feature_layers: int  # 1 for an int vision_feature_layer, else how many are concatenated
+
+
+@frozen(slots=True)
+class Gemma4Audio:
+    """Gemma 4 E2B/E4B's audio encoder (Gemma4AudioModel, transformers modeling_gemma4.py) and
+    the embedder into the text model, from the keys of ``audio_config`` it needs."""
+
+    hidden_size: int
+    layers: int
+    heads: int
+    conv_kernel: int
+    subsample_channels: tuple[int, int]
+    output_dims: int
+    clipped: bool
+
+    @classmethod
+    def from_config(cls, raw: dict[str, object], model_type: str) -> Gemma4Audio:
+        def need(key: str) -> int:
+            v = raw.get(key)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise UnsupportedArchitectureError(
+                    f"{model_type}: audio_config lacks a positive integer {key!r}, which its"
+                    " audio tower needs"
+                )
+            return v
+
+        kind = raw.get("model_type")
+        if kind != "gemma4_audio":
+            raise UnsupportedArchitectureError(
+                f"{model_type}: audio_config of {kind!r}; rigfit counts Gemma 4's own"
+                " gemma4_audio tower only"
+            )
+        channels = raw.get("subsampling_conv_channels")
+        if not (
+            isinstance(channels, list)
+            and len(channels) == 2
+            and all(isinstance(c, int) and c > 0 for c in channels)
+        ):
+            raise UnsupportedArchitectureError(
+                f"{model_type}: audio_config's subsampling_conv_channels is not two positive"
+                " integers"
+            )
+        d, heads = need("hidden_size"), need("num_attention_heads")
+        if d % heads:
+            raise UnsupportedArchitectureError(
+                f"{model_type}: audio hidden_size {d} is not a multiple of its {heads} heads"
+            )
+        return cls(
+            d,
+            need("num_hidden_layers"),
+            heads,
+            need("conv_kernel_size"),
+            (channels[0], channels[1]),
+            need("output_proj_dims"),
+            raw.get("use_clipped_linears") is True,
+        )
+
+    def tensors(self, text_hidden: int) -> Iterator[Tensor]:
+        # Gemma4AudioSubSampleConvProjection: two bias-free 3×3 Conv2d (1 -> c0 -> c1), a
+        # weight-only LayerNorm after each, and input_proj_linear [D, (c0 // 4) · c1]
+        # (the code's expression). Each conformer block: two feed-forwards (D -> 4D -> D, two
+        # norms each), q/k/v/post of D × D plus relative_k_proj and a per_dim_scale of the
+        # head size, the light conv (linear_start 2D × D, a depthwise conv of conv_kernel,
+        # linear_end D × D, two norms) and three block norms: 24·D² + 9·D + K·D + D/heads.
+        # ClippableLinears save 4 scalar bounds each (10 a block) when use_clipped_linears.
+        # Then output_proj [O, D] with its bias, and embed_audio's bias-free [H_text, O]
+        # projection (its pre-norm has no weight).
+        d, k = self.hidden_size, self.conv_kernel
+        c0, c1 = self.subsample_channels
+        sub = 9 * c0 + c0 + 9 * c0 * c1 + c1 + d * (c0 // 4) * c1
+        yield Tensor("a.subsample", 1, sub, Role.AUDIO)
+        block = 24 * d * d + 9 * d + k * d + d // self.heads + (40 if self.clipped else 0)
+        yield Tensor("a.blocks", self.layers, block, Role.AUDIO)
+        yield Tensor("a.output_proj", 1, self.output_dims * d + self.output_dims, Role.AUDIO)
+        yield Tensor("mm.a.input_projection.weight", text_hidden, self.output_dims, Role.AUDIO)
 
 
 @frozen(eq=False)
@@ -568,6 +666,11 @@ class Architecture:
     vision: VisionConfig | None = None
     mm_text_hidden: int | None = None
     patch_merger: PatchMerger | None = None  # Mistral 3's projector (Pixtral towers)
+    audio: Gemma4Audio | None = None  # Gemma 4 E2B/E4B's audio encoder
+    # Gemma 4 E2B/E4B's per-layer inputs: each token's slice of hidden_size_per_layer_input
+    # for every layer, from a table of vocab_size_per_layer_input rows (0: none)
+    per_layer_input: int = 0
+    per_layer_vocab: int = 0
     # Gemma 4's MoE layers run the dense MLP beside the experts (modeling_gemma4.py l.1374-1391)
     dense_beside_moe: bool = False
     # Gemma 4's saved per-layer output scalar (layer_scalar, one element; GGUF
@@ -591,10 +694,10 @@ class Architecture:
             counts[layer.kind] += 1
         return counts
 
-    @property
+    @cached_property
     def kv_layers(self) -> int:
-        """Layers that keep a KV cache (full, sliding or chunked attention)."""
-        return sum(n for k, n in self._kind_counts.items() if k.keeps_kv)
+        """Layers that keep a KV cache of their own (full, sliding or chunked attention)."""
+        return sum(1 for x in self.layers if x.caches_kv)
 
     @property
     def state_layers(self) -> int:
@@ -667,7 +770,7 @@ class Architecture:
 
     def layers_with(self, spec: AttentionSpec) -> tuple[LayerSpec, ...]:
         """The KV-caching layers whose attention geometry is ``spec``."""
-        return tuple(x for x in self.layers if x.kind.keeps_kv and self.attn(x) == spec)
+        return tuple(x for x in self.layers if x.caches_kv and self.attn(x) == spec)
 
     @cached_property
     def row_parallel_outputs(self) -> int:
@@ -698,7 +801,7 @@ class Architecture:
     @cached_property
     def kv_flags(self) -> tuple[bool, ...]:
         """Per layer, whether it keeps a KV cache (sum a slice for a pipeline stage)."""
-        return tuple(x.kind.keeps_kv for x in self.layers)
+        return tuple(x.caches_kv for x in self.layers)
 
     @cached_property
     def state_flags(self) -> tuple[bool, ...]:
@@ -725,6 +828,16 @@ class Architecture:
     def _tensors(self) -> Iterator[Tensor]:
         h = self.hidden_size
         yield Tensor("token_embd.weight", self.vocab_size, h, Role.TOKEN_EMBD)
+        if self.per_layer_input:
+            # modeling_gemma4.py Gemma4TextModel: embed_tokens_per_layer [Vp, L·P] (its
+            # sqrt(P) scale is not saved), per_layer_model_projection [L·P, H] without bias and
+            # per_layer_projection_norm [P]; llama.cpp keeps the projection with layer 0
+            width = self.num_layers * self.per_layer_input
+            yield Tensor(
+                "per_layer_token_embd.weight", self.per_layer_vocab, width, Role.PER_LAYER_EMBD
+            )
+            yield Tensor("per_layer_model_proj.weight", width, h, Role.PER_LAYER, 0)
+            yield Tensor("per_layer_proj_norm.weight", 1, self.per_layer_input, Role.NORM, 0)
         for layer in self.layers:
             yield from self._layer_tensors(layer)
         yield Tensor("output_norm.weight", 1, h, Role.NORM)
@@ -741,6 +854,8 @@ class Architecture:
                 yield from _pixtral_tensors(self.vision, self.patch_merger, h)
             else:
                 yield from _vision_tensors(self.vision, self.mm_text_hidden or h)
+        if self.audio is not None:
+            yield from self.audio.tensors(h)
 
     def _layer_tensors(self, layer: LayerSpec) -> Iterator[Tensor]:
         h, i, a = self.hidden_size, layer.index, self.attn(layer)
@@ -762,6 +877,13 @@ class Architecture:
             yield from self.mamba.tensors(h, p, i)
         elif layer.kind is not LayerKind.FFN_ONLY:
             yield from a.tensors(h, p, i)
+        if self.per_layer_input:
+            # Gemma4TextDecoderLayer: per_layer_input_gate [P, H], per_layer_projection [H, P]
+            # (no biases) and post_per_layer_input_norm [H]; GGUF inp_gate, proj, post_norm
+            ple = self.per_layer_input
+            yield Tensor(p + "inp_gate.weight", ple, h, Role.PER_LAYER, i)
+            yield Tensor(p + "proj.weight", h, ple, Role.PER_LAYER, i)
+            yield Tensor(p + "post_norm.weight", 1, h, Role.NORM, i)
         if not layer.has_ffn:
             return
         if layer.moe:
@@ -783,6 +905,11 @@ class Architecture:
     def vision_params(self) -> int:
         """Weights of the vision tower, its adapter and projector (0 for a text model)."""
         return sum(t.numel for t in self.tensor_list if t.role is Role.VISION)
+
+    @cached_property
+    def tower_params(self) -> int:
+        """Weights of every encoder tower with its projector: vision and audio."""
+        return sum(t.numel for t in self.tensor_list if t.role in TOWER_ROLES)
 
     @cached_property
     def params_active(self) -> int:
@@ -812,13 +939,28 @@ class Architecture:
         """
         return sum(n * kv.row_bytes(elems) for elems, _, n in self._kv_layout)
 
+    def kv_read_bytes(self, ctx_tokens: int, kv: KVCacheType) -> int:
+        """KV bytes one sequence's decode step reads: :meth:`kv_cache_bytes`, plus the cache a
+        KV-shared layer reads again from the layer it shares with."""
+        return sum(
+            n * kv.row_bytes(elems) * (min(ctx_tokens, w) if w else ctx_tokens)
+            for elems, w, n in self._kv_read_layout
+        )
+
     @cached_property
     def _kv_layout(self) -> tuple[tuple[int, int | None, int], ...]:
         """((K+V elements per token, window or None, layers), ...) over the KV-keeping layers:
         a window caps a sliding or chunked layer; each layer's geometry sets its row."""
+        return self._kv_groups(reads=False)
+
+    @cached_property
+    def _kv_read_layout(self) -> tuple[tuple[int, int | None, int], ...]:
+        return self._kv_groups(reads=True)
+
+    def _kv_groups(self, *, reads: bool) -> tuple[tuple[int, int | None, int], ...]:
         groups: dict[tuple[int, int | None], int] = {}
         for layer in self.layers:
-            if not layer.kind.keeps_kv:
+            if not (layer.kind.keeps_kv if reads else layer.caches_kv):
                 continue
             window = layer.window if layer.kind.windowed else None
             key = (self.attn(layer).kv_elems_per_token(), window)
@@ -1317,22 +1459,16 @@ def _gemma4_from_config(c: HFConfig) -> Architecture:
     routed experts beside its dense MLP (l.1340-1346). The per-layer input embeddings and
     KV-shared layers of the E2B/E4B models, and audio towers, are refused."""
     mt = c.model_type
-    if c.audio_config is not None:
-        raise UnsupportedArchitectureError(
-            f"{mt}: the audio tower (audio_config, Gemma 4 E2B/E4B) is not yet modelled; rigfit"
-            " prices Gemma 4 models without one (26B-A4B, 31B)"
-        )
+    audio = Gemma4Audio.from_config(c.audio_config, mt) if c.audio_config is not None else None
     ple = (
         c.hidden_size_per_layer_input
         if c.hidden_size_per_layer_input is not None
         else _GEMMA4_PLE_DEFAULT
     )
-    if ple or c.num_kv_shared_layers:
-        raise UnsupportedArchitectureError(
-            f"{mt}: per-layer input embeddings (hidden_size_per_layer_input {ple}) and KV-shared"
-            f" layers (num_kv_shared_layers {c.num_kv_shared_layers or 0}) are not yet"
-            " modelled; rigfit prices Gemma 4 models without them (26B-A4B, 31B)"
-        )
+    ple_vocab = 0
+    if ple:
+        # no default taken for the table's rows
+        ple_vocab = _need(c.vocab_size_per_layer_input, "vocab_size_per_layer_input", mt)
     if c.vision_config is not None and c.vision_config.model_type != "gemma4_vision":
         raise UnsupportedArchitectureError(
             f"{mt}: vision_config of {c.vision_config.model_type!r}; rigfit counts Gemma 4's own"
@@ -1381,17 +1517,52 @@ def _gemma4_from_config(c: HFConfig) -> Architecture:
             router_scales=True,
             branch_norms=3,
         )
+    # KV-shared layers (Gemma4TextConfig num_kv_shared_layers; modeling_gemma4.py
+    # Gemma4TextAttention): the last ones attend over the cache of the last earlier layer of
+    # their own type and have no K/V weights; with use_double_wide_mlp their MLP is twice as
+    # wide (Gemma4TextMLP). llama.cpp: n_layer_kv_from_start = n_layer - shared_kv_layers.
+    shared = c.num_kv_shared_layers or 0
+    first_shared = n - shared
+    if shared and first_shared < 1:
+        raise UnsupportedArchitectureError(
+            f"{mt}: num_kv_shared_layers ({shared}) leaves no layer that keeps a cache"
+        )
+    source: list[int | None] = [None] * n
+    for i in range(first_shared if shared else n, n):
+        own = [j for j in range(first_shared) if kinds[j] is kinds[i]]
+        if not own:
+            raise UnsupportedArchitectureError(
+                f"{mt}: KV-shared layer {i} ({kinds[i].value}) has no earlier layer of its kind"
+            )
+        source[i] = own[-1]
+    wide = 2 if c.use_double_wide_mlp else 1
     layers = tuple(
         LayerSpec(
             i,
             kinds[i],
             c.sliding_window if kinds[i] is LayerKind.SLIDING else None,
             moe is not None,
-            inter,
+            inter * (wide if source[i] is not None else 1),
             attention=full if kinds[i] is LayerKind.FULL else None,
+            kv_source=source[i],
         )
         for i in range(n)
     )
+    notes: list[str] = [
+        (
+            f"full-attention layers: {global_kv} KV heads of {global_dim}, K as V (no"
+            " v_proj); the cache still keeps both"
+        )
+        if k_eq_v
+        else f"full-attention layers: head_dim {global_dim}"
+    ]
+    if shared:
+        notes.append(
+            f"the last {shared} layers attend over the cache of layer"
+            f" {source[n - 1]} or another earlier layer of their kind and keep none of their own"
+            " (their unused K/V projections are in the checkpoint and GGUF files, and counted;"
+            " transformers and vLLM drop them)"
+        )
     rope = "RoPE"
     params = c.rope_parameters or {}
     full_rope = params.get("full_attention") if isinstance(params, dict) else None
@@ -1415,14 +1586,10 @@ def _gemma4_from_config(c: HFConfig) -> Architecture:
         mm_text_hidden=h if c.vision_config else None,
         dense_beside_moe=moe is not None,
         layer_scalar=True,
-        notes=(
-            (
-                f"full-attention layers: {global_kv} KV heads of {global_dim}, K as V (no"
-                " v_proj); the cache still keeps both"
-            )
-            if k_eq_v
-            else f"full-attention layers: head_dim {global_dim}",
-        ),
+        audio=audio,
+        per_layer_input=ple,
+        per_layer_vocab=ple_vocab,
+        notes=tuple(notes),
     )
 
 
@@ -1826,7 +1993,7 @@ def kv_heads_note(arch: Architecture) -> str:
     """One line on what keeps a KV cache, e.g. '80 of 80 layers keep a KV cache (GQA 64/8)'."""
     a = arch.attention
     parts = [f"{arch.kv_layers} of {arch.num_layers} layers keep a KV cache"]
-    sliding = arch.count_layers(LayerKind.SLIDING)
+    sliding = sum(1 for x in arch.layers if x.kind is LayerKind.SLIDING and x.caches_kv)
     if sliding:
         window = next(x.window for x in arch.layers if x.kind is LayerKind.SLIDING)
         parts.append(f"{sliding} of them only the last {window} tokens")
@@ -1834,6 +2001,9 @@ def kv_heads_note(arch: Architecture) -> str:
     if chunked:
         chunk = next(x.window for x in arch.layers if x.kind is LayerKind.CHUNKED)
         parts.append(f"{chunked} of them attend within {chunk}-token chunks")
+    readers = sum(1 for x in arch.layers if x.kv_source is not None)
+    if readers:
+        parts.append(f"{readers} more attend over an earlier layer's cache")
     linear = arch.count_layers(LayerKind.LINEAR)
     if linear:
         parts.append(f"{linear} linear-attention layers keep a fixed state")

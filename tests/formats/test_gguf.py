@@ -25,7 +25,7 @@ from readers_kit import (
 )
 
 import rigfit
-from rigfit.arch import Architecture, LayerKind, Role, from_config
+from rigfit.arch import TOWER_ROLES, Architecture, LayerKind, from_config
 from rigfit.errors import RigfitError, UnsupportedArchitectureError
 from rigfit.formats import ReaderError, arch_from_gguf, config_from_dict, open_model, read_gguf
 from rigfit.formats.gguf.header import (
@@ -582,17 +582,17 @@ def _gemma4_header(model: str, *, drop_v: bool = True) -> Any:
         f"{p}.block_count": arch.num_layers,
         f"{p}.context_length": arch.context_length,
         f"{p}.embedding_length": arch.hidden_size,
-        f"{p}.feed_forward_length": arch.layers[0].dense_intermediate_size,
+        f"{p}.feed_forward_length": [x.dense_intermediate_size for x in arch.layers],
         f"{p}.attention.head_count": arch.attention.num_heads,
         f"{p}.attention.head_count_kv": [arch.attn(x).num_kv_heads for x in arch.layers],
         f"{p}.attention.key_length": full.head_dim,
         f"{p}.attention.value_length": full.head_dim,
         f"{p}.attention.key_length_swa": arch.attention.head_dim,
         f"{p}.attention.value_length_swa": arch.attention.head_dim,
-        f"{p}.attention.sliding_window": 1024,
+        f"{p}.attention.sliding_window": next(x.window for x in arch.layers if x.window),
         f"{p}.attention.sliding_window_pattern": [x.kind.windowed for x in arch.layers],
-        f"{p}.attention.shared_kv_layers": 0,
-        f"{p}.embedding_length_per_layer_input": 0,
+        f"{p}.attention.shared_kv_layers": sum(x.kv_source is not None for x in arch.layers),
+        f"{p}.embedding_length_per_layer_input": arch.per_layer_input,
         f"{p}.final_logit_softcapping": 30.0,
     }
     if arch.moe is not None:
@@ -604,7 +604,7 @@ def _gemma4_header(model: str, *, drop_v: bool = True) -> Any:
     tensors = [
         GGUFTensor(t.name, 0, (t.cols, t.rows, t.count) if t.count > 1 else (t.cols, t.rows), 0, 0)
         for t in arch.tensors()
-        if t.role is not Role.VISION
+        if t.role not in TOWER_ROLES
     ]
     if not drop_v:  # a V projection on the full layers too
         tensors += [
@@ -616,16 +616,20 @@ def _gemma4_header(model: str, *, drop_v: bool = True) -> Any:
     return GGUFHeader(f"{model}.gguf", 3, md, tuple(tensors), 0, 32, 0)
 
 
-@pytest.mark.parametrize("model", ["google/gemma-4-26B-A4B", "google/gemma-4-31B-it"])
+@pytest.mark.parametrize(
+    "model", ["google/gemma-4-26B-A4B", "google/gemma-4-31B-it", "google/gemma-4-E2B-it"]
+)
 def test_gemma4_files_read_back_to_the_language_model(model: str) -> None:
     """The text GGUF of Gemma 4 maps back to the catalog model's language model: K as V from
-    the full layers' missing attn_v, their own KV heads and head size, the experts; the file's
-    parameters equal the architecture's, rope_freqs aside."""
+    the full layers' missing attn_v, their own KV heads and head size, the experts; E2B's
+    per-layer input table, KV-shared layers and their double-wide MLPs; the file's parameters
+    equal the architecture's, rope_freqs aside."""
     mapping = map_gguf(_gemma4_header(model))
     want = rigfit.get_model(model).arch
     assert mapping.config.model_type == "gemma4_text"
-    assert mapping.config.attention_k_eq_v
-    assert mapping.arch.params_total == want.params_total - want.vision_params
+    assert mapping.config.attention_k_eq_v == want.attention_specs[1].k_eq_v
+    assert mapping.arch.params_total == want.params_total - want.tower_params
+    assert mapping.arch.kv_layers == want.kv_layers
     assert mapping.arch.kv_bytes_per_token(KVCacheType.F16) == want.kv_bytes_per_token(
         KVCacheType.F16
     )

@@ -252,6 +252,7 @@ class HFConfig(Record):
     enable_moe_block: bool | None = None
     top_k_experts: int | None = strict.field(default=None, gt=0)
     hidden_size_per_layer_input: int | None = strict.field(default=None, ge=0)
+    vocab_size_per_layer_input: int | None = strict.field(default=None, gt=0)
     num_kv_shared_layers: int | None = strict.field(default=None, ge=0)
     use_double_wide_mlp: bool | None = None
     rope_parameters: dict[str, Any] | None = None
@@ -265,7 +266,8 @@ class HFConfig(Record):
     multimodal_projector_bias: bool | None = None
     vision_feature_layer: int | tuple[int, ...] | None = None
     projector_hidden_act: str | None = None
-    # an audio tower (Gemma 4 E2B/E4B), kept only so that rigfit can refuse it
+    # an audio tower (Gemma 4 E2B/E4B: Gemma4AudioConfig), read by rigfit.arch for the keys
+    # its tower needs; another tower is refused there
     audio_config: dict[str, Any] | None = None
     # official quantization of the checkpoint, verbatim
     quantization_config: dict[str, Any] | None = None

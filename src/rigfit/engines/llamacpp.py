@@ -231,13 +231,19 @@ def _kv_layer_groups(
     if found is None:
         groups: dict[tuple[int | None, bool, AttentionSpec], int] = {}
         for layer in arch.layers:
-            if layer.kind.keeps_kv:
+            if layer.caches_kv:
                 g = (layer_device[layer.index], layer.kind.windowed, arch.attn(layer))
                 groups[g] = groups.get(g, 0) + 1
         if len(memo) >= _LAYOUTS_KEPT:  # a server sees any --tensor-split: keep a few
             memo.clear()
         memo[layer_device] = found = groups
     return found
+
+
+def _is_token_embd(t: PlacedTensor) -> bool:
+    """Whether an embedding tensor is token_embd (which a tied model also uses as its head),
+    not Gemma 4's per-layer input table."""
+    return t.role is not Role.PER_LAYER_EMBD and not t.name.startswith("per_layer_token_embd")
 
 
 @frozen
@@ -276,7 +282,7 @@ def _layer_sums(tensors: tuple[PlacedTensor, ...]) -> _LayerSums:
     for t in tensors:
         if t.kind is Kind.EMBEDDING or t.kind is Kind.VISION:
             host += t.nbytes  # the input layer is never offloaded (llama-model.cpp)
-            if t.kind is Kind.EMBEDDING:
+            if t.kind is Kind.EMBEDDING and _is_token_embd(t):
                 embedding.append(t.nbytes)
             continue
         if t.kind is Kind.OUTPUT:
@@ -485,7 +491,9 @@ class LlamaCpp(ProfileBase):
                 "weights in host memory",
                 host_w,
                 0,
-                "token_embd + layers not offloaded + experts kept in RAM (mmapped from the file)",
+                "token_embd"
+                + (" and the per-layer input table" if arch.per_layer_input else "")
+                + " + layers not offloaded + experts kept in RAM (mmapped from the file)",
                 {"expert_bytes": expert_host},
                 host=True,
             ),
@@ -494,13 +502,16 @@ class LlamaCpp(ProfileBase):
             mm = vision_bytes(req)
             per = [0] * n_dev
             per[0] = mm
+            towers = "vision and audio towers" if arch.audio is not None else "vision tower"
             terms.append(
                 Term(
                     TermKind.MMPROJ,
-                    "vision projector (mmproj, f16)",
+                    "vision projector (mmproj, f16)"
+                    if arch.audio is None
+                    else "vision and audio projector (mmproj, f16)",
                     mm,
                     mm,
-                    "vision tower parameters × 2 B, loaded on the first GPU by llama-mtmd",
+                    f"{towers} parameters × 2 B, loaded on the first GPU by llama-mtmd",
                     {"bytes": mm},
                     per_device=tuple(per),
                 )
@@ -772,9 +783,22 @@ class LlamaCpp(ProfileBase):
                 default=0,
             )
             if not head:  # tied: the head is token_embd
-                head = max((t.nbytes for t in tensors if t.kind is Kind.EMBEDDING), default=0)
+                head = max(
+                    (t.nbytes for t in tensors if t.kind is Kind.EMBEDDING and _is_token_embd(t)),
+                    default=0,
+                )
             per[0] = max(per[0], layer_phase + host_largest, logits_phase + head)
         host_compute = hidden_in + mask_f32
+        if arch.per_layer_input:
+            # Gemma 4's per-layer inputs: the table's rows for the ubatch are gathered on the
+            # CPU (it stays in host memory) and sent to the first GPU, an f32 [L·P, ubatch]
+            # block each side (src/models/gemma4.cpp build_inp_per_layer); rigfit has no
+            # logged buffer of an E2B/E4B run to check this against
+            ple_in = ub * arch.num_layers * arch.per_layer_input * F32_BYTES
+            host_compute += ple_in
+            first = lay.layer_device[0]
+            if first is not None and per[first]:
+                per[first] += ple_in
         copies = self.split(req).pipeline_copies
         formula = (
             "max(ubatch × (vocab + hidden) × 4 B on the output GPU, one layer's f32 working"

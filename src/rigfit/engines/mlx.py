@@ -22,7 +22,7 @@ mlx_lm/generate.py ``generate_step`` and ``wired_limit``, the per-model ``make_c
 
 from __future__ import annotations
 
-from rigfit.arch import LayerKind, LayerSpec, Role, Tensor
+from rigfit.arch import TOWER_ROLES, LayerKind, LayerSpec, Role, Tensor
 from rigfit.engines.checks import refuse_mixed_attention
 from rigfit.engines.tensors import per_head_kv_elems
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
@@ -55,8 +55,8 @@ def _pad(x: int, to: int) -> int:
 
 def _quantizable(t: Tensor) -> bool:
     """Modules nn.quantize converts: Linear, Embedding and SwitchLinear weights."""
-    if t.role is Role.VISION:
-        return False  # mlx-lm does not load the vision tower
+    if t.role in TOWER_ROLES:
+        return False  # mlx-lm does not load the vision (or audio) tower
     return t.role.quantizable or t.role in (
         Role.TOKEN_EMBD,
         Role.OUTPUT,
@@ -153,7 +153,7 @@ class MLXProfile(ProfileBase):
         total = quantized = 0
         bits, mt = self.bits(req), req.arch.model_type
         for t in req.arch.tensors():
-            if t.role is Role.VISION:
+            if t.role in TOWER_ROLES:
                 continue
             b = mlx_tensor_bytes(t, bits, mt)
             total += b
@@ -205,7 +205,7 @@ class MLXProfile(ProfileBase):
         row = self.kv_elems_per_token_layer(req) * 2
         # mlx-lm makes a cache only for layers with attention (nemotron-nas: none for its
         # no_op blocks)
-        kv = sum(req.seqs * self.layer_tokens(req, x) * row for x in arch.layers if x.kind.keeps_kv)
+        kv = sum(req.seqs * self.layer_tokens(req, x) * row for x in arch.layers if x.caches_kv)
         act = self.activation_bytes(req)
         label = f"{req.weight_format.label}" if bits is None else f"MLX {bits}-bit, group 64"
         return [

@@ -32,8 +32,9 @@ def request_tensors(req: Request) -> tuple[PlacedTensor, ...]:
 
 
 def vision_bytes(req: Request, bytes_per_param: int = 2) -> int:
-    """Bytes of the vision tower stored at ``bytes_per_param`` (an f16 mmproj file: 2)."""
-    return req.arch.vision_params * bytes_per_param
+    """Bytes of the encoder towers (vision, and audio where there is one: llama.cpp's mmproj
+    holds both) stored at ``bytes_per_param`` (an f16 mmproj file: 2)."""
+    return req.arch.tower_params * bytes_per_param
 
 
 def per_head_kv_elems(arch: Architecture) -> int:

@@ -109,8 +109,8 @@ class TransformersProfile(ProfileBase):
         if since:
             raise UnsupportedArchitectureError(
                 f"{req.arch.model_type} needs transformers {since} or later, and rigfit replays"
-                " the 4.x releases' accounting; use --engine vllm, or llama.cpp with a GGUF"
-                " --quant"
+                " the 4.x releases' accounting; use --engine llama.cpp with a GGUF --quant"
+                " such as Q4_K_M"
             )
         s = req.engine
         if req.system.gpu.unified_memory:

@@ -15,7 +15,7 @@ from collections import Counter
 from enum import Enum
 from functools import cached_property
 
-from rigfit.arch import Architecture, Role, Tensor
+from rigfit.arch import TOWER_ROLES, Architecture, Role, Tensor
 from rigfit.errors import InvalidSpecError
 from rigfit.formats.gguf.quantize import replay, use_more_bits
 from rigfit.frozen import frozen
@@ -94,7 +94,13 @@ class PlacedTensor:
     role: Role | None = None  # known for priced inventories; None for a file's tensors
 
 
-_ROLE_KIND = {Role.TOKEN_EMBD: Kind.EMBEDDING, Role.OUTPUT: Kind.OUTPUT, Role.VISION: Kind.VISION}
+_ROLE_KIND = {
+    Role.TOKEN_EMBD: Kind.EMBEDDING,
+    Role.PER_LAYER_EMBD: Kind.EMBEDDING,
+    Role.OUTPUT: Kind.OUTPUT,
+    Role.VISION: Kind.VISION,
+    Role.AUDIO: Kind.VISION,
+}
 
 # GGUF names blocks "blk.N."; Hugging Face checkpoints "model.layers.N." (or "layers.N.").
 _LAYER = re.compile(r"(?:^|\.)(?:blk|layers|h)\.(\d+)\.")
@@ -109,10 +115,12 @@ def _kind_of_name(name: str) -> tuple[Kind, int | None]:
         layer = int(m.group(1))
         return (Kind.EXPERT if _EXPERT.search(name) else Kind.LAYER), layer
     low = name.lower()
-    if low.startswith(("v.", "mm.", "vision", "visual", "multi_modal")):
+    if low.startswith(("v.", "a.", "mm.", "vision", "visual", "multi_modal", "audio")):
         return Kind.VISION, None
-    if "embed_tokens" in low or low.startswith("token_embd"):
+    if "embed_tokens" in low or low.startswith(("token_embd", "per_layer_token_embd")):
         return Kind.EMBEDDING, None
+    if low.startswith(("per_layer_model_proj", "per_layer_proj_norm")):
+        return Kind.LAYER, 0  # llama.cpp creates Gemma 4's PLE projection with layer 0
     return Kind.OUTPUT, None  # output.weight, output_norm, lm_head, model.norm
 
 
@@ -181,7 +189,7 @@ def weight_breakdown(arch: Architecture, fmt: WeightFormat) -> WeightBreakdown:
     by_shape: dict[tuple[int, int, int, Role], list[tuple[str, int]]] = {}
     roles: dict[Role, tuple[str, bool, Kind]] = {}  # gguf name, expert, kind per role
     for t in arch.tensors():
-        if t.role is Role.VISION and fmt.family is Family.GGUF:
+        if t.role in TOWER_ROLES and fmt.family is Family.GGUF:
             excluded = "vision tower (llama.cpp loads it from a separate mmproj file)"
             continue
         if isinstance(layout, GGUFRecipe):

@@ -277,7 +277,10 @@ class SpeedModel:
     def _matmul_params(self) -> int:
         arch = self.arch
         embd = sum(t.numel for t in arch.tensor_list if t.role is Role.TOKEN_EMBD)
-        return arch.params_active - arch.vision_params - (0 if arch.tie_word_embeddings else embd)
+        # Gemma 4's per-layer input table is a row gather, like the embedding
+        ple = sum(t.numel for t in arch.tensor_list if t.role is Role.PER_LAYER_EMBD)
+        untied = 0 if arch.tie_word_embeddings else embd
+        return arch.params_active - arch.tower_params - ple - untied
 
     @cached_property
     def _attn_dims(self) -> tuple[int, int, int]:
@@ -311,7 +314,7 @@ class SpeedModel:
         recurrent state read and written."""
         arch = self.arch
         state = 2 * arch.state_bytes(STATE_ELEM_BYTES)
-        return arch.kv_cache_bytes(ctx, self.req.kv_type) + state
+        return arch.kv_read_bytes(ctx, self.req.kv_type) + state
 
     # ---- the parts ------------------------------------------------------------------------
 
@@ -632,7 +635,13 @@ def _read_tensors(req: Request, engine: str) -> tuple[PlacedTensor, ...]:
     return tuple(out)
 
 
-_ROLE_KIND = {Role.TOKEN_EMBD: Kind.EMBEDDING, Role.OUTPUT: Kind.OUTPUT, Role.VISION: Kind.VISION}
+_ROLE_KIND = {
+    Role.TOKEN_EMBD: Kind.EMBEDDING,
+    Role.PER_LAYER_EMBD: Kind.EMBEDDING,
+    Role.OUTPUT: Kind.OUTPUT,
+    Role.VISION: Kind.VISION,
+    Role.AUDIO: Kind.VISION,
+}
 
 
 def _parts(
@@ -741,7 +750,9 @@ def _where_tensor(
     if t.kind is Kind.VISION:
         return None
     if t.kind is Kind.EMBEDDING:
-        return out_home if tied else None  # a row gather, unless it is also the head
+        # a row gather, unless it is also the head (token_embd, not Gemma 4's per-layer table)
+        head = tied and t.role is not Role.PER_LAYER_EMBD
+        return out_home if head else None
     if t.kind is Kind.OUTPUT:
         return out_home
     if t.layer is None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from rigfit.arch import Architecture, AttentionKind, LayerKind, Role, Tensor
+from rigfit.arch import TOWER_ROLES, Architecture, AttentionKind, LayerKind, Role, Tensor
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.weights import tensor_storage, weight_breakdown
 from rigfit.families import FAMILIES
@@ -157,7 +157,7 @@ def _shapes(arch: Architecture) -> tuple[int, int]:
     if isinstance(hit, tuple):
         return hit
     tensors = arch.tensors()
-    total = sum(t.numel for t in tensors if t.role is not Role.VISION)
+    total = sum(t.numel for t in tensors if t.role not in TOWER_ROLES)
     biggest = max(t.rows * t.cols for t in tensors if t.role.quantizable)
     out = (total, biggest)
     arch.cache["train shapes"] = out
@@ -183,7 +183,7 @@ def _gathered_bytes(arch: Architecture, fmt: WeightFormat) -> int:
 def _trainable(arch: Architecture, s: TrainSetup) -> tuple[list[Tensor], int, int]:
     tensors = arch.tensors()
     if s.method is Method.FULL:
-        vision = [t for t in tensors if t.role is not Role.VISION]
+        vision = [t for t in tensors if t.role not in TOWER_ROLES]
         return (
             vision,
             sum(t.numel for t in vision),

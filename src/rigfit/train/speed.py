@@ -23,8 +23,9 @@ __all__ = ["TrainSpeed", "flops_per_token", "train_speed"]
 
 
 def flops_per_token(arch: Architecture, s: TrainSetup) -> float:
-    embed = sum(t.numel for t in arch.tensors() if t.role is Role.TOKEN_EMBD)
-    matmul = arch.params_active - embed - arch.vision_params
+    # row gathers, not matrix products: the embedding and Gemma 4's per-layer input table
+    embed = sum(t.numel for t in arch.tensors() if t.role in (Role.TOKEN_EMBD, Role.PER_LAYER_EMBD))
+    matmul = arch.params_active - embed - arch.tower_params
     if arch.tie_word_embeddings:
         matmul += arch.hidden_size * arch.vocab_size  # the head reuses the embedding
     passes = 2 + (4 if s.method is Method.FULL else 2) + (2 if s.grad_ckpt else 0)

@@ -261,11 +261,17 @@ def _gemma4(m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int) -> dict[str
             " Gemma 4's as transformers builds them (their own KV heads only with K as V)"
         )
     ff = m.per_layer("{arch}.feed_forward_length", n_layers)
-    if len(set(ff)) != 1:
+    shared = m.get_int("{arch}.attention.shared_kv_layers", 0) or 0
+    # E2B's double-wide MLPs: the converter writes 2 × n_ff for the KV-shared layers
+    # (conversion/gemma.py Gemma4Model); any other variation is refused
+    wide = bool(shared) and ff[: n_layers - shared] == [ff[0]] * (n_layers - shared)
+    wide = wide and ff[n_layers - shared :] == [2 * ff[0]] * shared
+    if len(set(ff)) != 1 and not wide:
         raise UnsupportedArchitectureError(
-            f"{m.h.name}: feed_forward_length varies per layer (double-wide MLPs of KV-shared"
-            " layers, Gemma 4 E2B), which rigfit does not yet model"
+            f"{m.h.name}: feed_forward_length varies per layer other than by doubling on the"
+            " KV-shared layers (Gemma 4 E2B), which rigfit does not model"
         )
+    ple = tensors.get("per_layer_token_embd.weight")
     d: dict[str, Any] = {
         "model_type": "gemma4_text",
         "hidden_size": m.need("{arch}.embedding_length"),
@@ -285,8 +291,12 @@ def _gemma4(m: _Meta, tensors: dict[str, GGUFTensor], n_layers: int) -> dict[str
         "rms_norm_eps": m.get_float("{arch}.attention.layer_norm_rms_epsilon"),
         "final_logit_softcapping": m.get_float("{arch}.final_logit_softcapping"),
         "hidden_size_per_layer_input": m.get_int("{arch}.embedding_length_per_layer_input", 0),
-        "num_kv_shared_layers": m.get_int("{arch}.attention.shared_kv_layers", 0),
+        "num_kv_shared_layers": shared,
+        "use_double_wide_mlp": len(set(ff)) != 1,
     }
+    if ple is not None:
+        # [n_layer · per-layer width, vocab] in ggml order
+        d["vocab_size_per_layer_input"] = ple.dims[1]
     if m.get_int("{arch}.expert_count"):
         experts, used, expert_ff = _moe(m)
         d |= {

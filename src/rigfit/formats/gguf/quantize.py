@@ -44,7 +44,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rigfit.arch import Architecture, AttentionKind, Role, Tensor
+from rigfit.arch import TOWER_ROLES, Architecture, AttentionKind, Role, Tensor
 from rigfit.errors import InvalidSpecError
 from rigfit.families import family
 from rigfit.frozen import frozen
@@ -233,7 +233,7 @@ def gguf_tensors(arch: Architecture) -> tuple[ConvertedTensor, ...]:
         return cached
     out: list[ConvertedTensor] = []
     for t in arch.tensors():
-        if t.role is Role.VISION:
+        if t.role in TOWER_ROLES:
             continue
         out.extend(_split_tensors(arch, t))
     if family(arch.model_type).gguf_fused_qkv:
@@ -385,6 +385,12 @@ class _Replay:
     def choose(self, t: ConvertedTensor) -> tuple[GGMLType, str]:
         f, name, new = self.ftype, t.name, self.ftype.default_type
         if name == "output.weight" or (not self.has_output and name == "token_embd.weight"):
+            return self._output(t, new)
+        if name == "per_layer_token_embd.weight" and not self.has_output:
+            # builds that load Gemma 4 (b8637 on) class the per-layer table with token_embd,
+            # which a tied model quantizes as its output: Q6_K for the k-quants (llama-quant.cpp
+            # at 0c1e57098, its TOKEN_EMBD category l.104-107 and l.488-509; the 3.19 GB Q4_K_M
+            # file of Gemma 4 E2B that dahus/gemma-4-e2b-it-Q8_0-GGUF lists fits only this)
             return self._output(t, new)
         if f is F.MXFP4_MOE:  # l.229-236: stacked experts (ne[2] > 1) MXFP4, the rest Q8_0
             if t.n_dims >= 3 and t.ne[2] > 1:

@@ -187,7 +187,7 @@ class GGUFFileRow:
 
     ftype: LlamaFtype
     size: GGUFFileSize
-    params: int  # parameters in the file (the vision tower excluded)
+    params: int  # parameters in the file (the vision and audio towers excluded)
     imatrix: bool  # whether the replay assumed an importance matrix
 
     @property
@@ -200,7 +200,7 @@ def gguf_file_table(arch: Architecture, *, imatrix: bool | None = None) -> list[
     """Every llama.cpp file type of ``arch``, largest file first: the sizes a GGUF repository
     of this model would list (``imatrix`` as in :func:`gguf_file_bytes`). MXFP4_MOE appears
     only for MoE models, as llama-quantize makes it for their experts."""
-    params = sum(t.numel for t in arch.tensors() if t.role.name != "VISION")
+    params = arch.params_total - arch.tower_params  # the towers go to the mmproj file
     rows = []
     for ftype in LlamaFtype:
         if ftype is LlamaFtype.MXFP4_MOE and arch.moe is None:
