@@ -41,7 +41,7 @@ def test_engine_prints_its_command_line() -> None:
         "--ctx", "16k", "--engine", "llama.cpp", "--kv-type", "q8_0",
     )  # fmt: skip
     assert code == 0
-    assert "engine: llama.cpp b7820" in out
+    assert "engine: llama.cpp b7832" in out
     assert (
         "llama-server -m Llama-3.1-8B-Instruct-Q4_K_M.gguf -c 16384 -ngl 999 -ctk q8_0 -ctv q8_0"
         in out

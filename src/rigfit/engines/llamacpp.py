@@ -42,17 +42,19 @@ __all__ = ["LLAMACPP", "Backend", "LlamaCpp", "backends_for", "behaviour", "buil
 
 # The build whose accounting the defaults follow: the first with the V-less MLA cache
 # (see MLA_K_ONLY_BUILD); every rule below holds from there on as of November 2026.
-REFERENCE_BUILD = 7820
+REFERENCE_BUILD = 7832
 
 # PR #12801 "DeepSeek V2/V3 MLA implementation" (merged 2025-04-15) made llama.cpp cache the
 # MLA latent (K = kv_lora_rank + rope, V = kv_lora_rank). It landed between b4905 (whose
 # DeepSeek-R1 log still shows the decompressed cache) and b5331 (whose log shows the latent);
 # rigfit switches at b5331, the first build a measurement in its set confirms.
 MLA_LATENT_BUILD = 5331
-# PR #19067 "kv-cache : support V-less cache" (merged 2026-01-24): MLA models keep only K (the
-# latent + rope, 576 values for DeepSeek) and read V as a view of it. Approximate build: the
-# releases of late January 2026 were numbered b7800-b7820 (docker/model-runner bumped to b7815).
-MLA_K_ONLY_BUILD = 7820
+# PR #19067 "kv-cache : support V-less cache" (merge commit d9c6ce46f, 2026-01-25): MLA models
+# keep only K (the latent + rope, 576 values for DeepSeek) and read V as a view of it. A
+# llama.cpp build's number counts the commits on master (b4462 is c05e8c99, the 4,462nd;
+# helper check over 2,415 tags of a mirror), and `git rev-list --count d9c6ce46f` is 7832
+# (ngxson/llama.cpp, a fork carrying master's history): b7832.
+MLA_K_ONLY_BUILD = 7832
 # PR #17046 padded n_ctx to 256 always (llama-context.cpp, ec98 l.149); before it the padding
 # was 256 with flash attention and 32 without (llama_kv_cache::get_padding, commit 7049736b,
 # about b6900 / October-November 2025).

@@ -46,7 +46,7 @@ __all__ = ["OLLAMA", "Ollama", "default_num_ctx"]
 REFERENCE_VERSION = "v0.24.0"
 # Ollama v0.24.0 vendors llama.cpp ec98e2002 (Makefile.sync FETCH_HEAD, llama/build-info.cpp),
 # a December 2025 commit after PR #17046 (n_ctx padded to 256, ~b6950) and before PR #19067
-# (V-less MLA cache, ~b7820). rigfit.engines.llamacpp gives every build of that range the same
+# (V-less MLA cache, b7832). rigfit.engines.llamacpp gives every build of that range the same
 # accounting; b7800 stands for it.
 LLAMACPP_BUILD = "b7800"
 # server/routes.go (v0.24.0 l.1900-1913): the default num_ctx by total VRAM (Σ total memory −
