@@ -22,6 +22,7 @@ from rigfit.frozen import frozen
 from rigfit.quant import Family, GGMLType, GGUFRecipe, GPUScheme, WeightFormat, gpu_tensor_bytes
 
 __all__ = [
+    "ROLE_KIND",
     "Kind",
     "PlacedTensor",
     "WeightBreakdown",
@@ -94,7 +95,9 @@ class PlacedTensor:
     role: Role | None = None  # known for priced inventories; None for a file's tensors
 
 
-_ROLE_KIND = {
+# where a tensor of each role is placed (the rest go with their layer): one table, read by the
+# memory estimate and the speed model
+ROLE_KIND = {
     Role.TOKEN_EMBD: Kind.EMBEDDING,
     Role.PER_LAYER_EMBD: Kind.EMBEDDING,
     Role.OUTPUT: Kind.OUTPUT,
@@ -215,7 +218,7 @@ def weight_breakdown(arch: Architecture, fmt: WeightFormat) -> WeightBreakdown:
         role = roles.get(t.role)
         if role is None:
             expert = t.role.is_expert
-            kind = Kind.EXPERT if expert else _ROLE_KIND.get(t.role, Kind.LAYER)
+            kind = Kind.EXPERT if expert else ROLE_KIND.get(t.role, Kind.LAYER)
             role = roles[t.role] = (t.role.gguf_name, expert, kind)
         gguf_name, expert, kind = role
         by_role[gguf_name] += nbytes

@@ -35,7 +35,7 @@ from rigfit.engines.checks import cuda_capability
 from rigfit.errors import MissingFigureError
 from rigfit.estimate.memory import EngineProfile, Request
 from rigfit.estimate.split import Split, SplitKind
-from rigfit.estimate.weights import Kind, PlacedTensor
+from rigfit.estimate.weights import ROLE_KIND, Kind, PlacedTensor
 from rigfit.frozen import frozen
 from rigfit.hardware import peer_fabric
 from rigfit.quant import Family, WeightFormat
@@ -626,22 +626,13 @@ def _read_tensors(req: Request, engine: str) -> tuple[PlacedTensor, ...]:
         return hit
     out = []
     for t in req.arch.tensors():
-        kind = Kind.EXPERT if t.role.is_expert else _ROLE_KIND.get(t.role, Kind.LAYER)
+        kind = Kind.EXPERT if t.role.is_expert else ROLE_KIND.get(t.role, Kind.LAYER)
         if t.layer is None and kind is Kind.LAYER:
             kind = Kind.OUTPUT
         nbytes = mlx_tensor_bytes(t, bits, req.arch.model_type)
         out.append(PlacedTensor(t.name, kind, t.layer, nbytes, t.role))
     req.arch.cache[key] = tuple(out)
     return tuple(out)
-
-
-_ROLE_KIND = {
-    Role.TOKEN_EMBD: Kind.EMBEDDING,
-    Role.PER_LAYER_EMBD: Kind.EMBEDDING,
-    Role.OUTPUT: Kind.OUTPUT,
-    Role.VISION: Kind.VISION,
-    Role.AUDIO: Kind.VISION,
-}
 
 
 def _parts(
