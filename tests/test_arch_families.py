@@ -4,6 +4,7 @@ the publisher's parameter count and the engines' own layouts (docs/catalog.md)."
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -866,6 +867,13 @@ def test_gemma4_e2b_under_llamacpp() -> None:
     ple = 262144 * 35 * 256 * 34 // 32  # Q8_0: 34 bytes a block of 32
     embd = 262144 * 1536 * 34 // 32
     assert est.term_bytes("host_weights") == ple + embd
+    # the per-layer inputs of a 512-token ubatch, gathered on the host; on two GPUs (pipeline
+    # parallelism) beside 4 copies of the mask and the int32 inputs
+    rows = 512 * 35 * 256 * 4
+    two = estimate(replace(req, system=System(rigfit.get_gpu("l4"), 2)), get_engine("llama.cpp"))
+    mask, hidden, ints = 4096 * 512 * 4, 512 * 1536 * 4, 512 * 4
+    assert est.term_bytes("host_compute") == hidden + mask + rows
+    assert two.term_bytes("host_compute") == 4 * (mask + 3 * ints) + hidden + rows
 
 
 @pytest.mark.parametrize(

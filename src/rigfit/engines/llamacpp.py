@@ -791,16 +791,6 @@ class LlamaCpp(ProfileBase):
                 )
             per[0] = max(per[0], layer_phase + host_largest, logits_phase + head)
         host_compute = hidden_in + mask_f32
-        if arch.per_layer_input:
-            # Gemma 4's per-layer inputs: the table's rows for the ubatch are gathered on the
-            # CPU (it stays in host memory) and sent to the first GPU, an f32 [L·P, ubatch]
-            # block each side (src/models/gemma4.cpp build_inp_per_layer); rigfit has no
-            # logged buffer of an E2B/E4B run to check this against
-            ple_in = ub * arch.num_layers * arch.per_layer_input * F32_BYTES
-            host_compute += ple_in
-            first = lay.layer_device[0]
-            if first is not None and per[first]:
-                per[first] += ple_in
         copies = self.split(req).pipeline_copies
         formula = (
             "max(ubatch × (vocab + hidden) × 4 B on the output GPU, one layer's f32 working"
@@ -843,6 +833,17 @@ class LlamaCpp(ProfileBase):
                 f"ubatch × hidden × 4 B (embeddings) + {copies} copies of the f32 KQ mask and"
                 " the token, position and output-id inputs (pipeline parallelism)"
             )
+        if arch.per_layer_input:
+            # Gemma 4's per-layer inputs: the table's rows for the ubatch are gathered on the
+            # CPU (it stays in host memory) and sent to the first GPU, an f32 [L·P, ubatch]
+            # block each side (src/models/gemma4.cpp build_inp_per_layer), in as many copies
+            # as the scheduler keeps of what a GPU receives; rigfit has no logged buffer of an
+            # E2B/E4B run to check this against
+            ple_in = ub * arch.num_layers * arch.per_layer_input * F32_BYTES
+            host_compute += ple_in
+            head_of_layers = lay.layer_device[0]
+            if head_of_layers is not None and per[head_of_layers]:
+                per[head_of_layers] += copies * ple_in
         return [
             Term(
                 TermKind.COMPUTE,
