@@ -620,15 +620,18 @@ def test_ministral3_release_floors() -> None:
                   settings=EngineSettings(version=version), speed=False)  # fmt: skip
         return answer(q).notes
 
-    for engine, old, new, quant in (
-        ("vllm", "0.11.0", "0.12.0", "BF16"),
-        ("sglang", "0.5.3", "0.5.10", "BF16"),
-        ("llama.cpp", "b7000", "b7216", "Q4_K_M"),
+    for engine, old, new, quant, first, note in (
+        ("vllm", "0.11.0", "0.12.0", "BF16", r"0\.12\.0", "loads in vLLM from 0.12.0"),
+        ("sglang", "0.5.3", "0.5.10", "BF16", r"0\.5\.10", "loads in SGLang from 0.5.10"),
+        ("llama.cpp", "b7000", "b7216", "Q4_K_M", "b7216", "loads from llama.cpp b7216"),
     ):
-        with pytest.raises(InvalidSpecError, match=r"b7216|0\.12\.0|0\.5\.10"):
+        with pytest.raises(InvalidSpecError, match=first):
             fit(engine, old, quant)
-        assert not any("loads in" in n for n in fit(engine, new, quant))
+        assert not any(note in n for n in fit(engine, new, quant))
+    # the replayed defaults predate ministral3 under vLLM and SGLang (not llama.cpp's b7832)
     assert any("loads in vLLM from 0.12.0" in n for n in fit("vllm", None))
+    assert any("loads in SGLang from 0.5.10" in n for n in fit("sglang", None))
+    assert not any("loads from llama.cpp" in n for n in fit("llama.cpp", None, "Q4_K_M"))
 
 
 def test_the_mistral3_wrapper_reads_ministral3_as_its_family_with_the_tower() -> None:
@@ -874,6 +877,22 @@ def test_gemma4_e2b_under_llamacpp() -> None:
     mask, hidden, ints = 4096 * 512 * 4, 512 * 1536 * 4, 512 * 4
     assert est.term_bytes("host_compute") == hidden + mask + rows
     assert two.term_bytes("host_compute") == 4 * (mask + 3 * ints) + hidden + rows
+    # shared layers on GPU 1 read layer 13's (sliding) or 14's (full) cache on GPU 0: four
+    # copies of its K and V each, 4096 full cells or 1024 sliding ones
+    from rigfit.engines.llamacpp import layout
+
+    two_req = replace(req, system=System(rigfit.get_gpu("l4"), 2))
+    lay = layout(two_req)
+    away = [x for x in a.layers if x.kv_source is not None and lay.layer_device[x.index] == 1]
+    copies = sum(
+        4 * (4096 * 2 * 512 * 2 if x.kind is LayerKind.FULL else 1024 * 2 * 256 * 2) for x in away
+    )
+    compute = next(t for t in two.terms if t.key == "compute")
+    one = estimate(replace(two_req, arch=replace(a, layers=tuple(
+        replace(x, kv_source=None) for x in a.layers))), get_engine("llama.cpp"))  # fmt: skip
+    one_compute = next(t for t in one.terms if t.key == "compute")
+    assert away
+    assert compute.per_device[1] - one_compute.per_device[1] == copies
 
 
 @pytest.mark.parametrize(

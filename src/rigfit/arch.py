@@ -769,8 +769,9 @@ class Architecture:
         return tuple(sorted({(x.kind.keeps_kv, self.recurrent_width(x)) for x in self.layers}))
 
     def layers_with(self, spec: AttentionSpec) -> tuple[LayerSpec, ...]:
-        """The KV-caching layers whose attention geometry is ``spec``."""
-        return tuple(x for x in self.layers if x.caches_kv and self.attn(x) == spec)
+        """The attention layers whose geometry is ``spec`` (KV-shared layers included: they
+        attend with it over another layer's cache)."""
+        return tuple(x for x in self.layers if x.kind.keeps_kv and self.attn(x) == spec)
 
     @cached_property
     def row_parallel_outputs(self) -> int:
@@ -1456,8 +1457,9 @@ def _gemma4_from_config(c: HFConfig) -> Architecture:
     ``num_key_value_heads``; full layers of ``global_head_dim`` and, with ``attention_k_eq_v``,
     ``num_global_key_value_heads`` and no v_proj (l.1137-1141, l.1168-1172); four norms and a
     saved output scalar per layer (l.1327-1331); with ``enable_moe_block`` every layer adds
-    routed experts beside its dense MLP (l.1340-1346). The per-layer input embeddings and
-    KV-shared layers of the E2B/E4B models, and audio towers, are refused."""
+    routed experts beside its dense MLP (l.1340-1346). The E2B/E4B models add per-layer
+    input embeddings, KV-shared layers that attend over an earlier layer's cache, and an
+    audio tower (Gemma4Audio)."""
     mt = c.model_type
     audio = Gemma4Audio.from_config(c.audio_config, mt) if c.audio_config is not None else None
     ple = (

@@ -274,7 +274,8 @@ class ModelReport(Record):
     heads_note: str  # the geometries in one line, as the CLI and model page print them
     attention: str
     kv_layers: int
-    sliding_layers: int
+    sliding_layers: int  # of the layers with a KV cache of their own
+    kv_shared_layers: int  # layers attending over another layer's cache (Gemma 4 E2B/E4B)
     linear_attention_layers: int
     mamba_layers: int = 0
     sliding_window: int | None
@@ -612,7 +613,8 @@ def model_report(model: Model) -> ModelReport:
         params_official_active=r.params.active,
         params_official_scope="language model" if r.params.excludes_vision else "model",
         kv_layers=a.kv_layers,
-        sliding_layers=a.count_layers(LayerKind.SLIDING),
+        sliding_layers=sum(1 for x in a.layers if x.kind is LayerKind.SLIDING and x.caches_kv),
+        kv_shared_layers=sum(1 for x in a.layers if x.kv_source is not None),
         linear_attention_layers=a.count_layers(LayerKind.LINEAR),
         mamba_layers=a.count_layers(LayerKind.MAMBA) + a.count_layers(LayerKind.HYBRID),
         sliding_window=next((x.window for x in a.layers if x.kind is LayerKind.SLIDING), None),

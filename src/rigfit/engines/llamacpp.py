@@ -844,6 +844,20 @@ class LlamaCpp(ProfileBase):
             head_of_layers = lay.layer_device[0]
             if head_of_layers is not None and per[head_of_layers]:
                 per[head_of_layers] += copies * ple_in
+        # A KV-shared layer (Gemma 4 E2B/E4B) on another device than the layer whose cache it
+        # reads gets that layer's K and V views copied into its device, like any input a
+        # device receives, `copies` times; each shared layer's views are tensors of their own
+        # (the ggml scheduler, as above; a reviewer's run of the real scheduler showed 4 × the
+        # source's K+V per such layer). Single-device plans have none.
+        full_cells, swa_cells = self.cells(req)
+        for x in arch.layers:
+            src, home = x.kv_source, lay.layer_device[x.index]
+            if src is None or home is None or home == lay.layer_device[src]:
+                continue
+            source = arch.layers[src]
+            cells = (swa_cells or full_cells) if source.kind.windowed else full_cells
+            row = req.kv_type.row_bytes(arch.attn(source).kv_elems_per_token())
+            per[home] += copies * cells * req.seqs * row
         return [
             Term(
                 TermKind.COMPUTE,
@@ -946,6 +960,14 @@ class LlamaCpp(ProfileBase):
                 "llama.cpp's latent experts were added for Nemotron 3 Super (PR #20411); rigfit"
                 " found no published llama.cpp run of another latent-MoE model (Nemotron 3"
                 " Ultra), so loading one there is unverified"
+            )
+        if req.system.n_devices > 1 and any(x.kv_source is not None for x in req.arch.layers):
+            out.append(
+                "llama.cpp builds from b8637 (the first to load Gemma 4) until PR #22789 (August"
+                " 2026) stop on load when a model with KV-shared layers spans several GPUs"
+                " (GGML_ASSERT(n_inputs < GGML_SCHED_MAX_SPLIT_INPUTS), issues #21730, #24132,"
+                " #24657); on later builds each shared layer away from its source layer holds"
+                " copies of that layer's cache, priced here: one GPU is cheaper"
             )
         if req.seqs > 1:
             out.append(
