@@ -159,3 +159,20 @@ def test_a_gguf_file_enters_through_a_modelfile() -> None:
         " ./Llama-3.1-8B-Instruct-Q4_K_M.gguf\\n' > Modelfile && ollama create"
         " llama-3.1-8b-instruct-q4_k_m -f Modelfile && ollama run llama-3.1-8b-instruct-q4_k_m"
     )
+
+
+def test_other_ollama_releases_are_refused_not_priced_as_the_replayed_one() -> None:
+    """rigfit replays Ollama v0.24.0 (its vendored llama.cpp, runner and num_ctx rules); an
+    --engine-version naming another release was priced as v0.24.0 under that name."""
+    from rigfit.answer import Query, answer
+    from rigfit.estimate.settings import EngineSettings
+
+    def fit(version: str) -> object:
+        q = Query("llama-3.1-8b", gpu="rtx-4090", engine="ollama",
+                  settings=EngineSettings(version=version), speed=False)  # fmt: skip
+        return answer(q)
+
+    with pytest.raises(InvalidSpecError, match=r"allowed: v0\.24\.0"):
+        fit("0.12.0")
+    fit("0.24.0")
+    fit("v0.24.0")

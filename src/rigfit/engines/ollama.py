@@ -189,6 +189,13 @@ class Ollama(ProfileBase):
             raise InvalidSpecError(
                 f"Ollama version {s.version!r} is not like v0.24.0 (rigfit replays v0.24.0)"
             )
+        if s.version is not None and s.version.strip().lstrip("v") != REFERENCE_VERSION[1:]:
+            # its accounting (the vendored llama.cpp, the runner choice, num_ctx tiers) is
+            # replayed for one release only; another would be priced as that one under its name
+            raise InvalidSpecError(
+                f"rigfit replays Ollama {REFERENCE_VERSION}'s accounting, not {s.version}"
+                f" (allowed: {REFERENCE_VERSION})"
+            )
 
     def _inner(self, req: Request, ngl: int | None, gpus: int) -> Request:
         """The llama.cpp request Ollama's runner makes: build, ubatch, FA, layers, GPUs."""
