@@ -265,7 +265,7 @@ class _LayerSums:
 
     # layer -> (dense bytes, largest dense tensor, expert bytes, largest expert tensor)
     layers: dict[int, tuple[int, int, int, int]]
-    host_bytes: int  # token embedding and vision tower: never offloaded
+    host_bytes: int  # the token embedding (and Gemma 4's per-layer table): never offloaded
     output_bytes: int  # the output head and final norm
     embedding: tuple[int, ...]  # each token-embedding tensor's bytes
     has_head: bool
@@ -282,7 +282,9 @@ def _layer_sums(tensors: tuple[PlacedTensor, ...]) -> _LayerSums:
     host = output = 0
     embedding: list[int] = []
     for t in tensors:
-        if t.kind is Kind.EMBEDDING or t.kind is Kind.VISION:
+        if t.kind is Kind.VISION:
+            continue  # the towers are the mmproj file, priced as their own term
+        if t.kind is Kind.EMBEDDING:
             host += t.nbytes  # the input layer is never offloaded (llama-model.cpp)
             if t.kind is Kind.EMBEDDING and _is_token_embd(t):
                 embedding.append(t.nbytes)
@@ -580,7 +582,7 @@ class LlamaCpp(ProfileBase):
             return hit[1]
         sums = _layer_sums(tensors)
         dev_w = [0] * req.system.n_devices
-        host_w = sums.host_bytes  # token embedding, vision tower
+        host_w = sums.host_bytes  # token embedding
         expert_host = tied_dup = 0
         host_largest = 0
         n = len(lay.layer_device)
