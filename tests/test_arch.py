@@ -39,7 +39,7 @@ KNOWN_GAPS = {
         f"Qwen/Qwen3-VL-32B-{v}": "Qwen states only the '32B' of the name; the language model"
         " alone has Qwen3-32B's shapes, 32,762,123,264, which Qwen's Qwen3-32B card states as"
         " 32.8B"
-        for v in ("Instruct", "Thinking")
+        for v in ("Instruct", "Thinking", "Thinking-FP8")
     },
 }
 
