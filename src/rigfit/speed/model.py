@@ -635,12 +635,24 @@ def _read_tensors(req: Request, engine: str) -> tuple[PlacedTensor, ...]:
     return tuple(out)
 
 
+# the tensors of a KV-shared layer a decode step does not read (GGUF names, their last part
+# before ".weight")
+_UNREAD_WHEN_SHARED = frozenset({"attn_k", "attn_v", "attn_k_norm"})
+
+
 def _parts(
     req: Request, split: Split, moe: tuple[int, int] | None, engine: str
 ) -> tuple[Part, ...]:
     """Sum the weights each part reads, from the request's tensors and the engine's split."""
-    tensors = _read_tensors(req, engine)
     arch = req.arch
+    # Gemma 4 E's KV-shared layers keep their checkpoint's K/V projections (priced as
+    # weights) but never run them: a step reads the source layer's cache instead
+    shared = {x.index for x in arch.layers if x.kv_source is not None}
+    tensors = tuple(
+        t
+        for t in _read_tensors(req, engine)
+        if not (t.layer in shared and t.name.rsplit(".", 2)[-2] in _UNREAD_WHEN_SHARED)
+    )
     n_layers = arch.num_layers
     tied = arch.tie_word_embeddings
     e_frac = 0.0 if moe is None else moe[1] / moe[0]
