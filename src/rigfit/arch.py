@@ -699,6 +699,16 @@ class Architecture:
         """Layers that keep a KV cache of their own (full, sliding or chunked attention)."""
         return sum(1 for x in self.layers if x.caches_kv)
 
+    @cached_property
+    def sliding_kv_layers(self) -> int:
+        """Sliding-window layers that keep a KV cache of their own."""
+        return sum(1 for x in self.layers if x.kind is LayerKind.SLIDING and x.caches_kv)
+
+    @cached_property
+    def kv_shared_layers(self) -> tuple[int, ...]:
+        """Indices of the layers that attend over another layer's cache (Gemma 4 E2B/E4B)."""
+        return tuple(x.index for x in self.layers if x.kv_source is not None)
+
     @property
     def state_layers(self) -> int:
         """Layers that keep a fixed recurrent state (linear attention or Mamba)."""
@@ -1995,7 +2005,7 @@ def kv_heads_note(arch: Architecture) -> str:
     """One line on what keeps a KV cache, e.g. '80 of 80 layers keep a KV cache (GQA 64/8)'."""
     a = arch.attention
     parts = [f"{arch.kv_layers} of {arch.num_layers} layers keep a KV cache"]
-    sliding = sum(1 for x in arch.layers if x.kind is LayerKind.SLIDING and x.caches_kv)
+    sliding = arch.sliding_kv_layers
     if sliding:
         window = next(x.window for x in arch.layers if x.kind is LayerKind.SLIDING)
         parts.append(f"{sliding} of them only the last {window} tokens")
@@ -2003,7 +2013,7 @@ def kv_heads_note(arch: Architecture) -> str:
     if chunked:
         chunk = next(x.window for x in arch.layers if x.kind is LayerKind.CHUNKED)
         parts.append(f"{chunked} of them attend within {chunk}-token chunks")
-    readers = sum(1 for x in arch.layers if x.kv_source is not None)
+    readers = len(arch.kv_shared_layers)
     if readers:
         parts.append(f"{readers} more attend over an earlier layer's cache")
     linear = arch.count_layers(LayerKind.LINEAR)

@@ -506,16 +506,14 @@ class LlamaCpp(ProfileBase):
             mm = vision_bytes(req)
             per = [0] * n_dev
             per[0] = mm
-            towers = "vision and audio towers" if arch.audio is not None else "vision tower"
+            what = "vision" if arch.audio is None else "vision and audio"
             terms.append(
                 Term(
                     TermKind.MMPROJ,
-                    "vision projector (mmproj, f16)"
-                    if arch.audio is None
-                    else "vision and audio projector (mmproj, f16)",
+                    f"{what} projector (mmproj, f16)",
                     mm,
                     mm,
-                    f"{towers} parameters × 2 B, loaded on the first GPU by llama-mtmd",
+                    f"{what} tower parameters × 2 B, loaded on the first GPU by llama-mtmd",
                     {"bytes": mm},
                     per_device=tuple(per),
                 )
@@ -963,7 +961,7 @@ class LlamaCpp(ProfileBase):
                 " found no published llama.cpp run of another latent-MoE model (Nemotron 3"
                 " Ultra), so loading one there is unverified"
             )
-        if req.system.n_devices > 1 and any(x.kv_source is not None for x in req.arch.layers):
+        if req.system.n_devices > 1 and req.arch.kv_shared_layers:
             out.append(
                 "llama.cpp builds from b8637 (the first to load Gemma 4) until PR #22789 (August"
                 " 2026) stop on load when a model with KV-shared layers spans several GPUs"

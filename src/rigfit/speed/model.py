@@ -647,7 +647,7 @@ def _parts(
     arch = req.arch
     # Gemma 4 E's KV-shared layers keep their checkpoint's K/V projections (priced as
     # weights) but never run them: a step reads the source layer's cache instead
-    shared = {x.index for x in arch.layers if x.kv_source is not None}
+    shared = frozenset(arch.kv_shared_layers)
     tensors = tuple(
         t
         for t in _read_tensors(req, engine)
