@@ -184,3 +184,24 @@ def test_a_name_reads_the_same_record_as_the_full_catalog() -> None:
     assert m is next(x for x in list_models() if x.id == m.id)
     g = get_gpu("RTX 4090")
     assert g is next(x for x in list_gpus() if x.id == g.id)
+
+
+QUANTIZED_CONFIGS = [m for m in MODELS if m.record.config.quantization_config]
+
+
+@pytest.mark.parametrize("model", QUANTIZED_CONFIGS, ids=[m.id for m in QUANTIZED_CONFIGS])
+def test_checkpoint_quantization_is_the_configs(model: rigfit.Model) -> None:
+    """The format a record's checkpoint.quantization names is the one its verbatim
+    quantization_config reads as, so the catalog and a user's config.json price alike."""
+    from rigfit.api import native_format as record_format
+    from rigfit.formats.config_json import native_format as config_format
+
+    assert record_format(model.record) is config_format(model.record.config)
+
+
+def test_quantized_configs_are_checked() -> None:
+    """The check above covers each way a checkpoint is quantized: blocks, channels, tensors."""
+    from rigfit.api import native_format as record_format
+
+    formats = {record_format(m.record) for m in QUANTIZED_CONFIGS}
+    assert formats >= {WeightFormat.FP8_BLOCK, WeightFormat.FP8_CHANNEL, WeightFormat.FP8}

@@ -131,9 +131,9 @@ def checkpoint_ref(model: AnyModel, req: Request, engine: str) -> tuple[str, str
 
 
 # A format name a user gives, and the variant a checkpoint may be published in
-_PUBLISHED_VARIANT = {
-    WeightFormat.FP8: WeightFormat.FP8_BLOCK,
-    WeightFormat.MXFP4: WeightFormat.MXFP4_EXPERTS,
+_PUBLISHED_VARIANTS = {
+    WeightFormat.FP8: (WeightFormat.FP8_BLOCK, WeightFormat.FP8_CHANNEL),
+    WeightFormat.MXFP4: (WeightFormat.MXFP4_EXPERTS,),
 }
 # Engines that load GGUF files only: a catalog model is named by its GGUF file
 GGUF_ENGINES = frozenset({"llama.cpp", "ollama"})
@@ -144,6 +144,7 @@ DEFAULT_CTX_TOKENS = 8192
 _NATIVE = {
     "none": None,
     "fp8-block-128x128": WeightFormat.FP8_BLOCK,
+    "fp8-channel": WeightFormat.FP8_CHANNEL,
     "fp8": WeightFormat.FP8,
     "mxfp4": WeightFormat.MXFP4_EXPERTS,
 }
@@ -199,9 +200,10 @@ def make_request(
     source: WeightFormat | None = None
     if isinstance(m, Model):
         source = native_format(m.record)
-        if _PUBLISHED_VARIANT.get(fmt) is source:
-            # FP8 of DeepSeek-V3/R1 is their block-scaled checkpoint; MXFP4 of gpt-oss is its
-            # own, experts only: the tensors a format leaves alone keep their precision
+        if source in _PUBLISHED_VARIANTS.get(fmt, ()):
+            # FP8 of DeepSeek-V3/R1 is their block-scaled checkpoint (of GLM-4.5-FP8, its
+            # per-channel one); MXFP4 of gpt-oss is its own, experts only: the tensors a
+            # format leaves alone keep their precision
             fmt = source
     if not isinstance(m, Model) and m.weights is not None and fmt is m.native_format:
         file_weights = _file_weights(m, fmt)

@@ -266,6 +266,7 @@ class GPUScheme(Enum):
 
     FP8_TENSOR = "fp8 e4m3, one f32 scale per tensor"
     FP8_BLOCK = "fp8 e4m3, one f32 scale per 128x128 block (DeepSeek-V3)"
+    FP8_CHANNEL = "fp8 e4m3, one f32 scale per output channel (compressed-tensors 'channel')"
     INT8_CHANNEL = "int8, one f32 scale per output channel (W8A8)"
     AWQ4 = "4-bit, group 128, f16 scale + 4-bit zero per group (AutoAWQ GEMM)"
     GPTQ4 = "4-bit, group 128, f16 scale + 4-bit zero per group, int32 g_idx"
@@ -329,6 +330,11 @@ def gpu_tensor_bytes(scheme: GPUScheme, rows: int, cols: int) -> int:
             # weight_scale_inv: f32 per 128x128 block (DeepSeek-V3 config weight_block_size)
             return n + 4 * math.ceil(rows / 128) * math.ceil(cols / 128)
         case GPUScheme.INT8_CHANNEL:
+            return n + 4 * rows
+        case GPUScheme.FP8_CHANNEL:
+            # vLLM holds the weight_scale of the 'channel' strategy as f32 (rows, 1), whatever
+            # the checkpoint stores it in (fp8_utils.py create_fp8_scale_parameter,
+            # ChannelQuantScaleParameter)
             return n + 4 * rows
         case GPUScheme.AWQ4:
             return _awq_gptq_bytes(rows, cols, 4, 128, g_idx=False)
@@ -625,6 +631,7 @@ class WeightFormat(Enum):
     # GPU serving formats
     FP8 = ("FP8", Family.GPU, GPUScheme.FP8_TENSOR)
     FP8_BLOCK = ("FP8-BLOCK", Family.GPU, GPUScheme.FP8_BLOCK)
+    FP8_CHANNEL = ("FP8-CHANNEL", Family.GPU, GPUScheme.FP8_CHANNEL)
     INT8 = ("INT8", Family.GPU, GPUScheme.INT8_CHANNEL)
     AWQ = ("AWQ", Family.GPU, GPUScheme.AWQ4)
     GPTQ_INT4 = ("GPTQ-INT4", Family.GPU, GPUScheme.GPTQ4)
@@ -673,6 +680,10 @@ _ALIASES: dict[str, WeightFormat] = {
     "Q5_K": WeightFormat.Q5_K_M,
     "Q3_K": WeightFormat.Q3_K_M,
     "FP8-E4M3": WeightFormat.FP8,
+    # compressed-tensors' FP8_DYNAMIC preset scheme (quantization/quant_scheme.py): weights
+    # with strategy CHANNEL, activations dynamic per TOKEN (the "-FP8-dynamic" checkpoints)
+    "FP8-DYNAMIC": WeightFormat.FP8_CHANNEL,
+    "FP8-PER-CHANNEL": WeightFormat.FP8_CHANNEL,
     "W8A8": WeightFormat.INT8,
     "INT4": WeightFormat.AWQ,
     "AWQ-INT4": WeightFormat.AWQ,

@@ -366,3 +366,22 @@ def test_mixed_attention_on_gaudi_does_not_point_back_to_llamacpp() -> None:
     with pytest.raises(UnsupportedArchitectureError, match=r"no backend for .*Gaudi 3") as err:
         VLLM.check(_req("google/gemma-4-31B-it", "gaudi3", ctx=4096))
     assert "--engine llama.cpp" not in str(err.value)
+
+
+def test_fp8_of_a_per_channel_checkpoint_is_that_checkpoint() -> None:
+    """--quant FP8 of GLM-4.5-Air-FP8 prices its own per-channel checkpoint: one f32 scale per
+    output row on top of the FP8 bytes, the norms, biases, routers, embedding and head BF16."""
+    from rigfit.quant import WeightFormat
+
+    air = "zai-org/GLM-4.5-Air-FP8"
+    named, native = _req(air, gpus=2, quant="FP8"), _req(air, gpus=2, quant="FP8-CHANNEL")
+    assert named.weight_format is native.weight_format is WeightFormat.FP8_CHANNEL
+    per_tensor = replace(named, weight_format=WeightFormat.FP8)
+    channel_w, tensor_w = named.weights(), per_tensor.weights()
+    # the scales: 4 bytes per output row of each FP8 matrix, 4 per matrix for one per tensor
+    fp8 = [t for t in named.arch.tensors() if t.role.quantizable]
+    rows, mats = sum(t.rows * t.count for t in fp8), sum(t.count for t in fp8)
+    assert channel_w.total_bytes - tensor_w.total_bytes == 4 * rows - 4 * mats
+    assert dict(channel_w.by_type)["BF16"] == dict(tensor_w.by_type)["BF16"] > 0
+    # and vLLM starts it with --quantization left to the checkpoint
+    assert not named.quantized_at_load()

@@ -243,6 +243,28 @@ QUANT_CASES: list[tuple[dict[str, Any], WeightFormat]] = [
     ({"quant_method": "compressed-tensors", "format": "nvfp4-pack-quantized"}, WeightFormat.NVFP4),
     ({"quant_method": "modelopt", "quant_algo": "FP8"}, WeightFormat.FP8),
     ({"quant_method": "modelopt", "quant_algo": "NVFP4"}, WeightFormat.NVFP4),
+    # GLM-4.5-FP8's weights (compressed-tensors float-quantized, strategy channel)
+    (
+        {
+            "quant_method": "compressed-tensors",
+            "format": "float-quantized",
+            "config_groups": {
+                "group_0": {"weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}
+            },
+        },
+        WeightFormat.FP8_CHANNEL,
+    ),
+    (
+        {"quant_method": "modelopt", "quant_algo": "FP8_PER_CHANNEL_PER_TOKEN"},
+        WeightFormat.FP8_CHANNEL,
+    ),
+    # hf_quant_config.json's layout: the algorithm under "quantization"
+    ({"quant_method": "modelopt", "quantization": {"quant_algo": "NVFP4"}}, WeightFormat.NVFP4),
+    # Nemotron-H-47B-Reasoning-128K-FP8: no quant_method, ModelOpt named as the producer
+    (
+        {"quant_algo": "FP8", "kv_cache_scheme": "FP8", "producer": {"name": "modelopt"}},
+        WeightFormat.FP8,
+    ),
 ]
 
 
@@ -258,6 +280,9 @@ def test_quant_format(qc: dict[str, Any], fmt: WeightFormat) -> None:
         {"quant_method": "gptq", "bits": 3, "group_size": 128},
         {"quant_method": "awq", "bits": 4, "group_size": 64},
         {"quant_method": "fp8", "weight_block_size": [64, 64]},
+        # a ModelOpt algorithm rigfit has no layout for, and a producer that is not ModelOpt
+        {"quant_method": "modelopt", "quant_algo": "W4A8_AWQ"},
+        {"quant_algo": "FP8", "producer": {"name": "someone-else"}},
     ],
 )
 def test_unsupported_quant_lists_supported(qc: dict[str, Any]) -> None:

@@ -191,6 +191,7 @@ def cuda_capability(gpu: GPURecord) -> int | None:
 _VLLM_MIN_CAPABILITY = {
     WeightFormat.FP8: 80,
     WeightFormat.FP8_BLOCK: 80,
+    WeightFormat.FP8_CHANNEL: 80,
     WeightFormat.INT8: 75,
     WeightFormat.AWQ: 75,
     WeightFormat.GPTQ_INT4: 60,
@@ -206,6 +207,7 @@ _VLLM_MIN_CAPABILITY = {
 _NATIVE_FROM = {
     WeightFormat.FP8: 89,
     WeightFormat.FP8_BLOCK: 89,
+    WeightFormat.FP8_CHANNEL: 89,
     WeightFormat.NVFP4: 100,
     WeightFormat.MXFP4: 90,
     WeightFormat.MXFP4_EXPERTS: 90,
@@ -214,7 +216,7 @@ _NATIVE_FROM = {
 # (python/sglang/srt/layers/quantization/modelopt_quant.py)
 SGLANG_NVFP4_MIN_CAPABILITY = 100
 _NVIDIA_ONLY = frozenset({WeightFormat.NVFP4})
-_FP8_CORES = frozenset({WeightFormat.FP8, WeightFormat.FP8_BLOCK})
+_FP8_CORES = frozenset({WeightFormat.FP8, WeightFormat.FP8_BLOCK, WeightFormat.FP8_CHANNEL})
 _MXFP4 = frozenset({WeightFormat.MXFP4, WeightFormat.MXFP4_EXPERTS})
 
 

@@ -256,8 +256,9 @@ _DTYPES = {
 
 _SUPPORTED_QUANT = (
     "fp8 (per tensor, or 128x128 blocks), mxfp4, awq (4-bit, group 128), gptq (4 or 8 bits,"
-    " group 128), bitsandbytes (nf4, fp4, 8-bit), compressed-tensors (fp8, int8 per channel,"
-    " nvfp4), modelopt (FP8, NVFP4)"
+    " group 128), bitsandbytes (nf4, fp4, 8-bit), compressed-tensors (fp8 per tensor, per"
+    " channel or in 128x128 blocks, int8 per channel, nvfp4), modelopt (FP8,"
+    " FP8_PER_CHANNEL_PER_TOKEN, NVFP4)"
 )
 
 
@@ -297,11 +298,26 @@ def _compressed_tensors(qc: Mapping[str, Any]) -> WeightFormat:
     if bits == 8 and kind == "float":
         if strategy == "tensor":
             return WeightFormat.FP8
+        if strategy == "channel":
+            return WeightFormat.FP8_CHANNEL
         if strategy == "block" and list(w.get("block_structure") or ()) == [128, 128]:
             return WeightFormat.FP8_BLOCK
     if bits == 8 and kind == "int" and strategy == "channel":
         return WeightFormat.INT8
     raise _unsupported(qc, f"{bits}-bit {kind} weights, strategy {strategy!r}")
+
+
+def _modelopt_algo(qc: Mapping[str, Any]) -> str:
+    """ModelOpt's ``quant_algo``, upper-cased: at the top level of the config or under its
+    ``quantization`` key (hf_quant_config.json's layout); "" when the config is not ModelOpt's.
+    """
+    nested = qc.get("quantization")
+    algo = nested.get("quant_algo") if isinstance(nested, Mapping) else qc.get("quant_algo")
+    producer = qc.get("producer")
+    name = producer.get("name") if isinstance(producer, Mapping) else None
+    if qc.get("quant_method") != "modelopt" and name != "modelopt":
+        return ""
+    return str(algo or "").upper()
 
 
 def quant_format(qc: Mapping[str, Any]) -> WeightFormat:
@@ -313,6 +329,12 @@ def quant_format(qc: Mapping[str, Any]) -> WeightFormat:
     'GPTQ-INT4'
     """
     method = str(qc.get("quant_method", "")).lower()
+    if not method and _modelopt_algo(qc):
+        # ModelOpt exports may leave quant_method out and name their producer instead
+        # (nvidia/Nemotron-H-47B-Reasoning-128K-FP8); vLLM takes such a config as "modelopt"
+        # (ModelConfig._normalize_quantization_config, ModelOptFp8Config
+        # .override_quantization_method)
+        method = "modelopt"
     if method == "fp8":
         block = qc.get("weight_block_size")
         if block is None:
@@ -348,9 +370,11 @@ def quant_format(qc: Mapping[str, Any]) -> WeightFormat:
     if method == "compressed-tensors":
         return _compressed_tensors(qc)
     if method == "modelopt":
-        algo = str(qc.get("quant_algo", "")).upper()
+        algo = _modelopt_algo(qc)
         if algo == "FP8":
             return WeightFormat.FP8
+        if algo == "FP8_PER_CHANNEL_PER_TOKEN":
+            return WeightFormat.FP8_CHANNEL
         if algo == "NVFP4":
             return WeightFormat.NVFP4
         raise _unsupported(qc, f"quant_algo {algo!r}")

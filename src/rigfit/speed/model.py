@@ -138,7 +138,7 @@ def compute_path(gpu: GPURecord, fmt: WeightFormat, engine: str) -> ComputePath:
     ):
         # no int8 figure: the datasheet gives none (or Apple, none at all); not guessed
         return pick("int8_dense_tops", "quantized GGUF products run in int8 (MMQ)")
-    if fmt in (WeightFormat.FP8, WeightFormat.FP8_BLOCK):
+    if fmt in (WeightFormat.FP8, WeightFormat.FP8_BLOCK, WeightFormat.FP8_CHANNEL):
         if gpu.fp8_dense_tflops is not None:
             return pick("fp8_dense_tflops", "FP8 weights and activations on FP8 tensor cores")
         return pick(sixteen, "FP8 weight-only (Marlin): products at 16-bit")
