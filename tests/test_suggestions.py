@@ -106,3 +106,30 @@ def test_bad_ram_is_one_line() -> None:
     assert result.exit_code == 2
     assert "cannot read '-5GB' as a memory size (write e.g. 64GB" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_default_engine_suggests_the_format_under_its_own_engine() -> None:
+    """A BF16 MoE on one 24 GB card goes to vLLM by default; a GGUF type under llama.cpp is
+    what fits, and --quant alone runs it (the engine follows the format)."""
+    base = ["Qwen/Qwen3-30B-A3B", "--gpu", "rtx-4090", "--ctx", "32k"]
+    data = _fit(*base)
+    assert data["profile"] == "vllm"
+    [quant] = [s for s in data["suggestions"] if s["option"] == "quant"]
+    assert "llama.cpp runs it" in quant["change"]
+    again = _fit(*base, "--quant", quant["value"])
+    assert again["fits"] is True
+    assert again["profile"] == "llama.cpp"
+    assert again["headroom_per_gpu_bytes"] == quant["headroom_per_gpu_bytes"]
+
+
+def test_native_formats_before_emulated_ones() -> None:
+    """Named, vLLM keeps its own formats. On Ada it runs MXFP4 and NVFP4 only weight-only
+    (Marlin): though MXFP4 fits, with a little more precision than AWQ and GPTQ (4.25 bits
+    against 4.16), a 4-bit format the card runs natively comes first."""
+    base = ["Qwen/Qwen3-30B-A3B", "--gpu", "rtx-4090", "--engine", "vllm"]
+    assert _fit(*base, "--quant", "MXFP4")["fits"] is True
+    data = _fit(*base)
+    [quant] = [s for s in data["suggestions"] if s["option"] == "quant"]
+    assert "runs it" not in quant["change"]
+    assert quant["value"] not in ("MXFP4", "NVFP4")
+    assert _fit(*base, "--quant", quant["value"])["fits"] is True

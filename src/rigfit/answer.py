@@ -189,7 +189,9 @@ def answer(q: Query) -> FitReport:
         raise InvalidSpecError("name an accelerator (--gpu), or ask for the table of all")
     p = plan(q)
     req, profile = p.request, p.profile
-    result = fit(req, profile)
+    # a format suggestion may move to the engine that format gets by default when rigfit, not
+    # the user, chose this one
+    result = fit(req, profile, auto_engine=p.engine_reason is not None)
     ref, ref_note = checkpoint_ref(p.model, req, profile.name)
     command = command_line(profile, req, ref)
     version = q.settings.version or getattr(profile, "reference_version", None)

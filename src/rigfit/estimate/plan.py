@@ -165,9 +165,15 @@ def _try(req: Request, profile: EngineProfile | None) -> Estimate | None:
     return est if est.fits else None
 
 
-def suggestions(req: Request, profile: EngineProfile | None = None) -> list[Suggestion]:
+def suggestions(
+    req: Request, profile: EngineProfile | None = None, *, auto_engine: bool = False
+) -> list[Suggestion]:
     """Changes that would make a request that does not fit, fit (empty when it fits), each
-    re-estimated under the same engine, cheapest for the user first (see :class:`Cost`)."""
+    re-estimated under the same engine, cheapest for the user first (see :class:`Cost`).
+
+    ``auto_engine``: the engine was rigfit's default choice, not the user's, so another weight
+    format is priced under the engine that format would get by default (a GGUF type under
+    llama.cpp when the 16-bit checkpoint went to vLLM), as ``--quant`` alone would."""
     if fits(req, profile):
         return []
     engine = (profile or _auto()).resolve(req).name
@@ -196,19 +202,7 @@ def suggestions(req: Request, profile: EngineProfile | None = None) -> list[Sugg
                 break
     if engine == "llama.cpp":
         _offload_suggestions(req, profile, add)
-    family = req.weight_format.family
-    candidates = [f for f in WeightFormat if f.family is family or family is Family.FLOAT]
-    # a format the engine makes from the checkpoint as it loads (vLLM's FP8) needs no other
-    # checkpoint: it comes first; else the highest-precision smaller format that fits
-    by_bits = sorted(candidates, key=lambda f: f.nominal_bits, reverse=True)
-    source = req.source_format or req.weight_format
-    for fmt in sorted(by_bits, key=lambda f: not _loads_from(engine, f, source)):
-        if fmt.nominal_bits < req.weight_format.nominal_bits:
-            est = _try(replace(req, weight_format=fmt), profile)
-            if est is not None:
-                change = f"quantize to {fmt.label} (--quant {fmt.label})"
-                add(Cost.WEIGHT_PRECISION, change, est, "quant", fmt.label)
-                break
+    _format_suggestion(req, _auto() if auto_engine else profile, engine, add)
     ctx = max_context(req, profile)
     if ctx >= 1:
         change = f"shorten the context to {ctx:,} tokens (--ctx {ctx})"
@@ -229,6 +223,49 @@ def suggestions(req: Request, profile: EngineProfile | None = None) -> list[Sugg
         )
     out.sort(key=lambda x: _COST_ORDER.index(x.cost))
     return out
+
+
+def _format_suggestion(req: Request, profile: EngineProfile | None, engine: str, add: _Add) -> None:
+    """The highest-precision smaller weight format that fits, trying first a format the engine
+    makes from the checkpoint as it loads (vLLM's FP8: no other checkpoint needed), then those
+    the device runs natively before those an engine only emulates (vLLM's weight-only Marlin
+    kernels for FP8, NVFP4 and MXFP4 on GPUs without their tensor cores: same memory, slower),
+    and, when ``profile`` picks the engine per format, the serving engines' formats before
+    bitsandbytes, which only transformers' generate runs."""
+    family = req.weight_format.family
+    candidates = [f for f in WeightFormat if f.family is family or family is Family.FLOAT]
+    by_bits = sorted(candidates, key=lambda f: f.nominal_bits, reverse=True)
+    source = req.source_format or req.weight_format
+    gpu = req.system.gpu
+
+    def engine_of(fmt: WeightFormat) -> str:
+        try:
+            return (profile or _auto()).resolve(replace(req, weight_format=fmt)).name
+        except RigfitError:
+            return engine
+
+    def order(fmt: WeightFormat) -> tuple[bool, bool, bool]:
+        runs = engine_of(fmt)
+        loads = runs == engine and _loads_from(runs, fmt, source)
+        library = runs == "transformers" != engine
+        return not loads, _emulated(fmt, gpu), library
+
+    for fmt in sorted(by_bits, key=order):
+        if fmt.nominal_bits < req.weight_format.nominal_bits:
+            est = _try(replace(req, weight_format=fmt), profile)
+            if est is not None:
+                runs = engine_of(fmt)
+                also = f"; {runs} runs it" if runs != engine else ""
+                change = f"quantize to {fmt.label} (--quant {fmt.label}{also})"
+                add(Cost.WEIGHT_PRECISION, change, est, "quant", fmt.label)
+                return
+
+
+def _emulated(fmt: WeightFormat, gpu: GPURecord) -> bool:
+    """Whether vLLM would run ``fmt`` on ``gpu`` only through a weight-only fallback."""
+    from rigfit.engines.checks import emulation_note
+
+    return emulation_note(fmt, gpu) is not None
 
 
 def _loads_from(engine: str, fmt: WeightFormat, source: WeightFormat) -> bool:
@@ -341,13 +378,16 @@ class FitResult:
         return self.estimate.fits
 
 
-def fit(req: Request, profile: EngineProfile | None = None) -> FitResult:
-    """Estimate ``req`` and answer the follow-up questions."""
+def fit(
+    req: Request, profile: EngineProfile | None = None, *, auto_engine: bool = False
+) -> FitResult:
+    """Estimate ``req`` and answer the follow-up questions (``auto_engine``: see
+    :func:`suggestions`)."""
     return FitResult(
         estimate(req, profile),
         max_context(req, profile),
         max_seqs(req, profile),
-        tuple(suggestions(req, profile)),
+        tuple(suggestions(req, profile, auto_engine=auto_engine)),
     )
 
 
