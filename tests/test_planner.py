@@ -232,3 +232,21 @@ def test_an_engine_that_refuses_the_model_is_the_reason_given() -> None:
     result = plan_hardware(PlanQuery("google/gemma-4-26B-A4B", engine="vllm", ctx="8k"))
     assert not result.options
     assert "different head sizes" in result.binding
+
+
+def test_a_quantized_checkpoint_is_served_as_published() -> None:
+    """GLM-4.5-Air-FP8 is published in per-channel FP8: the plan tries no 16-bit weights (there
+    are none to serve; the BF16 twin is its own catalog model), and where the checkpoint and a
+    Q8_0 made from it both fit one device, the checkpoint comes first."""
+    from rigfit.api import resolve_model
+    from rigfit.planner import _formats
+
+    air = "zai-org/GLM-4.5-Air-FP8"
+    formats = _formats(resolve_model(air), PlanQuery(air))
+    assert formats[0] == "FP8-CHANNEL"
+    assert not set(formats) & {"BF16", "F16"}
+    assert "Q8_0" in formats
+    plan = plan_hardware(PlanQuery(air, ctx="8k", gpus=("h200", "b200")))
+    options = [(o.gpu.id, o.count, o.quant) for o in plan.options]
+    assert options[:2] == [("b200", 1, "FP8-CHANNEL"), ("h200", 1, "FP8-CHANNEL")]
+    assert ("h200", 1, "Q8_0") in options[2:]

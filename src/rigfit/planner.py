@@ -39,7 +39,7 @@ from rigfit.plan_settings import (
     Minimize,
 )
 from rigfit.prices import Prices, load_prices
-from rigfit.quant import parse_kv_type, parse_quant
+from rigfit.quant import Family, parse_kv_type, parse_quant
 from rigfit.report import FitReport
 from rigfit.speed import Workload, default_workload, served_rates
 from rigfit.units import parse_tokens
@@ -247,7 +247,14 @@ def _formats(model: AnyModel, q: PlanQuery) -> list[str]:
     if q.quants:
         return list(dict.fromkeys(parse_quant(x).label for x in q.quants))  # unknown: an error
     _, req = make_request(model, _reference(), ctx=512)
-    return list(dict.fromkeys([req.weight_format.label, *(f.label for f in DEFAULT_FORMATS)]))
+    own = req.weight_format
+    # a checkpoint published quantized (DeepSeek-R1's FP8, GLM-4.5-Air-FP8) has no 16-bit
+    # weights to serve: 16-bit is not tried (a 16-bit twin is a catalog model of its own);
+    # GGUF types are, as converters make them from the dequantized weights
+    tried = [
+        f for f in DEFAULT_FORMATS if own.family is Family.FLOAT or f.family is not Family.FLOAT
+    ]
+    return list(dict.fromkeys([own.label, *(f.label for f in tried)]))
 
 
 def _check(q: PlanQuery) -> None:
@@ -279,19 +286,27 @@ def _check(q: PlanQuery) -> None:
 def _qualities(model: AnyModel, formats: Sequence[str], *, strict: bool) -> dict[str, float]:
     """Each format the model can take, as the request resolves it (FP8 of DeepSeek-R1 is its
     published FP8-BLOCK: one format, tried once), with its weight bytes: more is closer to
-    the checkpoint (the tie-break between formats). ``strict``: the user named the formats,
-    so one the model cannot take is an error, not a skip."""
+    the checkpoint (the tie-break between formats), up to the checkpoint's own, which nothing
+    made from it passes (a Q8_0 of an FP8 checkpoint is no closer to it than the checkpoint
+    itself, which wins the tie). ``strict``: the user named the formats, so one the model
+    cannot take is an error, not a skip."""
+    _, own = make_request(model, _reference(), ctx=512)
+    own_bytes = weight_breakdown(own.arch, own.weight_format).total_bytes
     out: dict[str, float] = {}
     for quant in formats:
         try:
             _, req = make_request(model, _reference(), quant=quant, ctx=512)
             # a format whose groups do not divide the model's rows (AWQ on Gemma 4's 704-wide
             # experts) fails here, as the model cannot take it
-            nbytes = weight_breakdown(req.arch, req.weight_format).total_bytes
+            nbytes: float = weight_breakdown(req.arch, req.weight_format).total_bytes
         except RigfitError:
             if strict:
                 raise
             continue
+        if req.weight_format is own.weight_format:
+            nbytes = own_bytes + 0.5  # the checkpoint itself: ahead of any copy of it
+        elif own.weight_format.family is not Family.FLOAT:
+            nbytes = min(nbytes, own_bytes)
         out.setdefault(req.weight_format.label, nbytes)
     return out
 
