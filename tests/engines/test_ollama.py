@@ -150,6 +150,9 @@ def test_errors() -> None:
         )
     with pytest.raises(InvalidSpecError, match=r"not like v0.24.0"):
         estimate(req_for(llama, "rtx-4090", engine=EngineSettings(version="b5331")), OLLAMA)
+    # the refusal names the engine asked for, not the one it wraps
+    with pytest.raises(InvalidSpecError, match=r"^Ollama loads GGUF files, and AWQ has no GGUF"):
+        estimate(req_for(llama, "rtx-4090", quant="AWQ"), OLLAMA)
 
 
 def test_a_gguf_file_enters_through_a_modelfile() -> None:

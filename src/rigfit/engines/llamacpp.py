@@ -99,6 +99,17 @@ SUPPORTED_KV = (
 # MXFP4 (GGML_TYPE_MXFP4, ggml.h; gpt-oss's GGUF keeps its experts in it). AWQ, GPTQ, FP8,
 # bitsandbytes and NVFP4 checkpoints have no GGUF form llama.cpp loads.
 GGUF_GPU_FORMATS = (WeightFormat.MXFP4, WeightFormat.MXFP4_EXPERTS)
+
+
+def refuse_non_gguf(req: Request, engine: str) -> None:
+    """Refuse a GPU serving format that has no GGUF form: ``engine`` (llama.cpp, or Ollama,
+    which wraps it) loads GGUF files only."""
+    fmt = req.weights().format
+    if fmt.family is Family.GPU and fmt not in GGUF_GPU_FORMATS:
+        raise InvalidSpecError(
+            f"{engine} loads GGUF files, and {fmt.label} has no GGUF form (allowed: the GGUF"
+            " types such as Q4_K_M or Q8_0, F16, BF16, MXFP4)"
+        )
 # Names of the output head: GGUF's output.weight, a Hugging Face checkpoint's lm_head.weight
 _HEAD_NAMES = ("output.weight", "lm_head.weight")
 
@@ -448,12 +459,7 @@ class LlamaCpp(ProfileBase):
                 " (give -fa on, or use an f16 KV cache; builds before flash attention became"
                 " 'auto' leave it off)"
             )
-        fmt = req.weights().format
-        if fmt.family is Family.GPU and fmt not in GGUF_GPU_FORMATS:
-            raise InvalidSpecError(
-                f"llama.cpp loads GGUF files, and {fmt.label} has no GGUF form (allowed: the"
-                " GGUF types such as Q4_K_M or Q8_0, F16, BF16, MXFP4)"
-            )
+        refuse_non_gguf(req, "llama.cpp")
         if (req.engine.tp or 1) > 1 or req.engine.pp > 1:
             raise InvalidSpecError(
                 "llama.cpp splits layers over GPUs (--tensor-split), it has no"

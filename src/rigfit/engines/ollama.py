@@ -32,7 +32,7 @@ from dataclasses import replace
 
 from rigfit.arch import LayerKind
 from rigfit.engines.checks import refuse_mixed_attention
-from rigfit.engines.llamacpp import LLAMACPP
+from rigfit.engines.llamacpp import LLAMACPP, refuse_non_gguf
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import ProfileBase, Request, Term, refuse_pooling
 from rigfit.estimate.split import Split
@@ -135,6 +135,7 @@ class Ollama(ProfileBase):
 
     def _check_ollama(self, req: Request) -> None:
         refuse_pooling(req, "Ollama")
+        refuse_non_gguf(req, "Ollama")
         refused = family(req.arch.model_type).llamacpp_refused
         if refused:
             raise UnsupportedArchitectureError(
