@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from rigfit.catalog.schema import GPURecord
 from rigfit.engines import flag, get_engine, uses
 from rigfit.engines.llamacpp import GGUF_GPU_FORMATS
 from rigfit.errors import InvalidSpecError, RigfitError
@@ -29,7 +30,7 @@ from rigfit.estimate.settings import DEFAULT_SETTINGS
 from rigfit.frozen import frozen
 from rigfit.quant import Family, WeightFormat
 
-__all__ = ["AUTO", "AutoProfile", "EngineChoice", "choose_engine"]
+__all__ = ["AUTO", "AutoProfile", "EngineChoice", "candidates", "choose_engine"]
 
 _BNB = frozenset(
     {WeightFormat.BNB_NF4, WeightFormat.BNB_NF4_DQ, WeightFormat.BNB_FP4, WeightFormat.BNB_INT8}
@@ -47,7 +48,12 @@ class EngineChoice:
 
 def _candidates(req: Request) -> list[tuple[str, str]]:
     """Engines in order of preference for the request's format and device, with reasons."""
-    fmt, gpu = req.weights().format, req.system.gpu
+    return candidates(req.weights().format, req.system.gpu)
+
+
+def candidates(fmt: WeightFormat, gpu: GPURecord) -> list[tuple[str, str]]:
+    """Engines in order of preference for weights in ``fmt`` on ``gpu``, with reasons (the
+    first is the one the format implies; a later one runs where it refuses the request)."""
     if fmt.family is Family.GGUF:
         return [("llama.cpp", f"{fmt.label} is a GGUF file type: llama.cpp runs it")]
     if fmt in _BNB:

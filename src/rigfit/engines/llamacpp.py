@@ -110,6 +110,8 @@ def refuse_non_gguf(req: Request, engine: str) -> None:
             f"{engine} loads GGUF files, and {fmt.label} has no GGUF form (allowed: the GGUF"
             " types such as Q4_K_M or Q8_0, F16, BF16, MXFP4)"
         )
+
+
 # Names of the output head: GGUF's output.weight, a Hugging Face checkpoint's lm_head.weight
 _HEAD_NAMES = ("output.weight", "lm_head.weight")
 

@@ -202,7 +202,7 @@ def suggestions(
                 break
     if engine == "llama.cpp":
         _offload_suggestions(req, profile, add)
-    _format_suggestion(req, _auto() if auto_engine else profile, engine, add)
+    _format_suggestion(req, profile, engine, add, auto=auto_engine)
     ctx = max_context(req, profile)
     if ctx >= 1:
         change = f"shorten the context to {ctx:,} tokens (--ctx {ctx})"
@@ -225,36 +225,40 @@ def suggestions(
     return out
 
 
-def _format_suggestion(req: Request, profile: EngineProfile | None, engine: str, add: _Add) -> None:
+def _format_suggestion(
+    req: Request, profile: EngineProfile | None, engine: str, add: _Add, *, auto: bool
+) -> None:
     """The highest-precision smaller weight format that fits, trying first a format the engine
     makes from the checkpoint as it loads (vLLM's FP8: no other checkpoint needed), then those
     the device runs natively before those an engine only emulates (vLLM's weight-only Marlin
     kernels for FP8, NVFP4 and MXFP4 on GPUs without their tensor cores: same memory, slower),
-    and, when ``profile`` picks the engine per format, the serving engines' formats before
+    and, with ``auto`` (the engine picked per format), the serving engines' formats before
     bitsandbytes, which only transformers' generate runs."""
+    from rigfit.engines.choice import candidates as engines_for
+
     family = req.weight_format.family
-    candidates = [f for f in WeightFormat if f.family is family or family is Family.FLOAT]
-    by_bits = sorted(candidates, key=lambda f: f.nominal_bits, reverse=True)
+    options = [f for f in WeightFormat if f.family is family or family is Family.FLOAT]
+    by_bits = sorted(options, key=lambda f: f.nominal_bits, reverse=True)
     source = req.source_format or req.weight_format
     gpu = req.system.gpu
 
-    def engine_of(fmt: WeightFormat) -> str:
-        try:
-            return (profile or _auto()).resolve(replace(req, weight_format=fmt)).name
-        except RigfitError:
-            return engine
+    def implied(fmt: WeightFormat) -> str:
+        # the engine the format implies, read from the format alone (no estimate)
+        return engines_for(fmt, gpu)[0][0] if auto else engine
 
     def order(fmt: WeightFormat) -> tuple[bool, bool, bool]:
-        runs = engine_of(fmt)
+        runs = implied(fmt)
         loads = runs == engine and _loads_from(runs, fmt, source)
         library = runs == "transformers" != engine
         return not loads, _emulated(fmt, gpu), library
 
+    try_profile = _auto() if auto else profile
     for fmt in sorted(by_bits, key=order):
         if fmt.nominal_bits < req.weight_format.nominal_bits:
-            est = _try(replace(req, weight_format=fmt), profile)
+            trial = replace(req, weight_format=fmt)
+            est = _try(trial, try_profile)
             if est is not None:
-                runs = engine_of(fmt)
+                runs = (try_profile or _auto()).resolve(trial).name
                 also = f"; {runs} runs it" if runs != engine else ""
                 change = f"quantize to {fmt.label} (--quant {fmt.label}{also})"
                 add(Cost.WEIGHT_PRECISION, change, est, "quant", fmt.label)
