@@ -160,7 +160,17 @@ def test_gguf_sizes_match_a_published_card() -> None:
     assert round(sizes["Q8_0"] / 1e9, 2) == 8.54
     assert round(sizes["ALL_F32"] / 1e9, 2) == 32.13
     assert "MXFP4_MOE" not in sizes  # a dense model has no experts to make MXFP4
-    assert d["source"].startswith("llama.cpp src/llama-quant.cpp @ ec98e2002")
+    assert d["source"] == "llama.cpp src/llama-quant.cpp @ ec98e2002 (Dec 2025)"
+
+
+def test_gguf_names_the_build_a_newer_family_follows() -> None:
+    """Gemma 4 loads from b8637, after the quantizer revision (b7437): the table says whose
+    rules its own tensors follow."""
+    code, out, _ = run("gguf", "google/gemma-4-E2B-it", "--json")
+    assert code == 0
+    source = json.loads(out)["source"]
+    assert source.startswith("llama.cpp src/llama-quant.cpp @ ec98e2002")
+    assert "gemma4's own tensors as from b8637" in source
 
 
 def test_validate_unknown_engine_is_one_line() -> None:

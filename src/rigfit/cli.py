@@ -637,7 +637,7 @@ def gguf_cmd(model: str, imatrix: bool | None, unit: str, as_json: bool) -> None
     m = resolve_model(model, files=True, progress=not as_json)
     from rigfit.formats.gguf.size import gguf_file_table
 
-    d = gguf_files_dict(m, gguf_file_table(m.arch, imatrix=imatrix))
+    d = gguf_files_dict(m, gguf_file_table(m.arch, imatrix=imatrix), m.arch.model_type)
     if as_json:
         _emit_json(d)
         return

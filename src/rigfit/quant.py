@@ -167,8 +167,11 @@ class Family(Enum):
     GPU = "gpu"
 
 
-# The llama.cpp revision whose quantization rules rigfit replays (rigfit.formats.gguf.quantize).
+# The llama.cpp revision whose quantization rules rigfit replays (rigfit.formats.gguf.quantize):
+# ec98e2002, the 7,437th commit on master (`git rev-list --count ec98e2002` in ngxson/llama.cpp),
+# so build b7437 (the one Ollama v0.24.0 vendors)
 LLAMA_QUANT_SOURCE = "llama.cpp src/llama-quant.cpp @ ec98e2002 (Dec 2025)"
+LLAMA_QUANT_BUILD = 7437
 
 
 class LlamaFtype(Enum):

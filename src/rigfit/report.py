@@ -19,8 +19,9 @@ from rigfit.catalog.schema import Disagreement, GPURecord
 from rigfit.estimate.memory import Estimate, Request
 from rigfit.estimate.plan import FitResult, GPURow
 from rigfit.estimate.terms import Summary
+from rigfit.families import family
 from rigfit.hardware import System, capacity_basis, capacity_bytes
-from rigfit.quant import LLAMA_QUANT_SOURCE, KVCacheType
+from rigfit.quant import LLAMA_QUANT_BUILD, LLAMA_QUANT_SOURCE, KVCacheType
 from rigfit.speed.estimate import Figure, SpeedEstimate
 from rigfit.strict import Record, dump, record
 
@@ -657,10 +658,22 @@ def file_model_report(fm: FileModel) -> FileModelReport:
     )
 
 
-def gguf_files_report(model: _Named, rows: list[GGUFFileRow]) -> GGUFFilesReport:
+def _quant_source(model_type: str) -> str:
+    """The llama.cpp code a model's type choice replays: the quantizer's revision, and for a
+    family that revision predates, the build whose rules for its own tensors rigfit follows."""
+    since = family(model_type).llamacpp_since_build
+    if since <= LLAMA_QUANT_BUILD:
+        return LLAMA_QUANT_SOURCE
+    return (
+        f"{LLAMA_QUANT_SOURCE}, with {model_type}'s own tensors as from b{since}, the first"
+        " build that loads it"
+    )
+
+
+def gguf_files_report(model: _Named, rows: list[GGUFFileRow], model_type: str) -> GGUFFilesReport:
     return GGUFFilesReport(
         model=model.id,
-        source=LLAMA_QUANT_SOURCE,
+        source=_quant_source(model_type),
         params=rows[0].params if rows else 0,
         rows=[
             GGUFFileRowReport(
@@ -735,9 +748,9 @@ def fit_dict(
     return _plain(fit_report(model, result, command=command, engine_version=engine_version))
 
 
-def gguf_files_dict(model: _Named, rows: list[GGUFFileRow]) -> dict[str, Any]:
+def gguf_files_dict(model: _Named, rows: list[GGUFFileRow], model_type: str) -> dict[str, Any]:
     """The answer of ``rigfit gguf`` as JSON-ready data."""
-    return _plain(gguf_files_report(model, rows))
+    return _plain(gguf_files_report(model, rows, model_type))
 
 
 def model_dict(model: Model | FileModel) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from rigfit.estimate.memory import ProfileBase, Request, Term, refuse_pooling
 from rigfit.estimate.split import Split
 from rigfit.estimate.terms import TermKind
 from rigfit.families import OllamaFlashAttn, family
-from rigfit.quant import KVCacheType
+from rigfit.quant import LLAMA_QUANT_BUILD, KVCacheType
 from rigfit.units import GIB, MIB, fmt_bytes
 
 __all__ = ["OLLAMA", "Ollama", "default_num_ctx"]
@@ -46,9 +46,8 @@ __all__ = ["OLLAMA", "Ollama", "default_num_ctx"]
 REFERENCE_VERSION = "v0.24.0"
 # Ollama v0.24.0 vendors llama.cpp ec98e2002 (Makefile.sync FETCH_HEAD, llama/build-info.cpp),
 # a December 2025 commit after PR #17046 (n_ctx padded to 256, ~b6950) and before PR #19067
-# (V-less MLA cache, b7832): the 7,437th commit on master (`git rev-list --count ec98e2002`
-# in ngxson/llama.cpp), so build b7437
-LLAMACPP_BUILD = "b7437"
+# (V-less MLA cache, b7832): the revision rigfit's quantizer replay follows, build b7437
+LLAMACPP_BUILD = f"b{LLAMA_QUANT_BUILD}"
 # server/routes.go (v0.24.0 l.1900-1913): the default num_ctx by total VRAM (Σ total memory −
 # OLLAMA_GPU_OVERHEAD), "slightly lower thresholds (47/23 GiB vs. 48/24 GiB)"
 CTX_TIERS = ((47 * GIB, 262144), (23 * GIB, 32768))
