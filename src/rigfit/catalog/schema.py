@@ -302,6 +302,7 @@ class HFConfig(Record):
 class Modality(StrEnum):
     TEXT = "text"
     TEXT_VISION = "text+vision"
+    TEXT_VISION_AUDIO = "text+vision+audio"  # Gemma 4 E2B/E4B: a vision and an audio encoder
 
 
 class Task(StrEnum):
