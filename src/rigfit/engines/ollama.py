@@ -134,7 +134,6 @@ class Ollama(ProfileBase):
 
     def _check_ollama(self, req: Request) -> None:
         refuse_pooling(req, "Ollama")
-        refuse_non_gguf(req, "Ollama")
         refused = family(req.arch.model_type).llamacpp_refused
         if refused:
             raise UnsupportedArchitectureError(
@@ -158,6 +157,7 @@ class Ollama(ProfileBase):
                 " attention) among its engine's"
                 " architectures; use --engine llama.cpp"
             )
+        refuse_non_gguf(req, "Ollama")
         s = req.engine
         if req.kv_type not in SUPPORTED_KV:
             raise InvalidSpecError(
