@@ -92,6 +92,8 @@ def test_row_bytes_rejects_partial_blocks() -> None:
         (GPUScheme.MXFP4, 2880, 2880, 2880 * 2880 // 2 + 2880 * 2880 // 32),
         (GPUScheme.NVFP4, 1024, 1024, 1024 * 1024 // 2 + 1024 * 1024 // 16 + 4),
         (GPUScheme.BNB_INT8, 100, 64, 6400 + 400),
+        # W4A16: nibbles + a bf16 scale per 128 inputs of each row + weight_shape (2 x int64)
+        (GPUScheme.W4A16, 4096, 4096, 4096 * 4096 // 2 + 2 * 4096 * 32 + 16),
         # per-channel FP8: an f32 scale per output row (GLM-4.5's 96x128-head q_proj)
         (GPUScheme.FP8_CHANNEL, 12288, 5120, 12288 * 5120 + 4 * 12288),
     ],
@@ -117,6 +119,7 @@ def test_nominal_bits() -> None:
         ("fp8-block", WeightFormat.FP8_BLOCK),
         ("fp8-channel", WeightFormat.FP8_CHANNEL),
         ("FP8-dynamic", WeightFormat.FP8_CHANNEL),
+        ("w4a16", WeightFormat.W4A16),
         ("nvfp4", WeightFormat.NVFP4),
         ("Q8_0", WeightFormat.Q8_0),
     ],

@@ -272,6 +272,7 @@ class GPUScheme(Enum):
     FP8_CHANNEL = "fp8 e4m3, one f32 scale per output channel (compressed-tensors 'channel')"
     INT8_CHANNEL = "int8, one f32 scale per output channel (W8A8)"
     AWQ4 = "4-bit, group 128, f16 scale + 4-bit zero per group (AutoAWQ GEMM)"
+    W4A16 = "4-bit, symmetric, group 128, 16-bit scale per group (compressed-tensors pack)"
     GPTQ4 = "4-bit, group 128, f16 scale + 4-bit zero per group, int32 g_idx"
     GPTQ8 = "8-bit, group 128, f16 scale + 8-bit zero per group, int32 g_idx"
     NF4 = "bitsandbytes NF4, f32 absmax per 64"
@@ -297,6 +298,7 @@ class GPUScheme(Enum):
 # elements per shared scale (OCP MX v1.0; NVIDIA's NVFP4 format).
 _GROUP_ELEMS = {
     GPUScheme.AWQ4: 128,
+    GPUScheme.W4A16: 128,
     GPUScheme.GPTQ4: 128,
     GPUScheme.GPTQ8: 128,
     GPUScheme.MXFP4: 32,
@@ -341,6 +343,11 @@ def gpu_tensor_bytes(scheme: GPUScheme, rows: int, cols: int) -> int:
             return n + 4 * rows
         case GPUScheme.AWQ4:
             return _awq_gptq_bytes(rows, cols, 4, 128, g_idx=False)
+        case GPUScheme.W4A16:
+            # vLLM's CompressedTensorsWNA16.create_weights: weight_packed int32 (rows, cols/8),
+            # weight_scale in the model dtype (rows, cols/group), weight_shape 2 x int64; no
+            # zero points (symmetric) and no g_idx (actorder other than "group")
+            return rows * cols // 2 + 2 * rows * math.ceil(cols / 128) + 16
         case GPUScheme.GPTQ4:
             return _awq_gptq_bytes(rows, cols, 4, 128, g_idx=True)
         case GPUScheme.GPTQ8:
@@ -637,6 +644,7 @@ class WeightFormat(Enum):
     FP8_CHANNEL = ("FP8-CHANNEL", Family.GPU, GPUScheme.FP8_CHANNEL)
     INT8 = ("INT8", Family.GPU, GPUScheme.INT8_CHANNEL)
     AWQ = ("AWQ", Family.GPU, GPUScheme.AWQ4)
+    W4A16 = ("W4A16", Family.GPU, GPUScheme.W4A16)
     GPTQ_INT4 = ("GPTQ-INT4", Family.GPU, GPUScheme.GPTQ4)
     GPTQ_INT8 = ("GPTQ-INT8", Family.GPU, GPUScheme.GPTQ8)
     BNB_NF4 = ("BNB-NF4", Family.GPU, GPUScheme.NF4)

@@ -385,3 +385,12 @@ def test_fp8_of_a_per_channel_checkpoint_is_that_checkpoint() -> None:
     assert dict(channel_w.by_type)["BF16"] == dict(tensor_w.by_type)["BF16"] > 0
     # and vLLM starts it with --quantization left to the checkpoint
     assert not named.quantized_at_load()
+
+
+def test_w4a16_needs_turing() -> None:
+    """compressed-tensors' int4 (W4A16) runs from compute capability 7.5
+    (CompressedTensorsWNA16.get_min_capability): a T4 prices it, a V100 is refused."""
+    est = estimate(_req(LLAMA8B, "t4", quant="W4A16", ctx=2048), VLLM)
+    assert est.term_bytes("weights") > 0
+    with pytest.raises(InvalidSpecError, match=r"no W4A16 kernels .* need 7\.5 or later"):
+        estimate(_req(LLAMA8B, "v100-32gb", quant="W4A16"), VLLM)

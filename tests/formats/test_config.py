@@ -283,6 +283,24 @@ def test_quant_format(qc: dict[str, Any], fmt: WeightFormat) -> None:
         # a ModelOpt algorithm rigfit has no layout for, and a producer that is not ModelOpt
         {"quant_method": "modelopt", "quant_algo": "W4A8_AWQ"},
         {"quant_algo": "FP8", "producer": {"name": "someone-else"}},
+        # int4 groups of 32 (Kimi-K2-Thinking's experts), asymmetric, or with a stored g_idx
+        *(
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {
+                    "g": {
+                        "weights": {
+                            "num_bits": 4,
+                            "type": "int",
+                            "strategy": "group",
+                            "group_size": 128,
+                            **change,
+                        }
+                    }
+                },
+            }
+            for change in ({"group_size": 32}, {"symmetric": False}, {"actorder": "group"})
+        ),
     ],
 )
 def test_unsupported_quant_lists_supported(qc: dict[str, Any]) -> None:

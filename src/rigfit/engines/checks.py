@@ -194,6 +194,7 @@ _VLLM_MIN_CAPABILITY = {
     WeightFormat.FP8_CHANNEL: 80,
     WeightFormat.INT8: 75,
     WeightFormat.AWQ: 75,
+    WeightFormat.W4A16: 75,  # CompressedTensorsWNA16.get_min_capability: "Turing and up"
     WeightFormat.GPTQ_INT4: 60,
     WeightFormat.GPTQ_INT8: 60,
     WeightFormat.NVFP4: 80,

@@ -257,7 +257,8 @@ _DTYPES = {
 _SUPPORTED_QUANT = (
     "fp8 (per tensor, or 128x128 blocks), mxfp4, awq (4-bit, group 128), gptq (4 or 8 bits,"
     " group 128), bitsandbytes (nf4, fp4, 8-bit), compressed-tensors (fp8 per tensor, per"
-    " channel or in 128x128 blocks, int8 per channel, nvfp4), modelopt (FP8,"
+    " channel or in 128x128 blocks, int8 per channel, symmetric int4 in groups of 128, nvfp4),"
+    " modelopt (FP8,"
     " FP8_PER_CHANNEL_PER_TOKEN, NVFP4)"
 )
 
@@ -304,6 +305,15 @@ def _compressed_tensors(qc: Mapping[str, Any]) -> WeightFormat:
             return WeightFormat.FP8_BLOCK
     if bits == 8 and kind == "int" and strategy == "channel":
         return WeightFormat.INT8
+    if bits == 4 and kind == "int" and strategy == "group":
+        # llm-compressor's W4A16 (pack-quantized): symmetric, scales only, in groups of 128;
+        # zero points (asymmetric) or a stored g_idx (actorder "group") change the layout
+        group, sym, order = w.get("group_size"), w.get("symmetric", True), w.get("actorder")
+        if group == 128 and sym and order != "group":
+            return WeightFormat.W4A16
+        raise _unsupported(
+            qc, f"4-bit int weights in groups of {group}, symmetric {sym}, actorder {order!r}"
+        )
     raise _unsupported(qc, f"{bits}-bit {kind} weights, strategy {strategy!r}")
 
 

@@ -86,6 +86,7 @@ _PCIE = re.compile(r"pcie\s*(?:gen\s*)?(\d)(?:\.0)?", re.I)
 QUANTIZED_KERNEL_FORMATS = frozenset(
     {
         WeightFormat.AWQ,
+        WeightFormat.W4A16,
         WeightFormat.GPTQ_INT4,
         WeightFormat.GPTQ_INT8,
         WeightFormat.BNB_NF4,
