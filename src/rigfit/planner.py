@@ -305,8 +305,8 @@ def _qualities(model: AnyModel, formats: Sequence[str], *, strict: bool) -> dict
             continue
         if req.weight_format is own.weight_format:
             nbytes = own_bytes + 0.5  # the checkpoint itself: ahead of any copy of it
-        elif own.weight_format.family is not Family.FLOAT:
-            nbytes = min(nbytes, own_bytes)
+        else:
+            nbytes = min(nbytes, own_bytes)  # F32 of a BF16 checkpoint is no closer either
         out.setdefault(req.weight_format.label, nbytes)
     return out
 
