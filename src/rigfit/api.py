@@ -16,7 +16,7 @@ from rigfit.estimate.settings import EngineSettings
 from rigfit.estimate.weights import Kind, PlacedTensor, WeightBreakdown, kind_of_name
 from rigfit.frozen import frozen
 from rigfit.hardware import System
-from rigfit.quant import WeightFormat, parse_kv_type, parse_quant
+from rigfit.quant import Family, WeightFormat, parse_kv_type, parse_quant
 from rigfit.units import parse_bytes, parse_tokens
 
 if TYPE_CHECKING:
@@ -123,7 +123,8 @@ def checkpoint_ref(model: AnyModel, req: Request, engine: str) -> tuple[str, str
         return model.id, None
     source = req.source_format.label if req.source_format else fmt.label
     if makes_at_load(engine, fmt):
-        return model.id, f"{engine} quantizes the {source} weights to {fmt.label} as they load"
+        verb = "casts" if fmt.family is Family.FLOAT else "quantizes"
+        return model.id, f"{engine} {verb} the {source} weights to {fmt.label} as they load"
     return f"<{fmt.label} checkpoint of {model.id}>", (
         f"{engine} cannot make {fmt.label} weights from the {source} checkpoint as it loads:"
         f" put the repository or path of a {fmt.label} checkpoint of {model.id} in the command"

@@ -394,3 +394,18 @@ def test_w4a16_needs_turing() -> None:
     assert est.term_bytes("weights") > 0
     with pytest.raises(InvalidSpecError, match=r"no W4A16 kernels .* need 7\.5 or later"):
         estimate(_req(LLAMA8B, "v100-32gb", quant="W4A16"), VLLM)
+
+
+def test_float32_is_a_cast_of_the_published_checkpoint_with_its_cache() -> None:
+    """--dtype float32 casts the BF16 checkpoint as it loads, and 'auto' then keeps an f32
+    cache (the llm-d-planner sweep's f32 run: 30,699.52 MiB of weights, 175,296 tokens); an
+    f32 cache beside 16-bit weights is refused."""
+    from rigfit.api import checkpoint_ref, resolve_model
+
+    _, req = make_request(LLAMA8B, "h100-sxm", quant="F32", ctx=8192, kv_type="f32")
+    ref, note = checkpoint_ref(resolve_model(LLAMA8B), req, "vllm")
+    assert ref == LLAMA8B and note is not None and "casts the BF16 weights" in note
+    assert "--dtype float32" in VLLM.command(req, ref)
+    assert estimate(req, VLLM).fits
+    with pytest.raises(InvalidSpecError, match="f32 KV cache only for a model run in float32"):
+        estimate(_req(LLAMA8B, kv="f32"), VLLM)

@@ -18,6 +18,7 @@ from rigfit.quant import Family, KVCacheType, WeightFormat
 
 __all__ = [
     "BNB_FORMATS",
+    "LOAD_CAST",
     "LOAD_QUANTIZED",
     "NVIDIA_ARCHITECTURES",
     "cuda_capability",
@@ -36,6 +37,14 @@ __all__ = [
 # (vLLM fp8.py Fp8Config with is_checkpoint_fp8_serialized false: per-tensor dynamic scales;
 # SGLang quantization/fp8.py the same): the command names the 16-bit repository
 LOAD_QUANTIZED = frozenset({WeightFormat.FP8})
+# Float formats vLLM and SGLang cast a 16- or 32-bit checkpoint to as it loads, with `--dtype`
+# (vLLM config/model.py _get_and_verify_dtype: "float16", "bfloat16", "float32"; SGLang
+# server_args.py --dtype, the same names): the command names the published repository
+LOAD_CAST = {
+    WeightFormat.F16: "float16",
+    WeightFormat.BF16: "bfloat16",
+    WeightFormat.F32: "float32",
+}
 # transformers quantizes a 16-bit checkpoint to these with BitsAndBytesConfig as it loads
 BNB_FORMATS = frozenset(
     {WeightFormat.BNB_NF4, WeightFormat.BNB_NF4_DQ, WeightFormat.BNB_FP4, WeightFormat.BNB_INT8}
@@ -43,11 +52,11 @@ BNB_FORMATS = frozenset(
 
 
 def makes_at_load(engine: str, fmt: WeightFormat) -> bool:
-    """Whether ``engine`` quantizes a 16-bit checkpoint to ``fmt`` while loading it, so the
-    published checkpoint serves (vLLM/SGLang ``--quantization fp8``, transformers'
-    bitsandbytes)."""
+    """Whether ``engine`` quantizes (or casts) a 16-bit checkpoint to ``fmt`` while loading
+    it, so the published checkpoint serves (vLLM/SGLang ``--quantization fp8`` and
+    ``--dtype``, transformers' bitsandbytes)."""
     if engine in ("vllm", "sglang"):
-        return fmt in LOAD_QUANTIZED
+        return fmt in LOAD_QUANTIZED or fmt in LOAD_CAST
     return engine == "transformers" and fmt in BNB_FORMATS
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from rigfit.arch import AttentionKind, LayerKind
 from rigfit.engines.checks import (
+    LOAD_CAST,
     LOAD_QUANTIZED,
     parse_engine_version,
     refuse_for_tp_engine,
@@ -465,6 +466,8 @@ class SGLangProfile(ProfileBase):
             parts += ["--pp-size", str(pp)]
         if req.quantized_at_load() and req.weight_format in LOAD_QUANTIZED:
             parts += ["--quantization", "fp8"]  # SGLang's online FP8 (quantization/fp8.py)
+        if req.quantized_at_load() and req.weight_format in LOAD_CAST:
+            parts += ["--dtype", LOAD_CAST[req.weight_format]]  # cast as the weights load
         parts += ["--context-length", str(req.ctx_tokens)]
         parts += ["--mem-fraction-static", f"{self.mem_fraction_static(req):g}"]
         if req.kv_type is KVCacheType.FP8:

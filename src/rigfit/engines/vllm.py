@@ -32,6 +32,7 @@ from dataclasses import replace
 
 from rigfit.arch import Architecture, AttentionKind, LayerKind, LayerSpec, Role
 from rigfit.engines.checks import (
+    LOAD_CAST,
     LOAD_QUANTIZED,
     emulation_note,
     parse_engine_version,
@@ -135,7 +136,9 @@ MXFP4_MARLIN_INTER, MXFP4_MARLIN_HIDDEN = 128, 256
 MXFP4_TRITON_INTER = 64
 MXFP4_HOPPER_TRITON_FROM = (0, 10, 2)
 _EXPERT_ROLES = (Role.EXP_GATE, Role.EXP_UP, Role.EXP_DOWN)
-SUPPORTED_KV = (KVCacheType.F16, KVCacheType.BF16, KVCacheType.FP8)
+# the cache dtype: "auto" keeps the model dtype (f16, bf16, or f32 under --dtype float32), or
+# fp8 (--kv-cache-dtype; config/cache.py CacheDType)
+SUPPORTED_KV = (KVCacheType.F16, KVCacheType.BF16, KVCacheType.FP8, KVCacheType.F32)
 
 
 def parse_version(version: str | None) -> tuple[int, int, int]:
@@ -238,9 +241,15 @@ class VLLMProfile(ProfileBase):
             "vLLM",
             formats="BF16, FP8, AWQ, GPTQ, MXFP4, NVFP4",
             kv_types=SUPPORTED_KV,
-            kv_allowed="f16/bf16 as 'auto', fp8",
+            kv_allowed="f16/bf16 as 'auto', f32 as 'auto' with F32 weights, fp8",
             linear_attention=None,
         )
+        if req.kv_type is KVCacheType.F32 and req.weight_format is not WeightFormat.F32:
+            raise InvalidSpecError(
+                "vLLM keeps an f32 KV cache only for a model run in float32 ('auto' follows"
+                f" --dtype), not {req.weight_format.label} weights (allowed: --quant F32, or an"
+                " f16/bf16/fp8 KV cache)"
+            )
         tp, _ = self.tp_pp(req)
         check_tp(req.arch, tp, "vLLM")
         release_floor(req, "vLLM", family(req.arch.model_type).vllm_since, self.version(req))
@@ -633,6 +642,8 @@ class VLLMProfile(ProfileBase):
         if req.quantized_at_load() and req.weight_format in LOAD_QUANTIZED:
             # dynamic FP8: per-tensor scales computed as the 16-bit weights load (fp8.py)
             parts += ["--quantization", "fp8"]
+        if req.quantized_at_load() and req.weight_format in LOAD_CAST:
+            parts += ["--dtype", LOAD_CAST[req.weight_format]]  # cast as the weights load
         parts += ["--max-model-len", str(req.ctx_tokens)]
         parts += ["--gpu-memory-utilization", f"{self.utilization(req):g}"]
         if req.engine.max_num_seqs:
