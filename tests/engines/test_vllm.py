@@ -404,7 +404,9 @@ def test_float32_is_a_cast_of_the_published_checkpoint_with_its_cache() -> None:
 
     _, req = make_request(LLAMA8B, "h100-sxm", quant="F32", ctx=8192, kv_type="f32")
     ref, note = checkpoint_ref(resolve_model(LLAMA8B), req, "vllm")
-    assert ref == LLAMA8B and note is not None and "casts the BF16 weights" in note
+    assert ref == LLAMA8B
+    assert note is not None
+    assert "casts the BF16 weights" in note
     assert "--dtype float32" in VLLM.command(req, ref)
     assert estimate(req, VLLM).fits
     with pytest.raises(InvalidSpecError, match="f32 KV cache only for a model run in float32"):
