@@ -198,14 +198,15 @@ def make_request(
                 " with --quant"
             )
         fmt = m.native_format
-    source: WeightFormat | None = None
-    if isinstance(m, Model):
-        source = native_format(m.record)
-        if source in _PUBLISHED_VARIANTS.get(fmt, ()):
-            # FP8 of DeepSeek-V3/R1 is their block-scaled checkpoint (of GLM-4.5-FP8, its
-            # per-channel one); MXFP4 of gpt-oss is its own, experts only: the tensors a
-            # format leaves alone keep their precision
-            fmt = source
+    source: WeightFormat | None = native_format(m.record) if isinstance(m, Model) else None
+    # the checkpoint's own format: a catalog record's, or what files read from the Hub or a
+    # path hold (a RedHatAI "-FP8-dynamic" config.json)
+    published = source if isinstance(m, Model) else m.native_format
+    if published is not None and published in _PUBLISHED_VARIANTS.get(fmt, ()):
+        # FP8 of DeepSeek-V3/R1 is their block-scaled checkpoint (of GLM-4.5-FP8, its
+        # per-channel one); MXFP4 of gpt-oss is its own, experts only: the tensors a format
+        # leaves alone keep their precision
+        fmt = published
     if not isinstance(m, Model) and m.weights is not None and fmt is m.native_format:
         file_weights = _file_weights(m, fmt)
     ctx_tokens = (

@@ -39,7 +39,7 @@ from rigfit.plan_settings import (
     Minimize,
 )
 from rigfit.prices import Prices, load_prices
-from rigfit.quant import Family, parse_kv_type, parse_quant
+from rigfit.quant import Family, WeightFormat, parse_kv_type, parse_quant
 from rigfit.report import FitReport
 from rigfit.speed import Workload, default_workload, served_rates
 from rigfit.units import parse_tokens
@@ -290,8 +290,14 @@ def _qualities(model: AnyModel, formats: Sequence[str], *, strict: bool) -> dict
     made from it passes (a Q8_0 of an FP8 checkpoint is no closer to it than the checkpoint
     itself, which wins the tie). ``strict``: the user named the formats, so one the model
     cannot take is an error, not a skip."""
-    _, own = make_request(model, _reference(), ctx=512)
-    own_bytes = weight_breakdown(own.arch, own.weight_format).total_bytes
+    own_format: WeightFormat | None = None
+    own_bytes = 0
+    try:
+        _, own = make_request(model, _reference(), ctx=512)
+        own_format = own.weight_format
+        own_bytes = weight_breakdown(own.arch, own_format).total_bytes
+    except RigfitError:
+        pass  # files that name no format of their own: nothing to be closer to
     out: dict[str, float] = {}
     for quant in formats:
         try:
@@ -303,7 +309,9 @@ def _qualities(model: AnyModel, formats: Sequence[str], *, strict: bool) -> dict
             if strict:
                 raise
             continue
-        if req.weight_format is own.weight_format:
+        if own_format is None:
+            pass
+        elif req.weight_format is own_format:
             nbytes = own_bytes + 0.5  # the checkpoint itself: ahead of any copy of it
         else:
             nbytes = min(nbytes, own_bytes)  # F32 of a BF16 checkpoint is no closer either

@@ -260,6 +260,7 @@ QUANT_CASES: list[tuple[dict[str, Any], WeightFormat]] = [
     ),
     # hf_quant_config.json's layout: the algorithm under "quantization"
     ({"quant_method": "modelopt", "quantization": {"quant_algo": "NVFP4"}}, WeightFormat.NVFP4),
+    ({"quant_method": "ModelOpt", "quant_algo": "FP8"}, WeightFormat.FP8),
     # Nemotron-H-47B-Reasoning-128K-FP8: no quant_method, ModelOpt named as the producer
     (
         {"quant_algo": "FP8", "kv_cache_scheme": "FP8", "producer": {"name": "modelopt"}},
@@ -301,6 +302,23 @@ def test_quant_format(qc: dict[str, Any], fmt: WeightFormat) -> None:
             }
             for change in ({"group_size": 32}, {"symmetric": False}, {"actorder": "group"})
         ),
+        # another compressed layout of the same int4 weights (2:4 sparse Marlin)
+        *(
+            {
+                "quant_method": "compressed-tensors",
+                "format": "marlin-24",
+                "config_groups": {
+                    "g": {
+                        "weights": {
+                            "num_bits": 4,
+                            "type": "int",
+                            "strategy": "group",
+                            "group_size": 128,
+                        }
+                    }
+                },
+            },
+        ),
     ],
 )
 def test_unsupported_quant_lists_supported(qc: dict[str, Any]) -> None:
@@ -321,3 +339,30 @@ def test_native_format() -> None:
     raw.pop("torch_dtype")
     assert native_format(config_from_dict(raw)) is None
     assert dtype_format("torch.bfloat16") is WeightFormat.BF16
+
+
+def test_fp8_of_a_per_channel_config_is_that_checkpoint(tmp_path: Path) -> None:
+    """A RedHatAI "-FP8-dynamic" config.json read from a path: --quant FP8 prices its own
+    per-channel checkpoint, as it does for a catalog model."""
+    qc = {
+        "quant_method": "compressed-tensors",
+        "format": "float-quantized",
+        "config_groups": {
+            "group_0": {"weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}
+        },
+    }
+    (tmp_path / "config.json").write_text(json.dumps({**LLAMA, "quantization_config": qc}))
+    report = answer(Query(str(tmp_path), gpu="h100-sxm", quant="FP8", files=True))
+    assert report.quant == "FP8-CHANNEL"
+
+
+def test_a_config_without_a_format_still_plans_named_formats(tmp_path: Path) -> None:
+    """Files that name no weight format of their own plan the formats --quant names."""
+    from rigfit.planner import PlanQuery, plan_hardware
+
+    raw = {k: v for k, v in LLAMA.items() if k not in ("torch_dtype", "dtype")}
+    raw["max_position_embeddings"] = 8192
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    query = PlanQuery(str(tmp_path), quants=("Q4_K_M",), gpus=("rtx-4090",), files=True)
+    plan = plan_hardware(query)
+    assert {o.quant for o in plan.options} == {"Q4_K_M"}

@@ -309,10 +309,13 @@ def _compressed_tensors(qc: Mapping[str, Any]) -> WeightFormat:
         # llm-compressor's W4A16 (pack-quantized): symmetric, scales only, in groups of 128;
         # zero points (asymmetric) or a stored g_idx (actorder "group") change the layout
         group, sym, order = w.get("group_size"), w.get("symmetric", True), w.get("actorder")
-        if group == 128 and sym and order != "group":
+        packed = fmt in ("", "pack-quantized")  # marlin-24, int-/naive-quantized differ
+        if packed and group == 128 and sym and order != "group":
             return WeightFormat.W4A16
         raise _unsupported(
-            qc, f"4-bit int weights in groups of {group}, symmetric {sym}, actorder {order!r}"
+            qc,
+            f"4-bit int weights in groups of {group}, symmetric {sym}, actorder {order!r},"
+            f" format {fmt or None!r}",
         )
     raise _unsupported(qc, f"{bits}-bit {kind} weights, strategy {strategy!r}")
 
@@ -325,7 +328,7 @@ def _modelopt_algo(qc: Mapping[str, Any]) -> str:
     algo = nested.get("quant_algo") if isinstance(nested, Mapping) else qc.get("quant_algo")
     producer = qc.get("producer")
     name = producer.get("name") if isinstance(producer, Mapping) else None
-    if qc.get("quant_method") != "modelopt" and name != "modelopt":
+    if str(qc.get("quant_method", "")).lower() != "modelopt" and name != "modelopt":
         return ""
     return str(algo or "").upper()
 
@@ -341,9 +344,9 @@ def quant_format(qc: Mapping[str, Any]) -> WeightFormat:
     method = str(qc.get("quant_method", "")).lower()
     if not method and _modelopt_algo(qc):
         # ModelOpt exports may leave quant_method out and name their producer instead
-        # (nvidia/Nemotron-H-47B-Reasoning-128K-FP8); vLLM takes such a config as "modelopt"
-        # (ModelConfig._normalize_quantization_config, ModelOptFp8Config
-        # .override_quantization_method)
+        # (nvidia/Nemotron-H-47B-Reasoning-128K-FP8): the producer and quant_algo say what the
+        # weights are (vLLM's _normalize_quantization_config sets "modelopt" from them when
+        # quant_algo sits under "quantization"; whether it reads the flat form is not checked)
         method = "modelopt"
     if method == "fp8":
         block = qc.get("weight_block_size")
