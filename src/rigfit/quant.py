@@ -23,6 +23,8 @@ from rigfit.errors import UnknownFormatError, UnknownKVTypeError, closest
 from rigfit.frozen import frozen
 
 __all__ = [
+    "FP8_FORMATS",
+    "LLAMA_QUANT_BUILD",
     "LLAMA_QUANT_SOURCE",
     "GGMLType",
     "GGUFRecipe",
@@ -680,6 +682,10 @@ class WeightFormat(Enum):
         rows = cols = 4096  # a square 4096 matrix, big enough that per-tensor terms vanish
         return Fraction(8 * gpu_tensor_bytes(layout, rows, cols), rows * cols)
 
+
+# The FP8 weight formats, however their scales are kept: they run on FP8 tensor cores where a
+# device has them
+FP8_FORMATS = frozenset({WeightFormat.FP8, WeightFormat.FP8_BLOCK, WeightFormat.FP8_CHANNEL})
 
 _ALIASES: dict[str, WeightFormat] = {
     "FP16": WeightFormat.F16,

@@ -14,7 +14,7 @@ import re
 from rigfit.catalog.schema import GPURecord, Vendor
 from rigfit.errors import InvalidSpecError, UnsupportedArchitectureError
 from rigfit.estimate.memory import Request
-from rigfit.quant import Family, KVCacheType, WeightFormat
+from rigfit.quant import FP8_FORMATS, Family, KVCacheType, WeightFormat
 
 __all__ = [
     "BNB_FORMATS",
@@ -226,7 +226,7 @@ _NATIVE_FROM = {
 # (python/sglang/srt/layers/quantization/modelopt_quant.py)
 SGLANG_NVFP4_MIN_CAPABILITY = 100
 _NVIDIA_ONLY = frozenset({WeightFormat.NVFP4})
-_FP8_CORES = frozenset({WeightFormat.FP8, WeightFormat.FP8_BLOCK, WeightFormat.FP8_CHANNEL})
+_FP8_CORES = FP8_FORMATS
 _MXFP4 = frozenset({WeightFormat.MXFP4, WeightFormat.MXFP4_EXPERTS})
 
 

@@ -38,7 +38,7 @@ from rigfit.estimate.split import Split, SplitKind
 from rigfit.estimate.weights import ROLE_KIND, Kind, PlacedTensor
 from rigfit.frozen import frozen
 from rigfit.hardware import peer_fabric
-from rigfit.quant import Family, WeightFormat
+from rigfit.quant import FP8_FORMATS, Family, WeightFormat
 from rigfit.speed.calibration import Constants
 from rigfit.speed.ram import DEFAULT_RAM, RamBandwidth
 from rigfit.units import GB, GIB
@@ -139,7 +139,7 @@ def compute_path(gpu: GPURecord, fmt: WeightFormat, engine: str) -> ComputePath:
     ):
         # no int8 figure: the datasheet gives none (or Apple, none at all); not guessed
         return pick("int8_dense_tops", "quantized GGUF products run in int8 (MMQ)")
-    if fmt in (WeightFormat.FP8, WeightFormat.FP8_BLOCK, WeightFormat.FP8_CHANNEL):
+    if fmt in FP8_FORMATS:
         if gpu.fp8_dense_tflops is not None:
             return pick("fp8_dense_tflops", "FP8 weights and activations on FP8 tensor cores")
         return pick(sixteen, "FP8 weight-only (Marlin): products at 16-bit")
