@@ -193,6 +193,17 @@ def test_load_config(tmp_path: Path) -> None:
     assert load_config(path).config == config_from_dict(LLAMA)
 
 
+def _int4(layout: str = "pack-quantized", **weights: Any) -> dict[str, Any]:
+    """A compressed-tensors config of 4-bit int weights in groups of 128, symmetric (the W4A16
+    llm-compressor writes), with ``weights`` changed and another ``layout`` if given."""
+    scheme = {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128, **weights}
+    return {
+        "quant_method": "compressed-tensors",
+        "format": layout,
+        "config_groups": {"group_0": {"weights": scheme}},
+    }
+
+
 QUANT_CASES: list[tuple[dict[str, Any], WeightFormat]] = [
     ({"quant_method": "fp8", "weight_block_size": [128, 128]}, WeightFormat.FP8_BLOCK),
     ({"quant_method": "fp8", "activation_scheme": "static"}, WeightFormat.FP8),
@@ -266,6 +277,8 @@ QUANT_CASES: list[tuple[dict[str, Any], WeightFormat]] = [
         {"quant_algo": "FP8", "kv_cache_scheme": "FP8", "producer": {"name": "modelopt"}},
         WeightFormat.FP8,
     ),
+    # llm-compressor's W4A16 (RedHatAI "quantized.w4a16"), actorder "weight" keeps no g_idx
+    (_int4(actorder="weight"), WeightFormat.W4A16),
 ]
 
 
@@ -285,40 +298,11 @@ def test_quant_format(qc: dict[str, Any], fmt: WeightFormat) -> None:
         {"quant_method": "modelopt", "quant_algo": "W4A8_AWQ"},
         {"quant_algo": "FP8", "producer": {"name": "someone-else"}},
         # int4 groups of 32 (Kimi-K2-Thinking's experts), asymmetric, or with a stored g_idx
-        *(
-            {
-                "quant_method": "compressed-tensors",
-                "config_groups": {
-                    "g": {
-                        "weights": {
-                            "num_bits": 4,
-                            "type": "int",
-                            "strategy": "group",
-                            "group_size": 128,
-                            **change,
-                        }
-                    }
-                },
-            }
-            for change in ({"group_size": 32}, {"symmetric": False}, {"actorder": "group"})
-        ),
+        _int4(group_size=32),
+        _int4(symmetric=False),
+        _int4(actorder="group"),
         # another compressed layout of the same int4 weights (2:4 sparse Marlin)
-        *(
-            {
-                "quant_method": "compressed-tensors",
-                "format": "marlin-24",
-                "config_groups": {
-                    "g": {
-                        "weights": {
-                            "num_bits": 4,
-                            "type": "int",
-                            "strategy": "group",
-                            "group_size": 128,
-                        }
-                    }
-                },
-            },
-        ),
+        _int4("marlin-24"),
     ],
 )
 def test_unsupported_quant_lists_supported(qc: dict[str, Any]) -> None:
